@@ -1,0 +1,451 @@
+//! Broker configuration from a `server.properties` file and `--override key=value` pairs,
+//! with Kafka's property names, and per-topic configuration resolved against it.
+//!
+//! Every setting has a default, a range and a unit; a bad value is an error naming the key
+//! and the allowed range, an unknown key a warning naming the key.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::limits;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{key}: invalid value {value:?}: {reason}")]
+    Invalid { key: String, value: String, reason: String },
+    #[error("line {line}: cannot parse {text:?} as key=value")]
+    Syntax { line: usize, text: String },
+}
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), value: value.to_string(), reason: reason.into() }
+}
+
+/// How record timestamps are set: by the producer, or by the broker on append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+/// One `listeners` entry: `NAME://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub listeners: Vec<Listener>,
+    pub advertised_listeners: Vec<Listener>,
+    pub log_dir: PathBuf,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub log_segment_bytes: u64,
+    pub log_roll_ms: u64,
+    pub message_max_bytes: u32,
+    pub socket_request_max_bytes: u32,
+    pub log_message_timestamp_type: TimestampType,
+    pub log_flush_interval_messages: u64,
+    pub log_flush_interval_ms: Option<u64>,
+    pub log_retention_ms: i64,
+    pub log_retention_bytes: i64,
+    /// Per-shard budget of the cache of recent batches that serves tail fetches.
+    pub fetch_cache_bytes: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        let listener = Listener { name: "PLAINTEXT".into(), host: "127.0.0.1".into(), port: 9092 };
+        Self {
+            node_id: 1,
+            listeners: vec![listener.clone()],
+            advertised_listeners: vec![listener],
+            log_dir: PathBuf::from("./sluice-data"),
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics_enable: true,
+            delete_topic_enable: true,
+            log_segment_bytes: 1 << 30,
+            log_roll_ms: 7 * 24 * 3600 * 1000,
+            message_max_bytes: 1_048_588,
+            socket_request_max_bytes: limits::FRAME_BYTES_MAX_DEFAULT,
+            log_message_timestamp_type: TimestampType::CreateTime,
+            log_flush_interval_messages: u64::MAX,
+            log_flush_interval_ms: None,
+            log_retention_ms: 7 * 24 * 3600 * 1000,
+            log_retention_bytes: -1,
+            fetch_cache_bytes: limits::FETCH_CACHE_BYTES_DEFAULT,
+        }
+    }
+}
+
+/// Parses Java `.properties` text: `key=value` or `key: value` or `key value`, `#`/`!`
+/// comments, backslash line continuations. Later keys win.
+pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    let mut logical = String::new();
+    let mut start_line = 0;
+    for (i, raw) in text.lines().enumerate() {
+        let line = if logical.is_empty() { raw.trim_start() } else { raw.trim() };
+        if logical.is_empty() {
+            start_line = i + 1;
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+        }
+        if let Some(stripped) = line.strip_suffix('\\') {
+            logical.push_str(stripped);
+            continue;
+        }
+        logical.push_str(line);
+        let entry = std::mem::take(&mut logical);
+        let split = entry.find(|c| c == '=' || c == ':').or_else(|| entry.find(char::is_whitespace));
+        match split {
+            Some(at) => {
+                let key = entry[..at].trim().to_string();
+                let value = entry[at + 1..].trim().to_string();
+                if key.is_empty() {
+                    return Err(ConfigError::Syntax { line: start_line, text: entry });
+                }
+                out.push((key, value));
+            }
+            None => out.push((entry.trim().to_string(), String::new())),
+        }
+    }
+    Ok(out)
+}
+
+fn parse_int<T>(key: &str, value: &str, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let v: T = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, value, format!("expected an integer in [{min}, {max}]")))?;
+    if v < min || v > max {
+        return Err(invalid(key, value, format!("must be in [{min}, {max}]")));
+    }
+    Ok(v)
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, value, "expected true or false")),
+    }
+}
+
+pub fn parse_timestamp_type(key: &str, value: &str) -> Result<TimestampType, ConfigError> {
+    match value.trim() {
+        "CreateTime" => Ok(TimestampType::CreateTime),
+        "LogAppendTime" => Ok(TimestampType::LogAppendTime),
+        _ => Err(invalid(key, value, "expected CreateTime or LogAppendTime")),
+    }
+}
+
+/// Parses `PLAINTEXT://host:port,OTHER://host:port`.
+pub fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+    let mut out = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, rest) = item
+            .split_once("://")
+            .ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| invalid(key, value, "port must be in [0, 65535]"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = if host.is_empty() { "0.0.0.0" } else { host };
+        if name != "PLAINTEXT" {
+            return Err(invalid(key, value, "only PLAINTEXT listeners are supported so far"));
+        }
+        out.push(Listener { name: name.to_string(), host: host.to_string(), port });
+    }
+    if out.is_empty() {
+        return Err(invalid(key, value, "at least one listener is required"));
+    }
+    Ok(out)
+}
+
+/// Keys Kafka defines that Sluice accepts without acting on them (no warning).
+const ACCEPTED_NOOP_KEYS: &[&str] = &[
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.listener.names",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+    "num.network.threads",
+    "num.io.threads",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "num.recovery.threads.per.data.dir",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "log.retention.check.interval.ms",
+    "group.initial.rebalance.delay.ms",
+];
+
+impl BrokerConfig {
+    /// Builds the configuration from properties text plus overrides (which win).
+    /// Returns the configuration and one warning per unknown key.
+    pub fn from_sources(
+        properties: &str,
+        overrides: &[(String, String)],
+    ) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
+        let mut entries = parse_properties(properties)?;
+        entries.extend(overrides.iter().cloned());
+        let mut cfg = BrokerConfig::default();
+        let mut warnings = Vec::new();
+        let mut advertised_set = false;
+        for (key, value) in &entries {
+            let (k, v) = (key.as_str(), value.as_str());
+            match k {
+                "node.id" | "broker.id" => cfg.node_id = parse_int(k, v, 0, i32::MAX)?,
+                "listeners" => cfg.listeners = parse_listeners(k, v)?,
+                "advertised.listeners" => {
+                    cfg.advertised_listeners = parse_listeners(k, v)?;
+                    advertised_set = true;
+                }
+                "log.dirs" | "log.dir" => {
+                    let dirs: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+                    match dirs.as_slice() {
+                        [one] => cfg.log_dir = PathBuf::from(one),
+                        [] => return Err(invalid(k, v, "a directory is required")),
+                        _ => return Err(invalid(k, v, "exactly one directory is supported (JBOD is not)")),
+                    }
+                }
+                "num.partitions" => cfg.num_partitions = parse_int(k, v, 1, limits::PARTITIONS_PER_TOPIC_MAX)?,
+                "default.replication.factor" => cfg.default_replication_factor = parse_int(k, v, 1, i16::MAX)?,
+                "auto.create.topics.enable" => cfg.auto_create_topics_enable = parse_bool(k, v)?,
+                "delete.topic.enable" => cfg.delete_topic_enable = parse_bool(k, v)?,
+                "log.segment.bytes" => {
+                    cfg.log_segment_bytes = parse_int(k, v, limits::SEGMENT_BYTES_MIN, limits::SEGMENT_BYTES_MAX)?
+                }
+                "log.roll.ms" => cfg.log_roll_ms = parse_int(k, v, 1, i64::MAX as u64)?,
+                "log.roll.hours" => cfg.log_roll_ms = parse_int(k, v, 1u64, 1 << 31)? * 3_600_000,
+                "message.max.bytes" => cfg.message_max_bytes = parse_int(k, v, 0, i32::MAX as u32)?,
+                "socket.request.max.bytes" => {
+                    cfg.socket_request_max_bytes = parse_int(k, v, limits::FRAME_BYTES_MIN, i32::MAX as u32)?
+                }
+                "log.message.timestamp.type" => cfg.log_message_timestamp_type = parse_timestamp_type(k, v)?,
+                "log.flush.interval.messages" => cfg.log_flush_interval_messages = parse_int(k, v, 1, i64::MAX as u64)?,
+                "log.flush.interval.ms" => cfg.log_flush_interval_ms = Some(parse_int(k, v, 0, i64::MAX as u64)?),
+                "log.retention.ms" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX)?,
+                "log.retention.minutes" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 60_000)? * 60_000,
+                "log.retention.hours" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 3_600_000)? * 3_600_000,
+                "log.retention.bytes" => cfg.log_retention_bytes = parse_int(k, v, -1, i64::MAX)?,
+                "sluice.fetch.cache.bytes" => cfg.fetch_cache_bytes = parse_int(k, v, 0, 1 << 40)?,
+                _ if ACCEPTED_NOOP_KEYS.contains(&k) => {}
+                _ => warnings.push(format!("unknown configuration key {k:?} ignored")),
+            }
+        }
+        if !advertised_set {
+            cfg.advertised_listeners = cfg
+                .listeners
+                .iter()
+                .map(|l| {
+                    let host = if l.host == "0.0.0.0" || l.host == "::" { "127.0.0.1".to_string() } else { l.host.clone() };
+                    Listener { host, ..l.clone() }
+                })
+                .collect();
+        }
+        Ok((cfg, warnings))
+    }
+}
+
+/// Per-topic settings, resolved from the topic's own configs over the broker's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicConfig {
+    pub segment_bytes: u64,
+    pub segment_ms: u64,
+    pub max_message_bytes: u32,
+    pub timestamp_type: TimestampType,
+    pub flush_messages: u64,
+    pub flush_ms: Option<u64>,
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+}
+
+/// Topic config keys Sluice knows, with the broker key each one defaults from.
+pub const TOPIC_CONFIG_KEYS: &[(&str, &str)] = &[
+    ("cleanup.policy", "log.cleanup.policy"),
+    ("compression.type", "compression.type"),
+    ("delete.retention.ms", "log.cleaner.delete.retention.ms"),
+    ("flush.messages", "log.flush.interval.messages"),
+    ("flush.ms", "log.flush.interval.ms"),
+    ("max.message.bytes", "message.max.bytes"),
+    ("message.timestamp.type", "log.message.timestamp.type"),
+    ("min.insync.replicas", "min.insync.replicas"),
+    ("retention.bytes", "log.retention.bytes"),
+    ("retention.ms", "log.retention.ms"),
+    ("segment.bytes", "log.segment.bytes"),
+    ("segment.ms", "log.roll.ms"),
+];
+
+/// Checks one topic config entry; the error names the key and the allowed values.
+pub fn validate_topic_config(key: &str, value: &str) -> Result<(), ConfigError> {
+    match key {
+        "cleanup.policy" => {
+            let ok = value.split(',').map(str::trim).all(|p| p == "delete" || p == "compact");
+            if !ok || value.trim().is_empty() {
+                return Err(invalid(key, value, "expected delete, compact or compact,delete"));
+            }
+        }
+        "compression.type" => {
+            if !["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"].contains(&value) {
+                return Err(invalid(key, value, "expected one of uncompressed, zstd, lz4, snappy, gzip, producer"));
+            }
+        }
+        "delete.retention.ms" | "flush.ms" => {
+            parse_int(key, value, 0i64, i64::MAX)?;
+        }
+        "flush.messages" => {
+            parse_int(key, value, 1i64, i64::MAX)?;
+        }
+        "max.message.bytes" => {
+            parse_int(key, value, 0i64, i32::MAX as i64)?;
+        }
+        "message.timestamp.type" => {
+            parse_timestamp_type(key, value)?;
+        }
+        "min.insync.replicas" => {
+            parse_int(key, value, 1i64, i32::MAX as i64)?;
+        }
+        "retention.bytes" | "retention.ms" => {
+            parse_int(key, value, -1i64, i64::MAX)?;
+        }
+        "segment.bytes" => {
+            parse_int(key, value, limits::SEGMENT_BYTES_MIN as i64, limits::SEGMENT_BYTES_MAX as i64)?;
+        }
+        "segment.ms" => {
+            parse_int(key, value, 1i64, i64::MAX)?;
+        }
+        _ => return Err(invalid(key, value, "unknown topic config")),
+    }
+    Ok(())
+}
+
+impl TopicConfig {
+    /// Resolves the effective settings; `configs` must already be validated.
+    pub fn resolve(broker: &BrokerConfig, configs: &BTreeMap<String, String>) -> TopicConfig {
+        let get = |k: &str| configs.get(k).map(String::as_str);
+        TopicConfig {
+            segment_bytes: get("segment.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker.log_segment_bytes),
+            segment_ms: get("segment.ms").and_then(|v| v.parse().ok()).unwrap_or(broker.log_roll_ms),
+            max_message_bytes: get("max.message.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker.message_max_bytes),
+            timestamp_type: get("message.timestamp.type")
+                .and_then(|v| parse_timestamp_type("", v).ok())
+                .unwrap_or(broker.log_message_timestamp_type),
+            flush_messages: get("flush.messages").and_then(|v| v.parse().ok()).unwrap_or(broker.log_flush_interval_messages),
+            flush_ms: get("flush.ms").and_then(|v| v.parse().ok()).or(broker.log_flush_interval_ms),
+            retention_ms: get("retention.ms").and_then(|v| v.parse().ok()).unwrap_or(broker.log_retention_ms),
+            retention_bytes: get("retention.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker.log_retention_bytes),
+        }
+    }
+
+    /// The effective value of every known topic config, as strings, with whether it was
+    /// set on the topic (true) or inherited from the broker (false).
+    pub fn describe(broker: &BrokerConfig, configs: &BTreeMap<String, String>) -> Vec<(String, String, bool)> {
+        let t = TopicConfig::resolve(broker, configs);
+        let ts = |t: TimestampType| match t {
+            TimestampType::CreateTime => "CreateTime",
+            TimestampType::LogAppendTime => "LogAppendTime",
+        };
+        let defaults: [(&str, String); 12] = [
+            ("cleanup.policy", "delete".into()),
+            ("compression.type", "producer".into()),
+            ("delete.retention.ms", "86400000".into()),
+            ("flush.messages", (t.flush_messages.min(i64::MAX as u64)).to_string()),
+            ("flush.ms", t.flush_ms.map(|v| v.to_string()).unwrap_or_else(|| i64::MAX.to_string())),
+            ("max.message.bytes", t.max_message_bytes.to_string()),
+            ("message.timestamp.type", ts(t.timestamp_type).into()),
+            ("min.insync.replicas", "1".into()),
+            ("retention.bytes", t.retention_bytes.to_string()),
+            ("retention.ms", t.retention_ms.to_string()),
+            ("segment.bytes", t.segment_bytes.to_string()),
+            ("segment.ms", t.segment_ms.to_string()),
+        ];
+        defaults
+            .into_iter()
+            .map(|(k, d)| match configs.get(k) {
+                Some(v) => (k.to_string(), v.clone(), true),
+                None => (k.to_string(), d, false),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ov(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_start_one_node_on_localhost() {
+        let (cfg, warnings) = BrokerConfig::from_sources("", &[]).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(cfg.listeners[0].port, 9092);
+        assert_eq!(cfg.listeners[0].host, "127.0.0.1");
+        assert_eq!(cfg.log_dir, PathBuf::from("./sluice-data"));
+    }
+
+    #[test]
+    fn properties_syntax() {
+        let text = "# comment\n! other\nnode.id=3\nlog.dirs : /tmp/x\nnum.partitions 4\nlisteners=PLAINTEXT://127.0.0.1:\\\n  9999\n";
+        let (cfg, _) = BrokerConfig::from_sources(text, &[]).unwrap();
+        assert_eq!(cfg.node_id, 3);
+        assert_eq!(cfg.log_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(cfg.num_partitions, 4);
+        assert_eq!(cfg.listeners[0].port, 9999);
+        assert_eq!(cfg.advertised_listeners[0].port, 9999);
+    }
+
+    #[test]
+    fn overrides_win_and_unknown_keys_warn() {
+        let (cfg, warnings) =
+            BrokerConfig::from_sources("num.partitions=2\nfoo.bar=1\n", &ov(&[("num.partitions", "7")])).unwrap();
+        assert_eq!(cfg.num_partitions, 7);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("foo.bar"));
+    }
+
+    #[test]
+    fn bad_values_name_key_and_range() {
+        let err = BrokerConfig::from_sources("num.partitions=0\n", &[]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("num.partitions") && msg.contains("[1, 10000]"), "{msg}");
+        let err = BrokerConfig::from_sources("", &ov(&[("auto.create.topics.enable", "yes")])).unwrap_err();
+        assert!(err.to_string().contains("auto.create.topics.enable"));
+        let err = BrokerConfig::from_sources("log.message.timestamp.type=Foo", &[]).unwrap_err();
+        assert!(err.to_string().contains("CreateTime or LogAppendTime"));
+        assert!(BrokerConfig::from_sources("listeners=nonsense", &[]).is_err());
+    }
+
+    #[test]
+    fn topic_configs_validate_and_resolve() {
+        assert!(validate_topic_config("retention.ms", "1000").is_ok());
+        assert!(validate_topic_config("cleanup.policy", "compact,delete").is_ok());
+        let err = validate_topic_config("segment.bytes", "10").unwrap_err().to_string();
+        assert!(err.contains("segment.bytes"), "{err}");
+        assert!(validate_topic_config("no.such.key", "1").is_err());
+        let broker = BrokerConfig::default();
+        let mut m = BTreeMap::new();
+        m.insert("segment.bytes".to_string(), "8192".to_string());
+        let t = TopicConfig::resolve(&broker, &m);
+        assert_eq!(t.segment_bytes, 8192);
+        assert_eq!(t.max_message_bytes, broker.message_max_bytes);
+    }
+}

@@ -1,0 +1,20 @@
+//! Sluice: a Kafka-compatible message broker, thread-per-core on glommio.
+//!
+//! Layout (what each module owns):
+//! - `limits`: every bound on untrusted input and every queue depth, in one place.
+//! - `config`: `server.properties` parsing and per-topic configuration.
+//! - `types`: newtypes for offsets, shards, nodes.
+//! - `protocol`: record-batch header layout, validation and in-place patching; frame codec.
+//! - `metadata`: the topic metadata state machine, fed by records, and its on-disk log.
+//! - `storage`: partition logs: segments, indexes, recovery, the fetch cache (glommio I/O in `storage::io`).
+//! - `shard`: executors, partition placement, cross-shard messages.
+//! - `server`: the TCP listener, connections, and one handler module per Kafka API.
+pub mod config;
+pub mod limits;
+pub mod metadata;
+pub mod protocol;
+pub mod server;
+pub mod shard;
+pub mod storage;
+pub mod sync;
+pub mod types;

@@ -1,0 +1,48 @@
+//! Every bound on untrusted input, every queue depth and every buffer size, in one place.
+//!
+//! Nothing read from the wire is used to size an allocation before it is checked
+//! against a bound from this module (DESIGN §7).
+
+/// Smallest legal request frame: api key (2) + api version (2) + correlation id (4).
+pub const FRAME_BYTES_MIN: u32 = 8;
+/// Default for `socket.request.max.bytes` (Kafka's default, 100 MiB).
+pub const FRAME_BYTES_MAX_DEFAULT: u32 = 104_857_600;
+/// Requests a single connection may have in flight before the broker stops reading from it.
+pub const CONNECTION_INFLIGHT_MAX: usize = 128;
+/// Depth of each cross-shard channel; a full channel is backpressure.
+pub const SHARD_CHANNEL_DEPTH: usize = 1024;
+/// Longest legal topic name (Kafka: 249).
+pub const TOPIC_NAME_LEN_MAX: usize = 249;
+/// Most partitions one topic may have.
+pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
+/// Most records one batch may claim to hold (compressed batches can claim more than their
+/// byte length, so this is an absolute cap on top of the byte-based check).
+pub const RECORDS_PER_BATCH_MAX: i32 = 10_000_000;
+/// Smallest possible encoded record: length, attributes, timestamp delta, offset delta,
+/// key length, value length, header count: one byte each.
+pub const RECORD_BYTES_MIN: usize = 7;
+/// O_DIRECT alignment for segment writes and reads.
+pub const DMA_ALIGN: u64 = 4096;
+/// Largest chunk read from a segment in one DMA read when serving a fetch or scanning.
+pub const READ_CHUNK_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Chunk used by recovery scans.
+pub const RECOVERY_CHUNK_BYTES: usize = 1024 * 1024;
+/// Bytes between two sparse offset-index entries (Kafka's `index.interval.bytes`).
+pub const INDEX_INTERVAL_BYTES: u64 = 4096;
+/// Bounds for `log.segment.bytes` / `segment.bytes`.
+pub const SEGMENT_BYTES_MIN: u64 = 4096;
+pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
+/// Default per-shard fetch cache budget.
+pub const FETCH_CACHE_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
+/// Most bytes a single fetch response may carry, whatever the client asks for.
+pub const FETCH_RESPONSE_BYTES_MAX: i32 = 64 * 1024 * 1024;
+/// Longest a fetch may long-poll, whatever the client asks for.
+pub const FETCH_WAIT_MS_MAX: i32 = 60_000;
+/// Most metadata records one topic configuration may carry.
+pub const TOPIC_CONFIGS_MAX: usize = 256;
+
+const _: () = assert!(SEGMENT_BYTES_MIN % DMA_ALIGN == 0);
+const _: () = assert!(READ_CHUNK_BYTES_MAX as u64 % DMA_ALIGN == 0);
+const _: () = assert!(RECOVERY_CHUNK_BYTES as u64 % DMA_ALIGN == 0);
+const _: () = assert!(DMA_ALIGN.is_power_of_two());
+const _: () = assert!(FRAME_BYTES_MIN >= 8);

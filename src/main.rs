@@ -1,0 +1,245 @@
+//! `sluice serve [server.properties] [--override key=value]... [--cores N]`
+//!
+//! Loads the configuration and the metadata, then runs one glommio executor per core, each
+//! pinned, each owning its partitions and accepting on the shared port.
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{CpuSet, Latency, LocalExecutorBuilder, Placement, Shares};
+
+use sluice::config::BrokerConfig;
+use sluice::limits;
+use sluice::metadata::{self, store};
+use sluice::shard::{controller::Controller, Lifecycle, NodeIdentity, Shard, ShardMsg};
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "A Kafka-compatible, thread-per-core message broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the broker.
+    Serve {
+        /// A server.properties file (Kafka's property names).
+        properties: Option<PathBuf>,
+        /// Override one property: --override key=value (repeatable; wins over the file).
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Shards (one pinned executor per core); default: every online core.
+        #[arg(long)]
+        cores: Option<usize>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let (properties, overrides, cores) = match cli.command {
+        Some(Command::Serve { properties, overrides, cores }) => (properties, overrides, cores),
+        None => (None, Vec::new(), None),
+    };
+    match run(properties.as_deref(), &overrides, cores) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("sluice: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) -> Result<(), String> {
+    let text = match properties {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+        None => String::new(),
+    };
+    let mut pairs = Vec::new();
+    for o in overrides {
+        let (k, v) = o.split_once('=').ok_or_else(|| format!("--override {o:?}: expected key=value"))?;
+        pairs.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let (config, warnings) = BrokerConfig::from_sources(&text, &pairs).map_err(|e| e.to_string())?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let online: Vec<usize> = CpuSet::online().map_err(|e| format!("cannot list CPUs: {e}"))?.into_iter().map(|l| l.cpu).collect();
+    let shards = cores.unwrap_or(online.len()).max(1);
+    if shards > online.len() {
+        return Err(format!("--cores {shards}: only {} cores are online", online.len()));
+    }
+    raise_memlock_limit();
+
+    std::fs::create_dir_all(&config.log_dir).map_err(|e| format!("log.dirs {}: {e}", config.log_dir.display()))?;
+    let cluster_id = load_or_create_meta_properties(&config.log_dir, config.node_id)?;
+    let (image, meta_log_size) = store::load(&config.log_dir).map_err(|e| e.to_string())?;
+    remove_orphan_partitions(&config.log_dir, &image);
+    let listener = config.listeners[0].clone();
+    let advertised = config.advertised_listeners.first().cloned().unwrap_or_else(|| listener.clone());
+    let node = Arc::new(NodeIdentity {
+        node_id: config.node_id,
+        cluster_id,
+        advertised_host: advertised.host.clone(),
+        advertised_port: if advertised.port == 0 { listener.port } else { advertised.port },
+    });
+    let lifecycle = Arc::new(Lifecycle::default());
+    install_signal_handler(lifecycle.clone())?;
+
+    let config = Arc::new(config);
+    let image = Arc::new(image);
+    let mesh: MeshBuilder<ShardMsg, _> = MeshBuilder::full(shards, limits::SHARD_CHANNEL_DEPTH);
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for (i, &cpu) in online.iter().take(shards).enumerate() {
+        let (config, node, lifecycle, image, mesh) = (config.clone(), node.clone(), lifecycle.clone(), image.clone(), mesh.clone());
+        let addr = format!("{}:{}", listener.host, listener.port);
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("sluice-shard-{i}"))
+            .spawn(move || async move {
+                let data_tq = glommio::executor().create_task_queue(Shares::Static(1000), Latency::Matters(Duration::from_millis(1)), "data");
+                let background_tq = glommio::executor().create_task_queue(Shares::Static(100), Latency::NotImportant, "background");
+                let (senders, receivers) = mesh.join().await.expect("shard mesh");
+                let controller = (i == 0).then(|| Controller::new(&config.log_dir, meta_log_size));
+                let shard = Shard::new(i, shards, config, node, lifecycle.clone(), image.clone(), senders, data_tq, background_tq, controller);
+                shard.spawn_receivers(receivers);
+                shard.apply_metadata(image).await;
+                barrier(&lifecycle.loaded_shards, shards, None).await;
+                let tcp = match glommio::net::TcpListener::bind(&addr) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(%addr, error = %e, "cannot listen");
+                        lifecycle.shutdown.store(true, Ordering::Release);
+                        return Err(format!("listeners: cannot bind {addr}: {e}"));
+                    }
+                };
+                if i == 0 {
+                    tracing::info!(%addr, shards, elapsed_ms = started.elapsed().as_millis() as u64, "sluice ready");
+                }
+                sluice::server::serve(shard.clone(), tcp).await;
+                barrier(&lifecycle.drained_shards, shards, Some(Duration::from_secs(15))).await;
+                shard.close_logs().await;
+                Ok(())
+            })
+            .map_err(|e| format!("cannot start shard {i}: {e}"))?;
+        handles.push(handle);
+    }
+    let mut result = Ok(());
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(e) => result = Err(format!("shard failed: {e}")),
+        }
+    }
+    if result.is_ok() {
+        tracing::info!("sluice stopped cleanly");
+    }
+    result
+}
+
+/// Waits until `count` shards have arrived (each adds one), or the timeout passes.
+async fn barrier(counter: &std::sync::atomic::AtomicUsize, count: usize, timeout: Option<Duration>) {
+    counter.fetch_add(1, Ordering::AcqRel);
+    let deadline = timeout.map(|t| Instant::now() + t);
+    while counter.load(Ordering::Acquire) < count {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn install_signal_handler(lifecycle: Arc<Lifecycle>) -> Result<(), String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| format!("cannot install signal handler: {e}"))?;
+    std::thread::Builder::new()
+        .name("sluice-signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                tracing::info!(signal = sig, "shutting down");
+                lifecycle.shutdown.store(true, Ordering::Release);
+            }
+        })
+        .map_err(|e| format!("cannot start signal thread: {e}"))?;
+    Ok(())
+}
+
+/// Registered io_uring buffers need locked memory; raise the limit when allowed to.
+fn raise_memlock_limit() {
+    let lim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: setrlimit reads a valid rlimit struct; failure is harmless (glommio falls back).
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim);
+    }
+}
+
+/// `meta.properties` as Kafka writes it: the cluster id and the node id this directory
+/// belongs to. A directory of another node is refused.
+fn load_or_create_meta_properties(dir: &Path, node_id: i32) -> Result<String, String> {
+    let path = dir.join("meta.properties");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let pairs = sluice::config::parse_properties(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        if let Some(stored) = get("node.id") {
+            if stored != node_id.to_string() {
+                return Err(format!("node.id: {node_id} does not match node.id={stored} in {}", path.display()));
+            }
+        }
+        if let Some(id) = get("cluster.id") {
+            return Ok(id);
+        }
+    }
+    let id = kafka_style_uuid(uuid::Uuid::new_v4());
+    let text = format!("#\n# Written by sluice\nversion=1\ncluster.id={id}\nnode.id={node_id}\n");
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(id)
+}
+
+/// Kafka prints cluster ids as URL-safe base64 of the UUID without padding (22 chars).
+fn kafka_style_uuid(id: uuid::Uuid) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = id.as_bytes();
+    let mut out = String::with_capacity(22);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for &b in bytes {
+        acc = (acc << 8) | b as u32;
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(ALPHABET[((acc >> bits) & 63) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
+    }
+    out
+}
+
+/// Removes partition directories whose topic no longer exists (a deletion interrupted by a
+/// crash after its metadata record was written).
+fn remove_orphan_partitions(dir: &Path, image: &metadata::MetadataImage) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !e.path().is_dir() || name.starts_with("__cluster_metadata") {
+            continue;
+        }
+        let Some((topic, part)) = name.rsplit_once('-') else { continue };
+        let Ok(part) = part.parse::<i32>() else { continue };
+        let live = image.topic(topic).is_some_and(|t| part < t.partitions);
+        if !live {
+            tracing::warn!(dir = %e.path().display(), "removing the directory of a deleted partition");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Cluster metadata as a state machine fed by records: `MetadataImage::apply` is the only
+//! way it changes. On one node the records live in a local log (`store`); the Raft
+//! controller of a later issue replaces that log without touching the image or its users.
+//! Every shard holds an `Arc` of the current image, replaced whole on each change.
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::limits;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum MetadataRecord {
+    CreateTopic { name: String, id: Uuid, partitions: i32, configs: BTreeMap<String, String> },
+    DeleteTopic { name: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicMeta {
+    pub name: Arc<str>,
+    pub id: Uuid,
+    pub partitions: i32,
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicMeta {
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with("__")
+    }
+}
+
+/// A versioned, immutable snapshot of the metadata.
+#[derive(Debug, Clone, Default)]
+pub struct MetadataImage {
+    pub version: u64,
+    pub topics: BTreeMap<Arc<str>, Arc<TopicMeta>>,
+}
+
+impl MetadataImage {
+    pub fn apply(&mut self, record: &MetadataRecord) {
+        match record {
+            MetadataRecord::CreateTopic { name, id, partitions, configs } => {
+                let name: Arc<str> = Arc::from(name.as_str());
+                let meta = TopicMeta { name: name.clone(), id: *id, partitions: *partitions, configs: configs.clone() };
+                self.topics.insert(name, Arc::new(meta));
+            }
+            MetadataRecord::DeleteTopic { name } => {
+                self.topics.remove(name.as_str());
+            }
+        }
+        self.version += 1;
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicMeta>> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: Uuid) -> Option<&Arc<TopicMeta>> {
+        self.topics.values().find(|t| t.id == id)
+    }
+}
+
+/// Which shard owns a partition: spread each topic's partitions over the shards, starting
+/// at a shard chosen by the topic name so that single-partition topics spread too.
+pub fn owner_shard(topic: &str, partition: i32, shards: usize) -> usize {
+    let h = crc32c::crc32c(topic.as_bytes()) as usize;
+    (h.wrapping_add(partition as usize)) % shards.max(1)
+}
+
+/// Kafka's topic name rule: 1..=249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("topic name is empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("topic name {name:?} is not allowed"));
+    }
+    if name.len() > limits::TOPIC_NAME_LEN_MAX {
+        return Err(format!("topic name is longer than {} characters", limits::TOPIC_NAME_LEN_MAX));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '.' || *c == '_' || *c == '-')) {
+        return Err(format!("topic name {name:?} contains the illegal character {c:?}; allowed are ASCII alphanumerics, '.', '_' and '-'"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_follows_records() {
+        let mut img = MetadataImage::default();
+        let id = Uuid::new_v4();
+        img.apply(&MetadataRecord::CreateTopic { name: "a".into(), id, partitions: 3, configs: BTreeMap::new() });
+        assert_eq!(img.topic("a").unwrap().partitions, 3);
+        assert_eq!(img.topic_by_id(id).unwrap().name.as_ref(), "a");
+        img.apply(&MetadataRecord::DeleteTopic { name: "a".into() });
+        assert!(img.topic("a").is_none());
+        assert_eq!(img.version, 2);
+    }
+
+    #[test]
+    fn topic_names() {
+        assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("bad/name").is_err());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn placement_is_stable_and_spread() {
+        let owners: Vec<usize> = (0..8).map(|p| owner_shard("t", p, 4)).collect();
+        assert_eq!(owners, (0..8).map(|p| owner_shard("t", p, 4)).collect::<Vec<_>>());
+        for s in 0..4 {
+            assert_eq!(owners.iter().filter(|&&o| o == s).count(), 2);
+        }
+    }
+}

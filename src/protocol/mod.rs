@@ -1,0 +1,4 @@
+//! Wire-level pieces that are not generated message types: the record-batch header
+//! (read and patched in place) and the request/response frame codec.
+pub mod batch;
+pub mod frame;

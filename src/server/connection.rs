@@ -1,0 +1,103 @@
+//! One client connection: a reader that frames and parses requests and starts each one as
+//! its own task (pipelining), and a writer that awaits those tasks in arrival order, so
+//! responses leave in correlation-id order, as Kafka clients require. At most
+//! `CONNECTION_INFLIGHT_MAX` requests are in flight; past that the reader stops reading.
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use futures_lite::FutureExt;
+use glommio::net::TcpStream;
+use glommio::task::JoinHandle;
+
+use super::handlers;
+use crate::limits;
+use crate::protocol::frame::parse_request;
+use crate::shard::Shard;
+
+pub async fn run(shard: Rc<Shard>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let (mut reader, writer) = futures_lite::io::split(stream);
+    let (mut tx, mut rx) = mpsc::channel::<glommio::Task<handlers::Reply>>(limits::CONNECTION_INFLIGHT_MAX);
+    let max_frame = shard.config.socket_request_max_bytes;
+
+    let writer_task: JoinHandle<()> = glommio::spawn_local_into(
+        async move {
+            let mut out = BufWriter::with_capacity(64 * 1024, writer);
+            let mut queued: Option<glommio::Task<handlers::Reply>> = None;
+            loop {
+                let task = match queued.take() {
+                    Some(t) => t,
+                    None => match rx.next().await {
+                        Some(t) => t,
+                        None => break,
+                    },
+                };
+                match task.await {
+                    handlers::Reply::Frame(bytes) => {
+                        if out.write_all(&bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                    handlers::Reply::None => {}
+                    handlers::Reply::Close => break,
+                }
+                // Flush only when nothing else is queued, so pipelined responses share writes.
+                match rx.try_recv() {
+                    Ok(t) => queued = Some(t),
+                    Err(mpsc::TryRecvError::Closed) => break,
+                    Err(mpsc::TryRecvError::Empty) => {
+                        if out.flush().await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = out.flush().await;
+            let _ = out.close().await;
+        },
+        shard.data_tq,
+    )
+    .expect("data queue exists")
+    .detach();
+
+    let mut size_buf = [0u8; 4];
+    loop {
+        let read = async { Some(reader.read_exact(&mut size_buf).await) };
+        let stop = async {
+            shard.shutdown_requested().await;
+            None
+        };
+        match read.or(stop).await {
+            Some(Ok(())) => {}
+            _ => break,
+        }
+        let size = i32::from_be_bytes(size_buf);
+        if size < limits::FRAME_BYTES_MIN as i32 || size as u32 > max_frame {
+            tracing::warn!(peer = %peer, size, max = max_frame, "closing connection: request frame size out of range");
+            break;
+        }
+        let mut frame = BytesMut::zeroed(size as usize);
+        if reader.read_exact(&mut frame).await.is_err() {
+            break;
+        }
+        let frame: Bytes = frame.freeze();
+        let request = match parse_request(frame) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(peer = %peer, error = %e, "closing connection: unparseable request");
+                break;
+            }
+        };
+        let task = glommio::spawn_local_into(handlers::handle(shard.clone(), request), shard.data_tq).expect("data queue exists");
+        if tx.send(task).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer_task.await;
+}
+

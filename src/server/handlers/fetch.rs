@@ -1,0 +1,178 @@
+//! Fetch v4–12 (by topic name; no fetch sessions: every response is a full one with session
+//! id 0, which clients accept). Partitions are read on their owning shards in parallel; if
+//! fewer than `min_bytes` came back, the request long-polls: each owning shard wakes it on
+//! the first append to any of its partitions, or at `max_wait_ms`.
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_lite::FutureExt;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+
+use super::{respond, HandlerResult};
+use crate::limits;
+use crate::protocol::frame::Request;
+use crate::shard::{FetchError, FetchItem, FetchResult, Shard, ShardMsg};
+use crate::storage::ReadError;
+use crate::types::TopicPartition;
+
+pub const MIN_VERSION: i16 = 4;
+pub const MAX_VERSION: i16 = 12;
+
+pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+    let r: FetchRequest = req.decode()?;
+    let image = shard.image();
+    let max_bytes = r.max_bytes.clamp(1, limits::FETCH_RESPONSE_BYTES_MAX) as usize;
+    let max_wait = Duration::from_millis(r.max_wait_ms.clamp(0, limits::FETCH_WAIT_MS_MAX) as u64);
+    let deadline = Instant::now() + max_wait;
+    let min_bytes = r.min_bytes.max(0) as usize;
+
+    // (topic index, partition index, what to read or why not)
+    let mut slots: Vec<(usize, usize, Result<FetchItem, ResponseError>)> = Vec::new();
+    for (ti, t) in r.topics.iter().enumerate() {
+        let meta = image.topic(t.topic.0.as_str());
+        for (pi, p) in t.partitions.iter().enumerate() {
+            let item = match meta {
+                Some(m) if p.partition >= 0 && p.partition < m.partitions => Ok(FetchItem {
+                    tp: TopicPartition::new(m.name.clone(), p.partition),
+                    offset: p.fetch_offset,
+                    max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
+                }),
+                _ => Err(ResponseError::UnknownTopicOrPartition),
+            };
+            slots.push((ti, pi, item));
+        }
+    }
+
+    let mut results: Vec<Option<FetchResult>>;
+    loop {
+        results = read_all(shard, &slots).await;
+        let total: usize = results.iter().flatten().filter_map(|r| r.records.as_ref()).map(|b| b.len()).sum();
+        let any_error = results.iter().flatten().any(|r| r.error.is_some()) || slots.iter().any(|s| s.2.is_err());
+        if total >= min_bytes.max(1) || any_error || Instant::now() >= deadline || shard.shutting_down() {
+            break;
+        }
+        wait_for_data(shard, &slots, deadline).await;
+        if Instant::now() >= deadline {
+            results = read_all(shard, &slots).await;
+            break;
+        }
+    }
+
+    let mut resp = FetchResponse::default();
+    resp.responses = r
+        .topics
+        .iter()
+        .map(|t| {
+            let mut tr = FetchableTopicResponse::default();
+            tr.topic = t.topic.clone();
+            tr.topic_id = t.topic_id;
+            tr.partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut pd = PartitionData::default();
+                    pd.partition_index = p.partition;
+                    pd.high_watermark = -1;
+                    pd.last_stable_offset = -1;
+                    pd.log_start_offset = -1;
+                    pd.preferred_read_replica = BrokerId(-1);
+                    pd
+                })
+                .collect();
+            tr
+        })
+        .collect();
+    let mut budget = max_bytes;
+    let mut first = true;
+    for ((ti, pi, item), result) in slots.iter().zip(results) {
+        let pd = &mut resp.responses[*ti].partitions[*pi];
+        if let Err(code) = item {
+            pd.error_code = code.code();
+            continue;
+        }
+        let Some(result) = result else {
+            pd.error_code = ResponseError::NotLeaderOrFollower.code();
+            continue;
+        };
+        pd.high_watermark = result.high_watermark;
+        pd.last_stable_offset = result.high_watermark;
+        pd.log_start_offset = result.log_start_offset;
+        if let Some(e) = &result.error {
+            pd.error_code = match e {
+                FetchError::UnknownPartition => ResponseError::UnknownTopicOrPartition,
+                FetchError::Read(ReadError::OutOfRange { .. }) => ResponseError::OffsetOutOfRange,
+                FetchError::Read(ReadError::Storage(_)) => ResponseError::KafkaStorageError,
+            }
+            .code();
+            continue;
+        }
+        // The response-wide max_bytes: the first non-empty partition always goes whole.
+        if let Some(records) = result.records {
+            if first || records.len() <= budget {
+                budget = budget.saturating_sub(records.len());
+                first = false;
+                pd.records = Some(records);
+            }
+        }
+    }
+    respond(req, &resp)
+}
+
+/// Reads every readable slot on its owning shard, one message per shard, in parallel.
+async fn read_all(shard: &Rc<Shard>, slots: &[(usize, usize, Result<FetchItem, ResponseError>)]) -> Vec<Option<FetchResult>> {
+    let mut by_shard: BTreeMap<usize, Vec<(usize, FetchItem)>> = BTreeMap::new();
+    for (i, (_, _, item)) in slots.iter().enumerate() {
+        if let Ok(item) = item {
+            by_shard.entry(shard.owner_of(&item.tp.topic, item.tp.partition)).or_default().push((i, item.clone()));
+        }
+    }
+    let calls = by_shard.into_iter().map(|(owner, entries)| async move {
+        let (indexes, items): (Vec<usize>, Vec<FetchItem>) = entries.into_iter().unzip();
+        let out = shard.call(owner, |reply| ShardMsg::Fetch { items, reply }).await;
+        (indexes, out)
+    });
+    let mut results: Vec<Option<FetchResult>> = (0..slots.len()).map(|_| None).collect();
+    for (indexes, out) in futures::future::join_all(calls).await {
+        if let Some(out) = out {
+            for (i, r) in indexes.into_iter().zip(out) {
+                results[i] = Some(r);
+            }
+        }
+    }
+    results
+}
+
+/// Returns when any partition in `slots` gets new data, or at `deadline`.
+async fn wait_for_data(shard: &Rc<Shard>, slots: &[(usize, usize, Result<FetchItem, ResponseError>)], deadline: Instant) {
+    let mut by_shard: BTreeMap<usize, Vec<(TopicPartition, i64)>> = BTreeMap::new();
+    for (_, _, item) in slots {
+        if let Ok(item) = item {
+            by_shard.entry(shard.owner_of(&item.tp.topic, item.tp.partition)).or_default().push((item.tp.clone(), item.offset));
+        }
+    }
+    if by_shard.is_empty() {
+        let now = Instant::now();
+        if deadline > now {
+            glommio::timer::sleep(deadline - now).await;
+        }
+        return;
+    }
+    let waits: Vec<_> = by_shard
+        .into_iter()
+        .map(|(owner, items)| Box::pin(async move { shard.call(owner, |reply| ShardMsg::WaitForData { items, deadline, reply }).await }))
+        .collect();
+    let timer = async {
+        let now = Instant::now();
+        if deadline > now {
+            glommio::timer::sleep(deadline - now).await;
+        }
+    };
+    async {
+        futures::future::select_all(waits).await;
+    }
+    .or(timer)
+    .await;
+}

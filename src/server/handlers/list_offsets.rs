@@ -1,0 +1,78 @@
+//! ListOffsets v1–6: earliest (-2), latest (-1, the high watermark; also the last stable
+//! offset, there being no transactions), or the first offset with a timestamp at or after
+//! the one given, found through the time index.
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::{respond, HandlerResult};
+use crate::protocol::frame::Request;
+use crate::shard::{ListOffsetError, Shard, ShardMsg};
+use crate::storage::ReadError;
+use crate::types::TopicPartition;
+
+pub const MIN_VERSION: i16 = 1;
+pub const MAX_VERSION: i16 = 6;
+
+pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+    let r: ListOffsetsRequest = req.decode()?;
+    let image = shard.image();
+    let mut calls = Vec::new();
+    for (ti, t) in r.topics.iter().enumerate() {
+        let meta = image.topic(t.name.0.as_str()).cloned();
+        for (pi, p) in t.partitions.iter().enumerate() {
+            let shard = shard.clone();
+            let meta = meta.clone();
+            let (partition, timestamp) = (p.partition_index, p.timestamp);
+            calls.push(async move {
+                let res = match meta {
+                    Some(m) if partition >= 0 && partition < m.partitions => {
+                        let tp = TopicPartition::new(m.name.clone(), partition);
+                        let owner = shard.owner_of(&tp.topic, partition);
+                        match shard.call(owner, |reply| ShardMsg::ListOffset { tp, timestamp, reply }).await {
+                            Some(Ok(found)) => Ok(found),
+                            Some(Err(ListOffsetError::UnknownPartition)) => Err(ResponseError::UnknownTopicOrPartition),
+                            Some(Err(ListOffsetError::UnsupportedTimestamp(_))) => Err(ResponseError::InvalidRequest),
+                            Some(Err(ListOffsetError::Read(ReadError::OutOfRange { .. }))) => Err(ResponseError::OffsetOutOfRange),
+                            Some(Err(ListOffsetError::Read(ReadError::Storage(_)))) => Err(ResponseError::KafkaStorageError),
+                            None => Err(ResponseError::NotLeaderOrFollower),
+                        }
+                    }
+                    _ => Err(ResponseError::UnknownTopicOrPartition),
+                };
+                (ti, pi, partition, res)
+            });
+        }
+    }
+    let results = futures::future::join_all(calls).await;
+    let mut resp = ListOffsetsResponse::default();
+    resp.topics = r
+        .topics
+        .iter()
+        .map(|t| {
+            let mut tr = ListOffsetsTopicResponse::default();
+            tr.name = t.name.clone();
+            tr.partitions = t.partitions.iter().map(|_| ListOffsetsPartitionResponse::default()).collect();
+            tr
+        })
+        .collect();
+    for (ti, pi, partition, res) in results {
+        let pr = &mut resp.topics[ti].partitions[pi];
+        pr.partition_index = partition;
+        pr.timestamp = -1;
+        pr.offset = -1;
+        pr.leader_epoch = -1;
+        match res {
+            Ok(Some((offset, ts))) => {
+                pr.offset = offset;
+                pr.timestamp = ts;
+                pr.leader_epoch = 0;
+            }
+            Ok(None) => {}
+            Err(code) => pr.error_code = code.code(),
+        }
+    }
+    respond(req, &resp)
+}

@@ -1,0 +1,125 @@
+//! Metadata v0–12: this broker, the cluster id, the controller, and the requested topics
+//! (all of them for a null list, or an empty one at v0). Unknown topics are created when
+//! `auto.create.topics.enable` and the request allow it.
+use std::rc::Rc;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::{controller_call, respond, HandlerResult};
+use crate::metadata::{validate_topic_name, TopicMeta};
+use crate::protocol::frame::Request;
+use crate::shard::controller::{ControllerOp, ControllerResult, NewTopic};
+use crate::shard::Shard;
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 12;
+
+enum Wanted {
+    Name(String),
+    Id(Uuid),
+}
+
+pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+    let r: MetadataRequest = req.decode()?;
+    let v = req.version();
+    let mut image = shard.image();
+    let wanted: Option<Vec<Wanted>> = match &r.topics {
+        None => None,
+        Some(list) if v == 0 && list.is_empty() => None,
+        Some(list) => Some(
+            list.iter()
+                .map(|t| match &t.name {
+                    Some(n) => Wanted::Name(n.0.to_string()),
+                    None => Wanted::Id(t.topic_id),
+                })
+                .collect(),
+        ),
+    };
+    let allow_create = shard.config.auto_create_topics_enable && (v < 4 || r.allow_auto_topic_creation);
+    if let (Some(list), true) = (&wanted, allow_create) {
+        let missing: Vec<NewTopic> = list
+            .iter()
+            .filter_map(|w| match w {
+                Wanted::Name(n) if image.topic(n).is_none() && validate_topic_name(n).is_ok() => Some(NewTopic {
+                    name: n.clone(),
+                    partitions: shard.config.num_partitions,
+                    configs: Default::default(),
+                }),
+                _ => None,
+            })
+            .collect();
+        if !missing.is_empty() {
+            if let Some(ControllerResult::Created(_)) = controller_call(shard, ControllerOp::CreateTopics { topics: missing, validate_only: false }).await {
+                image = shard.image();
+            }
+        }
+    }
+    let mut resp = MetadataResponse::default();
+    let mut broker = MetadataResponseBroker::default();
+    broker.node_id = BrokerId(shard.node.node_id);
+    broker.host = StrBytes::from_string(shard.node.advertised_host.clone());
+    broker.port = shard.node.advertised_port as i32;
+    resp.brokers = vec![broker];
+    resp.cluster_id = Some(StrBytes::from_string(shard.node.cluster_id.clone()));
+    resp.controller_id = BrokerId(shard.node.node_id);
+    resp.cluster_authorized_operations = i32::MIN;
+    resp.topics = match wanted {
+        None => image.topics.values().map(|t| describe(shard, t)).collect(),
+        Some(list) => list
+            .into_iter()
+            .map(|w| match w {
+                Wanted::Name(n) => match image.topic(&n) {
+                    Some(t) => describe(shard, t),
+                    None => {
+                        let code = if validate_topic_name(&n).is_err() {
+                            ResponseError::InvalidTopicException
+                        } else {
+                            ResponseError::UnknownTopicOrPartition
+                        };
+                        error_topic(Some(n), Uuid::nil(), code)
+                    }
+                },
+                Wanted::Id(id) => match image.topic_by_id(id) {
+                    Some(t) => describe(shard, t),
+                    None => error_topic(None, id, ResponseError::UnknownTopicId),
+                },
+            })
+            .collect(),
+    };
+    respond(req, &resp)
+}
+
+fn error_topic(name: Option<String>, id: Uuid, code: ResponseError) -> MetadataResponseTopic {
+    let mut t = MetadataResponseTopic::default();
+    t.error_code = code.code();
+    t.name = name.map(|n| TopicName(StrBytes::from_string(n)));
+    t.topic_id = id;
+    t.topic_authorized_operations = i32::MIN;
+    t
+}
+
+fn describe(shard: &Shard, topic: &Arc<TopicMeta>) -> MetadataResponseTopic {
+    let node = BrokerId(shard.node.node_id);
+    let mut t = MetadataResponseTopic::default();
+    t.name = Some(TopicName(StrBytes::from_string(topic.name.to_string())));
+    t.topic_id = topic.id;
+    t.is_internal = topic.is_internal();
+    t.topic_authorized_operations = i32::MIN;
+    t.partitions = (0..topic.partitions)
+        .map(|p| {
+            let mut mp = MetadataResponsePartition::default();
+            mp.partition_index = p;
+            mp.leader_id = node;
+            mp.leader_epoch = 0;
+            mp.replica_nodes = vec![node];
+            mp.isr_nodes = vec![node];
+            mp
+        })
+        .collect();
+    t
+}

@@ -1,0 +1,95 @@
+//! One module per Kafka API. Each states the versions it supports; `SUPPORTED` is what
+//! ApiVersions advertises, no more. Kafka error codes are chosen here and only here.
+pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::Encodable;
+
+use crate::protocol::frame::{encode_response, FrameError, Request};
+use crate::shard::controller::{ControllerOp, ControllerResult};
+use crate::shard::{Shard, ShardMsg};
+
+/// What the connection writer does with a request's outcome.
+pub enum Reply {
+    /// A complete response frame.
+    Frame(Bytes),
+    /// No response (acks=0 produce).
+    None,
+    /// Close the connection, as Kafka does for requests it cannot parse.
+    Close,
+}
+
+pub type HandlerResult = Result<Option<Bytes>, FrameError>;
+
+/// (API, min version, max version) this broker implements.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, produce::MIN_VERSION, produce::MAX_VERSION),
+    (ApiKey::Fetch, fetch::MIN_VERSION, fetch::MAX_VERSION),
+    (ApiKey::ListOffsets, list_offsets::MIN_VERSION, list_offsets::MAX_VERSION),
+    (ApiKey::Metadata, metadata::MIN_VERSION, metadata::MAX_VERSION),
+    (ApiKey::ApiVersions, api_versions::MIN_VERSION, api_versions::MAX_VERSION),
+    (ApiKey::CreateTopics, create_topics::MIN_VERSION, create_topics::MAX_VERSION),
+    (ApiKey::DeleteTopics, delete_topics::MIN_VERSION, delete_topics::MAX_VERSION),
+    (ApiKey::DescribeCluster, describe_cluster::MIN_VERSION, describe_cluster::MAX_VERSION),
+];
+
+pub async fn handle(shard: Rc<Shard>, req: Request) -> Reply {
+    if req.api_key == ApiKey::ApiVersions {
+        return to_reply(&req, api_versions::handle(&req));
+    }
+    let version = req.version();
+    let supported = SUPPORTED.iter().find(|(k, _, _)| *k == req.api_key);
+    match supported {
+        Some(&(_, min, max)) if version >= min && version <= max => {}
+        _ => {
+            tracing::warn!(api = ?req.api_key, version, "closing connection: unsupported API or version");
+            return Reply::Close;
+        }
+    }
+    let result = match req.api_key {
+        ApiKey::Produce => produce::handle(&shard, &req).await,
+        ApiKey::Fetch => fetch::handle(&shard, &req).await,
+        ApiKey::ListOffsets => list_offsets::handle(&shard, &req).await,
+        ApiKey::Metadata => metadata::handle(&shard, &req).await,
+        ApiKey::CreateTopics => create_topics::handle(&shard, &req).await,
+        ApiKey::DeleteTopics => delete_topics::handle(&shard, &req).await,
+        ApiKey::DescribeCluster => describe_cluster::handle(&shard, &req).await,
+        _ => unreachable!("checked against SUPPORTED"),
+    };
+    to_reply(&req, result)
+}
+
+fn to_reply(req: &Request, result: HandlerResult) -> Reply {
+    match result {
+        Ok(Some(bytes)) => Reply::Frame(bytes),
+        Ok(None) => Reply::None,
+        Err(e) => {
+            tracing::warn!(api = ?req.api_key, version = req.version(), error = %e, "closing connection: bad request");
+            Reply::Close
+        }
+    }
+}
+
+/// Encodes `body` as the response to `req`.
+pub fn respond<T: Encodable>(req: &Request, body: &T) -> HandlerResult {
+    encode_response(req.api_key, req.version(), req.correlation_id(), body).map(Some)
+}
+
+/// Runs a metadata change on the controller shard.
+pub async fn controller_call(shard: &Rc<Shard>, op: ControllerOp) -> Option<ControllerResult> {
+    shard.call(0, |reply| ShardMsg::Controller { op, reply }).await
+}
+
+pub fn code(e: kafka_protocol::error::ResponseError) -> i16 {
+    e.code()
+}

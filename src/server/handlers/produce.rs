@@ -1,0 +1,111 @@
+//! Produce v3–9 (record batch v2 only). Each partition's records go to the shard that owns
+//! it; the response waits for every partition (acks=1/all: bytes in the kernel, plus
+//! fdatasync when the topic's flush policy asks). acks=0 gets no response at all.
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{respond, HandlerResult};
+use crate::protocol::batch::BatchError;
+use crate::protocol::frame::Request;
+use crate::shard::{ProduceError, ProduceResult, Shard, ShardMsg};
+use crate::storage::AppendError;
+use crate::types::TopicPartition;
+
+pub const MIN_VERSION: i16 = 3;
+pub const MAX_VERSION: i16 = 9;
+
+pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+    let r: ProduceRequest = req.decode()?;
+    let acks = r.acks;
+    let image = shard.image();
+    let mut calls = Vec::new();
+    for (ti, topic) in r.topic_data.iter().enumerate() {
+        let meta = image.topic(topic.name.0.as_str()).cloned();
+        for (pi, part) in topic.partition_data.iter().enumerate() {
+            let shard = shard.clone();
+            let meta = meta.clone();
+            let records = part.records.clone();
+            let index = part.index;
+            calls.push(async move {
+                let result: Result<ProduceResult, ResponseError> = match (meta, records) {
+                    _ if !matches!(acks, -1..=1) => Err(ResponseError::InvalidRequiredAcks),
+                    (Some(meta), Some(records)) if index >= 0 && index < meta.partitions => {
+                        let tp = TopicPartition::new(meta.name.clone(), index);
+                        let owner = shard.owner_of(&tp.topic, index);
+                        shard
+                            .call(owner, |reply| ShardMsg::Produce { tp, records, acks, reply })
+                            .await
+                            .ok_or(ResponseError::NotLeaderOrFollower)
+                    }
+                    (Some(_), None) => Err(ResponseError::CorruptMessage),
+                    _ => Err(ResponseError::UnknownTopicOrPartition),
+                };
+                (ti, pi, result)
+            });
+        }
+    }
+    let results = futures::future::join_all(calls).await;
+    if acks == 0 {
+        return Ok(None);
+    }
+    let mut resp = ProduceResponse::default();
+    resp.responses = r
+        .topic_data
+        .iter()
+        .map(|t| {
+            let mut tr = TopicProduceResponse::default();
+            tr.name = t.name.clone();
+            tr.partition_responses = t
+                .partition_data
+                .iter()
+                .map(|p| {
+                    let mut pr = PartitionProduceResponse::default();
+                    pr.index = p.index;
+                    pr.base_offset = -1;
+                    pr.log_append_time_ms = -1;
+                    pr.log_start_offset = -1;
+                    pr
+                })
+                .collect();
+            tr
+        })
+        .collect();
+    for (ti, pi, result) in results {
+        let pr = &mut resp.responses[ti].partition_responses[pi];
+        match result {
+            Ok(Ok(outcome)) => {
+                pr.base_offset = outcome.base_offset;
+                pr.log_append_time_ms = outcome.log_append_time_ms;
+                pr.log_start_offset = outcome.log_start_offset;
+            }
+            Ok(Err(e)) => {
+                let (code, message) = produce_error(&e);
+                pr.error_code = code.code();
+                pr.error_message = Some(StrBytes::from_string(message));
+            }
+            Err(code) => pr.error_code = code.code(),
+        }
+    }
+    respond(req, &resp)
+}
+
+fn produce_error(e: &ProduceError) -> (ResponseError, String) {
+    let code = match e {
+        ProduceError::UnknownPartition => ResponseError::UnknownTopicOrPartition,
+        ProduceError::Append(AppendError::TooLarge { .. }) => ResponseError::MessageTooLarge,
+        ProduceError::Append(AppendError::Invalid(BatchError::TooLarge { .. })) => ResponseError::MessageTooLarge,
+        ProduceError::Append(AppendError::Invalid(BatchError::BadMagic(_))) => ResponseError::InvalidRecord,
+        ProduceError::Append(AppendError::Invalid(_)) | ProduceError::Append(AppendError::Malformed) => ResponseError::CorruptMessage,
+        ProduceError::Append(AppendError::Storage(crate::storage::StorageError::Closed)) => ResponseError::NotLeaderOrFollower,
+        ProduceError::Append(AppendError::Storage(_)) => ResponseError::KafkaStorageError,
+    };
+    let message = match e {
+        ProduceError::UnknownPartition => "unknown partition".to_string(),
+        ProduceError::Append(a) => a.to_string(),
+    };
+    (code, message)
+}

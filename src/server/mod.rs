@@ -1,0 +1,57 @@
+//! The Kafka listener of one shard and its connections. Every shard binds the same port
+//! (SO_REUSEPORT) and keeps the connections it accepts.
+pub mod connection;
+pub mod handlers;
+
+use std::rc::Rc;
+
+use futures_lite::FutureExt;
+use glommio::net::TcpListener;
+
+use crate::shard::Shard;
+
+/// Accepts connections until shutdown is requested, then waits (bounded) for them to drain.
+pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
+    let open = Rc::new(std::cell::Cell::new(0usize));
+    let drained = Rc::new(crate::sync::LocalNotify::new());
+    loop {
+        let accepted = async { Some(listener.accept().await) };
+        let stop = async {
+            shard.shutdown_requested().await;
+            None
+        };
+        match accepted.or(stop).await {
+            None => break,
+            Some(Ok(stream)) => {
+                let shard2 = shard.clone();
+                let open2 = open.clone();
+                let drained2 = drained.clone();
+                open.set(open.get() + 1);
+                glommio::spawn_local_into(
+                    async move {
+                        connection::run(shard2, stream).await;
+                        open2.set(open2.get() - 1);
+                        drained2.notify_all();
+                    },
+                    shard.data_tq,
+                )
+                .expect("data queue exists")
+                .detach();
+            }
+            Some(Err(e)) => {
+                tracing::warn!(shard = shard.id, error = %e, "accept failed");
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+    drop(listener);
+    // Connections stop reading at shutdown and finish what they have in flight.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while open.get() > 0 && std::time::Instant::now() < deadline {
+        let n = drained.notified();
+        let timer = async {
+            glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        n.or(timer).await;
+    }
+}

@@ -1,0 +1,140 @@
+//! The single-node controller, on shard 0: serializes metadata changes, makes each one
+//! durable in the metadata log, applies it to a new image and installs that image on every
+//! shard before answering (so a created topic is writable on any shard once CreateTopics
+//! returns). The Raft quorum of a later issue replaces the log underneath.
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use glommio::sync::Semaphore;
+use uuid::Uuid;
+
+use super::{Shard, ShardMsg};
+use crate::metadata::{store, MetadataImage, MetadataRecord, TopicMeta};
+use crate::storage::io::AppendFile;
+
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    pub partitions: i32,
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub enum ControllerOp {
+    CreateTopics { topics: Vec<NewTopic>, validate_only: bool },
+    DeleteTopics { names: Vec<String> },
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ControllerError {
+    #[error("topic already exists")]
+    AlreadyExists,
+    #[error("unknown topic")]
+    UnknownTopic,
+    #[error("metadata log: {0}")]
+    Storage(String),
+}
+
+#[derive(Debug)]
+pub enum ControllerResult {
+    Created(Vec<Result<Arc<TopicMeta>, ControllerError>>),
+    Deleted(Vec<Result<(), ControllerError>>),
+}
+
+pub struct Controller {
+    log_path: PathBuf,
+    log: RefCell<Option<AppendFile>>,
+    log_size: std::cell::Cell<u64>,
+    lock: Semaphore,
+}
+
+impl Controller {
+    pub fn new(log_dir: &std::path::Path, log_size: u64) -> Controller {
+        Controller {
+            log_path: store::log_path(log_dir),
+            log: RefCell::new(None),
+            log_size: std::cell::Cell::new(log_size),
+            lock: Semaphore::new(1),
+        }
+    }
+
+    async fn append(&self, record: &MetadataRecord) -> Result<(), ControllerError> {
+        let taken = self.log.borrow_mut().take();
+        let mut file = match taken {
+            Some(f) => f,
+            None => AppendFile::open(&self.log_path, self.log_size.get()).await.map_err(|e| ControllerError::Storage(e.to_string()))?,
+        };
+        let bytes = store::encode_record(record);
+        let len = bytes.len() as u64;
+        let r = file.append_durable(bytes).await.map_err(|e| ControllerError::Storage(e.to_string()));
+        if r.is_ok() {
+            self.log_size.set(self.log_size.get() + len);
+        }
+        *self.log.borrow_mut() = Some(file);
+        r
+    }
+
+    pub async fn execute(&self, shard: &Rc<Shard>, op: ControllerOp) -> ControllerResult {
+        let _permit = self.lock.acquire_permit(1).await.expect("controller lock is never closed");
+        let mut image: MetadataImage = (*shard.image()).clone();
+        let before = image.version;
+        let result = match op {
+            ControllerOp::CreateTopics { topics, validate_only } => {
+                let mut out = Vec::with_capacity(topics.len());
+                for t in topics {
+                    if image.topic(&t.name).is_some() {
+                        out.push(Err(ControllerError::AlreadyExists));
+                        continue;
+                    }
+                    let record = MetadataRecord::CreateTopic { name: t.name.clone(), id: Uuid::new_v4(), partitions: t.partitions, configs: t.configs };
+                    if validate_only {
+                        let mut scratch = image.clone();
+                        scratch.apply(&record);
+                        out.push(Ok(scratch.topic(&t.name).expect("just created").clone()));
+                        continue;
+                    }
+                    match self.append(&record).await {
+                        Ok(()) => {
+                            image.apply(&record);
+                            tracing::info!(topic = %t.name, partitions = t.partitions, "topic created");
+                            out.push(Ok(image.topic(&t.name).expect("just created").clone()));
+                        }
+                        Err(e) => out.push(Err(e)),
+                    }
+                }
+                ControllerResult::Created(out)
+            }
+            ControllerOp::DeleteTopics { names } => {
+                let mut out = Vec::with_capacity(names.len());
+                for name in names {
+                    if image.topic(&name).is_none() {
+                        out.push(Err(ControllerError::UnknownTopic));
+                        continue;
+                    }
+                    let record = MetadataRecord::DeleteTopic { name: name.clone() };
+                    match self.append(&record).await {
+                        Ok(()) => {
+                            image.apply(&record);
+                            tracing::info!(topic = %name, "topic deleted");
+                            out.push(Ok(()));
+                        }
+                        Err(e) => out.push(Err(e)),
+                    }
+                }
+                ControllerResult::Deleted(out)
+            }
+        };
+        if image.version != before {
+            let image = Arc::new(image);
+            let acks = (0..shard.count).map(|to| {
+                let image = image.clone();
+                async move { shard.call(to, |reply| ShardMsg::ApplyMetadata { image, reply }).await }
+            });
+            futures::future::join_all(acks).await;
+        }
+        result
+    }
+}

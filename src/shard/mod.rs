@@ -1,0 +1,285 @@
+//! One shard per core: an executor that owns a set of partitions, its connections and its
+//! cache. Every shard holds a full copy of the metadata image; partition ownership comes
+//! from `metadata::owner_shard` (a placement function, not a lock). Requests for another
+//! shard's partitions travel over the bounded channel mesh carrying `Bytes` and a oneshot
+//! for the reply; a full channel is backpressure.
+pub mod controller;
+pub mod messages;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+use glommio::channels::channel_mesh::{Receivers, Senders};
+use glommio::TaskQueueHandle;
+use uuid::Uuid;
+
+use crate::config::{BrokerConfig, TopicConfig};
+use crate::metadata::{owner_shard, MetadataImage};
+use crate::storage::{PartitionLog, ShardCache};
+use crate::types::TopicPartition;
+pub use messages::*;
+
+/// Facts about this node that every shard needs and that never change while it runs.
+#[derive(Debug)]
+pub struct NodeIdentity {
+    pub node_id: i32,
+    pub cluster_id: String,
+    pub advertised_host: String,
+    pub advertised_port: u16,
+}
+
+/// Process-wide flags the shards poll (signal handling runs on a plain thread).
+#[derive(Default)]
+pub struct Lifecycle {
+    pub shutdown: AtomicBool,
+    pub loaded_shards: AtomicUsize,
+    pub drained_shards: AtomicUsize,
+}
+
+pub struct Shard {
+    pub id: usize,
+    pub count: usize,
+    pub config: Arc<BrokerConfig>,
+    pub node: Arc<NodeIdentity>,
+    pub lifecycle: Arc<Lifecycle>,
+    image: RefCell<Arc<MetadataImage>>,
+    logs: RefCell<HashMap<TopicPartition, (Uuid, Rc<PartitionLog>)>>,
+    peers: Senders<ShardMsg>,
+    pub cache: Rc<ShardCache>,
+    pub data_tq: TaskQueueHandle,
+    pub background_tq: TaskQueueHandle,
+    pub controller: Option<controller::Controller>,
+}
+
+impl Shard {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: usize,
+        count: usize,
+        config: Arc<BrokerConfig>,
+        node: Arc<NodeIdentity>,
+        lifecycle: Arc<Lifecycle>,
+        image: Arc<MetadataImage>,
+        peers: Senders<ShardMsg>,
+        data_tq: TaskQueueHandle,
+        background_tq: TaskQueueHandle,
+        controller: Option<controller::Controller>,
+    ) -> Rc<Shard> {
+        let cache = Rc::new(ShardCache::new(config.fetch_cache_bytes));
+        Rc::new(Shard {
+            id,
+            count,
+            config,
+            node,
+            lifecycle,
+            image: RefCell::new(image),
+            logs: RefCell::new(HashMap::new()),
+            peers,
+            cache,
+            data_tq,
+            background_tq,
+            controller,
+        })
+    }
+
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image.borrow().clone()
+    }
+
+    pub fn owner_of(&self, topic: &str, partition: i32) -> usize {
+        owner_shard(topic, partition, self.count)
+    }
+
+    pub fn log(&self, tp: &TopicPartition) -> Option<Rc<PartitionLog>> {
+        self.logs.borrow().get(tp).map(|(_, l)| l.clone())
+    }
+
+    pub fn owned_logs(&self) -> Vec<Rc<PartitionLog>> {
+        self.logs.borrow().values().map(|(_, l)| l.clone()).collect()
+    }
+
+    /// Runs `msg` on shard `to`: inline when it is this shard, else over the mesh.
+    pub async fn dispatch(self: &Rc<Self>, to: usize, msg: ShardMsg) {
+        if to == self.id {
+            self.clone().handle(msg).await;
+        } else if let Err(msg) = self.peers.send_to(to, msg).await {
+            // The peer is gone (shutting down): dropping the message drops its reply
+            // sender, which the caller sees as a cancelled reply.
+            drop(msg);
+        }
+    }
+
+    /// Sends a request built around a fresh reply channel and waits for the reply.
+    pub async fn call<T>(self: &Rc<Self>, to: usize, build: impl FnOnce(oneshot::Sender<T>) -> ShardMsg) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.dispatch(to, build(tx)).await;
+        rx.await.ok()
+    }
+
+    /// Serves messages from the other shards until the mesh closes.
+    pub fn spawn_receivers(self: &Rc<Self>, mut receivers: Receivers<ShardMsg>) {
+        for (_peer, stream) in receivers.streams() {
+            let shard = self.clone();
+            glommio::spawn_local_into(
+                async move {
+                    while let Some(msg) = stream.recv().await {
+                        let s = shard.clone();
+                        glommio::spawn_local_into(s.handle(msg), shard.data_tq).expect("data queue exists").detach();
+                    }
+                },
+                self.data_tq,
+            )
+            .expect("data queue exists")
+            .detach();
+        }
+    }
+
+    /// Handles one message addressed to this shard.
+    pub async fn handle(self: Rc<Self>, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Produce { tp, records, acks, reply } => {
+                let _ = reply.send(self.produce_local(&tp, &records, acks).await);
+            }
+            ShardMsg::Fetch { items, reply } => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(self.fetch_local(&item).await);
+                }
+                let _ = reply.send(out);
+            }
+            ShardMsg::WaitForData { items, deadline, reply } => {
+                self.wait_for_data_local(&items, deadline).await;
+                let _ = reply.send(());
+            }
+            ShardMsg::ListOffset { tp, timestamp, reply } => {
+                let _ = reply.send(self.list_offset_local(&tp, timestamp).await);
+            }
+            ShardMsg::ApplyMetadata { image, reply } => {
+                self.apply_metadata(image).await;
+                let _ = reply.send(());
+            }
+            ShardMsg::Controller { op, reply } => {
+                let result = match &self.controller {
+                    Some(c) => c.execute(&self, op).await,
+                    None => panic!("controller operation sent to shard {} which is not the controller", self.id),
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    async fn produce_local(&self, tp: &TopicPartition, records: &[u8], acks: i16) -> ProduceResult {
+        let log = self.log(tp).ok_or(ProduceError::UnknownPartition)?;
+        let outcome = log.append(records).map_err(ProduceError::Append)?;
+        if acks != 0 {
+            log.wait_durable(outcome.end_offset, outcome.needs_sync)
+                .await
+                .map_err(|e| ProduceError::Append(e.into()))?;
+        }
+        Ok(outcome)
+    }
+
+    async fn fetch_local(&self, item: &FetchItem) -> FetchResult {
+        let Some(log) = self.log(&item.tp) else {
+            return FetchResult { error: Some(FetchError::UnknownPartition), high_watermark: -1, log_start_offset: -1, records: None };
+        };
+        match log.read(item.offset, item.max_bytes).await {
+            Ok(r) => FetchResult { error: None, high_watermark: r.high_watermark, log_start_offset: r.log_start_offset, records: r.records },
+            Err(e) => FetchResult {
+                error: Some(FetchError::Read(e)),
+                high_watermark: log.high_watermark(),
+                log_start_offset: log.log_start_offset(),
+                records: None,
+            },
+        }
+    }
+
+    async fn wait_for_data_local(&self, items: &[(TopicPartition, i64)], deadline: Instant) {
+        let waits: Vec<_> = items
+            .iter()
+            .filter_map(|(tp, offset)| self.log(tp).map(|l| (l, *offset)))
+            .collect();
+        if waits.is_empty() {
+            return;
+        }
+        let futs: Vec<_> = waits.iter().map(|(l, o)| Box::pin(l.wait_for_data(*o, deadline))).collect();
+        futures::future::select_all(futs).await;
+    }
+
+    async fn list_offset_local(&self, tp: &TopicPartition, timestamp: i64) -> ListOffsetResult {
+        let log = self.log(tp).ok_or(ListOffsetError::UnknownPartition)?;
+        match timestamp {
+            -2 => Ok(Some((log.log_start_offset(), -1))),
+            -1 => Ok(Some((log.high_watermark(), -1))),
+            ts if ts < 0 => Err(ListOffsetError::UnsupportedTimestamp(ts)),
+            ts => log.offset_for_timestamp(ts).await.map_err(ListOffsetError::Read),
+        }
+    }
+
+    /// Installs a new image and reconciles this shard's logs with it: opens the partitions
+    /// it now owns, closes and deletes those whose topic is gone or was re-created.
+    pub async fn apply_metadata(&self, image: Arc<MetadataImage>) {
+        *self.image.borrow_mut() = image.clone();
+        let mut wanted: HashMap<TopicPartition, (Uuid, TopicConfig)> = HashMap::new();
+        for topic in image.topics.values() {
+            for p in 0..topic.partitions {
+                if self.owner_of(&topic.name, p) == self.id {
+                    wanted.insert(TopicPartition::new(topic.name.clone(), p), (topic.id, TopicConfig::resolve(&self.config, &topic.configs)));
+                }
+            }
+        }
+        let stale: Vec<(TopicPartition, Rc<PartitionLog>)> = self
+            .logs
+            .borrow()
+            .iter()
+            .filter(|(tp, (id, _))| wanted.get(*tp).is_none_or(|(wid, _)| wid != id))
+            .map(|(tp, (_, l))| (tp.clone(), l.clone()))
+            .collect();
+        for (tp, log) in stale {
+            self.logs.borrow_mut().remove(&tp);
+            log.close().await;
+            if let Err(e) = std::fs::remove_dir_all(log.dir()) {
+                tracing::warn!(partition = %tp, error = %e, "could not remove the deleted partition's directory");
+            } else {
+                tracing::info!(partition = %tp, "deleted partition");
+            }
+        }
+        for (tp, (id, config)) in wanted {
+            if let Some((_, log)) = self.logs.borrow().get(&tp) {
+                log.set_config(config);
+                continue;
+            }
+            let dir = self.config.log_dir.join(tp.dir_name());
+            match PartitionLog::open(tp.clone(), dir, config, self.cache.clone(), self.background_tq).await {
+                Ok(log) => {
+                    self.logs.borrow_mut().insert(tp, (id, log));
+                }
+                Err(e) => tracing::error!(partition = %tp, error = %e, "cannot open partition; it stays offline"),
+            }
+        }
+    }
+
+    /// Closes every log: pending bytes written, active segments trimmed and synced.
+    pub async fn close_logs(&self) {
+        let logs: Vec<_> = self.logs.borrow_mut().drain().map(|(_, (_, l))| l).collect();
+        for log in logs {
+            log.close().await;
+        }
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.lifecycle.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Completes when shutdown is requested (polled: signals arrive on a plain thread).
+    pub async fn shutdown_requested(&self) {
+        while !self.shutting_down() {
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The only place storage touches glommio: O_DIRECT segment files on io_uring and small
+//! buffered files (indexes). Every error carries the operation and the path.
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use glommio::io::{BufferedFile, DmaFile, OpenOptions};
+
+use super::StorageError;
+use crate::limits::DMA_ALIGN;
+
+fn io_err(op: &'static str, path: &Path, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Io { op, path: path.to_path_buf(), reason: e.to_string() }
+}
+
+/// A segment's `.log` file opened with O_DIRECT.
+pub struct SegmentFile {
+    file: DmaFile,
+    path: PathBuf,
+}
+
+impl SegmentFile {
+    pub async fn open_or_create(path: &Path) -> Result<Rc<SegmentFile>, StorageError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .dma_open(path)
+            .await
+            .map_err(|e| io_err("open", path, e))?;
+        Ok(Rc::new(SegmentFile { file, path: path.to_path_buf() }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub async fn size(&self) -> Result<u64, StorageError> {
+        self.file.file_size().await.map_err(|e| io_err("stat", &self.path, e))
+    }
+
+    /// Writes `tail` (the already-written bytes of the partial block at `aligned_pos`)
+    /// followed by `data`, zero-padded to the alignment, at `aligned_pos`. O_DIRECT: when
+    /// this returns the bytes are in the device's hands, not in a user-space buffer.
+    pub async fn write_aligned(&self, aligned_pos: u64, tail: &[u8], data: &[u8]) -> Result<(), StorageError> {
+        assert_eq!(aligned_pos % DMA_ALIGN, 0, "unaligned segment write");
+        let len = tail.len() + data.len();
+        let padded = (len as u64).div_ceil(DMA_ALIGN) * DMA_ALIGN;
+        let mut buf = self.file.alloc_dma_buffer(padded as usize);
+        let bytes = buf.as_bytes_mut();
+        bytes[..tail.len()].copy_from_slice(tail);
+        bytes[tail.len()..len].copy_from_slice(data);
+        bytes[len..].fill(0);
+        let written = self.file.write_at(buf, aligned_pos).await.map_err(|e| io_err("write", &self.path, e))?;
+        if written < len {
+            return Err(io_err("write", &self.path, format!("short write: {written} of {len} bytes")));
+        }
+        Ok(())
+    }
+
+    /// Reads up to `len` bytes at `pos` (any alignment; glommio aligns internally).
+    pub async fn read(&self, pos: u64, len: usize) -> Result<bytes::Bytes, StorageError> {
+        let r = self.file.read_at(pos, len).await.map_err(|e| io_err("read", &self.path, e))?;
+        Ok(bytes::Bytes::copy_from_slice(&r))
+    }
+
+    pub async fn truncate(&self, size: u64) -> Result<(), StorageError> {
+        self.file.truncate(size).await.map_err(|e| io_err("truncate", &self.path, e))
+    }
+
+    pub async fn fdatasync(&self) -> Result<(), StorageError> {
+        self.file.fdatasync().await.map_err(|e| io_err("fdatasync", &self.path, e))
+    }
+}
+
+/// Writes a small file whole (index files), replacing it atomically via a temp file.
+pub async fn write_small_file(path: &Path, data: Vec<u8>) -> Result<(), StorageError> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let f = BufferedFile::create(&tmp).await.map_err(|e| io_err("create", &tmp, e))?;
+    if !data.is_empty() {
+        f.write_at(data, 0).await.map_err(|e| io_err("write", &tmp, e))?;
+    }
+    f.fdatasync().await.map_err(|e| io_err("fdatasync", &tmp, e))?;
+    f.close().await.map_err(|e| io_err("close", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err("rename", path, e))?;
+    Ok(())
+}
+
+/// Reads a small file whole; `Ok(None)` if it does not exist.
+pub async fn read_small_file(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let f = BufferedFile::open(path).await.map_err(|e| io_err("open", path, e))?;
+    let size = f.file_size().await.map_err(|e| io_err("stat", path, e))?;
+    let r = f.read_at(0, size as usize).await.map_err(|e| io_err("read", path, e))?;
+    let out = r.to_vec();
+    f.close().await.map_err(|e| io_err("close", path, e))?;
+    Ok(Some(out))
+}
+
+/// An append-only buffered file with explicit fdatasync (the metadata log).
+pub struct AppendFile {
+    file: BufferedFile,
+    path: PathBuf,
+    size: u64,
+}
+
+impl AppendFile {
+    pub async fn open(path: &Path, size: u64) -> Result<AppendFile, StorageError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .buffered_open(path)
+            .await
+            .map_err(|e| io_err("open", path, e))?;
+        Ok(AppendFile { file, path: path.to_path_buf(), size })
+    }
+
+    /// Appends and fdatasyncs: when this returns the bytes are durable.
+    pub async fn append_durable(&mut self, data: Vec<u8>) -> Result<(), StorageError> {
+        let len = data.len() as u64;
+        self.file.write_at(data, self.size).await.map_err(|e| io_err("write", &self.path, e))?;
+        self.file.fdatasync().await.map_err(|e| io_err("fdatasync", &self.path, e))?;
+        self.size += len;
+        Ok(())
+    }
+}

@@ -1,0 +1,806 @@
+//! One partition's log on its owning shard: assigns offsets, validates and patches batches,
+//! hands them to a writer task that appends them to the active segment with O_DIRECT
+//! (many produce requests share one write: whatever accumulates while a write is in flight
+//! goes in the next), fdatasyncs in a syncer task (group commit), rolls segments, serves
+//! reads from the shard cache or the segment files, and recovers on open.
+//!
+//! Offsets below the high watermark have been written to the kernel; only they are served.
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::FutureExt;
+
+use super::cache::{CachedBatch, ShardCache};
+use super::index::{OffsetIndex, TimeIndex};
+use super::io::{read_small_file, write_small_file, SegmentFile};
+use super::scan::{read_batches, scan_segment};
+use super::{segment_file_name, AppendError, ReadError, StorageError};
+use crate::config::{TimestampType, TopicConfig};
+use crate::limits;
+use crate::protocol::batch::{self, BatchHeader};
+use crate::sync::LocalNotify;
+use crate::types::TopicPartition;
+
+struct Segment {
+    base_offset: i64,
+    /// Opened by the writer when the segment gets its first bytes.
+    file: Option<Rc<SegmentFile>>,
+    /// Logical bytes appended (written + pending).
+    size: u64,
+    /// Bytes handed to the kernel.
+    written: u64,
+    /// Already-written bytes of the partial block at `tail_pos` (rewritten with the next write).
+    tail: Vec<u8>,
+    tail_pos: u64,
+    /// Appended, not yet submitted to the writer.
+    pending: Vec<u8>,
+    index: OffsetIndex,
+    timeindex: TimeIndex,
+    last_indexed: Option<u64>,
+    next_offset: i64,
+    max_timestamp: i64,
+    created_ms: i64,
+    /// No more appends go here; the writer finalizes it once it is fully written.
+    sealed: bool,
+    /// Trimmed to its logical size, synced, indexes saved.
+    finalized: bool,
+}
+
+impl Segment {
+    fn new_empty(base_offset: i64, now_ms: i64) -> Segment {
+        Segment {
+            base_offset,
+            file: None,
+            size: 0,
+            written: 0,
+            tail: Vec::new(),
+            tail_pos: 0,
+            pending: Vec::new(),
+            index: OffsetIndex::default(),
+            timeindex: TimeIndex::default(),
+            last_indexed: None,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            created_ms: now_ms,
+            sealed: false,
+            finalized: false,
+        }
+    }
+}
+
+/// An append accepted and waiting to be written.
+struct Inflight {
+    segment_base: i64,
+    end_position: u64,
+    next_offset: i64,
+}
+
+struct LogState {
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    next_offset: i64,
+    high_watermark: i64,
+    synced_offset: i64,
+    sync_requested: i64,
+    unsynced_messages: u64,
+    inflight: VecDeque<Inflight>,
+    cache: VecDeque<CachedBatch>,
+    failed: Option<StorageError>,
+    closing: bool,
+    tasks_running: u32,
+}
+
+/// Result of an accepted append.
+#[derive(Debug, Clone, Copy)]
+pub struct AppendOutcome {
+    pub base_offset: i64,
+    /// Offset after the last appended record: wait for the high watermark to reach it.
+    pub end_offset: i64,
+    /// The append timestamp when the topic uses LogAppendTime, else -1.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+    /// Whether the flush policy asks this append to be fdatasync'ed before it is acknowledged.
+    pub needs_sync: bool,
+}
+
+pub struct ReadOutcome {
+    pub records: Option<Bytes>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+pub struct PartitionLog {
+    tp: TopicPartition,
+    dir: PathBuf,
+    config: RefCell<TopicConfig>,
+    state: RefCell<LogState>,
+    /// The writer has work.
+    work: LocalNotify,
+    /// The syncer has work.
+    sync_work: LocalNotify,
+    /// The high watermark moved (or the log failed or closed).
+    progressed: LocalNotify,
+    /// The synced offset moved.
+    synced: LocalNotify,
+    cache: Rc<ShardCache>,
+    me: RefCell<Weak<PartitionLog>>,
+    tasks_done: LocalNotify,
+    cached_bytes: Cell<u64>,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`, recovering it: every segment without saved
+    /// indexes and always the last one is scanned, torn or corrupt tails are truncated,
+    /// indexes rebuilt. Then starts the writer and syncer tasks in `background_tq`.
+    pub async fn open(
+        tp: TopicPartition,
+        dir: PathBuf,
+        config: TopicConfig,
+        cache: Rc<ShardCache>,
+        tq: glommio::TaskQueueHandle,
+    ) -> Result<Rc<PartitionLog>, StorageError> {
+        std::fs::create_dir_all(&dir).map_err(|e| StorageError::Io { op: "mkdir", path: dir.clone(), reason: e.to_string() })?;
+        let mut bases = list_segments(&dir)?;
+        bases.sort_unstable();
+        let now = now_ms();
+        let mut segments = Vec::new();
+        for (i, &base) in bases.iter().enumerate() {
+            let is_last = i + 1 == bases.len();
+            segments.push(recover_segment(&tp, &dir, base, is_last, now).await?);
+        }
+        // Each segment must start where the previous one ended; a gap means the tail of the
+        // previous one was lost, which recovery reports but tolerates (offsets are not reused).
+        if segments.is_empty() {
+            segments.push(Segment::new_empty(0, now));
+        }
+        let next_offset = segments.last().map(|s| s.next_offset).unwrap_or(0);
+        let log_start_offset = segments[0].base_offset;
+        let log = Rc::new(PartitionLog {
+            tp,
+            dir,
+            config: RefCell::new(config),
+            state: RefCell::new(LogState {
+                segments,
+                log_start_offset,
+                next_offset,
+                high_watermark: next_offset,
+                synced_offset: next_offset,
+                sync_requested: next_offset,
+                unsynced_messages: 0,
+                inflight: VecDeque::new(),
+                cache: VecDeque::new(),
+                failed: None,
+                closing: false,
+                tasks_running: 2,
+            }),
+            work: LocalNotify::new(),
+            sync_work: LocalNotify::new(),
+            progressed: LocalNotify::new(),
+            synced: LocalNotify::new(),
+            cache,
+            me: RefCell::new(Weak::new()),
+            tasks_done: LocalNotify::new(),
+            cached_bytes: Cell::new(0),
+        });
+        *log.me.borrow_mut() = Rc::downgrade(&log);
+        glommio::spawn_local_into(log.clone().writer_task(), tq).map_err(|e| StorageError::Io { op: "spawn writer", path: log.dir.clone(), reason: e.to_string() })?.detach();
+        glommio::spawn_local_into(log.clone().syncer_task(), tq).map_err(|e| StorageError::Io { op: "spawn syncer", path: log.dir.clone(), reason: e.to_string() })?.detach();
+        Ok(log)
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn high_watermark(&self) -> i64 {
+        self.state.borrow().high_watermark
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.state.borrow().log_start_offset
+    }
+    pub fn segment_count(&self) -> usize {
+        self.state.borrow().segments.len()
+    }
+    pub fn set_config(&self, config: TopicConfig) {
+        *self.config.borrow_mut() = config;
+    }
+
+    /// Validates every batch in `records`, assigns offsets, patches headers in place (on a
+    /// private copy), queues the bytes for the writer and the cache. Does not wait.
+    pub fn append(&self, records: &[u8]) -> Result<AppendOutcome, AppendError> {
+        let config = self.config.borrow().clone();
+        let max = config.max_message_bytes as usize;
+        // Validate everything first: a request with one bad batch appends nothing.
+        let mut count = 0usize;
+        let mut at = 0usize;
+        while at < records.len() {
+            let info = batch::validate(&records[at..], usize::MAX).map_err(AppendError::Invalid)?;
+            if info.bytes > max {
+                return Err(AppendError::TooLarge { size: info.bytes, max });
+            }
+            at += info.bytes;
+            count += 1;
+        }
+        if count == 0 || at != records.len() {
+            return Err(AppendError::Malformed);
+        }
+        let mut st = self.state.borrow_mut();
+        if let Some(e) = &st.failed {
+            return Err(AppendError::Storage(StorageError::Offline(e.to_string())));
+        }
+        if st.closing {
+            return Err(AppendError::Storage(StorageError::Closed));
+        }
+        let now = now_ms();
+        let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
+        let mut owned = BytesMut::from(records);
+        let base_offset = st.next_offset;
+        let mut next = base_offset;
+        let mut messages = 0u64;
+        let mut at = 0usize;
+        let mut cached = Vec::with_capacity(count);
+        while at < owned.len() {
+            let b = &mut owned[at..];
+            let size = batch::peek_batch_bytes(b).expect("validated");
+            let b = &mut b[..size];
+            batch::set_base_offset(b, next);
+            if log_append_time {
+                batch::set_log_append_time(b, now);
+            }
+            let h = BatchHeader::read(b).expect("validated");
+            let (last, records_count, max_ts) = (h.last_offset(), h.records_count.get(), h.max_timestamp.get());
+            // Pair assertion: what we patched still validates.
+            debug_assert!(batch::validate(b, usize::MAX).is_ok());
+            cached.push((next, last, at, size, max_ts));
+            messages += records_count as u64;
+            next = last + 1;
+            at += size;
+        }
+        // Roll before appending if the active segment is full or old.
+        let total = owned.len() as u64;
+        let roll = {
+            let active = st.segments.last().expect("a log has an active segment");
+            active.size > 0 && (active.size + total > config.segment_bytes || now - active.created_ms >= config.segment_ms as i64)
+        };
+        if roll {
+            st.segments.last_mut().unwrap().sealed = true;
+            st.segments.push(Segment::new_empty(base_offset, now));
+            tracing::info!(partition = %self.tp, base_offset, "rolled segment");
+        }
+        let frozen = owned.freeze();
+        let active = st.segments.last_mut().unwrap();
+        let seg_base = active.base_offset;
+        for &(base, last, pos_in_req, size, max_ts) in &cached {
+            let position = active.size + pos_in_req as u64;
+            if active.last_indexed.is_none_or(|l| position - l >= limits::INDEX_INTERVAL_BYTES) {
+                active.index.push((base - seg_base) as u32, position as u32);
+                active.last_indexed = Some(position);
+            }
+            active.timeindex.push(max_ts, (last - seg_base) as u32);
+            active.max_timestamp = active.max_timestamp.max(max_ts);
+            let _ = size;
+        }
+        active.pending.extend_from_slice(&frozen);
+        active.size += total;
+        active.next_offset = next;
+        let end_position = active.size;
+        st.next_offset = next;
+        st.inflight.push_back(Inflight { segment_base: seg_base, end_position, next_offset: next });
+        st.unsynced_messages += messages;
+        let needs_sync = st.unsynced_messages >= config.flush_messages;
+        let log_start_offset = st.log_start_offset;
+        for &(base, last, pos, size, _) in &cached {
+            st.cache.push_back(CachedBatch { base_offset: base, last_offset: last, bytes: frozen.slice(pos..pos + size) });
+        }
+        drop(st);
+        for &(_, _, _, size, _) in &cached {
+            self.cached_bytes.set(self.cached_bytes.get() + size as u64);
+            self.cache.admitted(self.me.borrow().clone(), size as u64);
+        }
+        self.work.notify_all();
+        Ok(AppendOutcome {
+            base_offset,
+            end_offset: next,
+            log_append_time_ms: if log_append_time { now } else { -1 },
+            log_start_offset,
+            needs_sync,
+        })
+    }
+
+    /// Called by the shard cache to give back this log's oldest cached batch.
+    pub(super) fn evict_oldest_cached(&self) {
+        if let Some(b) = self.state.borrow_mut().cache.pop_front() {
+            self.cached_bytes.set(self.cached_bytes.get().saturating_sub(b.bytes.len() as u64));
+        }
+    }
+
+    /// Waits until everything before `end_offset` is in the kernel (and, if `sync`, on disk).
+    pub async fn wait_durable(&self, end_offset: i64, sync: bool) -> Result<(), StorageError> {
+        loop {
+            let notified = if sync { self.synced.notified() } else { self.progressed.notified() };
+            {
+                let mut st = self.state.borrow_mut();
+                if let Some(e) = &st.failed {
+                    return Err(StorageError::Offline(e.to_string()));
+                }
+                let reached = if sync { st.synced_offset } else { st.high_watermark };
+                if reached >= end_offset {
+                    return Ok(());
+                }
+                if st.closing && st.tasks_running == 0 {
+                    return Err(StorageError::Closed);
+                }
+                if sync && st.sync_requested < end_offset {
+                    st.sync_requested = end_offset;
+                    drop(st);
+                    self.sync_work.notify_all();
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until the high watermark passes `offset`, the log fails or closes, or `deadline`.
+    pub async fn wait_for_data(&self, offset: i64, deadline: std::time::Instant) {
+        loop {
+            let notified = self.progressed.notified();
+            {
+                let st = self.state.borrow();
+                if st.high_watermark > offset || st.failed.is_some() || st.closing {
+                    return;
+                }
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return;
+            }
+            let timer = async {
+                glommio::timer::sleep(deadline - now).await;
+            };
+            notified.or(timer).await;
+        }
+    }
+
+    /// Reads from `offset`, at most `max_bytes` but at least one whole batch when there is
+    /// data. Only offsets below the high watermark are served.
+    pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadOutcome, ReadError> {
+        let (hwm, start) = {
+            let st = self.state.borrow();
+            if let Some(e) = &st.failed {
+                return Err(ReadError::Storage(StorageError::Offline(e.to_string())));
+            }
+            (st.high_watermark, st.log_start_offset)
+        };
+        let outcome = |records| ReadOutcome { records, high_watermark: hwm, log_start_offset: start };
+        if offset < start || offset > hwm {
+            return Err(ReadError::OutOfRange { offset, start, end: hwm });
+        }
+        if offset == hwm {
+            return Ok(outcome(None));
+        }
+        if let Some(bytes) = self.read_cached(offset, hwm, max_bytes) {
+            self.cache.record_hit(true);
+            return Ok(outcome(Some(bytes)));
+        }
+        self.cache.record_hit(false);
+        // From disk: find the segment holding `offset` and read from its index position.
+        let mut seg_i = {
+            let st = self.state.borrow();
+            st.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1)
+        };
+        loop {
+            let (file, position, limit) = {
+                let st = self.state.borrow();
+                let Some(seg) = st.segments.get(seg_i) else { return Ok(outcome(None)) };
+                if seg.base_offset >= hwm {
+                    return Ok(outcome(None));
+                }
+                let rel = (offset.max(seg.base_offset) - seg.base_offset) as u32;
+                (seg.file.clone(), seg.index.lookup(rel) as u64, seg.written)
+            };
+            if let Some(file) = file {
+                let r = read_batches(&file, position, limit, offset, hwm, max_bytes).await;
+                match r {
+                    Ok(Some(bytes)) => return Ok(outcome(Some(bytes))),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(partition = %self.tp, error = %e, "read failed");
+                        return Err(ReadError::Storage(e));
+                    }
+                }
+            }
+            seg_i += 1;
+        }
+    }
+
+    fn read_cached(&self, offset: i64, hwm: i64, max_bytes: usize) -> Option<Bytes> {
+        let st = self.state.borrow();
+        let cache = &st.cache;
+        let first = cache.front()?;
+        if first.base_offset > offset {
+            return None;
+        }
+        let i = cache.partition_point(|b| b.last_offset < offset);
+        let mut parts: Vec<&Bytes> = Vec::new();
+        let mut total = 0usize;
+        for b in cache.range(i..) {
+            if b.base_offset >= hwm {
+                break;
+            }
+            if !parts.is_empty() && total + b.bytes.len() > max_bytes {
+                break;
+            }
+            total += b.bytes.len();
+            parts.push(&b.bytes);
+            if total >= max_bytes {
+                break;
+            }
+        }
+        match parts.len() {
+            0 => None,
+            1 => Some(parts[0].clone()),
+            _ => {
+                let mut out = BytesMut::with_capacity(total);
+                for p in parts {
+                    out.extend_from_slice(p);
+                }
+                Some(out.freeze())
+            }
+        }
+    }
+
+    /// The first offset whose record timestamp is >= `timestamp`, with that timestamp.
+    pub async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, ReadError> {
+        let hwm = self.high_watermark();
+        let candidates: Vec<(i64, Option<Rc<SegmentFile>>, u64, u64)> = {
+            let st = self.state.borrow();
+            st.segments
+                .iter()
+                .filter(|s| s.max_timestamp >= timestamp && s.base_offset < hwm)
+                .map(|s| {
+                    let start_rel = s.timeindex.lookup(timestamp).unwrap_or(0);
+                    (s.base_offset, s.file.clone(), s.index.lookup(start_rel) as u64, s.written)
+                })
+                .collect()
+        };
+        for (base, file, mut position, limit) in candidates {
+            let Some(file) = file else { continue };
+            let mut from = base;
+            loop {
+                let Some(chunk) = read_batches(&file, position, limit, from, hwm, 1 << 20).await? else { break };
+                for (at, b) in batch::BatchIter::new(&chunk) {
+                    let h = BatchHeader::read(b).expect("served batches are whole");
+                    if h.max_timestamp.get() >= timestamp {
+                        if let Some(found) = first_record_at_or_after(b, timestamp) {
+                            return Ok(Some(found));
+                        }
+                    }
+                    from = h.last_offset() + 1;
+                    let _ = at;
+                }
+                // read_batches starts from an index position; advance by offset from here.
+                position = {
+                    let st = self.state.borrow();
+                    match st.segments.iter().find(|s| s.base_offset == base) {
+                        Some(s) => s.index.lookup((from - base).max(0) as u32) as u64,
+                        None => break,
+                    }
+                };
+                if from >= hwm {
+                    break;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The writer: submits pending bytes segment by segment, in order, one write at a time;
+    /// finalizes sealed segments; advances the high watermark.
+    async fn writer_task(self: Rc<Self>) {
+        loop {
+            let notified = self.work.notified();
+            let job = {
+                let st = self.state.borrow();
+                st.segments
+                    .iter()
+                    .position(|s| !s.pending.is_empty() || (s.sealed && !s.finalized) || (st.closing && !s.finalized))
+            };
+            let Some(i) = job else {
+                if self.state.borrow().closing {
+                    break;
+                }
+                notified.await;
+                continue;
+            };
+            if let Err(e) = self.write_one(i).await {
+                tracing::error!(partition = %self.tp, error = %e, "storage failure: partition taken offline");
+                let mut st = self.state.borrow_mut();
+                st.failed = Some(e);
+                drop(st);
+                self.progressed.notify_all();
+                self.synced.notify_all();
+                break;
+            }
+        }
+        self.task_exited();
+    }
+
+    async fn write_one(&self, i: usize) -> Result<(), StorageError> {
+        let (base, file) = {
+            let st = self.state.borrow();
+            (st.segments[i].base_offset, st.segments[i].file.clone())
+        };
+        let file = match file {
+            Some(f) => f,
+            None => {
+                let f = SegmentFile::open_or_create(&self.dir.join(segment_file_name(base, "log"))).await?;
+                self.state.borrow_mut().segments[i].file = Some(f.clone());
+                f
+            }
+        };
+        let (tail_pos, tail, data) = {
+            let mut st = self.state.borrow_mut();
+            let seg = &mut st.segments[i];
+            (seg.tail_pos, std::mem::take(&mut seg.tail), std::mem::take(&mut seg.pending))
+        };
+        if !data.is_empty() {
+            file.write_aligned(tail_pos, &tail, &data).await?;
+            let mut st = self.state.borrow_mut();
+            let seg = &mut st.segments[i];
+            let end = tail_pos + (tail.len() + data.len()) as u64;
+            seg.written = end;
+            seg.tail_pos = end / limits::DMA_ALIGN * limits::DMA_ALIGN;
+            let keep = (end - seg.tail_pos) as usize;
+            let mut new_tail = Vec::with_capacity(limits::DMA_ALIGN as usize);
+            let total_len = tail.len() + data.len();
+            let from = total_len - keep;
+            if from < tail.len() {
+                new_tail.extend_from_slice(&tail[from..]);
+                new_tail.extend_from_slice(&data);
+            } else {
+                new_tail.extend_from_slice(&data[from - tail.len()..]);
+            }
+            seg.tail = new_tail;
+            let mut hwm = st.high_watermark;
+            while let Some(f) = st.inflight.front() {
+                if f.segment_base == base && f.end_position <= end {
+                    hwm = f.next_offset;
+                    st.inflight.pop_front();
+                } else {
+                    break;
+                }
+            }
+            assert!(hwm >= st.high_watermark, "high watermark went backwards");
+            st.high_watermark = hwm;
+            let want_sync = st.sync_requested > st.synced_offset;
+            drop(st);
+            self.progressed.notify_all();
+            if want_sync {
+                self.sync_work.notify_all();
+            }
+            return Ok(());
+        }
+        // Nothing pending: finalize a sealed (or, when closing, the active) segment.
+        self.state.borrow_mut().segments[i].tail = tail;
+        let (size, index, timeindex) = {
+            let st = self.state.borrow();
+            let seg = &st.segments[i];
+            (seg.size, seg.index.encode(), seg.timeindex.encode())
+        };
+        file.truncate(size).await?;
+        file.fdatasync().await?;
+        write_small_file(&self.dir.join(segment_file_name(base, "index")), index).await?;
+        write_small_file(&self.dir.join(segment_file_name(base, "timeindex")), timeindex).await?;
+        self.state.borrow_mut().segments[i].finalized = true;
+        Ok(())
+    }
+
+    /// The syncer: one fdatasync covers every write completed before it started, so
+    /// concurrent producers waiting for durability share it (group commit).
+    async fn syncer_task(self: Rc<Self>) {
+        loop {
+            let notified = self.sync_work.notified();
+            let flush_ms = self.config.borrow().flush_ms;
+            let (target, files) = {
+                let st = self.state.borrow();
+                if st.failed.is_some() || (st.closing && st.tasks_running <= 1) {
+                    break;
+                }
+                let wanted = st.sync_requested > st.synced_offset;
+                if !wanted || st.high_watermark <= st.synced_offset {
+                    (None, Vec::new())
+                } else {
+                    let files: Vec<Rc<SegmentFile>> = st
+                        .segments
+                        .iter()
+                        .filter(|s| !s.finalized && s.next_offset > st.synced_offset)
+                        .filter_map(|s| s.file.clone())
+                        .collect();
+                    (Some(st.high_watermark), files)
+                }
+            };
+            let Some(target) = target else {
+                match flush_ms {
+                    Some(ms) => {
+                        let timer = async {
+                            glommio::timer::sleep(Duration::from_millis(ms.max(1))).await;
+                        };
+                        notified.or(timer).await;
+                        let mut st = self.state.borrow_mut();
+                        if st.high_watermark > st.synced_offset {
+                            st.sync_requested = st.sync_requested.max(st.high_watermark);
+                        }
+                    }
+                    None => notified.await,
+                }
+                continue;
+            };
+            let mut result = Ok(());
+            for f in &files {
+                if let Err(e) = f.fdatasync().await {
+                    result = Err(e);
+                    break;
+                }
+            }
+            let mut st = self.state.borrow_mut();
+            match result {
+                Ok(()) => {
+                    st.synced_offset = st.synced_offset.max(target);
+                    st.unsynced_messages = 0;
+                }
+                Err(e) => {
+                    // Fail-stop: never retry an fdatasync and report lost data as durable.
+                    tracing::error!(partition = %self.tp, error = %e, "fdatasync failed: partition taken offline");
+                    st.failed = Some(e);
+                }
+            }
+            drop(st);
+            self.synced.notify_all();
+            self.progressed.notify_all();
+        }
+        self.task_exited();
+    }
+
+    fn task_exited(&self) {
+        let mut st = self.state.borrow_mut();
+        st.tasks_running -= 1;
+        drop(st);
+        self.sync_work.notify_all();
+        self.tasks_done.notify_all();
+        self.progressed.notify_all();
+        self.synced.notify_all();
+    }
+
+    /// Writes everything pending, trims and syncs the active segment, saves indexes, and
+    /// stops the tasks. Appends after this fail with `Closed`.
+    pub async fn close(&self) {
+        self.state.borrow_mut().closing = true;
+        self.work.notify_all();
+        self.sync_work.notify_all();
+        loop {
+            let n = self.tasks_done.notified();
+            if self.state.borrow().tasks_running == 0 {
+                break;
+            }
+            n.await;
+        }
+        let mut st = self.state.borrow_mut();
+        st.cache.clear();
+        self.cached_bytes.set(0);
+    }
+}
+
+fn first_record_at_or_after(b: &[u8], timestamp: i64) -> Option<(i64, i64)> {
+    let h = BatchHeader::read(b)?;
+    if h.attributes.get() & batch::ATTR_TIMESTAMP_TYPE_LOG_APPEND != 0 {
+        return Some((h.base_offset.get(), h.max_timestamp.get()));
+    }
+    let mut bytes = Bytes::copy_from_slice(b);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).ok()?;
+    set.records.iter().find(|r| r.timestamp >= timestamp).map(|r| (r.offset, r.timestamp))
+}
+
+fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
+    let rd = std::fs::read_dir(dir).map_err(|e| StorageError::Io { op: "readdir", path: dir.to_path_buf(), reason: e.to_string() })?;
+    let mut out = Vec::new();
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".log") {
+            if let Ok(base) = stem.parse::<i64>() {
+                out.push(base);
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn recover_segment(tp: &TopicPartition, dir: &Path, base: i64, is_last: bool, now: i64) -> Result<Segment, StorageError> {
+    let path = dir.join(segment_file_name(base, "log"));
+    let file = SegmentFile::open_or_create(&path).await?;
+    let file_bytes = file.size().await?;
+    let index_path = dir.join(segment_file_name(base, "index"));
+    let time_path = dir.join(segment_file_name(base, "timeindex"));
+    let saved = if is_last {
+        None
+    } else {
+        match (read_small_file(&index_path).await?, read_small_file(&time_path).await?) {
+            (Some(i), Some(t)) => OffsetIndex::decode(&i, file_bytes).zip(TimeIndex::decode(&t)),
+            _ => None,
+        }
+    };
+    let mut seg = Segment::new_empty(base, now);
+    if let Some((index, timeindex)) = saved {
+        // A sealed segment with its indexes saved was finalized cleanly; its last batch
+        // gives its next offset.
+        let last_pos = index_last_position(&index);
+        let tail = read_batches(&file, last_pos, file_bytes, base, i64::MAX, usize::MAX).await?;
+        let mut next = base;
+        if let Some(t) = tail {
+            for (_, b) in batch::BatchIter::new(&t) {
+                next = BatchHeader::read(b).expect("whole").last_offset() + 1;
+            }
+        }
+        seg.max_timestamp = timeindex.max_timestamp().unwrap_or(-1);
+        seg.index = index;
+        seg.timeindex = timeindex;
+        seg.next_offset = next;
+        seg.size = file_bytes;
+        seg.written = file_bytes;
+        seg.sealed = true;
+        seg.finalized = true;
+        seg.file = Some(file);
+        return Ok(seg);
+    }
+    let scan = scan_segment(&file, base, file_bytes).await?;
+    if scan.valid_bytes < file_bytes {
+        let zero_padding = scan.stop_reason.as_deref().is_some_and(|r| r.contains("length 0 "));
+        if zero_padding {
+            tracing::info!(partition = %tp, file = %path.display(), bytes = file_bytes - scan.valid_bytes, "recovery trimmed zero padding");
+        } else {
+            tracing::warn!(
+                partition = %tp,
+                file = %path.display(),
+                position = scan.valid_bytes,
+                dropped_bytes = file_bytes - scan.valid_bytes,
+                reason = scan.stop_reason.as_deref().unwrap_or("trailing bytes"),
+                "recovery truncated the segment"
+            );
+        }
+        file.truncate(scan.valid_bytes).await?;
+        file.fdatasync().await?;
+    }
+    seg.index = scan.index;
+    seg.timeindex = scan.timeindex;
+    seg.max_timestamp = scan.max_timestamp;
+    seg.next_offset = scan.next_offset;
+    seg.size = scan.valid_bytes;
+    seg.written = scan.valid_bytes;
+    seg.last_indexed = None;
+    seg.tail_pos = scan.valid_bytes / limits::DMA_ALIGN * limits::DMA_ALIGN;
+    let keep = (scan.valid_bytes - seg.tail_pos) as usize;
+    if keep > 0 {
+        let t = file.read(seg.tail_pos, keep).await?;
+        assert_eq!(t.len(), keep, "tail block read short");
+        seg.tail = t.to_vec();
+    }
+    seg.file = Some(file);
+    if !is_last {
+        seg.sealed = true;
+    }
+    Ok(seg)
+}
+
+fn index_last_position(index: &OffsetIndex) -> u64 {
+    index.lookup(u32::MAX) as u64
+}

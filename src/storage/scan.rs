@@ -1,0 +1,201 @@
+//! Walking the batches of a segment file from a position: used by recovery (verify every
+//! CRC, find the valid end, rebuild indexes) and by reads of data no longer in the cache.
+use bytes::{Bytes, BytesMut};
+
+use super::index::{OffsetIndex, TimeIndex};
+use super::io::SegmentFile;
+use super::StorageError;
+use crate::limits;
+use crate::protocol::batch::{self, BatchHeader};
+
+/// What a recovery scan found in one segment.
+pub struct ScanOutcome {
+    /// Bytes from the start of the file that hold valid, contiguous batches.
+    pub valid_bytes: u64,
+    /// Offset after the last valid batch (the segment's base if it has none).
+    pub next_offset: i64,
+    pub index: OffsetIndex,
+    pub timeindex: TimeIndex,
+    pub max_timestamp: i64,
+    /// Why the scan stopped before the end of the file, if it did.
+    pub stop_reason: Option<String>,
+}
+
+impl ScanOutcome {
+    /// Checks one batch during a scan and records it; false stops the scan.
+    fn accept(&mut self, b: &[u8], position: u64, base_offset: i64, last_indexed: &mut Option<u64>) -> bool {
+        if let Err(e) = batch::validate(b, i32::MAX as usize) {
+            self.stop_reason = Some(format!("at position {position}: {e}"));
+            return false;
+        }
+        let h = BatchHeader::read(b).expect("validated");
+        let base = h.base_offset.get();
+        if base < self.next_offset {
+            self.stop_reason = Some(format!(
+                "at position {position}: offset {base} goes backwards (expected {})",
+                self.next_offset
+            ));
+            return false;
+        }
+        if last_indexed.is_none_or(|l| position - l >= limits::INDEX_INTERVAL_BYTES) {
+            self.index.push((base - base_offset) as u32, position as u32);
+            *last_indexed = Some(position);
+        }
+        let max_ts = h.max_timestamp.get();
+        self.timeindex.push(max_ts, (h.last_offset() - base_offset) as u32);
+        self.max_timestamp = self.max_timestamp.max(max_ts);
+        self.next_offset = h.last_offset() + 1;
+        self.valid_bytes = position + b.len() as u64;
+        true
+    }
+}
+
+/// Scans a whole segment, verifying every batch. Stops at the first batch that is torn,
+/// corrupt, or whose offset does not follow the previous one.
+pub async fn scan_segment(file: &SegmentFile, base_offset: i64, file_bytes: u64) -> Result<ScanOutcome, StorageError> {
+    let mut out = ScanOutcome {
+        valid_bytes: 0,
+        next_offset: base_offset,
+        index: OffsetIndex::default(),
+        timeindex: TimeIndex::default(),
+        max_timestamp: -1,
+        stop_reason: None,
+    };
+    let mut last_indexed = None;
+    let mut pos = 0u64;
+    while pos < file_bytes {
+        let want = ((file_bytes - pos) as usize).min(limits::RECOVERY_CHUNK_BYTES);
+        let chunk = file.read(pos, want).await?;
+        let mut at = 0usize;
+        loop {
+            let rest = &chunk[at..];
+            let here = pos + at as u64;
+            if rest.len() < batch::LOG_OVERHEAD {
+                break;
+            }
+            let size = match batch::peek_batch_bytes(rest) {
+                Ok(s) => s,
+                Err(e) => {
+                    out.stop_reason = Some(format!("at position {here}: {e}"));
+                    return Ok(out);
+                }
+            };
+            if here + size as u64 > file_bytes {
+                out.stop_reason = Some(format!("at position {here}: batch of {size} bytes runs past the end of the file"));
+                return Ok(out);
+            }
+            if rest.len() < size {
+                if at == 0 {
+                    // One batch bigger than the chunk: read exactly it.
+                    let whole = file.read(here, size).await?;
+                    if whole.len() < size {
+                        out.stop_reason = Some(format!("at position {here}: short read"));
+                        return Ok(out);
+                    }
+                    if !out.accept(&whole, here, base_offset, &mut last_indexed) {
+                        return Ok(out);
+                    }
+                    at += size;
+                }
+                break;
+            }
+            if !out.accept(&rest[..size], here, base_offset, &mut last_indexed) {
+                return Ok(out);
+            }
+            at += size;
+        }
+        if at == 0 {
+            out.stop_reason = Some(format!("at position {pos}: incomplete batch header"));
+            return Ok(out);
+        }
+        pos += at as u64;
+    }
+    Ok(out)
+}
+
+/// Reads whole batches from `position` (a batch boundary at or before the wanted offset)
+/// up to `limit_position`, keeping those whose last offset is >= `from_offset` and whose
+/// base offset is < `end_offset`, up to `max_bytes` but at least one batch. Every batch
+/// served is CRC-checked: a byte that fails its CRC is never served.
+pub async fn read_batches(
+    file: &SegmentFile,
+    mut position: u64,
+    limit_position: u64,
+    from_offset: i64,
+    end_offset: i64,
+    max_bytes: usize,
+) -> Result<Option<Bytes>, StorageError> {
+    let mut out = BytesMut::new();
+    while position < limit_position {
+        let want = ((limit_position - position) as usize)
+            .min(max_bytes.max(64 * 1024).saturating_add(64 * 1024))
+            .min(limits::READ_CHUNK_BYTES_MAX);
+        let chunk = file.read(position, want).await?;
+        let mut at = 0usize;
+        let mut done = false;
+        while at + batch::LOG_OVERHEAD <= chunk.len() {
+            let rest = &chunk[at..];
+            let here = position + at as u64;
+            let corrupt = |reason: String| StorageError::Corrupt { path: file.path().to_path_buf(), position: here, reason };
+            let size = batch::peek_batch_bytes(rest).map_err(|e| corrupt(e.to_string()))?;
+            if rest.len() < size {
+                if at == 0 {
+                    // A single batch larger than the chunk: fetch it whole next round.
+                    let whole = file.read(here, size).await?;
+                    if whole.len() < size {
+                        return Err(corrupt("batch runs past the end of the segment".into()));
+                    }
+                    let keep = take_batch(&whole, from_offset, end_offset, &mut out, max_bytes, &corrupt)?;
+                    at += size;
+                    if !keep {
+                        done = true;
+                    }
+                }
+                break;
+            }
+            let keep = take_batch(&rest[..size], from_offset, end_offset, &mut out, max_bytes, &corrupt)?;
+            at += size;
+            if !keep {
+                done = true;
+                break;
+            }
+        }
+        if done || at == 0 {
+            break;
+        }
+        position += at as u64;
+    }
+    Ok(if out.is_empty() { None } else { Some(out.freeze()) })
+}
+
+/// Appends the batch to `out` if it is wanted; returns false when reading should stop.
+fn take_batch(
+    b: &[u8],
+    from_offset: i64,
+    end_offset: i64,
+    out: &mut BytesMut,
+    max_bytes: usize,
+    corrupt: &dyn Fn(String) -> StorageError,
+) -> Result<bool, StorageError> {
+    let h = BatchHeader::read(b).ok_or_else(|| corrupt("short header".into()))?;
+    if h.base_offset.get() >= end_offset {
+        return Ok(false);
+    }
+    if h.last_offset() < from_offset {
+        return Ok(true);
+    }
+    if !out.is_empty() && out.len() + b.len() > max_bytes {
+        return Ok(false);
+    }
+    let stored = h.crc.get();
+    let computed = batch::compute_crc(b);
+    if stored != computed {
+        if out.is_empty() {
+            return Err(corrupt(format!("CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")));
+        }
+        // Serve what came before; the next fetch starting here gets the error.
+        return Ok(false);
+    }
+    out.extend_from_slice(b);
+    Ok(out.len() < max_bytes)
+}
