@@ -96,6 +96,7 @@ class Broker:
         self._log_file.flush()
         self.proc = subprocess.Popen(
             cmd,
+            env=dict(os.environ, NO_COLOR="1"),
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
@@ -303,6 +304,27 @@ def kp_create_topic(broker, topic, partitions):
         admin.close()
 
 
+def kp_producer(broker, **extra):
+    """KafkaProducer with acks=all.
+
+    kafka-python >= 3.0 enables idempotence by default (KIP-679), which needs
+    InitProducerId.  The round-trip tests opt out explicitly so they exercise
+    Produce/Fetch on their own; `test_kafka_python_default_producer_idempotent`
+    covers the default configuration."""
+    from kafka import KafkaProducer
+
+    cfg = dict(
+        bootstrap_servers=broker.bootstrap,
+        client_id="sluice-kp-producer",
+        acks="all",
+        enable_idempotence=False,
+        request_timeout_ms=OP_TIMEOUT_S * 1000,
+        max_block_ms=OP_TIMEOUT_S * 1000,
+    )
+    cfg.update(extra)
+    return KafkaProducer(**cfg)
+
+
 def kp_consumer(broker, **extra):
     from kafka import KafkaConsumer
 
@@ -414,21 +436,14 @@ def test_kafka_python_admin_create_list_delete(broker):
 
 
 def test_kafka_python_produce_consume_keys_headers(broker):
-    from kafka import KafkaProducer, TopicPartition
+    from kafka import TopicPartition
 
     topic = unique_topic("kp-rt")
     kp_create_topic(broker, topic, 3)
 
     msgs = make_messages(60, "kp")
     base_ts = int(time.time() * 1000) - 60_000
-    producer = KafkaProducer(
-        bootstrap_servers=broker.bootstrap,
-        client_id="sluice-kp-producer",
-        acks="all",
-        linger_ms=5,
-        request_timeout_ms=OP_TIMEOUT_S * 1000,
-        max_block_ms=OP_TIMEOUT_S * 1000,
-    )
+    producer = kp_producer(broker, linger_ms=5)
     produced = {}  # (partition, offset) -> (key, value, headers, ts)
     try:
         futures = []
@@ -484,8 +499,40 @@ def test_kafka_python_produce_consume_keys_headers(broker):
         assert cts == ts, (po, cts, ts)
 
 
-def test_kafka_python_gzip_roundtrip(broker):
+def test_kafka_python_default_producer_idempotent(broker):
+    """A KafkaProducer with default settings (idempotent since kafka-python 3.0)."""
     from kafka import KafkaProducer, TopicPartition
+
+    topic = unique_topic("kp-idem")
+    kp_create_topic(broker, topic, 1)
+    producer = KafkaProducer(
+        bootstrap_servers=broker.bootstrap,
+        acks="all",
+        request_timeout_ms=OP_TIMEOUT_S * 1000,
+        max_block_ms=OP_TIMEOUT_S * 1000,
+    )
+    try:
+        futs = [producer.send(topic, key=b"k%d" % i, value=b"v%d" % i) for i in range(20)]
+        producer.flush(timeout=OP_TIMEOUT_S)
+        offsets = [f.get(timeout=OP_TIMEOUT_S).offset for f in futs]
+    finally:
+        producer.close(timeout=10)
+    assert offsets == list(range(20)), offsets
+
+    consumer = kp_consumer(broker)
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        consumer.seek_to_beginning()
+        records = kp_read_all(consumer, 20)
+    finally:
+        consumer.close()
+    assert [(r.offset, r.key, r.value) for r in records] == [
+        (i, b"k%d" % i, b"v%d" % i) for i in range(20)
+    ]
+
+
+def test_kafka_python_gzip_roundtrip(broker):
+    from kafka import TopicPartition
 
     topic = unique_topic("kp-gzip")
     kp_create_topic(broker, topic, 1)
@@ -494,15 +541,7 @@ def test_kafka_python_gzip_roundtrip(broker):
         (b"gz-%d" % i, (b"compressible payload %d " % i) * 200, [("codec", b"gzip")])
         for i in range(100)
     ]
-    producer = KafkaProducer(
-        bootstrap_servers=broker.bootstrap,
-        acks="all",
-        compression_type="gzip",
-        linger_ms=50,
-        batch_size=1 << 20,
-        request_timeout_ms=OP_TIMEOUT_S * 1000,
-        max_block_ms=OP_TIMEOUT_S * 1000,
-    )
+    producer = kp_producer(broker, compression_type="gzip", linger_ms=50, batch_size=1 << 20)
     try:
         futs = [producer.send(topic, key=k, value=v, headers=h) for k, v, h in msgs]
         producer.flush(timeout=OP_TIMEOUT_S)
@@ -525,19 +564,14 @@ def test_kafka_python_gzip_roundtrip(broker):
 
 
 def test_kafka_python_offsets(broker):
-    from kafka import KafkaProducer, TopicPartition
+    from kafka import TopicPartition
 
     topic = unique_topic("kp-offsets")
     kp_create_topic(broker, topic, 3)
     counts = {0: 5, 1: 3, 2: 0}  # partition 2 stays empty
     base_ts = int(time.time() * 1000) - 600_000
 
-    producer = KafkaProducer(
-        bootstrap_servers=broker.bootstrap,
-        acks="all",
-        request_timeout_ms=OP_TIMEOUT_S * 1000,
-        max_block_ms=OP_TIMEOUT_S * 1000,
-    )
+    producer = kp_producer(broker)
     try:
         for p, n in counts.items():
             for i in range(n):

@@ -86,7 +86,9 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         res.replication_factor = -1;
         if counts[t.name.0.as_str()] > 1 {
             res.error_code = ResponseError::InvalidRequest.code();
-            res.error_message = Some(StrBytes::from_static_str("duplicate topic name in request"));
+            if v >= 1 {
+                res.error_message = Some(StrBytes::from_static_str("duplicate topic name in request"));
+            }
         } else {
             match check(shard, t) {
                 Ok(new) => {
@@ -95,7 +97,9 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                 }
                 Err((code, msg)) => {
                     res.error_code = code.code();
-                    res.error_message = Some(StrBytes::from_string(msg));
+                    if v >= 1 {
+                        res.error_message = Some(StrBytes::from_string(msg));
+                    }
                 }
             }
         }
@@ -111,10 +115,12 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
             let res = &mut results[slot];
             match c {
                 Ok(meta) => {
-                    res.topic_id = meta.id;
-                    res.num_partitions = meta.partitions;
-                    res.replication_factor = 1;
+                    if v >= 7 {
+                        res.topic_id = meta.id;
+                    }
                     if v >= 5 {
+                        res.num_partitions = meta.partitions;
+                        res.replication_factor = 1;
                         res.configs = Some(
                             TopicConfig::describe(&shard.config, &meta.configs)
                                 .into_iter()
@@ -131,11 +137,15 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                 }
                 Err(ControllerError::AlreadyExists) => {
                     res.error_code = ResponseError::TopicAlreadyExists.code();
-                    res.error_message = Some(StrBytes::from_string(format!("Topic '{}' already exists.", res.name.0)));
+                    if v >= 1 {
+                        res.error_message = Some(StrBytes::from_string(format!("Topic '{}' already exists.", res.name.0)));
+                    }
                 }
                 Err(e) => {
                     res.error_code = ResponseError::UnknownServerError.code();
-                    res.error_message = Some(StrBytes::from_string(e.to_string()));
+                    if v >= 1 {
+                        res.error_message = Some(StrBytes::from_string(e.to_string()));
+                    }
                 }
             }
         }

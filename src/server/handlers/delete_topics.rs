@@ -39,12 +39,16 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         .map(|(name, id, err)| {
             let mut res = DeletableTopicResult::default();
             res.name = name.clone().map(|n| TopicName(StrBytes::from_string(n)));
-            res.topic_id = name.as_deref().and_then(|n| image.topic(n)).map(|m| m.id).unwrap_or(*id);
+            if req.version() >= 6 {
+                res.topic_id = name.as_deref().and_then(|n| image.topic(n)).map(|m| m.id).unwrap_or(*id);
+            }
             if let Some(e) = err {
                 res.error_code = e.code();
             } else if !shard.config.delete_topic_enable {
                 res.error_code = ResponseError::TopicDeletionDisabled.code();
-                res.error_message = Some(StrBytes::from_static_str("Topic deletion is disabled."));
+                if req.version() >= 5 {
+                    res.error_message = Some(StrBytes::from_static_str("Topic deletion is disabled."));
+                }
             }
             res
         })
@@ -61,7 +65,9 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                             _ => ResponseError::UnknownServerError,
                         }
                         .code();
-                        results[i].error_message = Some(StrBytes::from_string(e.to_string()));
+                        if req.version() >= 5 {
+                            results[i].error_message = Some(StrBytes::from_string(e.to_string()));
+                        }
                     }
                 }
             }

@@ -99,7 +99,9 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         };
         pd.high_watermark = result.high_watermark;
         pd.last_stable_offset = result.high_watermark;
-        pd.log_start_offset = result.log_start_offset;
+        if req.version() >= 5 {
+            pd.log_start_offset = result.log_start_offset;
+        }
         if let Some(e) = &result.error {
             pd.error_code = match e {
                 FetchError::UnknownPartition => ResponseError::UnknownTopicOrPartition,

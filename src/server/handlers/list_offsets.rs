@@ -68,7 +68,9 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
             Ok(Some((offset, ts))) => {
                 pr.offset = offset;
                 pr.timestamp = ts;
-                pr.leader_epoch = 0;
+                if req.version() >= 4 {
+                    pr.leader_epoch = 0;
+                }
             }
             Ok(None) => {}
             Err(code) => pr.error_code = code.code(),

@@ -65,16 +65,20 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
     broker.host = StrBytes::from_string(shard.node.advertised_host.clone());
     broker.port = shard.node.advertised_port as i32;
     resp.brokers = vec![broker];
-    resp.cluster_id = Some(StrBytes::from_string(shard.node.cluster_id.clone()));
-    resp.controller_id = BrokerId(shard.node.node_id);
+    if v >= 2 {
+        resp.cluster_id = Some(StrBytes::from_string(shard.node.cluster_id.clone()));
+    }
+    if v >= 1 {
+        resp.controller_id = BrokerId(shard.node.node_id);
+    }
     resp.cluster_authorized_operations = i32::MIN;
     resp.topics = match wanted {
-        None => image.topics.values().map(|t| describe(shard, t)).collect(),
+        None => image.topics.values().map(|t| describe(shard, t, v)).collect(),
         Some(list) => list
             .into_iter()
             .map(|w| match w {
                 Wanted::Name(n) => match image.topic(&n) {
-                    Some(t) => describe(shard, t),
+                    Some(t) => describe(shard, t, v),
                     None => {
                         let code = if validate_topic_name(&n).is_err() {
                             ResponseError::InvalidTopicException
@@ -85,7 +89,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                     }
                 },
                 Wanted::Id(id) => match image.topic_by_id(id) {
-                    Some(t) => describe(shard, t),
+                    Some(t) => describe(shard, t, v),
                     None => error_topic(None, id, ResponseError::UnknownTopicId),
                 },
             })
@@ -103,19 +107,25 @@ fn error_topic(name: Option<String>, id: Uuid, code: ResponseError) -> MetadataR
     t
 }
 
-fn describe(shard: &Shard, topic: &Arc<TopicMeta>) -> MetadataResponseTopic {
+fn describe(shard: &Shard, topic: &Arc<TopicMeta>, v: i16) -> MetadataResponseTopic {
     let node = BrokerId(shard.node.node_id);
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(StrBytes::from_string(topic.name.to_string())));
-    t.topic_id = topic.id;
-    t.is_internal = topic.is_internal();
+    if v >= 10 {
+        t.topic_id = topic.id;
+    }
+    if v >= 1 {
+        t.is_internal = topic.is_internal();
+    }
     t.topic_authorized_operations = i32::MIN;
     t.partitions = (0..topic.partitions)
         .map(|p| {
             let mut mp = MetadataResponsePartition::default();
             mp.partition_index = p;
             mp.leader_id = node;
-            mp.leader_epoch = 0;
+            if v >= 7 {
+                mp.leader_epoch = 0;
+            }
             mp.replica_nodes = vec![node];
             mp.isr_nodes = vec![node];
             mp

@@ -80,12 +80,16 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
             Ok(Ok(outcome)) => {
                 pr.base_offset = outcome.base_offset;
                 pr.log_append_time_ms = outcome.log_append_time_ms;
-                pr.log_start_offset = outcome.log_start_offset;
+                if req.version() >= 5 {
+                    pr.log_start_offset = outcome.log_start_offset;
+                }
             }
             Ok(Err(e)) => {
                 let (code, message) = produce_error(&e);
                 pr.error_code = code.code();
-                pr.error_message = Some(StrBytes::from_string(message));
+                if req.version() >= 8 {
+                    pr.error_message = Some(StrBytes::from_string(message));
+                }
             }
             Err(code) => pr.error_code = code.code(),
         }
