@@ -315,15 +315,15 @@ for t in "${TESTS_LIST[@]}"; do
     log=$RUN_DIR/$t.log
     start=$SECONDS
     set +e
-    # The outer subshell swallows bash's "Killed"/"Aborted" job notices.
-    ( (
+    # The { } 2>/dev/null swallows bash's "Killed"/"Aborted" job notices.
+    { (
         cd "$TESTS_DIR" &&
             exec env TESTS="$t" TEST_KAFKA_VERSION="$KAFKA_VERSION" \
                 RDKAFKA_TEST_CONF="$CONF" TEST_MODE=bare \
                 RDKAFKA_GITVER="rdkafka-sys" \
                 LD_LIBRARY_PATH="../src:../src-cpp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
                 timeout -k 10 "$TEST_TIMEOUT" ./test-runner "${RUNNER_ARGS[@]}"
-    ) >"$log" 2>&1 </dev/null) 2>/dev/null
+    ) >"$log" 2>&1 </dev/null; } 2>/dev/null
     rc=$?
     set -e
     secs=$((SECONDS - start))

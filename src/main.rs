@@ -43,6 +43,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let (properties, overrides, cores) = match cli.command {
@@ -81,9 +82,16 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
 
     std::fs::create_dir_all(&config.log_dir).map_err(|e| format!("log.dirs {}: {e}", config.log_dir.display()))?;
     let cluster_id = load_or_create_meta_properties(&config.log_dir, config.node_id)?;
+    sluice::storage::io::write_iopoll_probe(&config.log_dir).map_err(|e| e.to_string())?;
     let (image, meta_log_size) = store::load(&config.log_dir).map_err(|e| e.to_string())?;
     remove_orphan_partitions(&config.log_dir, &image);
     let listener = config.listeners[0].clone();
+    // The shards bind with SO_REUSEPORT, which would let a second broker share the port
+    // silently; a plain bind first fails with EADDRINUSE as Kafka does.
+    drop(
+        std::net::TcpListener::bind((listener.host.as_str(), listener.port))
+            .map_err(|e| format!("listeners: cannot bind {}:{}: {e}", listener.host, listener.port))?,
+    );
     let advertised = config.advertised_listeners.first().cloned().unwrap_or_else(|| listener.clone());
     let node = Arc::new(NodeIdentity {
         node_id: config.node_id,
@@ -111,6 +119,7 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                 let controller = (i == 0).then(|| Controller::new(&config.log_dir, meta_log_size));
                 let shard = Shard::new(i, shards, config, node, lifecycle.clone(), image.clone(), senders, data_tq, background_tq, controller);
                 shard.spawn_receivers(receivers);
+                sluice::storage::io::prime_iopoll_probe(&shard.config.log_dir).await.map_err(|e| e.to_string())?;
                 shard.apply_metadata(image).await;
                 barrier(&lifecycle.loaded_shards, shards, None).await;
                 let tcp = match glommio::net::TcpListener::bind(&addr) {

@@ -217,7 +217,10 @@ impl Shard {
             -2 => Ok(Some((log.log_start_offset(), -1))),
             -1 => Ok(Some((log.high_watermark(), -1))),
             ts if ts < 0 => Err(ListOffsetError::UnsupportedTimestamp(ts)),
-            ts => log.offset_for_timestamp(ts).await.map_err(ListOffsetError::Read),
+            ts => log.offset_for_timestamp(ts).await.map_err(|e| {
+                tracing::warn!(partition = %tp, error = %e, "timestamp lookup failed");
+                ListOffsetError::Read(e)
+            }),
         }
     }
 

@@ -129,3 +129,22 @@ impl AppendFile {
         Ok(())
     }
 }
+
+/// The file `prime_iopoll_probe` opens, written by `main` before the shards start.
+pub const IO_PROBE_FILE: &str = ".sluice-io-probe";
+
+/// glommio decides once per thread and device whether to use the io_uring poll ring, by
+/// reading the first O_DIRECT file opened there. If that file is empty the read succeeds
+/// without reaching the device, polling is wrongly enabled, and every later read fails
+/// with EOPNOTSUPP. So each shard first opens a file that has a block of data.
+pub fn write_iopoll_probe(dir: &Path) -> Result<(), StorageError> {
+    let path = dir.join(IO_PROBE_FILE);
+    std::fs::write(&path, vec![0u8; DMA_ALIGN as usize]).map_err(|e| io_err("write", &path, e))
+}
+
+pub async fn prime_iopoll_probe(dir: &Path) -> Result<(), StorageError> {
+    let path = dir.join(IO_PROBE_FILE);
+    let f = DmaFile::open(&path).await.map_err(|e| io_err("open", &path, e))?;
+    f.close().await.map_err(|e| io_err("close", &path, e))?;
+    Ok(())
+}
