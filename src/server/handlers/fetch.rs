@@ -51,7 +51,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         results = read_all(shard, &slots).await;
         let total: usize = results.iter().flatten().filter_map(|r| r.records.as_ref()).map(|b| b.len()).sum();
         let any_error = results.iter().flatten().any(|r| r.error.is_some()) || slots.iter().any(|s| s.2.is_err());
-        if total >= min_bytes.max(1) || any_error || Instant::now() >= deadline || shard.shutting_down() {
+        if min_bytes == 0 || total >= min_bytes || any_error || Instant::now() >= deadline || shard.shutting_down() {
             break;
         }
         wait_for_data(shard, &slots, deadline).await;
