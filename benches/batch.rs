@@ -18,11 +18,12 @@ fn encoded_batch(records: usize, value_bytes: usize) -> Vec<u8> {
             key: None,
             value: Some(bytes::Bytes::from(vec![b'x'; value_bytes])),
             headers: Default::default(),
-            delete_horizon: None,
+            delete_horizon: false,
         })
         .collect();
     let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &recs, &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
+    RecordBatchEncoder::encode(&mut buf, &recs, &RecordEncodeOptions { version: 2, compression: Compression::None })
+        .unwrap();
     buf.to_vec()
 }
 
@@ -30,7 +31,9 @@ fn bench(c: &mut Criterion) {
     let batch = encoded_batch(1000, 100);
     let mut g = c.benchmark_group("batch");
     g.throughput(Throughput::Bytes(batch.len() as u64));
-    g.bench_function("validate_1000x100B", |b| b.iter(|| sluice::protocol::batch::validate(&batch, usize::MAX).unwrap()));
+    g.bench_function("validate_1000x100B", |b| {
+        b.iter(|| sluice::protocol::batch::validate(&batch, usize::MAX).unwrap())
+    });
     let mut patched = batch.clone();
     g.bench_function("set_base_offset", |b| b.iter(|| sluice::protocol::batch::set_base_offset(&mut patched, 42)));
     g.finish();

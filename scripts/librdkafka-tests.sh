@@ -5,6 +5,9 @@
 # Usage: scripts/librdkafka-tests.sh BOOTSTRAP [TEST_NUMBERS...]
 #
 #   BOOTSTRAP     host:port of the broker under test, e.g. 127.0.0.1:9092.
+#                 Start it with auto topic creation and num.partitions=4
+#                 (librdkafka's "default" test scenario), e.g.
+#                 sluice serve --override num.partitions=4 ...
 #                 The special value "mock" starts librdkafka's built-in mock
 #                 broker with the APIs Sluice lacks switched off (consumer
 #                 groups, offset commit/fetch, transactions, idempotence,
@@ -48,7 +51,10 @@ set -euo pipefail
 # the legacy (simple) consumer, or a KafkaConsumer with assign() at explicit
 # offsets, and never need the group coordinator (FindCoordinator, JoinGroup,
 # OffsetCommit/OffsetFetch), idempotence, transactions, SASL/SSL or configs.
-DEFAULT_TESTS="0001 0002 0003 0005 0007 0008 0011 0012 0013 0015 0017 0021 \
+# Run the broker like librdkafka's "default" test scenario: auto topic creation
+# on and num.partitions=4 (several tests produce to partition 1..3 of
+# auto-created topics).
+DEFAULT_TESTS="0001 0002 0003 0005 0007 0008 0012 0013 0015 0017 0021 \
 0031 0034 0035 0036 0039 0041 0048 0054 0057 0059 0063 0065 0068 0070 0073 \
 0075 0085 0088 0114 0123 0127"
 
@@ -233,20 +239,22 @@ EOF
 
 # --- argument handling -------------------------------------------------------
 
-normalize_tests() {
+TESTS_LIST=()
+add_tests() { # add_tests ARG... (numbers, possibly comma-separated)
     local arg t
     for arg in "$@"; do
         for t in ${arg//,/ }; do
             [[ $t =~ ^[0-9]{1,4}$ ]] || die "invalid test number '$t' (expected e.g. 0001 or 12)"
-            printf '%04d\n' $((10#$t))
+            TESTS_LIST+=("$(printf '%04d' $((10#$t)))")
         done
     done
 }
 
 if [[ $# -gt 0 ]]; then
-    mapfile -t TESTS_LIST < <(normalize_tests "$@")
+    add_tests "$@"
 else
-    mapfile -t TESTS_LIST < <(normalize_tests $DEFAULT_TESTS)
+    # shellcheck disable=SC2086
+    add_tests $DEFAULT_TESTS
 fi
 [[ ${#TESTS_LIST[@]} -gt 0 ]] || die "no tests given"
 

@@ -124,10 +124,8 @@ fn parse_int<T>(key: &str, value: &str, min: T, max: T) -> Result<T, ConfigError
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
-    let v: T = value
-        .trim()
-        .parse()
-        .map_err(|_| invalid(key, value, format!("expected an integer in [{min}, {max}]")))?;
+    let v: T =
+        value.trim().parse().map_err(|_| invalid(key, value, format!("expected an integer in [{min}, {max}]")))?;
     if v < min || v > max {
         return Err(invalid(key, value, format!("must be in [{min}, {max}]")));
     }
@@ -154,15 +152,9 @@ pub fn parse_timestamp_type(key: &str, value: &str) -> Result<TimestampType, Con
 pub fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
     let mut out = Vec::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, rest) = item
-            .split_once("://")
-            .ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
-        let (host, port) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
-        let port: u16 = port
-            .parse()
-            .map_err(|_| invalid(key, value, "port must be in [0, 65535]"))?;
+        let (name, rest) = item.split_once("://").ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
+        let port: u16 = port.parse().map_err(|_| invalid(key, value, "port must be in [0, 65535]"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = if host.is_empty() { "0.0.0.0" } else { host };
         if name != "PLAINTEXT" {
@@ -254,7 +246,8 @@ impl BrokerConfig {
                 .listeners
                 .iter()
                 .map(|l| {
-                    let host = if l.host == "0.0.0.0" || l.host == "::" { "127.0.0.1".to_string() } else { l.host.clone() };
+                    let host =
+                        if l.host == "0.0.0.0" || l.host == "::" { "127.0.0.1".to_string() } else { l.host.clone() };
                     Listener { host, ..l.clone() }
                 })
                 .collect();
@@ -342,11 +335,15 @@ impl TopicConfig {
         TopicConfig {
             segment_bytes: get("segment.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker.log_segment_bytes),
             segment_ms: get("segment.ms").and_then(|v| v.parse().ok()).unwrap_or(broker.log_roll_ms),
-            max_message_bytes: get("max.message.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker.message_max_bytes),
+            max_message_bytes: get("max.message.bytes")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(broker.message_max_bytes),
             timestamp_type: get("message.timestamp.type")
                 .and_then(|v| parse_timestamp_type("", v).ok())
                 .unwrap_or(broker.log_message_timestamp_type),
-            flush_messages: get("flush.messages").and_then(|v| v.parse().ok()).unwrap_or(broker.log_flush_interval_messages),
+            flush_messages: get("flush.messages")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(broker.log_flush_interval_messages),
             flush_ms: get("flush.ms").and_then(|v| v.parse().ok()).or(broker.log_flush_interval_ms),
             retention_ms: get("retention.ms").and_then(|v| v.parse().ok()).unwrap_or(broker.log_retention_ms),
             retention_bytes: get("retention.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker.log_retention_bytes),

@@ -73,7 +73,8 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let online: Vec<usize> = CpuSet::online().map_err(|e| format!("cannot list CPUs: {e}"))?.into_iter().map(|l| l.cpu).collect();
+    let online: Vec<usize> =
+        CpuSet::online().map_err(|e| format!("cannot list CPUs: {e}"))?.into_iter().map(|l| l.cpu).collect();
     let shards = cores.unwrap_or(online.len()).max(1);
     if shards > online.len() {
         return Err(format!("--cores {shards}: only {} cores are online", online.len()));
@@ -108,16 +109,33 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     let started = Instant::now();
     let mut handles = Vec::new();
     for (i, &cpu) in online.iter().take(shards).enumerate() {
-        let (config, node, lifecycle, image, mesh) = (config.clone(), node.clone(), lifecycle.clone(), image.clone(), mesh.clone());
+        let (config, node, lifecycle, image, mesh) =
+            (config.clone(), node.clone(), lifecycle.clone(), image.clone(), mesh.clone());
         let addr = format!("{}:{}", listener.host, listener.port);
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("sluice-shard-{i}"))
             .spawn(move || async move {
-                let data_tq = glommio::executor().create_task_queue(Shares::Static(1000), Latency::Matters(Duration::from_millis(1)), "data");
-                let background_tq = glommio::executor().create_task_queue(Shares::Static(100), Latency::NotImportant, "background");
+                let data_tq = glommio::executor().create_task_queue(
+                    Shares::Static(1000),
+                    Latency::Matters(Duration::from_millis(1)),
+                    "data",
+                );
+                let background_tq =
+                    glommio::executor().create_task_queue(Shares::Static(100), Latency::NotImportant, "background");
                 let (senders, receivers) = mesh.join().await.expect("shard mesh");
                 let controller = (i == 0).then(|| Controller::new(&config.log_dir, meta_log_size));
-                let shard = Shard::new(i, shards, config, node, lifecycle.clone(), image.clone(), senders, data_tq, background_tq, controller);
+                let shard = Shard::new(
+                    i,
+                    shards,
+                    config,
+                    node,
+                    lifecycle.clone(),
+                    image.clone(),
+                    senders,
+                    data_tq,
+                    background_tq,
+                    controller,
+                );
                 shard.spawn_receivers(receivers);
                 sluice::storage::io::prime_iopoll_probe(&shard.config.log_dir).await.map_err(|e| e.to_string())?;
                 shard.apply_metadata(image).await;
@@ -169,7 +187,8 @@ async fn barrier(counter: &std::sync::atomic::AtomicUsize, count: usize, timeout
 
 fn install_signal_handler(lifecycle: Arc<Lifecycle>) -> Result<(), String> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| format!("cannot install signal handler: {e}"))?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| format!("cannot install signal handler: {e}"))?;
     std::thread::Builder::new()
         .name("sluice-signals".into())
         .spawn(move || {

@@ -39,19 +39,13 @@ fn create_with_configs_and_validate_only() {
     assert_eq!(res, vec![Ok("dry-run".to_string())], "validate_only CreateTopics result");
     std::thread::sleep(Duration::from_millis(500));
     let names = topic_names(&bs);
-    assert!(
-        !names.contains(&"dry-run".to_string()),
-        "validate_only must not create the topic; topics: {names:?}"
-    );
+    assert!(!names.contains(&"dry-run".to_string()), "validate_only must not create the topic; topics: {names:?}");
     let md = metadata(&bs, Some("dry-run"));
     if let Some(t) = md.topic("dry-run") {
         assert_eq!(t.error, Some(RDKafkaErrorCode::UnknownTopicOrPartition), "dry-run topic metadata");
     }
     // No partition directory was created either.
-    assert!(
-        !broker.partition_dir("dry-run", 0).exists(),
-        "validate_only created a partition directory"
-    );
+    assert!(!broker.partition_dir("dry-run", 0).exists(), "validate_only created a partition directory");
 
     // validate_only still reports errors.
     let res = create_topics_raw(
@@ -152,11 +146,7 @@ fn delete_and_recreate_topic() {
     // Recreate with a different partition count: starts empty.
     create_topic(&bs, "doomed", 3);
     for part in 0..3 {
-        assert_eq!(
-            watermarks(&bs, "doomed", part),
-            (0, 0),
-            "recreated topic partition {part} must be empty"
-        );
+        assert_eq!(watermarks(&bs, "doomed", part), (0, 0), "recreated topic partition {part} must be empty");
     }
     let new_msgs: Vec<TestMsg> = (0..30)
         .map(|i| {
@@ -225,11 +215,7 @@ fn metadata_uses_configured_node_id() {
     let bs = broker.bootstrap();
     create_topic(&bs, "n7", 2);
     let md = metadata(&bs, Some("n7"));
-    assert_eq!(
-        md.brokers,
-        vec![(7, "127.0.0.1".to_string(), broker.port() as i32)],
-        "Metadata brokers with node.id=7"
-    );
+    assert_eq!(md.brokers, vec![(7, "127.0.0.1".to_string(), broker.port() as i32)], "Metadata brokers with node.id=7");
     let t = md.topic("n7").unwrap();
     for (id, leader, replicas, _isr, _err) in &t.partitions {
         assert_eq!(*leader, 7, "n7/{id} leader");

@@ -34,11 +34,7 @@ fn rd_messages(codec: &str) -> Vec<TestMsg> {
             TestMsg {
                 key: Some(format!("{codec}-k{i}").into_bytes()),
                 value: Some(value),
-                headers: if i % 5 == 0 {
-                    vec![("codec".to_string(), Some(codec.as_bytes().to_vec()))]
-                } else {
-                    vec![]
-                },
+                headers: if i % 5 == 0 { vec![("codec".to_string(), Some(codec.as_bytes().to_vec()))] } else { vec![] },
                 timestamp: Some(base + i as i64),
                 partition: Some(0),
             }
@@ -56,11 +52,7 @@ fn rs_batches(codec: &str) -> Vec<Vec<rskafka::record::Record>> {
                     let v = format!("rs-{codec}-{n}-{}", "zz".repeat(n % 200)).into_bytes();
                     let k = format!("rs-k{n}").into_bytes();
                     let h_owned = n.to_string().into_bytes();
-                    let headers: Vec<(&str, &[u8])> = if n % 3 == 0 {
-                        vec![("n", h_owned.as_slice())]
-                    } else {
-                        vec![]
-                    };
+                    let headers: Vec<(&str, &[u8])> = if n % 3 == 0 { vec![("n", h_owned.as_slice())] } else { vec![] };
                     rs_record(Some(&k), Some(&v), &headers, base + n as i64)
                 })
                 .collect()
@@ -76,14 +68,7 @@ fn run_codec(rd_codec: &str, rs_codec: Compression) {
 
     // --- rdkafka produce ---
     let msgs = rd_messages(rd_codec);
-    let p = producer(
-        &bs,
-        &[
-            ("compression.type", rd_codec),
-            ("linger.ms", "20"),
-            ("batch.num.messages", "500"),
-        ],
-    );
+    let p = producer(&bs, &[("compression.type", rd_codec), ("linger.ms", "20"), ("batch.num.messages", "500")]);
     let deliveries = produce_ok(&p, &topic, &msgs, Duration::from_secs(120));
     drop(p);
     for (i, d) in deliveries.iter().enumerate() {
@@ -98,13 +83,9 @@ fn run_codec(rd_codec: &str, rs_codec: Compression) {
         let pc = rs_partition(&client, &topic, 0).await;
         let mut next = RD_MSGS as i64;
         for (b, recs) in batches.iter().enumerate() {
-            let offsets = within(
-                Duration::from_secs(30),
-                "rskafka produce",
-                pc.produce(recs.clone(), rs_codec),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{rd_codec}: rskafka produce of batch {b} failed: {e}"));
+            let offsets = within(Duration::from_secs(30), "rskafka produce", pc.produce(recs.clone(), rs_codec))
+                .await
+                .unwrap_or_else(|e| panic!("{rd_codec}: rskafka produce of batch {b} failed: {e}"));
             let want: Vec<i64> = (next..next + recs.len() as i64).collect();
             assert_eq!(offsets, want, "{rd_codec}: rskafka produce offsets of batch {b}");
             next += recs.len() as i64;
@@ -114,9 +95,7 @@ fn run_codec(rd_codec: &str, rs_codec: Compression) {
     let total = RD_MSGS as i64 + rs_flat.len() as i64;
 
     // --- consume everything with rdkafka ---
-    let got = consume_range(&bs, &topic, &[(0, 0, total)], Duration::from_secs(120))
-        .remove(&0)
-        .unwrap();
+    let got = consume_range(&bs, &topic, &[(0, 0, total)], Duration::from_secs(120)).remove(&0).unwrap();
     assert_eq!(got.len() as i64, total, "{rd_codec}: rdkafka consumed count");
     assert_contiguous(&got, 0, &format!("{rd_codec} rdkafka consume"));
     for (i, m) in msgs.iter().enumerate() {
@@ -128,19 +107,11 @@ fn run_codec(rd_codec: &str, rs_codec: Compression) {
     }
     for (j, r) in rs_flat.iter().enumerate() {
         let c = &got[RD_MSGS + j];
-        let headers: Vec<(String, Option<Vec<u8>>)> = r
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
-            .collect();
+        let headers: Vec<(String, Option<Vec<u8>>)> =
+            r.headers.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
         assert_eq!(
             (&c.key, &c.value, &c.headers, c.timestamp),
-            (
-                &r.key,
-                &r.value,
-                &headers,
-                rdkafka::Timestamp::CreateTime(r.timestamp.timestamp_millis())
-            ),
+            (&r.key, &r.value, &headers, rdkafka::Timestamp::CreateTime(r.timestamp.timestamp_millis())),
             "{rd_codec}: rskafka-produced record {j} differs after rdkafka consume"
         );
     }
@@ -156,11 +127,8 @@ fn run_codec(rd_codec: &str, rs_codec: Compression) {
         }
         for (i, m) in msgs.iter().enumerate() {
             let r = &recs[i].record;
-            let headers: Vec<(String, Option<Vec<u8>>)> = r
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), Some(v.clone())))
-                .collect();
+            let headers: Vec<(String, Option<Vec<u8>>)> =
+                r.headers.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
             assert_eq!(
                 (&r.key, &r.value, &headers, r.timestamp.timestamp_millis()),
                 (&m.key, &m.value, &m.headers, m.timestamp.unwrap()),

@@ -40,7 +40,9 @@ fn message_too_large_is_rejected() {
     let res = produce_all(&p, "big", &[big], Duration::from_secs(30));
     match &res[0] {
         Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)) => {}
-        other => panic!("50 kB message with broker message.max.bytes=10000: expected MessageSizeTooLarge, got {other:?}"),
+        other => {
+            panic!("50 kB message with broker message.max.bytes=10000: expected MessageSizeTooLarge, got {other:?}")
+        }
     }
 
     // A small message still goes through, at offset 0 (nothing was appended).
@@ -68,18 +70,11 @@ fn message_too_large_is_rejected() {
         )
         .await
         .expect_err("produce of a 50 kB record must fail with message.max.bytes=10000");
-        assert_eq!(
-            rs_protocol_error(&err),
-            Some(ProtocolError::MessageTooLarge),
-            "rskafka error: {err}"
-        );
-        let latest = within(
-            Duration::from_secs(20),
-            "latest",
-            pc.get_offset(rskafka::client::partition::OffsetAt::Latest),
-        )
-        .await
-        .unwrap();
+        assert_eq!(rs_protocol_error(&err), Some(ProtocolError::MessageTooLarge), "rskafka error: {err}");
+        let latest =
+            within(Duration::from_secs(20), "latest", pc.get_offset(rskafka::client::partition::OffsetAt::Latest))
+                .await
+                .unwrap();
         assert_eq!(latest, 1, "rejected batches must not be appended");
     });
 }
@@ -92,10 +87,7 @@ fn unknown_topic_when_auto_create_disabled() {
     // Metadata for an unknown topic reports UNKNOWN_TOPIC_OR_PARTITION, even
     // from a producer (which asks for auto-creation).
     let p = producer(&bs, &[]);
-    let md = p
-        .client()
-        .fetch_metadata(Some("nope"), Duration::from_secs(20))
-        .expect("metadata request");
+    let md = p.client().fetch_metadata(Some("nope"), Duration::from_secs(20)).expect("metadata request");
     let md = convert_metadata(&md);
     let t = md.topic("nope").expect("metadata response must include the requested topic");
     assert_eq!(
@@ -115,11 +107,7 @@ fn unknown_topic_when_auto_create_disabled() {
         )
         .await
         .expect_err("partition client for a missing topic must fail");
-        assert_eq!(
-            rs_protocol_error(&err),
-            Some(ProtocolError::UnknownTopicOrPartition),
-            "rskafka error: {err}"
-        );
+        assert_eq!(rs_protocol_error(&err), Some(ProtocolError::UnknownTopicOrPartition), "rskafka error: {err}");
     });
 
     // The topic was not created as a side effect.
@@ -132,10 +120,7 @@ fn unknown_topic_when_auto_create_disabled() {
     create_topic(&bs, "two", 2);
     let c: BaseConsumer = consumer(&bs, &[]);
     let r = c.fetch_watermarks("two", 5, Duration::from_secs(10));
-    assert!(
-        r.is_err(),
-        "watermarks of non-existent partition two/5 must fail, got {r:?}"
-    );
+    assert!(r.is_err(), "watermarks of non-existent partition two/5 must fail, got {r:?}");
 }
 
 #[test]
@@ -145,11 +130,7 @@ fn create_topic_errors() {
 
     // TOPIC_ALREADY_EXISTS
     create_topic(&bs, "dup", 2);
-    let res = create_topics_raw(
-        &bs,
-        &[NewTopic::new("dup", 2, TopicReplication::Fixed(1))],
-        &admin_opts(),
-    );
+    let res = create_topics_raw(&bs, &[NewTopic::new("dup", 2, TopicReplication::Fixed(1))], &admin_opts());
     assert_eq!(
         res,
         vec![Err(("dup".to_string(), RDKafkaErrorCode::TopicAlreadyExists))],
@@ -161,11 +142,7 @@ fn create_topic_errors() {
     // INVALID_TOPIC_EXCEPTION for bad names.
     let long = "x".repeat(250);
     for name in ["bad/name", "..", ".", "spaces are bad", "colon:bad", long.as_str()] {
-        let res = create_topics_raw(
-            &bs,
-            &[NewTopic::new(name, 1, TopicReplication::Fixed(1))],
-            &admin_opts(),
-        );
+        let res = create_topics_raw(&bs, &[NewTopic::new(name, 1, TopicReplication::Fixed(1))], &admin_opts());
         assert_eq!(
             res,
             vec![Err((name.to_string(), RDKafkaErrorCode::InvalidTopic))],
@@ -176,19 +153,11 @@ fn create_topic_errors() {
     // A name of exactly 249 legal characters is fine.
     let ok249 = format!("a.b_c-{}", "z".repeat(243));
     assert_eq!(ok249.len(), 249);
-    let res = create_topics_raw(
-        &bs,
-        &[NewTopic::new(&ok249, 1, TopicReplication::Fixed(1))],
-        &admin_opts(),
-    );
+    let res = create_topics_raw(&bs, &[NewTopic::new(&ok249, 1, TopicReplication::Fixed(1))], &admin_opts());
     assert_eq!(res, vec![Ok(ok249.clone())], "CreateTopics with a 249-char legal name");
 
     // INVALID_PARTITIONS for 0 partitions (rdkafka passes 0 through).
-    let res = create_topics_raw(
-        &bs,
-        &[NewTopic::new("zero", 0, TopicReplication::Fixed(1))],
-        &admin_opts(),
-    );
+    let res = create_topics_raw(&bs, &[NewTopic::new("zero", 0, TopicReplication::Fixed(1))], &admin_opts());
     assert_eq!(
         res,
         vec![Err(("zero".to_string(), RDKafkaErrorCode::InvalidPartitions))],
@@ -208,32 +177,17 @@ fn create_topic_errors() {
         )
         .await
         .expect_err("create_topic with -3 partitions must fail");
-        assert_eq!(
-            rs_protocol_error(&err),
-            Some(ProtocolError::InvalidPartitions),
-            "rskafka error: {err}"
-        );
+        assert_eq!(rs_protocol_error(&err), Some(ProtocolError::InvalidPartitions), "rskafka error: {err}");
         // rskafka: TOPIC_ALREADY_EXISTS too.
-        let err = within(
-            Duration::from_secs(30),
-            "create_topic(dup)",
-            ctrl.create_topic("dup", 1, 1, 10_000),
-        )
-        .await
-        .expect_err("create_topic of existing topic must fail");
-        assert_eq!(
-            rs_protocol_error(&err),
-            Some(ProtocolError::TopicAlreadyExists),
-            "rskafka error: {err}"
-        );
+        let err = within(Duration::from_secs(30), "create_topic(dup)", ctrl.create_topic("dup", 1, 1, 10_000))
+            .await
+            .expect_err("create_topic of existing topic must fail");
+        assert_eq!(rs_protocol_error(&err), Some(ProtocolError::TopicAlreadyExists), "rskafka error: {err}");
     });
 
     let names = topic_names(&bs);
     for bad in ["zero", "negative", "bad/name"] {
-        assert!(
-            !names.contains(&bad.to_string()),
-            "failed CreateTopics must not create {bad}; topics: {names:?}"
-        );
+        assert!(!names.contains(&bad.to_string()), "failed CreateTopics must not create {bad}; topics: {names:?}");
     }
 }
 
@@ -247,10 +201,7 @@ fn auto_create_topics_on_metadata_and_produce() {
     let p = producer(&bs, &[]);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let md = p
-            .client()
-            .fetch_metadata(Some("auto1"), Duration::from_secs(10))
-            .expect("metadata request");
+        let md = p.client().fetch_metadata(Some("auto1"), Duration::from_secs(10)).expect("metadata request");
         let md = convert_metadata(&md);
         let t = md.topic("auto1").cloned();
         if let Some(t) = &t {

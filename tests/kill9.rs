@@ -81,9 +81,7 @@ fn spawn_producer(
             let part = (seq % PARTITIONS as usize) as i32;
             loop {
                 let rec: BaseRecord<'_, [u8], [u8], usize> =
-                    BaseRecord::with_opaque_to(TOPIC, seq)
-                        .payload(value.as_slice())
-                        .partition(part);
+                    BaseRecord::with_opaque_to(TOPIC, seq).payload(value.as_slice()).partition(part);
                 match p.send(rec) {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -107,11 +105,7 @@ fn spawn_producer(
             let _ = p.flush(Duration::from_millis(500));
         }
         p.poll(Duration::from_millis(100));
-        assert_eq!(
-            p.in_flight_count(),
-            0,
-            "producer still had messages in flight 60 s after stopping"
-        );
+        assert_eq!(p.in_flight_count(), 0, "producer still had messages in flight 60 s after stopping");
         let reports = std::mem::take(&mut *p.context().reports.lock().unwrap());
         CycleResult { sent, reports }
     })
@@ -123,20 +117,12 @@ fn verify(bs: &str, ledger: &Ledger, cycle: usize) {
     for part in 0..PARTITIONS {
         let (lo, hi) = watermarks(bs, TOPIC, part);
         assert_eq!(lo, 0, "cycle {cycle}: partition {part} low watermark");
-        let got = consume_range(bs, TOPIC, &[(part, 0, hi)], Duration::from_secs(180))
-            .remove(&part)
-            .unwrap();
-        assert_eq!(
-            got.len() as i64,
-            hi,
-            "cycle {cycle}: partition {part}: consumed count vs high watermark"
-        );
+        let got = consume_range(bs, TOPIC, &[(part, 0, hi)], Duration::from_secs(180)).remove(&part).unwrap();
+        assert_eq!(got.len() as i64, hi, "cycle {cycle}: partition {part}: consumed count vs high watermark");
         assert_contiguous(&got, 0, &format!("cycle {cycle}: partition {part}"));
         for c in &got {
             total += 1;
-            let v = c.value.as_deref().unwrap_or_else(|| {
-                panic!("cycle {cycle}: {part}/{} has a null value", c.offset)
-            });
+            let v = c.value.as_deref().unwrap_or_else(|| panic!("cycle {cycle}: {part}/{} has a null value", c.offset));
             let seq = seq_of(v).unwrap_or_else(|| {
                 panic!(
                     "cycle {cycle}: {part}/{} holds a value that was never produced: {:?}",
@@ -214,13 +200,7 @@ fn acknowledged_messages_survive_kill_9() {
         let stop = Arc::new(AtomicBool::new(false));
         let killed = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(AtomicUsize::new(0));
-        let handle = spawn_producer(
-            bs.clone(),
-            (cycle + 1) * 1_000_000,
-            stop.clone(),
-            killed.clone(),
-            acked.clone(),
-        );
+        let handle = spawn_producer(bs.clone(), (cycle + 1) * 1_000_000, stop.clone(), killed.clone(), acked.clone());
 
         // Wait until enough messages are acknowledged, then crash the broker.
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -244,9 +224,7 @@ fn acknowledged_messages_survive_kill_9() {
 
         // Let the producer deliver some more to the restarted broker.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while acked.load(Ordering::SeqCst) < acked_at_kill + 5_000
-            && Instant::now() < deadline
-            && !handle.is_finished()
+        while acked.load(Ordering::SeqCst) < acked_at_kill + 5_000 && Instant::now() < deadline && !handle.is_finished()
         {
             thread::sleep(Duration::from_millis(20));
         }
@@ -285,9 +263,7 @@ fn acknowledged_messages_survive_kill_9() {
         let mut by_loc: BTreeMap<(i32, i64), usize> = BTreeMap::new();
         for (&seq, &(p, o, _)) in &ledger.acked {
             if let Some(other) = by_loc.insert((p, o), seq) {
-                panic!(
-                    "cycle {cycle}: messages {other} and {seq} were both acknowledged at {p}/{o}"
-                );
+                panic!("cycle {cycle}: messages {other} and {seq} were both acknowledged at {p}/{o}");
             }
         }
 

@@ -163,13 +163,10 @@ fn latest_tracks_appends() {
         rt.block_on(async {
             let client = rs_client(&bs).await;
             let pc = rs_partition(&client, "grow", 0).await;
-            let latest = within(Duration::from_secs(20), "latest", pc.get_offset(OffsetAt::Latest))
-                .await
-                .unwrap();
+            let latest = within(Duration::from_secs(20), "latest", pc.get_offset(OffsetAt::Latest)).await.unwrap();
             assert_eq!(latest, want, "latest offset after round {round}");
-            let earliest = within(Duration::from_secs(20), "earliest", pc.get_offset(OffsetAt::Earliest))
-                .await
-                .unwrap();
+            let earliest =
+                within(Duration::from_secs(20), "earliest", pc.get_offset(OffsetAt::Earliest)).await.unwrap();
             assert_eq!(earliest, 0, "earliest offset after round {round}");
         });
     }

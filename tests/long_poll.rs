@@ -28,9 +28,8 @@ fn parked_fetch_wakes_up_on_produce() {
             let prod_pc = rs_partition(&prod_client, "lp", part).await;
 
             // Put some data in first so the parked fetch is not at offset 0.
-            let warm: Vec<_> = (0..3)
-                .map(|i| rs_record(None, Some(format!("warm-{i}").as_bytes()), &[], now_millis()))
-                .collect();
+            let warm: Vec<_> =
+                (0..3).map(|i| rs_record(None, Some(format!("warm-{i}").as_bytes()), &[], now_millis())).collect();
             within(Duration::from_secs(30), "warm produce", prod_pc.produce(warm, Compression::NoCompression))
                 .await
                 .expect("warm-up produce");
@@ -52,9 +51,8 @@ fn parked_fetch_wakes_up_on_produce() {
             .expect("produce while a fetch is parked");
             assert_eq!(offs, vec![3]);
 
-            let (res, elapsed) = within(Duration::from_secs(20), "parked fetch", fetch)
-                .await
-                .expect("fetch task panicked");
+            let (res, elapsed) =
+                within(Duration::from_secs(20), "parked fetch", fetch).await.expect("fetch task panicked");
             let (recs, hw) = res.unwrap_or_else(|e| panic!("parked fetch failed: {e}"));
             assert!(
                 elapsed < Duration::from_secs(5),
@@ -148,9 +146,8 @@ fn fetch_past_end_is_offset_out_of_range() {
     rt.block_on(async {
         let client = rs_client(&bs).await;
         let pc = rs_partition(&client, "oor", 0).await;
-        let recs: Vec<_> = (0..5)
-            .map(|i| rs_record(None, Some(format!("v{i}").as_bytes()), &[], now_millis()))
-            .collect();
+        let recs: Vec<_> =
+            (0..5).map(|i| rs_record(None, Some(format!("v{i}").as_bytes()), &[], now_millis())).collect();
         within(Duration::from_secs(30), "produce", pc.produce(recs, Compression::NoCompression))
             .await
             .expect("produce");
@@ -159,11 +156,7 @@ fn fetch_past_end_is_offset_out_of_range() {
             let err = within(Duration::from_secs(20), "fetch past end", pc.fetch_records(bad, 1..1_000_000, 100))
                 .await
                 .expect_err(&format!("fetch at offset {bad} (log end 5) must fail"));
-            assert_eq!(
-                rs_protocol_error(&err),
-                Some(ProtocolError::OffsetOutOfRange),
-                "fetch at offset {bad}: {err}"
-            );
+            assert_eq!(rs_protocol_error(&err), Some(ProtocolError::OffsetOutOfRange), "fetch at offset {bad}: {err}");
         }
 
         // Fetch exactly at the log end is fine (empty result after max_wait).

@@ -39,7 +39,7 @@ fn build_messages(ts_base: i64) -> Vec<TestMsg> {
                 Some(format!("user-{}", i % 5003).into_bytes())
             };
             let value = match i % 1000 {
-                13 => None,           // null value
+                13 => None,             // null value
                 17 => Some(Vec::new()), // empty value
                 _ => Some(format!("value-{i:06}-{}", "x".repeat(i % 61)).into_bytes()),
             };
@@ -57,13 +57,7 @@ fn build_messages(ts_base: i64) -> Vec<TestMsg> {
                 headers.push(("idx".to_string(), Some(b"dup".to_vec())));
             }
             let timestamp = if i % 3 == 0 { None } else { Some(ts_base + i as i64) };
-            TestMsg {
-                key,
-                value,
-                headers,
-                timestamp,
-                partition: None,
-            }
+            TestMsg { key, value, headers, timestamp, partition: None }
         })
         .collect()
 }
@@ -79,10 +73,7 @@ fn produce_consume_100k_keyed_messages() {
     let msgs = build_messages(ts_base);
 
     let t_start = now_millis();
-    let p = producer(
-        &bs,
-        &[("acks", "all"), ("partitioner", "murmur2_random"), ("linger.ms", "10")],
-    );
+    let p = producer(&bs, &[("acks", "all"), ("partitioner", "murmur2_random"), ("linger.ms", "10")]);
     let deliveries = produce_ok(&p, topic, &msgs, Duration::from_secs(240));
     drop(p);
     let t_end = now_millis();
@@ -91,10 +82,7 @@ fn produce_consume_100k_keyed_messages() {
     let mut wrong_partition = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
         let (part, _off) = deliveries[i];
-        assert!(
-            (0..PARTITIONS).contains(&part),
-            "message {i} delivered to invalid partition {part}"
-        );
+        assert!((0..PARTITIONS).contains(&part), "message {i} delivered to invalid partition {part}");
         if let Some(k) = &m.key {
             let want = kafka_partition(k, PARTITIONS);
             if part != want {
@@ -134,19 +122,11 @@ fn produce_consume_100k_keyed_messages() {
     // 3. Watermarks.
     for part in 0..PARTITIONS {
         let (lo, hi) = watermarks(&bs, topic, part);
-        assert_eq!(
-            (lo, hi),
-            (0, counts[&part]),
-            "watermarks of partition {part} (low, high)"
-        );
+        assert_eq!((lo, hi), (0, counts[&part]), "watermarks of partition {part} (low, high)");
     }
 
     // 4. Consume everything back, per partition from offset 0.
-    let index: HashMap<(i32, i64), usize> = deliveries
-        .iter()
-        .enumerate()
-        .map(|(i, &(p, o))| ((p, o), i))
-        .collect();
+    let index: HashMap<(i32, i64), usize> = deliveries.iter().enumerate().map(|(i, &(p, o))| ((p, o), i)).collect();
     let ranges: Vec<(i32, i64, i64)> = (0..PARTITIONS).map(|p| (p, 0, counts[&p])).collect();
     let consumed = consume_range(&bs, topic, &ranges, Duration::from_secs(240));
 
@@ -154,11 +134,7 @@ fn produce_consume_100k_keyed_messages() {
     let mut total = 0usize;
     for part in 0..PARTITIONS {
         let got = &consumed[&part];
-        assert_eq!(
-            got.len() as i64,
-            counts[&part],
-            "partition {part}: consumed message count"
-        );
+        assert_eq!(got.len() as i64, counts[&part], "partition {part}: consumed message count");
         assert_contiguous(got, 0, &format!("partition {part}"));
         for c in got {
             total += 1;
@@ -174,10 +150,7 @@ fn produce_consume_100k_keyed_messages() {
                     if t >= t_start - 60_000 && t <= t_end + 60_000),
             };
             if c.key != m.key || c.value != m.value || c.headers != m.headers || !ts_ok {
-                mismatches.push(format!(
-                    "p{part}@{}: produced #{i} {:?} / consumed {:?}",
-                    c.offset, m, c
-                ));
+                mismatches.push(format!("p{part}@{}: produced #{i} {:?} / consumed {:?}", c.offset, m, c));
             }
         }
     }

@@ -16,10 +16,8 @@ const OVERALL_TIMEOUT: Duration = Duration::from_secs(300);
 const INSTALL_HINT: &str = "run `bash scripts/install-test-deps.sh` (apt kcat + pip -r tests/clients/requirements.txt)";
 
 fn check_deps() {
-    let py = Command::new("python3")
-        .args(["-c", "import kafka, confluent_kafka, pytest"])
-        .stdin(Stdio::null())
-        .output();
+    let py =
+        Command::new("python3").args(["-c", "import kafka, confluent_kafka, pytest"]).stdin(Stdio::null()).output();
     match py {
         Ok(out) if out.status.success() => {}
         Ok(out) => panic!(
@@ -29,12 +27,7 @@ fn check_deps() {
         ),
         Err(e) => panic!("cannot run python3 ({e}); {INSTALL_HINT}"),
     }
-    let kcat = Command::new("kcat")
-        .arg("-V")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let kcat = Command::new("kcat").arg("-V").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
     if kcat.is_err() {
         panic!("`kcat` is not on PATH; {INSTALL_HINT}");
     }
@@ -54,14 +47,7 @@ fn python_clients() {
 
     let manifest_dir = env!("CARGO_MANIFEST_DIR");
     let mut child = Command::new("python3")
-        .args([
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/clients",
-        ])
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/clients"])
         .current_dir(manifest_dir)
         .env("SLUICE_BIN", env!("CARGO_BIN_EXE_sluice"))
         // Keep the work tree clean (no __pycache__ next to the tests).
@@ -101,12 +87,6 @@ fn python_clients() {
         println!("---- pytest stderr ----\n{stderr}");
     }
 
-    assert!(
-        !timed_out,
-        "python client tests did not finish within {OVERALL_TIMEOUT:?} and were killed"
-    );
-    assert!(
-        status.success(),
-        "python client tests failed ({status}); see pytest output above"
-    );
+    assert!(!timed_out, "python client tests did not finish within {OVERALL_TIMEOUT:?} and were killed");
+    assert!(status.success(), "python client tests failed ({status}); see pytest output above");
 }

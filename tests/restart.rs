@@ -40,11 +40,7 @@ fn verify(bs: &str, topic: &str, partitions: i32, msgs: &[TestMsg], deliveries: 
     }
     for p in 0..partitions {
         let (lo, hi) = watermarks(bs, topic, p);
-        assert_eq!(
-            (lo, hi),
-            (0, counts[p as usize]),
-            "{topic}/{p}: watermarks (low, high) after restart"
-        );
+        assert_eq!((lo, hi), (0, counts[p as usize]), "{topic}/{p}: watermarks (low, high) after restart");
     }
     let ranges: Vec<(i32, i64, i64)> = (0..partitions).map(|p| (p, 0, counts[p as usize])).collect();
     let got = consume_range(bs, topic, &ranges, Duration::from_secs(120));
@@ -55,10 +51,7 @@ fn verify(bs: &str, topic: &str, partitions: i32, msgs: &[TestMsg], deliveries: 
     for (i, m) in msgs.iter().enumerate() {
         let (p, o) = deliveries[i];
         let c = &got[&p][o as usize];
-        assert!(
-            c.matches(m),
-            "{topic}: message {i} at {p}/{o} differs:\nproduced {m:?}\nconsumed {c:?}"
-        );
+        assert!(c.matches(m), "{topic}: message {i} at {p}/{o} differs:\nproduced {m:?}\nconsumed {c:?}");
     }
 }
 
@@ -102,7 +95,8 @@ fn data_and_topics_survive_clean_restart() {
     let mut next = before.clone();
     for (i, &(part, off)) in more_del.iter().enumerate() {
         assert_eq!(
-            off, next[part as usize],
+            off,
+            next[part as usize],
             "alpha/{part}: message {} produced after restart got offset {off}, expected {}",
             5000 + i,
             next[part as usize]

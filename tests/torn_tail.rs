@@ -54,24 +54,17 @@ fn setup(overrides: &[(&str, &str)]) -> Setup {
         let client = rs_client(&bs).await;
         let pc = rs_partition(&client, TOPIC, 0).await;
         for (b, chunk) in records.chunks(PER_BATCH).enumerate() {
-            let offs = within(
-                Duration::from_secs(30),
-                "produce",
-                pc.produce(chunk.to_vec(), Compression::NoCompression),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("produce batch {b} failed: {e}"));
+            let offs =
+                within(Duration::from_secs(30), "produce", pc.produce(chunk.to_vec(), Compression::NoCompression))
+                    .await
+                    .unwrap_or_else(|e| panic!("produce batch {b} failed: {e}"));
             let first = (b * PER_BATCH) as i64;
             assert_eq!(offs, (first..first + chunk.len() as i64).collect::<Vec<_>>());
         }
     });
     broker.stop();
     check_disk_format(&broker);
-    Setup {
-        broker,
-        rt,
-        records,
-    }
+    Setup { broker, rt, records }
 }
 
 /// All segments of the partition parse as a contiguous chain of valid batches
@@ -90,7 +83,8 @@ fn check_disk_format(broker: &Broker) -> Vec<(PathBuf, Vec<DiskBatch>)> {
         let batches = parse_segment(&seg);
         if let Some(first) = batches.first() {
             assert_eq!(
-                first.base_offset, base,
+                first.base_offset,
+                base,
                 "segment {} name does not match its first batch's base offset",
                 seg.display()
             );
@@ -99,7 +93,8 @@ fn check_disk_format(broker: &Broker) -> Vec<(PathBuf, Vec<DiskBatch>)> {
             assert_eq!(b.magic, 2, "batch at {}:{} has magic {}", seg.display(), b.pos, b.magic);
             assert!(b.crc_ok, "batch at {}:{} fails its CRC-32C", seg.display(), b.pos);
             assert_eq!(
-                b.base_offset, next,
+                b.base_offset,
+                next,
                 "batch at {}:{} starts at offset {} (expected {next})",
                 seg.display(),
                 b.pos,
@@ -116,11 +111,7 @@ fn check_disk_format(broker: &Broker) -> Vec<(PathBuf, Vec<DiskBatch>)> {
 /// The last segment that contains batches, and its last batch.
 fn last_batch(broker: &Broker) -> (PathBuf, DiskBatch) {
     let segs = check_disk_format(broker);
-    let (seg, batches) = segs
-        .into_iter()
-        .rev()
-        .find(|(_, b)| !b.is_empty())
-        .expect("a segment with batches");
+    let (seg, batches) = segs.into_iter().rev().find(|(_, b)| !b.is_empty()).expect("a segment with batches");
     let last = batches.last().unwrap().clone();
     (seg, last)
 }
@@ -171,9 +162,7 @@ fn verify_after_restart(s: &Setup, upto: i64, what: &str) {
         assert_eq!(tail_recs, new, "{what}: data produced after recovery");
     });
     // rdkafka (CRC-checking consumer) sees a clean, contiguous log too.
-    let got = consume_range(&bs, TOPIC, &[(0, 0, upto + 10)], Duration::from_secs(60))
-        .remove(&0)
-        .unwrap();
+    let got = consume_range(&bs, TOPIC, &[(0, 0, upto + 10)], Duration::from_secs(60)).remove(&0).unwrap();
     assert_contiguous(&got, 0, what);
     assert_eq!(got.len() as i64, upto + 10, "{what}: rdkafka consumed count");
 }
@@ -207,10 +196,7 @@ fn corrupted_last_batch_is_dropped() {
     let flipped: Vec<u8> = orig.iter().map(|b| b ^ 0xff).collect();
     write_at(&seg, pos, &flipped);
     let reparsed = parse_segment(&seg);
-    assert!(
-        !reparsed.last().unwrap().crc_ok,
-        "test bug: corruption did not break the CRC"
-    );
+    assert!(!reparsed.last().unwrap().crc_ok, "test bug: corruption did not break the CRC");
     s.broker.restart();
     verify_after_restart(&s, last.base_offset, "corrupted last batch");
 }

@@ -68,7 +68,12 @@ mod tests {
         let path = log_path(dir.path());
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let mut bytes = Vec::new();
-        let r1 = MetadataRecord::CreateTopic { name: "a".into(), id: uuid::Uuid::new_v4(), partitions: 2, configs: BTreeMap::new() };
+        let r1 = MetadataRecord::CreateTopic {
+            name: "a".into(),
+            id: uuid::Uuid::new_v4(),
+            partitions: 2,
+            configs: BTreeMap::new(),
+        };
         bytes.extend(encode_record(&r1));
         let good = bytes.len();
         bytes.extend(&encode_record(&MetadataRecord::DeleteTopic { name: "a".into() })[..5]);

@@ -76,7 +76,12 @@ pub fn parse_request(frame: Bytes) -> Result<Request, FrameError> {
 }
 
 /// Encodes a complete response frame: size, response header, body.
-pub fn encode_response<T: Encodable>(api_key: ApiKey, version: i16, correlation_id: i32, body: &T) -> Result<Bytes, FrameError> {
+pub fn encode_response<T: Encodable>(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Result<Bytes, FrameError> {
     let err = |e: anyhow::Error| FrameError::Encode { api: api_key, version, reason: e.to_string() };
     let header_version = api_key.response_header_version(version);
     let mut header = ResponseHeader::default();
@@ -91,4 +96,3 @@ pub fn encode_response<T: Encodable>(api_key: ApiKey, version: i16, correlation_
     debug_assert_eq!(out.len(), 4 + total);
     Ok(out.freeze())
 }
-

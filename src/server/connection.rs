@@ -92,7 +92,8 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream) {
                 break;
             }
         };
-        let task = glommio::spawn_local_into(handlers::handle(shard.clone(), request), shard.data_tq).expect("data queue exists");
+        let task = glommio::spawn_local_into(handlers::handle(shard.clone(), request), shard.data_tq)
+            .expect("data queue exists");
         if tx.send(task).await.is_err() {
             break;
         }
@@ -100,4 +101,3 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream) {
     drop(tx);
     let _ = writer_task.await;
 }
-

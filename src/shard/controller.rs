@@ -65,7 +65,9 @@ impl Controller {
         let taken = self.log.borrow_mut().take();
         let mut file = match taken {
             Some(f) => f,
-            None => AppendFile::open(&self.log_path, self.log_size.get()).await.map_err(|e| ControllerError::Storage(e.to_string()))?,
+            None => AppendFile::open(&self.log_path, self.log_size.get())
+                .await
+                .map_err(|e| ControllerError::Storage(e.to_string()))?,
         };
         let bytes = store::encode_record(record);
         let len = bytes.len() as u64;
@@ -89,7 +91,12 @@ impl Controller {
                         out.push(Err(ControllerError::AlreadyExists));
                         continue;
                     }
-                    let record = MetadataRecord::CreateTopic { name: t.name.clone(), id: Uuid::new_v4(), partitions: t.partitions, configs: t.configs };
+                    let record = MetadataRecord::CreateTopic {
+                        name: t.name.clone(),
+                        id: Uuid::new_v4(),
+                        partitions: t.partitions,
+                        configs: t.configs,
+                    };
                     if validate_only {
                         let mut scratch = image.clone();
                         scratch.apply(&record);

@@ -186,10 +186,20 @@ impl Shard {
 
     async fn fetch_local(&self, item: &FetchItem) -> FetchResult {
         let Some(log) = self.log(&item.tp) else {
-            return FetchResult { error: Some(FetchError::UnknownPartition), high_watermark: -1, log_start_offset: -1, records: None };
+            return FetchResult {
+                error: Some(FetchError::UnknownPartition),
+                high_watermark: -1,
+                log_start_offset: -1,
+                records: None,
+            };
         };
         match log.read(item.offset, item.max_bytes).await {
-            Ok(r) => FetchResult { error: None, high_watermark: r.high_watermark, log_start_offset: r.log_start_offset, records: r.records },
+            Ok(r) => FetchResult {
+                error: None,
+                high_watermark: r.high_watermark,
+                log_start_offset: r.log_start_offset,
+                records: r.records,
+            },
             Err(e) => FetchResult {
                 error: Some(FetchError::Read(e)),
                 high_watermark: log.high_watermark(),
@@ -200,10 +210,7 @@ impl Shard {
     }
 
     async fn wait_for_data_local(&self, items: &[(TopicPartition, i64)], deadline: Instant) {
-        let waits: Vec<_> = items
-            .iter()
-            .filter_map(|(tp, offset)| self.log(tp).map(|l| (l, *offset)))
-            .collect();
+        let waits: Vec<_> = items.iter().filter_map(|(tp, offset)| self.log(tp).map(|l| (l, *offset))).collect();
         if waits.is_empty() {
             return;
         }
@@ -232,7 +239,10 @@ impl Shard {
         for topic in image.topics.values() {
             for p in 0..topic.partitions {
                 if self.owner_of(&topic.name, p) == self.id {
-                    wanted.insert(TopicPartition::new(topic.name.clone(), p), (topic.id, TopicConfig::resolve(&self.config, &topic.configs)));
+                    wanted.insert(
+                        TopicPartition::new(topic.name.clone(), p),
+                        (topic.id, TopicConfig::resolve(&self.config, &topic.configs)),
+                    );
                 }
             }
         }

@@ -28,7 +28,13 @@ pub struct ShardCache {
 
 impl ShardCache {
     pub fn new(budget_bytes: u64) -> Self {
-        Self { budget_bytes, used_bytes: Cell::new(0), fifo: RefCell::new(VecDeque::new()), hits: Cell::new(0), misses: Cell::new(0) }
+        Self {
+            budget_bytes,
+            used_bytes: Cell::new(0),
+            fifo: RefCell::new(VecDeque::new()),
+            hits: Cell::new(0),
+            misses: Cell::new(0),
+        }
     }
 
     pub fn budget_bytes(&self) -> u64 {

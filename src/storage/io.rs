@@ -74,10 +74,7 @@ impl SegmentFile {
 
 /// Writes a small file whole (index files), replacing it atomically via a temp file.
 pub async fn write_small_file(path: &Path, data: Vec<u8>) -> Result<(), StorageError> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
+    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
     let f = BufferedFile::create(&tmp).await.map_err(|e| io_err("create", &tmp, e))?;
     if !data.is_empty() {
         f.write_at(data, 0).await.map_err(|e| io_err("write", &tmp, e))?;

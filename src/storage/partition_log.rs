@@ -147,7 +147,11 @@ impl PartitionLog {
         cache: Rc<ShardCache>,
         tq: glommio::TaskQueueHandle,
     ) -> Result<Rc<PartitionLog>, StorageError> {
-        std::fs::create_dir_all(&dir).map_err(|e| StorageError::Io { op: "mkdir", path: dir.clone(), reason: e.to_string() })?;
+        std::fs::create_dir_all(&dir).map_err(|e| StorageError::Io {
+            op: "mkdir",
+            path: dir.clone(),
+            reason: e.to_string(),
+        })?;
         let mut bases = list_segments(&dir)?;
         bases.sort_unstable();
         let now = now_ms();
@@ -191,8 +195,12 @@ impl PartitionLog {
             cached_bytes: Cell::new(0),
         });
         *log.me.borrow_mut() = Rc::downgrade(&log);
-        glommio::spawn_local_into(log.clone().writer_task(), tq).map_err(|e| StorageError::Io { op: "spawn writer", path: log.dir.clone(), reason: e.to_string() })?.detach();
-        glommio::spawn_local_into(log.clone().syncer_task(), tq).map_err(|e| StorageError::Io { op: "spawn syncer", path: log.dir.clone(), reason: e.to_string() })?.detach();
+        glommio::spawn_local_into(log.clone().writer_task(), tq)
+            .map_err(|e| StorageError::Io { op: "spawn writer", path: log.dir.clone(), reason: e.to_string() })?
+            .detach();
+        glommio::spawn_local_into(log.clone().syncer_task(), tq)
+            .map_err(|e| StorageError::Io { op: "spawn syncer", path: log.dir.clone(), reason: e.to_string() })?
+            .detach();
         Ok(log)
     }
 
@@ -270,7 +278,8 @@ impl PartitionLog {
         let total = owned.len() as u64;
         let roll = {
             let active = st.segments.last().expect("a log has an active segment");
-            active.size > 0 && (active.size + total > config.segment_bytes || now - active.created_ms >= config.segment_ms as i64)
+            active.size > 0
+                && (active.size + total > config.segment_bytes || now - active.created_ms >= config.segment_ms as i64)
         };
         if roll {
             st.segments.last_mut().unwrap().sealed = true;
@@ -300,7 +309,11 @@ impl PartitionLog {
         let needs_sync = st.unsynced_messages >= config.flush_messages;
         let log_start_offset = st.log_start_offset;
         for &(base, last, pos, size, _) in &cached {
-            st.cache.push_back(CachedBatch { base_offset: base, last_offset: last, bytes: frozen.slice(pos..pos + size) });
+            st.cache.push_back(CachedBatch {
+                base_offset: base,
+                last_offset: last,
+                bytes: frozen.slice(pos..pos + size),
+            });
         }
         drop(st);
         for &(_, _, _, size, _) in &cached {
@@ -711,7 +724,11 @@ fn first_record_at_or_after(b: &[u8], timestamp: i64) -> Option<(i64, i64)> {
 }
 
 fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| StorageError::Io { op: "readdir", path: dir.to_path_buf(), reason: e.to_string() })?;
+    let rd = std::fs::read_dir(dir).map_err(|e| StorageError::Io {
+        op: "readdir",
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let mut out = Vec::new();
     for entry in rd.flatten() {
         let name = entry.file_name();
@@ -725,7 +742,13 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
     Ok(out)
 }
 
-async fn recover_segment(tp: &TopicPartition, dir: &Path, base: i64, is_last: bool, now: i64) -> Result<Segment, StorageError> {
+async fn recover_segment(
+    tp: &TopicPartition,
+    dir: &Path,
+    base: i64,
+    is_last: bool,
+    now: i64,
+) -> Result<Segment, StorageError> {
     let path = dir.join(segment_file_name(base, "log"));
     let file = SegmentFile::open_or_create(&path).await?;
     let file_bytes = file.size().await?;
@@ -826,9 +849,15 @@ mod tests {
         super::super::io::write_iopoll_probe(dir).unwrap();
         super::super::io::prime_iopoll_probe(dir).await.unwrap();
         let tq = glommio::executor().current_task_queue();
-        PartitionLog::open(TopicPartition::new("t", 0), dir.join("t-0"), small_segments(), Rc::new(ShardCache::new(1 << 20)), tq)
-            .await
-            .unwrap()
+        PartitionLog::open(
+            TopicPartition::new("t", 0),
+            dir.join("t-0"),
+            small_segments(),
+            Rc::new(ShardCache::new(1 << 20)),
+            tq,
+        )
+        .await
+        .unwrap()
     }
 
     async fn read_all(log: &PartitionLog) -> Vec<i64> {

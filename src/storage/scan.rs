@@ -31,10 +31,8 @@ impl ScanOutcome {
         let h = BatchHeader::read(b).expect("validated");
         let base = h.base_offset.get();
         if base < self.next_offset {
-            self.stop_reason = Some(format!(
-                "at position {position}: offset {base} goes backwards (expected {})",
-                self.next_offset
-            ));
+            self.stop_reason =
+                Some(format!("at position {position}: offset {base} goes backwards (expected {})", self.next_offset));
             return false;
         }
         if last_indexed.is_none_or(|l| position - l >= limits::INDEX_INTERVAL_BYTES) {
@@ -81,7 +79,8 @@ pub async fn scan_segment(file: &SegmentFile, base_offset: i64, file_bytes: u64)
                 }
             };
             if here + size as u64 > file_bytes {
-                out.stop_reason = Some(format!("at position {here}: batch of {size} bytes runs past the end of the file"));
+                out.stop_reason =
+                    Some(format!("at position {here}: batch of {size} bytes runs past the end of the file"));
                 return Ok(out);
             }
             if rest.len() < size {
@@ -136,7 +135,8 @@ pub async fn read_batches(
         while at + batch::LOG_OVERHEAD <= chunk.len() {
             let rest = &chunk[at..];
             let here = position + at as u64;
-            let corrupt = |reason: String| StorageError::Corrupt { path: file.path().to_path_buf(), position: here, reason };
+            let corrupt =
+                |reason: String| StorageError::Corrupt { path: file.path().to_path_buf(), position: here, reason };
             let size = batch::peek_batch_bytes(rest).map_err(|e| corrupt(e.to_string()))?;
             if rest.len() < size {
                 if at == 0 {

@@ -75,10 +75,7 @@ impl Broker {
             dir,
             data_dir,
             log_path,
-            overrides: overrides
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             cores,
             starts: 0,
         };
@@ -89,19 +86,11 @@ impl Broker {
     fn spawn_and_wait(&mut self) {
         assert!(self.child.is_none(), "broker already running");
         self.starts += 1;
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .expect("open broker log file");
+        let log = OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open broker log file");
         {
             use std::io::Write;
             let mut l = &log;
-            let _ = writeln!(
-                l,
-                "===== harness: starting broker (start #{}) on port {} =====",
-                self.starts, self.port
-            );
+            let _ = writeln!(l, "===== harness: starting broker (start #{}) on port {} =====", self.starts, self.port);
         }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
         cmd.arg("serve");
@@ -117,20 +106,14 @@ impl Broker {
             cmd.arg("--override").arg(format!("{k}={v}"));
         }
         if !has_listeners {
-            cmd.arg("--override")
-                .arg(format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port));
+            cmd.arg("--override").arg(format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port));
         }
         if !has_logdirs {
-            cmd.arg("--override")
-                .arg(format!("log.dirs={}", self.data_dir.display()));
+            cmd.arg("--override").arg(format!("log.dirs={}", self.data_dir.display()));
         }
         cmd.arg("--cores").arg(self.cores.to_string());
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().expect("clone log fd")))
-            .stderr(Stdio::from(log));
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("failed to spawn sluice binary: {e}"));
+        cmd.stdin(Stdio::null()).stdout(Stdio::from(log.try_clone().expect("clone log fd"))).stderr(Stdio::from(log));
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("failed to spawn sluice binary: {e}"));
         self.child = Some(child);
         self.wait_ready();
     }
@@ -142,15 +125,10 @@ impl Broker {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     self.child = None;
-                    panic!(
-                        "broker exited during startup with {status}\n{}",
-                        self.log_tail(200)
-                    );
+                    panic!("broker exited during startup with {status}\n{}", self.log_tail(200));
                 }
             }
-            if TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(200))
-                .is_ok()
-            {
+            if TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(200)).is_ok() {
                 return;
             }
             if Instant::now() >= deadline {
@@ -208,22 +186,15 @@ impl Broker {
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("stop: broker not running");
         let pid = child.id();
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        let _ =
+            Command::new("kill").arg("-TERM").arg(pid.to_string()).stdout(Stdio::null()).stderr(Stdio::null()).status();
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => {
                     self.note(&format!("broker exited after SIGTERM with {status}"));
                     if !status.success() {
-                        eprintln!(
-                            "[harness] warning: broker exited with {status} after SIGTERM (port {})",
-                            self.port
-                        );
+                        eprintln!("[harness] warning: broker exited with {status} after SIGTERM (port {})", self.port);
                     }
                     return status;
                 }
@@ -303,11 +274,7 @@ impl Drop for Broker {
 
 /// A multi-threaded tokio runtime (for rskafka / admin futures).
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("build tokio runtime")
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("build tokio runtime")
 }
 
 /// Await `fut` with a timeout; panics with `what` on timeout.
@@ -321,10 +288,7 @@ pub async fn within<T, F: Future<Output = T>>(d: Duration, what: &str, fut: F) -
 /// Run a future to completion on a fresh current-thread runtime, with a timeout.
 /// Must not be called from inside an async context.
 pub fn block_on<T, F: Future<Output = T>>(d: Duration, what: &str, fut: F) -> T {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("build tokio runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("build tokio runtime");
     rt.block_on(within(d, what, fut))
 }
 
@@ -359,15 +323,11 @@ pub fn base_config(bootstrap: &str) -> ClientConfig {
 }
 
 pub fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
-    base_config(bootstrap)
-        .create()
-        .expect("create rdkafka AdminClient")
+    base_config(bootstrap).create().expect("create rdkafka AdminClient")
 }
 
 pub fn admin_opts() -> AdminOptions {
-    AdminOptions::new()
-        .request_timeout(Some(Duration::from_secs(20)))
-        .operation_timeout(Some(Duration::from_secs(20)))
+    AdminOptions::new().request_timeout(Some(Duration::from_secs(20))).operation_timeout(Some(Duration::from_secs(20)))
 }
 
 /// CreateTopics for a list of `NewTopic`s; returns the per-topic results.
@@ -387,12 +347,7 @@ pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
     create_topic_with_config(bootstrap, name, partitions, &[]);
 }
 
-pub fn create_topic_with_config(
-    bootstrap: &str,
-    name: &str,
-    partitions: i32,
-    config: &[(&str, &str)],
-) {
+pub fn create_topic_with_config(bootstrap: &str, name: &str, partitions: i32, config: &[(&str, &str)]) {
     let mut t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     for (k, v) in config {
         t = t.set(k, v);
@@ -406,10 +361,7 @@ pub fn create_topic_with_config(
     wait_for_topic(bootstrap, name, partitions as usize);
 }
 
-pub fn delete_topics_raw(
-    bootstrap: &str,
-    names: &[&str],
-) -> Vec<Result<String, (String, RDKafkaErrorCode)>> {
+pub fn delete_topics_raw(bootstrap: &str, names: &[&str]) -> Vec<Result<String, (String, RDKafkaErrorCode)>> {
     let admin = admin(bootstrap);
     block_on(ADMIN_TIMEOUT, "DeleteTopics", admin.delete_topics(names, &admin_opts()))
         .unwrap_or_else(|e| panic!("DeleteTopics request failed: {e}"))
@@ -458,11 +410,7 @@ pub fn metadata(bootstrap: &str, topic: Option<&str>) -> ClusterMeta {
 pub fn convert_metadata(md: &rdkafka::metadata::Metadata) -> ClusterMeta {
     ClusterMeta {
         orig_broker_id: md.orig_broker_id(),
-        brokers: md
-            .brokers()
-            .iter()
-            .map(|b| (b.id(), b.host().to_string(), b.port()))
-            .collect(),
+        brokers: md.brokers().iter().map(|b| (b.id(), b.host().to_string(), b.port())).collect(),
         topics: md
             .topics()
             .iter()
@@ -514,12 +462,8 @@ pub fn wait_for_topic(bootstrap: &str, name: &str, partitions: usize) -> TopicMe
 
 /// Topic names in the cluster (all-topics metadata), excluding errored ones.
 pub fn topic_names(bootstrap: &str) -> Vec<String> {
-    let mut v: Vec<String> = metadata(bootstrap, None)
-        .topics
-        .into_iter()
-        .filter(|t| t.error.is_none())
-        .map(|t| t.name)
-        .collect();
+    let mut v: Vec<String> =
+        metadata(bootstrap, None).topics.into_iter().filter(|t| t.error.is_none()).map(|t| t.name).collect();
     v.sort();
     v
 }
@@ -550,13 +494,7 @@ impl TestMsg {
         }
     }
     pub fn value(v: impl Into<Vec<u8>>) -> TestMsg {
-        TestMsg {
-            key: None,
-            value: Some(v.into()),
-            headers: vec![],
-            timestamp: None,
-            partition: None,
-        }
+        TestMsg { key: None, value: Some(v.into()), headers: vec![], timestamp: None, partition: None }
     }
 }
 
@@ -594,12 +532,7 @@ impl ProducerContext for RecordingContext {
 pub type TestProducer = BaseProducer<RecordingContext>;
 
 pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> TestProducer {
-    producer_with(
-        bootstrap,
-        extra,
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-    )
+    producer_with(bootstrap, extra, Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)))
 }
 
 /// Producer whose delivery reports record `flag` and count successes in `acked`.
@@ -617,12 +550,8 @@ pub fn producer_with(
     for (k, v) in extra {
         c.set(*k, *v);
     }
-    c.create_with_context(RecordingContext {
-        reports: Mutex::new(Vec::new()),
-        flag,
-        acked,
-    })
-    .expect("create rdkafka producer")
+    c.create_with_context(RecordingContext { reports: Mutex::new(Vec::new()), flag, acked })
+        .expect("create rdkafka producer")
 }
 
 fn to_owned_headers(h: &[(String, Option<Vec<u8>>)]) -> Option<OwnedHeaders> {
@@ -631,10 +560,7 @@ fn to_owned_headers(h: &[(String, Option<Vec<u8>>)]) -> Option<OwnedHeaders> {
     }
     let mut oh = OwnedHeaders::new_with_capacity(h.len());
     for (k, v) in h {
-        oh = oh.insert(Header {
-            key: k.as_str(),
-            value: v.as_deref(),
-        });
+        oh = oh.insert(Header { key: k.as_str(), value: v.as_deref() });
     }
     Some(oh)
 }
@@ -674,12 +600,7 @@ pub fn send_one(p: &TestProducer, topic: &str, id: usize, m: &TestMsg) {
 
 /// Produce all `msgs` to `topic` and wait (≤ `timeout`) for all delivery reports.
 /// Returns one `Delivery` per message, in input order.
-pub fn produce_all(
-    p: &TestProducer,
-    topic: &str,
-    msgs: &[TestMsg],
-    timeout: Duration,
-) -> Vec<Delivery> {
+pub fn produce_all(p: &TestProducer, topic: &str, msgs: &[TestMsg], timeout: Duration) -> Vec<Delivery> {
     p.context().reports.lock().unwrap().clear();
     for (i, m) in msgs.iter().enumerate() {
         send_one(p, topic, i, m);
@@ -714,18 +635,10 @@ pub fn produce_all(
 }
 
 /// Like `produce_all` but asserts every message was delivered; returns (partition, offset).
-pub fn produce_ok(
-    p: &TestProducer,
-    topic: &str,
-    msgs: &[TestMsg],
-    timeout: Duration,
-) -> Vec<(i32, i64)> {
+pub fn produce_ok(p: &TestProducer, topic: &str, msgs: &[TestMsg], timeout: Duration) -> Vec<(i32, i64)> {
     let res = produce_all(p, topic, msgs, timeout);
-    let failures: Vec<(usize, &KafkaError)> = res
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
-        .collect();
+    let failures: Vec<(usize, &KafkaError)> =
+        res.iter().enumerate().filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e))).collect();
     assert!(
         failures.is_empty(),
         "{} of {} messages to {topic} failed delivery; first failures: {:?}",
@@ -756,9 +669,7 @@ impl Consumed {
         self.key == m.key
             && self.value == m.value
             && self.headers == m.headers
-            && m.timestamp
-                .map(|t| self.timestamp == Timestamp::CreateTime(t))
-                .unwrap_or(true)
+            && m.timestamp.map(|t| self.timestamp == Timestamp::CreateTime(t)).unwrap_or(true)
     }
 }
 
@@ -795,8 +706,7 @@ pub fn consume_range(
     for &(p, from, to) in ranges {
         out.insert(p, Vec::new());
         if to > from {
-            tpl.add_partition_offset(topic, p, Offset::Offset(from))
-                .expect("tpl add");
+            tpl.add_partition_offset(topic, p, Offset::Offset(from)).expect("tpl add");
             pos.insert(p, from);
             end.insert(p, to);
         }
@@ -832,11 +742,7 @@ pub fn consume_range(
                 }
                 let headers = m
                     .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|hd| (hd.key.to_string(), hd.value.map(|v| v.to_vec())))
-                            .collect()
-                    })
+                    .map(|h| h.iter().map(|hd| (hd.key.to_string(), hd.value.map(|v| v.to_vec()))).collect())
                     .unwrap_or_default();
                 out.get_mut(&p).unwrap().push(Consumed {
                     partition: p,
@@ -863,9 +769,7 @@ pub fn watermarks(bootstrap: &str, topic: &str, partition: i32) -> (i64, i64) {
 /// Consume a whole partition from offset 0 up to its current high watermark.
 pub fn consume_all_partition(bootstrap: &str, topic: &str, partition: i32) -> Vec<Consumed> {
     let (_lo, hi) = watermarks(bootstrap, topic, partition);
-    consume_range(bootstrap, topic, &[(partition, 0, hi)], Duration::from_secs(120))
-        .remove(&partition)
-        .unwrap()
+    consume_range(bootstrap, topic, &[(partition, 0, hi)], Duration::from_secs(120)).remove(&partition).unwrap()
 }
 
 /// Assert offsets in `msgs` are exactly `from, from+1, ...`.
@@ -895,9 +799,7 @@ pub async fn rs_client(bootstrap: &str) -> rskafka::client::Client {
     within(
         Duration::from_secs(30),
         "rskafka client build",
-        rskafka::client::ClientBuilder::new(vec![bootstrap.to_string()])
-            .backoff_config(backoff)
-            .build(),
+        rskafka::client::ClientBuilder::new(vec![bootstrap.to_string()]).backoff_config(backoff).build(),
     )
     .await
     .unwrap_or_else(|e| panic!("rskafka client build failed: {e}"))
@@ -911,11 +813,7 @@ pub async fn rs_partition(
     within(
         Duration::from_secs(30),
         "rskafka partition_client",
-        client.partition_client(
-            topic,
-            partition,
-            rskafka::client::partition::UnknownTopicHandling::Retry,
-        ),
+        client.partition_client(topic, partition, rskafka::client::partition::UnknownTopicHandling::Retry),
     )
     .await
     .unwrap_or_else(|e| panic!("rskafka partition_client({topic}/{partition}) failed: {e}"))
@@ -935,10 +833,7 @@ pub fn rs_record(
     rskafka::record::Record {
         key: key.map(|k| k.to_vec()),
         value: value.map(|v| v.to_vec()),
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_vec()))
-            .collect(),
+        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect(),
         timestamp: rs_ts(ts_millis),
     }
 }
@@ -957,13 +852,10 @@ pub async fn rs_fetch_range(
         if Instant::now() >= deadline {
             panic!("rskafka fetch of [{from},{to}) did not finish within {timeout:?}; reached {next}");
         }
-        let (recs, _hw) = within(
-            Duration::from_secs(30),
-            "rskafka fetch_records",
-            pc.fetch_records(next, 1..4_000_000, 500),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("rskafka fetch_records(offset {next}) failed: {e}"));
+        let (recs, _hw) =
+            within(Duration::from_secs(30), "rskafka fetch_records", pc.fetch_records(next, 1..4_000_000, 500))
+                .await
+                .unwrap_or_else(|e| panic!("rskafka fetch_records(offset {next}) failed: {e}"));
         for r in recs {
             if r.offset < next {
                 continue; // batch started before requested offset
@@ -1038,10 +930,7 @@ pub fn crc32c(data: &[u8]) -> u32 {
 /// does not hold a complete batch (zero padding, torn tail, garbage).
 pub fn parse_segment(path: &Path) -> Vec<DiskBatch> {
     let mut data = Vec::new();
-    File::open(path)
-        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
-        .read_to_end(&mut data)
-        .unwrap();
+    File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display())).read_to_end(&mut data).unwrap();
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos + 61 <= data.len() {
@@ -1058,15 +947,7 @@ pub fn parse_segment(path: &Path) -> Vec<DiskBatch> {
         let crc = u32::from_be_bytes(data[pos + 17..pos + 21].try_into().unwrap());
         let last_offset_delta = i32::from_be_bytes(data[pos + 23..pos + 27].try_into().unwrap());
         let crc_ok = crc32c(&data[pos + 21..pos + size]) == crc;
-        out.push(DiskBatch {
-            pos: pos as u64,
-            size: size as u64,
-            base_offset,
-            last_offset_delta,
-            magic,
-            crc,
-            crc_ok,
-        });
+        out.push(DiskBatch { pos: pos as u64, size: size as u64, base_offset, last_offset_delta, magic, crc, crc_ok });
         pos += size;
     }
     out
@@ -1178,10 +1059,7 @@ pub fn kafka_partition(key: &[u8], num_partitions: i32) -> i32 {
 }
 
 pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 /// A unique-ish topic name suffix (tests each have their own broker, this

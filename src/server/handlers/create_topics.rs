@@ -20,23 +20,35 @@ pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 7;
 
 /// Checks one topic of the request; the error is the code and the message to return.
-fn check(shard: &Shard, t: &kafka_protocol::messages::create_topics_request::CreatableTopic) -> Result<NewTopic, (ResponseError, String)> {
+fn check(
+    shard: &Shard,
+    t: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+) -> Result<NewTopic, (ResponseError, String)> {
     let name = t.name.0.to_string();
     validate_topic_name(&name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
     let mut partitions = t.num_partitions;
     let mut replication = t.replication_factor;
     if !t.assignments.is_empty() {
         if partitions != -1 || replication != -1 {
-            return Err((ResponseError::InvalidRequest, "both assignments and num_partitions/replication_factor were given".into()));
+            return Err((
+                ResponseError::InvalidRequest,
+                "both assignments and num_partitions/replication_factor were given".into(),
+            ));
         }
         let mut seen: Vec<i32> = t.assignments.iter().map(|a| a.partition_index).collect();
         seen.sort_unstable();
         if seen.iter().enumerate().any(|(i, &p)| p != i as i32) {
-            return Err((ResponseError::InvalidReplicaAssignment, "partition indexes in assignments must be 0..n".into()));
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                "partition indexes in assignments must be 0..n".into(),
+            ));
         }
         for a in &t.assignments {
             if a.broker_ids.len() != 1 || a.broker_ids[0].0 != shard.node.node_id {
-                return Err((ResponseError::InvalidReplicaAssignment, format!("only broker {} exists", shard.node.node_id)));
+                return Err((
+                    ResponseError::InvalidReplicaAssignment,
+                    format!("only broker {} exists", shard.node.node_id),
+                ));
             }
         }
         partitions = t.assignments.len() as i32;
@@ -49,13 +61,19 @@ fn check(shard: &Shard, t: &kafka_protocol::messages::create_topics_request::Cre
         replication = shard.config.default_replication_factor;
     }
     if partitions < 1 || partitions > limits::PARTITIONS_PER_TOPIC_MAX {
-        return Err((ResponseError::InvalidPartitions, format!("number of partitions must be in [1, {}]", limits::PARTITIONS_PER_TOPIC_MAX)));
+        return Err((
+            ResponseError::InvalidPartitions,
+            format!("number of partitions must be in [1, {}]", limits::PARTITIONS_PER_TOPIC_MAX),
+        ));
     }
     if replication < 1 {
         return Err((ResponseError::InvalidReplicationFactor, "replication factor must be at least 1".into()));
     }
     if replication > 1 {
-        return Err((ResponseError::InvalidReplicationFactor, format!("Replication factor: {replication} larger than available brokers: 1.")));
+        return Err((
+            ResponseError::InvalidReplicationFactor,
+            format!("Replication factor: {replication} larger than available brokers: 1."),
+        ));
     }
     if t.configs.len() > limits::TOPIC_CONFIGS_MAX {
         return Err((ResponseError::InvalidConfig, "too many configs".into()));
@@ -106,7 +124,9 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         results.push(res);
     }
     if !to_create.is_empty() {
-        let outcome = controller_call(shard, ControllerOp::CreateTopics { topics: to_create, validate_only: r.validate_only }).await;
+        let outcome =
+            controller_call(shard, ControllerOp::CreateTopics { topics: to_create, validate_only: r.validate_only })
+                .await;
         let created = match outcome {
             Some(ControllerResult::Created(c)) => c,
             _ => slots.iter().map(|_| Err(ControllerError::Storage("controller unavailable".into()))).collect(),
@@ -138,7 +158,8 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                 Err(ControllerError::AlreadyExists) => {
                     res.error_code = ResponseError::TopicAlreadyExists.code();
                     if v >= 1 {
-                        res.error_message = Some(StrBytes::from_string(format!("Topic '{}' already exists.", res.name.0)));
+                        res.error_message =
+                            Some(StrBytes::from_string(format!("Topic '{}' already exists.", res.name.0)));
                     }
                 }
                 Err(e) => {

@@ -61,7 +61,9 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                 for (i, res) in pending.into_iter().zip(out) {
                     if let Err(e) = res {
                         results[i].error_code = match e {
-                            crate::shard::controller::ControllerError::UnknownTopic => ResponseError::UnknownTopicOrPartition,
+                            crate::shard::controller::ControllerError::UnknownTopic => {
+                                ResponseError::UnknownTopicOrPartition
+                            }
                             _ => ResponseError::UnknownServerError,
                         }
                         .code();

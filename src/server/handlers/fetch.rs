@@ -124,7 +124,10 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
 }
 
 /// Reads every readable slot on its owning shard, one message per shard, in parallel.
-async fn read_all(shard: &Rc<Shard>, slots: &[(usize, usize, Result<FetchItem, ResponseError>)]) -> Vec<Option<FetchResult>> {
+async fn read_all(
+    shard: &Rc<Shard>,
+    slots: &[(usize, usize, Result<FetchItem, ResponseError>)],
+) -> Vec<Option<FetchResult>> {
     let mut by_shard: BTreeMap<usize, Vec<(usize, FetchItem)>> = BTreeMap::new();
     for (i, (_, _, item)) in slots.iter().enumerate() {
         if let Ok(item) = item {
@@ -148,11 +151,18 @@ async fn read_all(shard: &Rc<Shard>, slots: &[(usize, usize, Result<FetchItem, R
 }
 
 /// Returns when any partition in `slots` gets new data, or at `deadline`.
-async fn wait_for_data(shard: &Rc<Shard>, slots: &[(usize, usize, Result<FetchItem, ResponseError>)], deadline: Instant) {
+async fn wait_for_data(
+    shard: &Rc<Shard>,
+    slots: &[(usize, usize, Result<FetchItem, ResponseError>)],
+    deadline: Instant,
+) {
     let mut by_shard: BTreeMap<usize, Vec<(TopicPartition, i64)>> = BTreeMap::new();
     for (_, _, item) in slots {
         if let Ok(item) = item {
-            by_shard.entry(shard.owner_of(&item.tp.topic, item.tp.partition)).or_default().push((item.tp.clone(), item.offset));
+            by_shard
+                .entry(shard.owner_of(&item.tp.topic, item.tp.partition))
+                .or_default()
+                .push((item.tp.clone(), item.offset));
         }
     }
     if by_shard.is_empty() {
@@ -164,7 +174,9 @@ async fn wait_for_data(shard: &Rc<Shard>, slots: &[(usize, usize, Result<FetchIt
     }
     let waits: Vec<_> = by_shard
         .into_iter()
-        .map(|(owner, items)| Box::pin(async move { shard.call(owner, |reply| ShardMsg::WaitForData { items, deadline, reply }).await }))
+        .map(|(owner, items)| {
+            Box::pin(async move { shard.call(owner, |reply| ShardMsg::WaitForData { items, deadline, reply }).await })
+        })
         .collect();
     let timer = async {
         let now = Instant::now();

@@ -35,8 +35,12 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                             Some(Ok(found)) => Ok(found),
                             Some(Err(ListOffsetError::UnknownPartition)) => Err(ResponseError::UnknownTopicOrPartition),
                             Some(Err(ListOffsetError::UnsupportedTimestamp(_))) => Err(ResponseError::InvalidRequest),
-                            Some(Err(ListOffsetError::Read(ReadError::OutOfRange { .. }))) => Err(ResponseError::OffsetOutOfRange),
-                            Some(Err(ListOffsetError::Read(ReadError::Storage(_)))) => Err(ResponseError::KafkaStorageError),
+                            Some(Err(ListOffsetError::Read(ReadError::OutOfRange { .. }))) => {
+                                Err(ResponseError::OffsetOutOfRange)
+                            }
+                            Some(Err(ListOffsetError::Read(ReadError::Storage(_)))) => {
+                                Err(ResponseError::KafkaStorageError)
+                            }
                             None => Err(ResponseError::NotLeaderOrFollower),
                         }
                     }

@@ -5,7 +5,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -54,7 +56,9 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
             })
             .collect();
         if !missing.is_empty() {
-            if let Some(ControllerResult::Created(_)) = controller_call(shard, ControllerOp::CreateTopics { topics: missing, validate_only: false }).await {
+            if let Some(ControllerResult::Created(_)) =
+                controller_call(shard, ControllerOp::CreateTopics { topics: missing, validate_only: false }).await
+            {
                 image = shard.image();
             }
         }

@@ -103,8 +103,12 @@ fn produce_error(e: &ProduceError) -> (ResponseError, String) {
         ProduceError::Append(AppendError::TooLarge { .. }) => ResponseError::MessageTooLarge,
         ProduceError::Append(AppendError::Invalid(BatchError::TooLarge { .. })) => ResponseError::MessageTooLarge,
         ProduceError::Append(AppendError::Invalid(BatchError::BadMagic(_))) => ResponseError::InvalidRecord,
-        ProduceError::Append(AppendError::Invalid(_)) | ProduceError::Append(AppendError::Malformed) => ResponseError::CorruptMessage,
-        ProduceError::Append(AppendError::Storage(crate::storage::StorageError::Closed)) => ResponseError::NotLeaderOrFollower,
+        ProduceError::Append(AppendError::Invalid(_)) | ProduceError::Append(AppendError::Malformed) => {
+            ResponseError::CorruptMessage
+        }
+        ProduceError::Append(AppendError::Storage(crate::storage::StorageError::Closed)) => {
+            ResponseError::NotLeaderOrFollower
+        }
         ProduceError::Append(AppendError::Storage(_)) => ResponseError::KafkaStorageError,
     };
     let message = match e {
