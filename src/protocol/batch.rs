@@ -195,57 +195,59 @@ impl<'a> Iterator for BatchIter<'a> {
     }
 }
 
+/// Builds a valid uncompressed batch of `n` records of `value_len` bytes each (no keys, no
+/// headers), as a producer would send it: for tests, benchmarks and load generators.
+pub fn build_batch(base_offset: i64, n: i32, value_len: usize, ts: i64) -> Vec<u8> {
+    let mut records = Vec::new();
+    for i in 0..n {
+        let mut rec = Vec::new();
+        rec.push(0); // attributes
+        put_varint(&mut rec, 0); // timestamp delta
+        put_varint(&mut rec, i as i64); // offset delta
+        put_varint(&mut rec, -1); // null key
+        put_varint(&mut rec, value_len as i64);
+        rec.extend(std::iter::repeat(b'v').take(value_len));
+        put_varint(&mut rec, 0); // headers
+        put_varint(&mut records, rec.len() as i64);
+        records.extend(rec);
+    }
+    let mut b = vec![0u8; HEADER_BYTES];
+    b.extend(records);
+    let total = b.len();
+    {
+        let h = BatchHeader::read_mut(&mut b).unwrap();
+        h.base_offset.set(base_offset);
+        h.batch_length.set((total - LOG_OVERHEAD) as i32);
+        h.magic = 2;
+        h.last_offset_delta.set(n - 1);
+        h.base_timestamp.set(ts);
+        h.max_timestamp.set(ts);
+        h.producer_id.set(-1);
+        h.producer_epoch.set(-1);
+        h.base_sequence.set(-1);
+        h.records_count.set(n);
+    }
+    let crc = compute_crc(&b);
+    BatchHeader::read_mut(&mut b).unwrap().crc.set(crc);
+    b
+}
+
+fn put_varint(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    loop {
+        if z < 0x80 {
+            out.push(z as u8);
+            return;
+        }
+        out.push((z as u8 & 0x7f) | 0x80);
+        z >>= 7;
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
+    pub use super::build_batch as make_batch;
     use super::*;
-
-    /// Builds a valid uncompressed batch with `n` records of `value_len` bytes (no keys).
-    pub fn make_batch(base_offset: i64, n: i32, value_len: usize, ts: i64) -> Vec<u8> {
-        let mut records = Vec::new();
-        for i in 0..n {
-            let mut rec = Vec::new();
-            rec.push(0); // attributes
-            put_varint(&mut rec, 0); // timestamp delta
-            put_varint(&mut rec, i as i64); // offset delta
-            put_varint(&mut rec, -1); // null key
-            put_varint(&mut rec, value_len as i64);
-            rec.extend(std::iter::repeat(b'v').take(value_len));
-            put_varint(&mut rec, 0); // headers
-            put_varint(&mut records, rec.len() as i64);
-            records.extend(rec);
-        }
-        let mut b = vec![0u8; HEADER_BYTES];
-        b.extend(records);
-        let total = b.len();
-        {
-            let h = BatchHeader::read_mut(&mut b).unwrap();
-            h.base_offset.set(base_offset);
-            h.batch_length.set((total - LOG_OVERHEAD) as i32);
-            h.magic = 2;
-            h.last_offset_delta.set(n - 1);
-            h.base_timestamp.set(ts);
-            h.max_timestamp.set(ts);
-            h.producer_id.set(-1);
-            h.producer_epoch.set(-1);
-            h.base_sequence.set(-1);
-            h.records_count.set(n);
-        }
-        let crc = compute_crc(&b);
-        BatchHeader::read_mut(&mut b).unwrap().crc.set(crc);
-        b
-    }
-
-    fn put_varint(out: &mut Vec<u8>, v: i64) {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        loop {
-            if z < 0x80 {
-                out.push(z as u8);
-                return;
-            }
-            out.push((z as u8 & 0x7f) | 0x80);
-            z >>= 7;
-        }
-    }
 
     #[test]
     fn valid_batch_passes_and_patches_keep_crc_valid() {
