@@ -10,6 +10,7 @@
 //! - `shard`: executors, partition placement, cross-shard messages.
 //! - `server`: the TCP listener, connections, and one handler module per Kafka API.
 pub mod config;
+pub mod group;
 pub mod limits;
 pub mod metadata;
 pub mod protocol;

@@ -198,24 +198,39 @@ impl<'a> Iterator for BatchIter<'a> {
 /// Builds a valid uncompressed batch of `n` records of `value_len` bytes each (no keys, no
 /// headers), as a producer would send it: for tests, benchmarks and load generators.
 pub fn build_batch(base_offset: i64, n: i32, value_len: usize, ts: i64) -> Vec<u8> {
-    let mut records = Vec::new();
-    for i in 0..n {
+    let value = vec![b'v'; value_len];
+    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> = (0..n).map(|_| (None, Some(value.as_slice()))).collect();
+    encode_batch(base_offset, &records, ts)
+}
+
+/// Encodes an uncompressed batch of `(key, value)` records (no headers), all stamped `ts`.
+pub fn encode_batch(base_offset: i64, records: &[(Option<&[u8]>, Option<&[u8]>)], ts: i64) -> Vec<u8> {
+    assert!(!records.is_empty(), "a batch holds at least one record");
+    let mut body = Vec::new();
+    for (i, (key, value)) in records.iter().enumerate() {
         let mut rec = Vec::new();
         rec.push(0); // attributes
         put_varint(&mut rec, 0); // timestamp delta
         put_varint(&mut rec, i as i64); // offset delta
-        put_varint(&mut rec, -1); // null key
-        put_varint(&mut rec, value_len as i64);
-        rec.extend(std::iter::repeat(b'v').take(value_len));
+        for field in [key, value] {
+            match field {
+                Some(b) => {
+                    put_varint(&mut rec, b.len() as i64);
+                    rec.extend_from_slice(b);
+                }
+                None => put_varint(&mut rec, -1),
+            }
+        }
         put_varint(&mut rec, 0); // headers
-        put_varint(&mut records, rec.len() as i64);
-        records.extend(rec);
+        put_varint(&mut body, rec.len() as i64);
+        body.extend(rec);
     }
+    let n = records.len() as i32;
     let mut b = vec![0u8; HEADER_BYTES];
-    b.extend(records);
+    b.extend(body);
     let total = b.len();
     {
-        let h = BatchHeader::read_mut(&mut b).unwrap();
+        let h = BatchHeader::read_mut(&mut b).expect("header-sized");
         h.base_offset.set(base_offset);
         h.batch_length.set((total - LOG_OVERHEAD) as i32);
         h.magic = 2;
@@ -228,7 +243,7 @@ pub fn build_batch(base_offset: i64, n: i32, value_len: usize, ts: i64) -> Vec<u
         h.records_count.set(n);
     }
     let crc = compute_crc(&b);
-    BatchHeader::read_mut(&mut b).unwrap().crc.set(crc);
+    BatchHeader::read_mut(&mut b).expect("header-sized").crc.set(crc);
     b
 }
 

@@ -1,0 +1,1077 @@
+//! The classic consumer-group protocol as a state machine: no I/O, no clock of its own.
+//! Callers pass `now` (milliseconds on a monotonic clock) and get back outputs: responses
+//! to deliver (possibly to requests that arrived earlier, such as JoinGroups parked until
+//! the rebalance completes) and groups whose metadata must be persisted.
+//!
+//! States follow Kafka's GroupCoordinator: Empty → PreparingRebalance → CompletingRebalance
+//! → Stable, and back to PreparingRebalance whenever membership or subscriptions change.
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+
+pub type ReqId = u64;
+pub type Now = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+}
+
+impl GroupState {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+        }
+    }
+}
+
+/// Why a group operation was refused (the handlers map these to Kafka error codes).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    #[error("unknown member id")]
+    UnknownMemberId,
+    #[error("illegal generation")]
+    IllegalGeneration,
+    #[error("rebalance in progress")]
+    RebalanceInProgress,
+    #[error("inconsistent group protocol")]
+    InconsistentGroupProtocol,
+    #[error("member id required")]
+    MemberIdRequired,
+    #[error("fenced instance id")]
+    FencedInstanceId,
+    #[error("invalid session timeout")]
+    InvalidSessionTimeout,
+    #[error("group is not empty")]
+    NonEmptyGroup,
+    #[error("group id not found")]
+    GroupIdNotFound,
+    #[error("group is subscribed to the topic")]
+    GroupSubscribedToTopic,
+    #[error("invalid group id")]
+    InvalidGroupId,
+    #[error("group is full")]
+    GroupMaxSizeReached,
+}
+
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub group_id: String,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: u64,
+    pub rebalance_timeout_ms: u64,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    /// JoinGroup v4+: a new member first gets MEMBER_ID_REQUIRED with its id.
+    pub require_known_member_id: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinResponse {
+    pub error: Option<GroupError>,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader: String,
+    pub member_id: String,
+    /// Filled for the leader only: (member id, instance id, metadata of the chosen protocol).
+    pub members: Vec<(String, Option<String>, Bytes)>,
+}
+
+impl JoinResponse {
+    fn error(e: GroupError, member_id: &str) -> JoinResponse {
+        JoinResponse {
+            error: Some(e),
+            generation: -1,
+            protocol_type: None,
+            protocol_name: None,
+            leader: String::new(),
+            member_id: member_id.to_string(),
+            members: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    pub group_id: String,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub generation: i32,
+    pub assignments: Vec<(String, Bytes)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncResponse {
+    pub error: Option<GroupError>,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub assignment: Bytes,
+}
+
+impl SyncResponse {
+    fn error(e: GroupError) -> SyncResponse {
+        SyncResponse { error: Some(e), protocol_type: None, protocol_name: None, assignment: Bytes::new() }
+    }
+}
+
+/// What the driver must do after an operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Join { req: ReqId, resp: JoinResponse },
+    Sync { req: ReqId, resp: SyncResponse },
+    /// The group's membership/assignment changed: persist its metadata (or a tombstone if
+    /// the group no longer exists).
+    PersistGroup { group_id: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: u64,
+    pub rebalance_timeout_ms: u64,
+    pub protocols: Vec<(String, Bytes)>,
+    pub assignment: Bytes,
+    last_heartbeat: Now,
+    awaiting_join: Option<ReqId>,
+    awaiting_sync: Option<ReqId>,
+}
+
+impl Member {
+    fn metadata_for(&self, protocol: &str) -> Bytes {
+        self.protocols.iter().find(|(n, _)| n == protocol).map(|(_, m)| m.clone()).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub group_id: String,
+    pub state: GroupState,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader: Option<String>,
+    /// In join order (the first becomes leader when there is none).
+    pub members: Vec<Member>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined: id → deadline.
+    pending_members: HashMap<String, Now>,
+    rebalance_deadline: Now,
+    /// `group.initial.rebalance.delay.ms`: the first rebalance waits for more members.
+    delay_until: Now,
+    pub state_since: Now,
+}
+
+impl Group {
+    fn new(group_id: &str, now: Now) -> Group {
+        Group {
+            group_id: group_id.to_string(),
+            state: GroupState::Empty,
+            generation: 0,
+            protocol_type: None,
+            protocol_name: None,
+            leader: None,
+            members: Vec::new(),
+            pending_members: HashMap::new(),
+            rebalance_deadline: 0,
+            delay_until: 0,
+            state_since: now,
+        }
+    }
+
+    fn member(&self, id: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.member_id == id)
+    }
+    fn member_mut(&mut self, id: &str) -> Option<&mut Member> {
+        self.members.iter_mut().find(|m| m.member_id == id)
+    }
+    fn member_by_instance(&self, instance: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.instance_id.as_deref() == Some(instance))
+    }
+
+    /// The protocol every member supports with the most first-choice votes (Kafka's rule).
+    fn select_protocol(&self) -> Option<String> {
+        let first = self.members.first()?;
+        let candidates: Vec<&String> = first
+            .protocols
+            .iter()
+            .map(|(n, _)| n)
+            .filter(|n| self.members.iter().all(|m| m.protocols.iter().any(|(p, _)| p == *n)))
+            .collect();
+        let mut best: Option<(&String, usize)> = None;
+        for c in candidates {
+            let votes = self
+                .members
+                .iter()
+                .filter(|m| m.protocols.iter().find(|(p, _)| self.protocol_supported_by_all(p)).map(|(p, _)| p) == Some(c))
+                .count();
+            if best.is_none_or(|(_, v)| votes > v) {
+                best = Some((c, votes));
+            }
+        }
+        best.map(|(c, _)| c.clone())
+    }
+
+    fn protocol_supported_by_all(&self, p: &str) -> bool {
+        self.members.iter().all(|m| m.protocols.iter().any(|(q, _)| q == p))
+    }
+
+    /// Whether a joining member's protocols are compatible with the group's.
+    fn supports(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
+        if self.members.is_empty() {
+            return !protocol_type.is_empty() && !protocols.is_empty();
+        }
+        if self.protocol_type.as_deref() != Some(protocol_type) {
+            return false;
+        }
+        protocols.iter().any(|(p, _)| self.protocol_supported_by_all(p))
+    }
+}
+
+/// One committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp_ms: i64,
+}
+
+/// The groups whose coordinator lives on one shard, and their committed offsets.
+#[derive(Default)]
+pub struct GroupCoordinator {
+    groups: BTreeMap<String, Group>,
+    offsets: BTreeMap<String, BTreeMap<(String, i32), CommittedOffset>>,
+    pub group_max_size: usize,
+    pub session_timeout_min_ms: u64,
+    pub session_timeout_max_ms: u64,
+    /// `group.initial.rebalance.delay.ms`: how long a rebalance of an empty group waits
+    /// for more members before completing.
+    pub initial_rebalance_delay_ms: u64,
+}
+
+impl GroupCoordinator {
+    pub fn new() -> GroupCoordinator {
+        GroupCoordinator {
+            group_max_size: usize::MAX,
+            session_timeout_min_ms: 6_000,
+            session_timeout_max_ms: 1_800_000,
+            initial_rebalance_delay_ms: 0,
+            ..Default::default()
+        }
+    }
+
+    pub fn group(&self, group_id: &str) -> Option<&Group> {
+        self.groups.get(group_id)
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// Groups known here: those with members and those with only committed offsets.
+    pub fn group_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.groups.keys().cloned().collect();
+        for g in self.offsets.keys() {
+            if !self.groups.contains_key(g) {
+                ids.push(g.clone());
+            }
+        }
+        ids.sort();
+        ids
+    }
+
+    fn new_member_id(client_id: &str) -> String {
+        format!("{client_id}-{}", uuid::Uuid::new_v4())
+    }
+
+    pub fn join(&mut self, req: ReqId, j: JoinRequest, now: Now) -> Vec<Output> {
+        let mut out = Vec::new();
+        let reply = |out: &mut Vec<Output>, resp| out.push(Output::Join { req, resp });
+        if j.group_id.is_empty() {
+            reply(&mut out, JoinResponse::error(GroupError::InvalidGroupId, &j.member_id));
+            return out;
+        }
+        if j.session_timeout_ms < self.session_timeout_min_ms || j.session_timeout_ms > self.session_timeout_max_ms {
+            reply(&mut out, JoinResponse::error(GroupError::InvalidSessionTimeout, &j.member_id));
+            return out;
+        }
+        let group_max_size = self.group_max_size;
+        let new_id = if j.member_id.is_empty() { Some(Self::new_member_id(&j.client_id)) } else { None };
+        let group = self.groups.entry(j.group_id.clone()).or_insert_with(|| Group::new(&j.group_id, now));
+        if !group.supports(&j.protocol_type, &j.protocols) {
+            reply(&mut out, JoinResponse::error(GroupError::InconsistentGroupProtocol, &j.member_id));
+            return out;
+        }
+        // Static membership: a known instance id takes over its old member id.
+        if let Some(instance) = &j.instance_id {
+            if let Some(existing) = group.member_by_instance(instance).map(|m| m.member_id.clone()) {
+                if !j.member_id.is_empty() && j.member_id != existing {
+                    reply(&mut out, JoinResponse::error(GroupError::FencedInstanceId, &j.member_id));
+                    return out;
+                }
+                let member_id = if j.member_id.is_empty() { new_id.clone().expect("empty id") } else { existing.clone() };
+                let protocols_changed = group.member(&existing).is_some_and(|m| m.protocols != j.protocols);
+                // Replace the old member id (fencing the previous holder of the instance).
+                if let Some(m) = group.member_mut(&existing) {
+                    if let Some(old_req) = m.awaiting_join.take() {
+                        out.push(Output::Join { req: old_req, resp: JoinResponse::error(GroupError::FencedInstanceId, &existing) });
+                    }
+                    if let Some(old_req) = m.awaiting_sync.take() {
+                        out.push(Output::Sync { req: old_req, resp: SyncResponse::error(GroupError::FencedInstanceId) });
+                    }
+                    m.member_id = member_id.clone();
+                    m.protocols = j.protocols.clone();
+                    m.session_timeout_ms = j.session_timeout_ms;
+                    m.rebalance_timeout_ms = j.rebalance_timeout_ms;
+                    m.last_heartbeat = now;
+                }
+                if group.leader.as_deref() == Some(existing.as_str()) {
+                    group.leader = Some(member_id.clone());
+                }
+                match group.state {
+                    GroupState::Stable if !protocols_changed => {
+                        // Rejoin without a rebalance: same generation, stored assignment.
+                        out.push(Output::PersistGroup { group_id: group.group_id.clone() });
+                        let resp = JoinResponse {
+                            error: None,
+                            generation: group.generation,
+                            protocol_type: group.protocol_type.clone(),
+                            protocol_name: group.protocol_name.clone(),
+                            leader: group.leader.clone().unwrap_or_default(),
+                            member_id,
+                            members: Vec::new(),
+                        };
+                        reply(&mut out, resp);
+                        return out;
+                    }
+                    GroupState::PreparingRebalance => {
+                        group.member_mut(&member_id).expect("present").awaiting_join = Some(req);
+                        Self::maybe_complete_join(group, now, &mut out);
+                        return out;
+                    }
+                    _ => {
+                        group.member_mut(&member_id).expect("present").awaiting_join = Some(req);
+                        Self::prepare_rebalance(group, now, 0, &mut out);
+                        Self::maybe_complete_join(group, now, &mut out);
+                        return out;
+                    }
+                }
+            }
+        }
+        let member_id = match (&new_id, j.member_id.is_empty()) {
+            (Some(id), true) => {
+                if j.require_known_member_id && j.instance_id.is_none() {
+                    group.pending_members.insert(id.clone(), now + j.session_timeout_ms);
+                    reply(&mut out, JoinResponse::error(GroupError::MemberIdRequired, id));
+                    return out;
+                }
+                id.clone()
+            }
+            _ => {
+                let known = group.member(&j.member_id).is_some() || group.pending_members.contains_key(&j.member_id);
+                if !known {
+                    reply(&mut out, JoinResponse::error(GroupError::UnknownMemberId, &j.member_id));
+                    return out;
+                }
+                j.member_id.clone()
+            }
+        };
+        group.pending_members.remove(&member_id);
+        if group.member(&member_id).is_none() {
+            if group.members.len() >= group_max_size {
+                reply(&mut out, JoinResponse::error(GroupError::GroupMaxSizeReached, &member_id));
+                return out;
+            }
+            group.members.push(Member {
+                member_id: member_id.clone(),
+                instance_id: j.instance_id.clone(),
+                client_id: j.client_id.clone(),
+                client_host: j.client_host.clone(),
+                session_timeout_ms: j.session_timeout_ms,
+                rebalance_timeout_ms: j.rebalance_timeout_ms,
+                protocols: j.protocols.clone(),
+                assignment: Bytes::new(),
+                last_heartbeat: now,
+                awaiting_join: Some(req),
+                awaiting_sync: None,
+            });
+            if group.protocol_type.is_none() {
+                group.protocol_type = Some(j.protocol_type.clone());
+            }
+            let delay = if group.state == GroupState::Empty { self.initial_rebalance_delay_ms } else { 0 };
+            Self::prepare_rebalance(group, now, delay, &mut out);
+            Self::maybe_complete_join(group, now, &mut out);
+            return out;
+        }
+        // A known member rejoining.
+        let is_leader = group.leader.as_deref() == Some(member_id.as_str());
+        let m = group.member_mut(&member_id).expect("present");
+        let changed = m.protocols != j.protocols;
+        m.protocols = j.protocols.clone();
+        m.session_timeout_ms = j.session_timeout_ms;
+        m.rebalance_timeout_ms = j.rebalance_timeout_ms;
+        m.last_heartbeat = now;
+        if let Some(old) = m.awaiting_join.replace(req) {
+            out.push(Output::Join { req: old, resp: JoinResponse::error(GroupError::RebalanceInProgress, &member_id) });
+        }
+        match group.state {
+            GroupState::PreparingRebalance => {}
+            GroupState::CompletingRebalance | GroupState::Stable if !changed && !(is_leader && group.state == GroupState::Stable) => {
+                // The member missed the join response: give it again, no rebalance.
+                let m = group.member_mut(&member_id).expect("present");
+                m.awaiting_join = None;
+                let resp = Self::join_response(group, &member_id);
+                reply(&mut out, resp);
+                return out;
+            }
+            _ => Self::prepare_rebalance(group, now, 0, &mut out),
+        }
+        Self::maybe_complete_join(group, now, &mut out);
+        out
+    }
+
+    fn join_response(group: &Group, member_id: &str) -> JoinResponse {
+        let leader = group.leader.clone().unwrap_or_default();
+        let protocol = group.protocol_name.clone().unwrap_or_default();
+        let members = if leader == member_id {
+            group.members.iter().map(|m| (m.member_id.clone(), m.instance_id.clone(), m.metadata_for(&protocol))).collect()
+        } else {
+            Vec::new()
+        };
+        JoinResponse {
+            error: None,
+            generation: group.generation,
+            protocol_type: group.protocol_type.clone(),
+            protocol_name: group.protocol_name.clone(),
+            leader,
+            member_id: member_id.to_string(),
+            members,
+        }
+    }
+
+    fn prepare_rebalance(group: &mut Group, now: Now, delay_ms: u64, out: &mut Vec<Output>) {
+        if group.state == GroupState::CompletingRebalance {
+            // Members waiting for their assignment must rejoin.
+            for m in &mut group.members {
+                if let Some(req) = m.awaiting_sync.take() {
+                    out.push(Output::Sync { req, resp: SyncResponse::error(GroupError::RebalanceInProgress) });
+                }
+            }
+        }
+        if group.state != GroupState::PreparingRebalance {
+            let timeout = group.members.iter().map(|m| m.rebalance_timeout_ms).max().unwrap_or(0);
+            group.rebalance_deadline = now + timeout.max(delay_ms);
+            group.delay_until = now + delay_ms;
+            group.state = GroupState::PreparingRebalance;
+            group.state_since = now;
+        }
+    }
+
+    /// Completes the join phase once every member has rejoined (or at the deadline, after
+    /// dropping those that did not).
+    fn maybe_complete_join(group: &mut Group, now: Now, out: &mut Vec<Output>) {
+        if group.state != GroupState::PreparingRebalance {
+            return;
+        }
+        let all_joined = group.members.iter().all(|m| m.awaiting_join.is_some()) && group.pending_members.is_empty();
+        let delaying = now < group.delay_until;
+        if (!all_joined || delaying) && now < group.rebalance_deadline {
+            return;
+        }
+        // Drop the members that did not rejoin in time.
+        group.members.retain(|m| m.awaiting_join.is_some());
+        group.pending_members.clear();
+        if group.leader.as_ref().is_some_and(|l| group.member(l).is_none()) {
+            group.leader = None;
+        }
+        group.generation += 1;
+        group.state_since = now;
+        if group.members.is_empty() {
+            group.state = GroupState::Empty;
+            group.protocol_name = None;
+            group.protocol_type = None;
+            group.leader = None;
+            out.push(Output::PersistGroup { group_id: group.group_id.clone() });
+            return;
+        }
+        if group.leader.is_none() {
+            group.leader = Some(group.members[0].member_id.clone());
+        }
+        group.protocol_name = group.select_protocol();
+        group.state = GroupState::CompletingRebalance;
+        for m in &mut group.members {
+            m.assignment = Bytes::new();
+        }
+        let ids: Vec<String> = group.members.iter().map(|m| m.member_id.clone()).collect();
+        for id in ids {
+            let resp = Self::join_response(group, &id);
+            let m = group.member_mut(&id).expect("present");
+            m.last_heartbeat = now;
+            if let Some(req) = m.awaiting_join.take() {
+                out.push(Output::Join { req, resp });
+            }
+        }
+    }
+
+    /// Checks member id, instance id and generation of a request from a group member.
+    fn check_member(group: &Group, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), GroupError> {
+        if let Some(instance) = instance_id {
+            if let Some(m) = group.member_by_instance(instance) {
+                if m.member_id != member_id {
+                    return Err(GroupError::FencedInstanceId);
+                }
+            }
+        }
+        if group.member(member_id).is_none() {
+            return Err(GroupError::UnknownMemberId);
+        }
+        if generation != group.generation {
+            return Err(GroupError::IllegalGeneration);
+        }
+        Ok(())
+    }
+
+    pub fn sync(&mut self, req: ReqId, s: SyncRequest, now: Now) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(group) = self.groups.get_mut(&s.group_id) else {
+            out.push(Output::Sync { req, resp: SyncResponse::error(GroupError::UnknownMemberId) });
+            return out;
+        };
+        if let Err(e) = Self::check_member(group, &s.member_id, s.instance_id.as_deref(), s.generation) {
+            out.push(Output::Sync { req, resp: SyncResponse::error(e) });
+            return out;
+        }
+        match group.state {
+            GroupState::Empty => out.push(Output::Sync { req, resp: SyncResponse::error(GroupError::UnknownMemberId) }),
+            GroupState::PreparingRebalance => {
+                out.push(Output::Sync { req, resp: SyncResponse::error(GroupError::RebalanceInProgress) })
+            }
+            GroupState::CompletingRebalance => {
+                let m = group.member_mut(&s.member_id).expect("checked");
+                m.last_heartbeat = now;
+                if let Some(old) = m.awaiting_sync.replace(req) {
+                    out.push(Output::Sync { req: old, resp: SyncResponse::error(GroupError::RebalanceInProgress) });
+                }
+                if group.leader.as_deref() == Some(s.member_id.as_str()) {
+                    let assignments: HashMap<String, Bytes> = s.assignments.into_iter().collect();
+                    for m in &mut group.members {
+                        m.assignment = assignments.get(&m.member_id).cloned().unwrap_or_default();
+                    }
+                    group.state = GroupState::Stable;
+                    group.state_since = now;
+                    out.push(Output::PersistGroup { group_id: group.group_id.clone() });
+                    for m in &mut group.members {
+                        if let Some(r) = m.awaiting_sync.take() {
+                            out.push(Output::Sync {
+                                req: r,
+                                resp: SyncResponse {
+                                    error: None,
+                                    protocol_type: group.protocol_type.clone(),
+                                    protocol_name: group.protocol_name.clone(),
+                                    assignment: m.assignment.clone(),
+                                },
+                            });
+                        }
+                    }
+                }
+            }
+            GroupState::Stable => {
+                let (protocol_type, protocol_name) = (group.protocol_type.clone(), group.protocol_name.clone());
+                let m = group.member_mut(&s.member_id).expect("checked");
+                m.last_heartbeat = now;
+                let resp = SyncResponse { error: None, protocol_type, protocol_name, assignment: m.assignment.clone() };
+                out.push(Output::Sync { req, resp });
+            }
+        }
+        out
+    }
+
+    pub fn heartbeat(&mut self, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32, now: Now) -> Result<(), GroupError> {
+        let group = self.groups.get_mut(group_id).ok_or(GroupError::UnknownMemberId)?;
+        Self::check_member(group, member_id, instance_id, generation).or_else(|e| {
+            // A member of the previous generation learns of the rebalance.
+            if e == GroupError::IllegalGeneration && group.state == GroupState::PreparingRebalance {
+                Err(GroupError::RebalanceInProgress)
+            } else {
+                Err(e)
+            }
+        })?;
+        group.member_mut(member_id).expect("checked").last_heartbeat = now;
+        match group.state {
+            GroupState::PreparingRebalance => Err(GroupError::RebalanceInProgress),
+            GroupState::Empty => Err(GroupError::UnknownMemberId),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes members; returns one result per member and the outputs.
+    pub fn leave(&mut self, group_id: &str, members: &[(String, Option<String>)], now: Now) -> (Vec<Result<(), GroupError>>, Vec<Output>) {
+        let mut out = Vec::new();
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return (members.iter().map(|_| Err(GroupError::UnknownMemberId)).collect(), out);
+        };
+        let mut results = Vec::with_capacity(members.len());
+        let mut removed_any = false;
+        for (member_id, instance_id) in members {
+            let target = match instance_id {
+                Some(instance) => match group.member_by_instance(instance) {
+                    Some(m) if member_id.is_empty() || &m.member_id == member_id => Some(m.member_id.clone()),
+                    Some(_) => {
+                        results.push(Err(GroupError::FencedInstanceId));
+                        continue;
+                    }
+                    None => None,
+                },
+                None => group.member(member_id).map(|m| m.member_id.clone()),
+            };
+            let Some(target) = target else {
+                if group.pending_members.remove(member_id).is_some() {
+                    results.push(Ok(()));
+                } else {
+                    results.push(Err(GroupError::UnknownMemberId));
+                }
+                continue;
+            };
+            Self::remove_member(group, &target, &mut out);
+            removed_any = true;
+            results.push(Ok(()));
+        }
+        if removed_any {
+            Self::after_removal(group, now, &mut out);
+        }
+        (results, out)
+    }
+
+    fn remove_member(group: &mut Group, member_id: &str, out: &mut Vec<Output>) {
+        if let Some(pos) = group.members.iter().position(|m| m.member_id == member_id) {
+            let m = group.members.remove(pos);
+            if let Some(req) = m.awaiting_join {
+                out.push(Output::Join { req, resp: JoinResponse::error(GroupError::UnknownMemberId, member_id) });
+            }
+            if let Some(req) = m.awaiting_sync {
+                out.push(Output::Sync { req, resp: SyncResponse::error(GroupError::UnknownMemberId) });
+            }
+        }
+        if group.leader.as_deref() == Some(member_id) {
+            group.leader = None;
+        }
+    }
+
+    fn after_removal(group: &mut Group, now: Now, out: &mut Vec<Output>) {
+        match group.state {
+            GroupState::Empty => {}
+            GroupState::PreparingRebalance => Self::maybe_complete_join(group, now, out),
+            _ if group.members.is_empty() => {
+                group.state = GroupState::Empty;
+                group.generation += 1;
+                group.state_since = now;
+                group.protocol_name = None;
+                group.protocol_type = None;
+                out.push(Output::PersistGroup { group_id: group.group_id.clone() });
+            }
+            _ => {
+                if group.leader.is_none() {
+                    group.leader = group.members.first().map(|m| m.member_id.clone());
+                }
+                Self::prepare_rebalance(group, now, 0, out);
+                Self::maybe_complete_join(group, now, out);
+            }
+        }
+    }
+
+    /// Expires members whose session ran out and completes rebalances whose deadline passed.
+    pub fn tick(&mut self, now: Now) -> Vec<Output> {
+        let mut out = Vec::new();
+        for group in self.groups.values_mut() {
+            group.pending_members.retain(|_, deadline| *deadline > now);
+            let expired: Vec<String> = group
+                .members
+                .iter()
+                .filter(|m| {
+                    // A member parked in JoinGroup is waiting on us, not the other way round.
+                    m.awaiting_join.is_none() && m.last_heartbeat + m.session_timeout_ms <= now
+                })
+                .map(|m| m.member_id.clone())
+                .collect();
+            for id in &expired {
+                tracing::info!(group = %group.group_id, member = %id, "member session expired");
+                Self::remove_member(group, id, &mut out);
+            }
+            if !expired.is_empty() {
+                Self::after_removal(group, now, &mut out);
+            }
+            if group.state == GroupState::PreparingRebalance && now >= group.rebalance_deadline {
+                Self::maybe_complete_join(group, now, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The earliest moment `tick` has something to do.
+    pub fn next_deadline(&self) -> Option<Now> {
+        let mut best: Option<Now> = None;
+        let mut consider = |t: Now| best = Some(best.map_or(t, |b| b.min(t)));
+        for g in self.groups.values() {
+            if g.state == GroupState::PreparingRebalance {
+                consider(g.rebalance_deadline);
+            }
+            for m in &g.members {
+                if m.awaiting_join.is_none() {
+                    consider(m.last_heartbeat + m.session_timeout_ms);
+                }
+            }
+            for d in g.pending_members.values() {
+                consider(*d);
+            }
+        }
+        best
+    }
+
+    /// Checks that a commit may be made: generation -1 with no member is a standalone
+    /// commit, allowed when the group has no members.
+    pub fn validate_commit(&self, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), GroupError> {
+        if group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId);
+        }
+        let Some(group) = self.groups.get(group_id) else {
+            return if generation < 0 { Ok(()) } else { Err(GroupError::IllegalGeneration) };
+        };
+        if generation < 0 && member_id.is_empty() {
+            return if group.members.is_empty() { Ok(()) } else { Err(GroupError::IllegalGeneration) };
+        }
+        Self::check_member(group, member_id, instance_id, generation)?;
+        match group.state {
+            GroupState::PreparingRebalance | GroupState::CompletingRebalance => Err(GroupError::RebalanceInProgress),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records committed offsets (after they were persisted).
+    pub fn apply_commit(&mut self, group_id: &str, offsets: Vec<((String, i32), CommittedOffset)>) {
+        let entry = self.offsets.entry(group_id.to_string()).or_default();
+        for (tp, o) in offsets {
+            entry.insert(tp, o);
+        }
+    }
+
+    pub fn committed(&self, group_id: &str) -> Option<&BTreeMap<(String, i32), CommittedOffset>> {
+        self.offsets.get(group_id)
+    }
+
+    /// Removes committed offsets; returns the ones that existed.
+    pub fn remove_offsets(&mut self, group_id: &str, tps: &[(String, i32)]) -> Vec<(String, i32)> {
+        let mut removed = Vec::new();
+        if let Some(map) = self.offsets.get_mut(group_id) {
+            for tp in tps {
+                if map.remove(tp).is_some() {
+                    removed.push(tp.clone());
+                }
+            }
+            if map.is_empty() {
+                self.offsets.remove(group_id);
+            }
+        }
+        removed
+    }
+
+    /// Deletes a group that has no members: its metadata and all its offsets. Returns the
+    /// partitions whose offsets were removed.
+    pub fn delete_group(&mut self, group_id: &str) -> Result<Vec<(String, i32)>, GroupError> {
+        let has_group = self.groups.contains_key(group_id);
+        let has_offsets = self.offsets.contains_key(group_id);
+        if !has_group && !has_offsets {
+            return Err(GroupError::GroupIdNotFound);
+        }
+        if self.groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
+            return Err(GroupError::NonEmptyGroup);
+        }
+        self.groups.remove(group_id);
+        Ok(self.offsets.remove(group_id).map(|m| m.into_keys().collect()).unwrap_or_default())
+    }
+
+    /// Offsets of empty groups older than the retention, to be deleted (Kafka's
+    /// `offsets.retention.minutes`: counted from the commit, for groups without members).
+    pub fn expired_offsets(&self, retention_ms: i64, wall_now_ms: i64) -> Vec<(String, Vec<(String, i32)>)> {
+        let mut out = Vec::new();
+        for (group_id, map) in &self.offsets {
+            if self.groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
+                continue;
+            }
+            let old: Vec<(String, i32)> = map
+                .iter()
+                .filter(|(_, o)| o.commit_timestamp_ms + retention_ms <= wall_now_ms)
+                .map(|(tp, _)| tp.clone())
+                .collect();
+            if !old.is_empty() {
+                out.push((group_id.clone(), old));
+            }
+        }
+        out
+    }
+
+    /// Whether a member of a non-empty group subscribes to `topic` (consumer protocol).
+    pub fn subscribed_to(&self, group_id: &str, topic: &str) -> bool {
+        let Some(g) = self.groups.get(group_id) else { return false };
+        if g.members.is_empty() {
+            return false;
+        }
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        g.members.iter().any(|m| subscription_topics(&m.metadata_for(&protocol)).iter().any(|t| t == topic))
+    }
+
+    /// Restores a group from its persisted metadata (at load). Members get a fresh session.
+    pub fn restore_group(&mut self, group: Group, now: Now) {
+        let mut group = group;
+        for m in &mut group.members {
+            m.last_heartbeat = now;
+        }
+        if group.members.is_empty() {
+            group.state = GroupState::Empty;
+        }
+        self.groups.insert(group.group_id.clone(), group);
+    }
+
+    pub fn forget_group(&mut self, group_id: &str) {
+        self.groups.remove(group_id);
+    }
+
+    /// Restores (or, with `None`, removes) one committed offset at load.
+    pub fn restore_offset(&mut self, group_id: &str, tp: (String, i32), o: Option<CommittedOffset>) {
+        match o {
+            Some(o) => {
+                self.offsets.entry(group_id.to_string()).or_default().insert(tp, o);
+            }
+            None => {
+                self.remove_offsets(group_id, &[tp]);
+            }
+        }
+    }
+}
+
+/// Builds a member for a restored group.
+#[allow(clippy::too_many_arguments)]
+pub fn restored_member(
+    member_id: String,
+    instance_id: Option<String>,
+    client_id: String,
+    client_host: String,
+    rebalance_timeout_ms: u64,
+    session_timeout_ms: u64,
+    protocol: &str,
+    subscription: Bytes,
+    assignment: Bytes,
+) -> Member {
+    Member {
+        member_id,
+        instance_id,
+        client_id,
+        client_host,
+        session_timeout_ms,
+        rebalance_timeout_ms,
+        protocols: vec![(protocol.to_string(), subscription)],
+        assignment,
+        last_heartbeat: 0,
+        awaiting_join: None,
+        awaiting_sync: None,
+    }
+}
+
+/// A restored group in the given state.
+pub fn restored_group(
+    group_id: String,
+    generation: i32,
+    protocol_type: Option<String>,
+    protocol_name: Option<String>,
+    leader: Option<String>,
+    members: Vec<Member>,
+) -> Group {
+    Group {
+        state: if members.is_empty() { GroupState::Empty } else { GroupState::Stable },
+        generation,
+        protocol_type,
+        protocol_name,
+        leader,
+        members,
+        pending_members: HashMap::new(),
+        rebalance_deadline: 0,
+        delay_until: 0,
+        state_since: 0,
+        group_id,
+    }
+}
+
+/// The topics of a consumer-protocol subscription (empty if it is not one).
+pub fn subscription_topics(metadata: &Bytes) -> Vec<String> {
+    use kafka_protocol::messages::ConsumerProtocolSubscription;
+    use kafka_protocol::protocol::Decodable;
+    let mut buf = metadata.clone();
+    if buf.len() < 2 {
+        return Vec::new();
+    }
+    let version = i16::from_be_bytes([buf[0], buf[1]]);
+    let _ = bytes::Buf::get_i16(&mut buf);
+    ConsumerProtocolSubscription::decode(&mut buf, version.clamp(0, 3))
+        .map(|s| s.topics.into_iter().map(|t| t.to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join_req(member: &str, instance: Option<&str>) -> JoinRequest {
+        JoinRequest {
+            group_id: "g".into(),
+            member_id: member.into(),
+            instance_id: instance.map(String::from),
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"sub"))],
+            require_known_member_id: true,
+        }
+    }
+
+    fn joins(out: &[Output]) -> Vec<(ReqId, JoinResponse)> {
+        out.iter().filter_map(|o| if let Output::Join { req, resp } = o { Some((*req, resp.clone())) } else { None }).collect()
+    }
+    fn syncs(out: &[Output]) -> Vec<(ReqId, SyncResponse)> {
+        out.iter().filter_map(|o| if let Output::Sync { req, resp } = o { Some((*req, resp.clone())) } else { None }).collect()
+    }
+
+    /// MEMBER_ID_REQUIRED round trip, then the real join; returns the member id.
+    fn first_join(c: &mut GroupCoordinator, req: ReqId, now: Now) -> (String, Vec<Output>) {
+        let out = c.join(req, join_req("", None), now);
+        let (_, resp) = joins(&out).pop().unwrap();
+        assert_eq!(resp.error, Some(GroupError::MemberIdRequired));
+        let id = resp.member_id;
+        (id.clone(), c.join(req + 1, join_req(&id, None), now))
+    }
+
+    #[test]
+    fn two_members_join_sync_heartbeat_and_leader_leaves() {
+        let mut c = GroupCoordinator::new();
+        let (a, out) = first_join(&mut c, 1, 0);
+        let j = joins(&out);
+        assert_eq!(j.len(), 1, "a lone member completes the join at once");
+        assert_eq!(j[0].1.generation, 1);
+        assert_eq!(j[0].1.leader, a);
+        let out = c.sync(3, SyncRequest { group_id: "g".into(), member_id: a.clone(), instance_id: None, generation: 1, assignments: vec![(a.clone(), Bytes::from_static(b"all"))] }, 1);
+        assert_eq!(syncs(&out)[0].1.assignment, Bytes::from_static(b"all"));
+        assert_eq!(c.group("g").unwrap().state, GroupState::Stable);
+
+        // B joins: the group rebalances; A learns it from its heartbeat and rejoins.
+        let (b, out) = first_join(&mut c, 10, 100);
+        assert!(joins(&out).is_empty(), "B waits for A to rejoin");
+        assert_eq!(c.heartbeat("g", &a, None, 1, 200), Err(GroupError::RebalanceInProgress));
+        let out = c.join(20, join_req(&a, None), 300);
+        let j = joins(&out);
+        assert_eq!(j.len(), 2);
+        for (_, r) in &j {
+            assert_eq!(r.generation, 2);
+            assert_eq!(r.leader, a);
+        }
+        let leader_resp = j.iter().find(|(_, r)| r.member_id == a).unwrap();
+        assert_eq!(leader_resp.1.members.len(), 2, "the leader gets every member's metadata");
+        // B syncs first and waits; the leader's sync releases both.
+        assert!(syncs(&c.sync(21, SyncRequest { group_id: "g".into(), member_id: b.clone(), instance_id: None, generation: 2, assignments: vec![] }, 300)).is_empty());
+        let out = c.sync(22, SyncRequest { group_id: "g".into(), member_id: a.clone(), instance_id: None, generation: 2, assignments: vec![(a.clone(), Bytes::from_static(b"p0")), (b.clone(), Bytes::from_static(b"p1"))] }, 300);
+        let s = syncs(&out);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.iter().find(|(r, _)| *r == 21).unwrap().1.assignment, Bytes::from_static(b"p1"));
+        assert!(c.heartbeat("g", &b, None, 2, 400).is_ok());
+        assert_eq!(c.heartbeat("g", &b, None, 1, 400), Err(GroupError::IllegalGeneration));
+
+        // The leader leaves: B is alone, rejoins and becomes leader.
+        let (res, _) = c.leave("g", &[(a.clone(), None)], 500);
+        assert_eq!(res, vec![Ok(())]);
+        assert_eq!(c.heartbeat("g", &b, None, 2, 600), Err(GroupError::RebalanceInProgress));
+        let out = c.join(30, join_req(&b, None), 700);
+        let j = joins(&out);
+        assert_eq!(j[0].1.generation, 3);
+        assert_eq!(j[0].1.leader, b);
+    }
+
+    #[test]
+    fn a_member_that_stops_heartbeating_expires() {
+        let mut c = GroupCoordinator::new();
+        let (a, _) = first_join(&mut c, 1, 0);
+        c.sync(3, SyncRequest { group_id: "g".into(), member_id: a.clone(), instance_id: None, generation: 1, assignments: vec![] }, 0);
+        let (b, _) = first_join(&mut c, 10, 0);
+        let out = c.join(20, join_req(&a, None), 0);
+        assert_eq!(joins(&out).len(), 2);
+        for (r, m) in [(21, &a), (22, &b)] {
+            c.sync(r, SyncRequest { group_id: "g".into(), member_id: m.clone(), instance_id: None, generation: 2, assignments: vec![] }, 0);
+        }
+        assert_eq!(c.group("g").unwrap().state, GroupState::Stable);
+        // A keeps heartbeating, B goes silent past its 10 s session.
+        for t in (1000..=9000).step_by(1000) {
+            assert!(c.heartbeat("g", &a, None, 2, t).is_ok());
+            assert!(c.tick(t).is_empty());
+        }
+        assert!(c.next_deadline().unwrap() <= 10_000);
+        c.tick(10_000);
+        let g = c.group("g").unwrap();
+        assert_eq!(g.members.len(), 1);
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        let out = c.join(30, join_req(&a, None), 10_500);
+        assert_eq!(joins(&out)[0].1.generation, 3);
+    }
+
+    #[test]
+    fn static_member_bounces_without_rebalance_and_duplicate_is_fenced() {
+        let mut c = GroupCoordinator::new();
+        let out = c.join(1, join_req("", Some("inst-1")), 0);
+        let (_, r) = joins(&out).pop().unwrap();
+        assert!(r.error.is_none(), "static members skip MEMBER_ID_REQUIRED");
+        let old = r.member_id.clone();
+        c.sync(2, SyncRequest { group_id: "g".into(), member_id: old.clone(), instance_id: Some("inst-1".into()), generation: 1, assignments: vec![(old.clone(), Bytes::from_static(b"mine"))] }, 0);
+        // Restart: joins with an empty member id and the same instance id.
+        let out = c.join(3, join_req("", Some("inst-1")), 1000);
+        let (_, r) = joins(&out).pop().unwrap();
+        assert!(r.error.is_none());
+        assert_eq!(r.generation, 1, "no rebalance");
+        let new = r.member_id.clone();
+        assert_ne!(new, old);
+        let out = c.sync(4, SyncRequest { group_id: "g".into(), member_id: new.clone(), instance_id: Some("inst-1".into()), generation: 1, assignments: vec![] }, 1000);
+        assert_eq!(syncs(&out)[0].1.assignment, Bytes::from_static(b"mine"), "the stored assignment comes back");
+        // The old incarnation is fenced.
+        assert_eq!(c.heartbeat("g", &old, Some("inst-1"), 1, 1100), Err(GroupError::FencedInstanceId));
+        assert!(c.heartbeat("g", &new, Some("inst-1"), 1, 1100).is_ok());
+    }
+
+    #[test]
+    fn commits_are_checked_against_generation_and_membership() {
+        let mut c = GroupCoordinator::new();
+        assert!(c.validate_commit("solo", "", None, -1).is_ok(), "standalone commit");
+        let (a, _) = first_join(&mut c, 1, 0);
+        assert_eq!(c.validate_commit("g", &a, None, 1), Err(GroupError::RebalanceInProgress), "awaiting sync");
+        c.sync(3, SyncRequest { group_id: "g".into(), member_id: a.clone(), instance_id: None, generation: 1, assignments: vec![] }, 0);
+        assert!(c.validate_commit("g", &a, None, 1).is_ok());
+        assert_eq!(c.validate_commit("g", &a, None, 0), Err(GroupError::IllegalGeneration));
+        assert_eq!(c.validate_commit("g", "nobody", None, 1), Err(GroupError::UnknownMemberId));
+        assert_eq!(c.validate_commit("g", "", None, -1), Err(GroupError::IllegalGeneration));
+        c.apply_commit("g", vec![(("t".into(), 0), CommittedOffset { offset: 5, leader_epoch: -1, metadata: String::new(), commit_timestamp_ms: 0 })]);
+        assert_eq!(c.committed("g").unwrap()[&("t".to_string(), 0)].offset, 5);
+        assert_eq!(c.delete_group("g"), Err(GroupError::NonEmptyGroup));
+        c.leave("g", &[(a, None)], 10);
+        assert_eq!(c.expired_offsets(1000, 500), vec![]);
+        assert_eq!(c.expired_offsets(1000, 1000).len(), 1);
+        assert_eq!(c.delete_group("g"), Ok(vec![("t".to_string(), 0)]));
+        assert_eq!(c.delete_group("g"), Err(GroupError::GroupIdNotFound));
+    }
+}
