@@ -56,6 +56,13 @@ pub struct BrokerConfig {
     pub log_retention_bytes: i64,
     /// Per-shard budget of the cache of recent batches that serves tail fetches.
     pub fetch_cache_bytes: u64,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_retention_ms: i64,
+    pub offset_metadata_max_bytes: usize,
+    pub group_initial_rebalance_delay_ms: u64,
+    pub group_min_session_timeout_ms: u64,
+    pub group_max_session_timeout_ms: u64,
+    pub group_max_size: usize,
 }
 
 impl Default for BrokerConfig {
@@ -80,6 +87,14 @@ impl Default for BrokerConfig {
             log_retention_ms: 7 * 24 * 3600 * 1000,
             log_retention_bytes: -1,
             fetch_cache_bytes: limits::FETCH_CACHE_BYTES_DEFAULT,
+            offsets_topic_num_partitions: 50,
+            offsets_retention_ms: 7 * 24 * 3600 * 1000,
+            offset_metadata_max_bytes: 4096,
+            // Kafka's code default is 3000; its shipped server.properties sets 0, as here.
+            group_initial_rebalance_delay_ms: 0,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_max_size: i32::MAX as usize,
         }
     }
 }
@@ -184,7 +199,6 @@ const ACCEPTED_NOOP_KEYS: &[&str] = &[
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
     "log.retention.check.interval.ms",
-    "group.initial.rebalance.delay.ms",
 ];
 
 impl BrokerConfig {
@@ -237,6 +251,21 @@ impl BrokerConfig {
                 "log.retention.hours" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 3_600_000)? * 3_600_000,
                 "log.retention.bytes" => cfg.log_retention_bytes = parse_int(k, v, -1, i64::MAX)?,
                 "sluice.fetch.cache.bytes" => cfg.fetch_cache_bytes = parse_int(k, v, 0, 1 << 40)?,
+                "offsets.topic.num.partitions" => cfg.offsets_topic_num_partitions = parse_int(k, v, 1, 1000)?,
+                "offsets.retention.minutes" => {
+                    cfg.offsets_retention_ms = parse_int(k, v, 1, i64::MAX / 60_000)? * 60_000
+                }
+                "offset.metadata.max.bytes" => cfg.offset_metadata_max_bytes = parse_int(k, v, 0, i32::MAX as usize)?,
+                "group.initial.rebalance.delay.ms" => {
+                    cfg.group_initial_rebalance_delay_ms = parse_int(k, v, 0, 300_000)?
+                }
+                "group.min.session.timeout.ms" => {
+                    cfg.group_min_session_timeout_ms = parse_int(k, v, 1, i32::MAX as u64)?
+                }
+                "group.max.session.timeout.ms" => {
+                    cfg.group_max_session_timeout_ms = parse_int(k, v, 1, i32::MAX as u64)?
+                }
+                "group.max.size" => cfg.group_max_size = parse_int(k, v, 1, i32::MAX as usize)?,
                 _ if ACCEPTED_NOOP_KEYS.contains(&k) => {}
                 _ => warnings.push(format!("unknown configuration key {k:?} ignored")),
             }

@@ -139,6 +139,12 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                 shard.spawn_receivers(receivers);
                 sluice::storage::io::prime_iopoll_probe(&shard.config.log_dir).await.map_err(|e| e.to_string())?;
                 shard.apply_metadata(image).await;
+                if i == 0 {
+                    ensure_offsets_topic(&shard).await;
+                }
+                glommio::spawn_local_into(shard.groups.clone().run_timers(shard.clone()), background_tq)
+                    .map_err(|e| e.to_string())?
+                    .detach();
                 barrier(&lifecycle.loaded_shards, shards, None).await;
                 let tcp = match glommio::net::TcpListener::bind(&addr) {
                     Ok(l) => l,
@@ -171,6 +177,24 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
         tracing::info!("sluice stopped cleanly");
     }
     result
+}
+
+/// Creates `__consumer_offsets` (compacted, `offsets.topic.num.partitions`) on first start.
+async fn ensure_offsets_topic(shard: &std::rc::Rc<Shard>) {
+    use sluice::shard::controller::{ControllerOp, NewTopic};
+    if shard.image().topic(sluice::group::OFFSETS_TOPIC).is_some() {
+        return;
+    }
+    let mut configs = std::collections::BTreeMap::new();
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs.insert("segment.bytes".to_string(), (100 * 1024 * 1024).to_string());
+    let topic = NewTopic {
+        name: sluice::group::OFFSETS_TOPIC.into(),
+        partitions: shard.config.offsets_topic_num_partitions,
+        configs,
+    };
+    let op = ControllerOp::CreateTopics { topics: vec![topic], validate_only: false };
+    let _ = sluice::server::handlers::controller_call(shard, op).await;
 }
 
 /// Waits until `count` shards have arrived (each adds one), or the timeout passes.

@@ -127,11 +127,19 @@ impl SyncResponse {
 /// What the driver must do after an operation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    Join { req: ReqId, resp: JoinResponse },
-    Sync { req: ReqId, resp: SyncResponse },
+    Join {
+        req: ReqId,
+        resp: JoinResponse,
+    },
+    Sync {
+        req: ReqId,
+        resp: SyncResponse,
+    },
     /// The group's membership/assignment changed: persist its metadata (or a tombstone if
     /// the group no longer exists).
-    PersistGroup { group_id: String },
+    PersistGroup {
+        group_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -214,7 +222,9 @@ impl Group {
             let votes = self
                 .members
                 .iter()
-                .filter(|m| m.protocols.iter().find(|(p, _)| self.protocol_supported_by_all(p)).map(|(p, _)| p) == Some(c))
+                .filter(|m| {
+                    m.protocols.iter().find(|(p, _)| self.protocol_supported_by_all(p)).map(|(p, _)| p) == Some(c)
+                })
                 .count();
             if best.is_none_or(|(_, v)| votes > v) {
                 best = Some((c, votes));
@@ -321,15 +331,22 @@ impl GroupCoordinator {
                     reply(&mut out, JoinResponse::error(GroupError::FencedInstanceId, &j.member_id));
                     return out;
                 }
-                let member_id = if j.member_id.is_empty() { new_id.clone().expect("empty id") } else { existing.clone() };
+                let member_id =
+                    if j.member_id.is_empty() { new_id.clone().expect("empty id") } else { existing.clone() };
                 let protocols_changed = group.member(&existing).is_some_and(|m| m.protocols != j.protocols);
                 // Replace the old member id (fencing the previous holder of the instance).
                 if let Some(m) = group.member_mut(&existing) {
                     if let Some(old_req) = m.awaiting_join.take() {
-                        out.push(Output::Join { req: old_req, resp: JoinResponse::error(GroupError::FencedInstanceId, &existing) });
+                        out.push(Output::Join {
+                            req: old_req,
+                            resp: JoinResponse::error(GroupError::FencedInstanceId, &existing),
+                        });
                     }
                     if let Some(old_req) = m.awaiting_sync.take() {
-                        out.push(Output::Sync { req: old_req, resp: SyncResponse::error(GroupError::FencedInstanceId) });
+                        out.push(Output::Sync {
+                            req: old_req,
+                            resp: SyncResponse::error(GroupError::FencedInstanceId),
+                        });
                     }
                     m.member_id = member_id.clone();
                     m.protocols = j.protocols.clone();
@@ -428,7 +445,9 @@ impl GroupCoordinator {
         }
         match group.state {
             GroupState::PreparingRebalance => {}
-            GroupState::CompletingRebalance | GroupState::Stable if !changed && !(is_leader && group.state == GroupState::Stable) => {
+            GroupState::CompletingRebalance | GroupState::Stable
+                if !changed && !(is_leader && group.state == GroupState::Stable) =>
+            {
                 // The member missed the join response: give it again, no rebalance.
                 let m = group.member_mut(&member_id).expect("present");
                 m.awaiting_join = None;
@@ -446,7 +465,11 @@ impl GroupCoordinator {
         let leader = group.leader.clone().unwrap_or_default();
         let protocol = group.protocol_name.clone().unwrap_or_default();
         let members = if leader == member_id {
-            group.members.iter().map(|m| (m.member_id.clone(), m.instance_id.clone(), m.metadata_for(&protocol))).collect()
+            group
+                .members
+                .iter()
+                .map(|m| (m.member_id.clone(), m.instance_id.clone(), m.metadata_for(&protocol)))
+                .collect()
         } else {
             Vec::new()
         };
@@ -526,7 +549,12 @@ impl GroupCoordinator {
     }
 
     /// Checks member id, instance id and generation of a request from a group member.
-    fn check_member(group: &Group, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), GroupError> {
+    fn check_member(
+        group: &Group,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
         if let Some(instance) = instance_id {
             if let Some(m) = group.member_by_instance(instance) {
                 if m.member_id != member_id {
@@ -598,7 +626,14 @@ impl GroupCoordinator {
         out
     }
 
-    pub fn heartbeat(&mut self, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32, now: Now) -> Result<(), GroupError> {
+    pub fn heartbeat(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: Now,
+    ) -> Result<(), GroupError> {
         let group = self.groups.get_mut(group_id).ok_or(GroupError::UnknownMemberId)?;
         Self::check_member(group, member_id, instance_id, generation).or_else(|e| {
             // A member of the previous generation learns of the rebalance.
@@ -617,7 +652,12 @@ impl GroupCoordinator {
     }
 
     /// Removes members; returns one result per member and the outputs.
-    pub fn leave(&mut self, group_id: &str, members: &[(String, Option<String>)], now: Now) -> (Vec<Result<(), GroupError>>, Vec<Output>) {
+    pub fn leave(
+        &mut self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+        now: Now,
+    ) -> (Vec<Result<(), GroupError>>, Vec<Output>) {
         let mut out = Vec::new();
         let Some(group) = self.groups.get_mut(group_id) else {
             return (members.iter().map(|_| Err(GroupError::UnknownMemberId)).collect(), out);
@@ -741,7 +781,13 @@ impl GroupCoordinator {
 
     /// Checks that a commit may be made: generation -1 with no member is a standalone
     /// commit, allowed when the group has no members.
-    pub fn validate_commit(&self, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), GroupError> {
+    pub fn validate_commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }
@@ -947,10 +993,14 @@ mod tests {
     }
 
     fn joins(out: &[Output]) -> Vec<(ReqId, JoinResponse)> {
-        out.iter().filter_map(|o| if let Output::Join { req, resp } = o { Some((*req, resp.clone())) } else { None }).collect()
+        out.iter()
+            .filter_map(|o| if let Output::Join { req, resp } = o { Some((*req, resp.clone())) } else { None })
+            .collect()
     }
     fn syncs(out: &[Output]) -> Vec<(ReqId, SyncResponse)> {
-        out.iter().filter_map(|o| if let Output::Sync { req, resp } = o { Some((*req, resp.clone())) } else { None }).collect()
+        out.iter()
+            .filter_map(|o| if let Output::Sync { req, resp } = o { Some((*req, resp.clone())) } else { None })
+            .collect()
     }
 
     /// MEMBER_ID_REQUIRED round trip, then the real join; returns the member id.
@@ -970,7 +1020,17 @@ mod tests {
         assert_eq!(j.len(), 1, "a lone member completes the join at once");
         assert_eq!(j[0].1.generation, 1);
         assert_eq!(j[0].1.leader, a);
-        let out = c.sync(3, SyncRequest { group_id: "g".into(), member_id: a.clone(), instance_id: None, generation: 1, assignments: vec![(a.clone(), Bytes::from_static(b"all"))] }, 1);
+        let out = c.sync(
+            3,
+            SyncRequest {
+                group_id: "g".into(),
+                member_id: a.clone(),
+                instance_id: None,
+                generation: 1,
+                assignments: vec![(a.clone(), Bytes::from_static(b"all"))],
+            },
+            1,
+        );
         assert_eq!(syncs(&out)[0].1.assignment, Bytes::from_static(b"all"));
         assert_eq!(c.group("g").unwrap().state, GroupState::Stable);
 
@@ -988,8 +1048,29 @@ mod tests {
         let leader_resp = j.iter().find(|(_, r)| r.member_id == a).unwrap();
         assert_eq!(leader_resp.1.members.len(), 2, "the leader gets every member's metadata");
         // B syncs first and waits; the leader's sync releases both.
-        assert!(syncs(&c.sync(21, SyncRequest { group_id: "g".into(), member_id: b.clone(), instance_id: None, generation: 2, assignments: vec![] }, 300)).is_empty());
-        let out = c.sync(22, SyncRequest { group_id: "g".into(), member_id: a.clone(), instance_id: None, generation: 2, assignments: vec![(a.clone(), Bytes::from_static(b"p0")), (b.clone(), Bytes::from_static(b"p1"))] }, 300);
+        assert!(syncs(&c.sync(
+            21,
+            SyncRequest {
+                group_id: "g".into(),
+                member_id: b.clone(),
+                instance_id: None,
+                generation: 2,
+                assignments: vec![]
+            },
+            300
+        ))
+        .is_empty());
+        let out = c.sync(
+            22,
+            SyncRequest {
+                group_id: "g".into(),
+                member_id: a.clone(),
+                instance_id: None,
+                generation: 2,
+                assignments: vec![(a.clone(), Bytes::from_static(b"p0")), (b.clone(), Bytes::from_static(b"p1"))],
+            },
+            300,
+        );
         let s = syncs(&out);
         assert_eq!(s.len(), 2);
         assert_eq!(s.iter().find(|(r, _)| *r == 21).unwrap().1.assignment, Bytes::from_static(b"p1"));
@@ -1010,12 +1091,32 @@ mod tests {
     fn a_member_that_stops_heartbeating_expires() {
         let mut c = GroupCoordinator::new();
         let (a, _) = first_join(&mut c, 1, 0);
-        c.sync(3, SyncRequest { group_id: "g".into(), member_id: a.clone(), instance_id: None, generation: 1, assignments: vec![] }, 0);
+        c.sync(
+            3,
+            SyncRequest {
+                group_id: "g".into(),
+                member_id: a.clone(),
+                instance_id: None,
+                generation: 1,
+                assignments: vec![],
+            },
+            0,
+        );
         let (b, _) = first_join(&mut c, 10, 0);
         let out = c.join(20, join_req(&a, None), 0);
         assert_eq!(joins(&out).len(), 2);
         for (r, m) in [(21, &a), (22, &b)] {
-            c.sync(r, SyncRequest { group_id: "g".into(), member_id: m.clone(), instance_id: None, generation: 2, assignments: vec![] }, 0);
+            c.sync(
+                r,
+                SyncRequest {
+                    group_id: "g".into(),
+                    member_id: m.clone(),
+                    instance_id: None,
+                    generation: 2,
+                    assignments: vec![],
+                },
+                0,
+            );
         }
         assert_eq!(c.group("g").unwrap().state, GroupState::Stable);
         // A keeps heartbeating, B goes silent past its 10 s session.
@@ -1039,7 +1140,17 @@ mod tests {
         let (_, r) = joins(&out).pop().unwrap();
         assert!(r.error.is_none(), "static members skip MEMBER_ID_REQUIRED");
         let old = r.member_id.clone();
-        c.sync(2, SyncRequest { group_id: "g".into(), member_id: old.clone(), instance_id: Some("inst-1".into()), generation: 1, assignments: vec![(old.clone(), Bytes::from_static(b"mine"))] }, 0);
+        c.sync(
+            2,
+            SyncRequest {
+                group_id: "g".into(),
+                member_id: old.clone(),
+                instance_id: Some("inst-1".into()),
+                generation: 1,
+                assignments: vec![(old.clone(), Bytes::from_static(b"mine"))],
+            },
+            0,
+        );
         // Restart: joins with an empty member id and the same instance id.
         let out = c.join(3, join_req("", Some("inst-1")), 1000);
         let (_, r) = joins(&out).pop().unwrap();
@@ -1047,7 +1158,17 @@ mod tests {
         assert_eq!(r.generation, 1, "no rebalance");
         let new = r.member_id.clone();
         assert_ne!(new, old);
-        let out = c.sync(4, SyncRequest { group_id: "g".into(), member_id: new.clone(), instance_id: Some("inst-1".into()), generation: 1, assignments: vec![] }, 1000);
+        let out = c.sync(
+            4,
+            SyncRequest {
+                group_id: "g".into(),
+                member_id: new.clone(),
+                instance_id: Some("inst-1".into()),
+                generation: 1,
+                assignments: vec![],
+            },
+            1000,
+        );
         assert_eq!(syncs(&out)[0].1.assignment, Bytes::from_static(b"mine"), "the stored assignment comes back");
         // The old incarnation is fenced.
         assert_eq!(c.heartbeat("g", &old, Some("inst-1"), 1, 1100), Err(GroupError::FencedInstanceId));
@@ -1060,12 +1181,28 @@ mod tests {
         assert!(c.validate_commit("solo", "", None, -1).is_ok(), "standalone commit");
         let (a, _) = first_join(&mut c, 1, 0);
         assert_eq!(c.validate_commit("g", &a, None, 1), Err(GroupError::RebalanceInProgress), "awaiting sync");
-        c.sync(3, SyncRequest { group_id: "g".into(), member_id: a.clone(), instance_id: None, generation: 1, assignments: vec![] }, 0);
+        c.sync(
+            3,
+            SyncRequest {
+                group_id: "g".into(),
+                member_id: a.clone(),
+                instance_id: None,
+                generation: 1,
+                assignments: vec![],
+            },
+            0,
+        );
         assert!(c.validate_commit("g", &a, None, 1).is_ok());
         assert_eq!(c.validate_commit("g", &a, None, 0), Err(GroupError::IllegalGeneration));
         assert_eq!(c.validate_commit("g", "nobody", None, 1), Err(GroupError::UnknownMemberId));
         assert_eq!(c.validate_commit("g", "", None, -1), Err(GroupError::IllegalGeneration));
-        c.apply_commit("g", vec![(("t".into(), 0), CommittedOffset { offset: 5, leader_epoch: -1, metadata: String::new(), commit_timestamp_ms: 0 })]);
+        c.apply_commit(
+            "g",
+            vec![(
+                ("t".into(), 0),
+                CommittedOffset { offset: 5, leader_epoch: -1, metadata: String::new(), commit_timestamp_ms: 0 },
+            )],
+        );
         assert_eq!(c.committed("g").unwrap()[&("t".to_string(), 0)].offset, 5);
         assert_eq!(c.delete_group("g"), Err(GroupError::NonEmptyGroup));
         c.leave("g", &[(a, None)], 10);

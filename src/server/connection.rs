@@ -20,6 +20,8 @@ use crate::shard::Shard;
 pub async fn run(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    // Kafka reports a member's host as "/ip".
+    let client_host: std::rc::Rc<str> = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default().into();
     let (mut reader, writer) = futures_lite::io::split(stream);
     let (mut tx, mut rx) = mpsc::channel::<glommio::Task<handlers::Reply>>(limits::CONNECTION_INFLIGHT_MAX);
     let max_frame = shard.config.socket_request_max_bytes;
@@ -92,8 +94,9 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream) {
                 break;
             }
         };
-        let task = glommio::spawn_local_into(handlers::handle(shard.clone(), request), shard.data_tq)
-            .expect("data queue exists");
+        let task =
+            glommio::spawn_local_into(handlers::handle(shard.clone(), request, client_host.clone()), shard.data_tq)
+                .expect("data queue exists");
         if tx.send(task).await.is_err() {
             break;
         }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures::channel::oneshot;
 
 use super::controller::{ControllerOp, ControllerResult};
+use super::groups::{GroupOp, GroupReply};
 use crate::metadata::MetadataImage;
 use crate::storage::{AppendError, AppendOutcome, ReadError};
 use crate::types::TopicPartition;
@@ -18,6 +19,7 @@ pub enum ShardMsg {
     ListOffset { tp: TopicPartition, timestamp: i64, reply: oneshot::Sender<ListOffsetResult> },
     ApplyMetadata { image: Arc<MetadataImage>, reply: oneshot::Sender<()> },
     Controller { op: ControllerOp, reply: oneshot::Sender<ControllerResult> },
+    Group { op: GroupOp, reply: oneshot::Sender<GroupReply> },
 }
 
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 //! shard's partitions travel over the bounded channel mesh carrying `Bytes` and a oneshot
 //! for the reply; a full channel is backpressure.
 pub mod controller;
+pub mod groups;
 pub mod messages;
 
 use std::cell::RefCell;
@@ -54,6 +55,7 @@ pub struct Shard {
     pub data_tq: TaskQueueHandle,
     pub background_tq: TaskQueueHandle,
     pub controller: Option<controller::Controller>,
+    pub groups: Rc<groups::GroupDriver>,
 }
 
 impl Shard {
@@ -71,6 +73,7 @@ impl Shard {
         controller: Option<controller::Controller>,
     ) -> Rc<Shard> {
         let cache = Rc::new(ShardCache::new(config.fetch_cache_bytes));
+        let groups = Rc::new(groups::GroupDriver::new(&config));
         Rc::new(Shard {
             id,
             count,
@@ -84,6 +87,7 @@ impl Shard {
             data_tq,
             background_tq,
             controller,
+            groups,
         })
     }
 
@@ -162,6 +166,9 @@ impl Shard {
             ShardMsg::ApplyMetadata { image, reply } => {
                 self.apply_metadata(image).await;
                 let _ = reply.send(());
+            }
+            ShardMsg::Group { op, reply } => {
+                let _ = reply.send(self.groups.execute(&self, op).await);
             }
             ShardMsg::Controller { op, reply } => {
                 let result = match &self.controller {
@@ -270,6 +277,9 @@ impl Shard {
             let dir = self.config.log_dir.join(tp.dir_name());
             match PartitionLog::open(tp.clone(), dir, config, self.cache.clone(), self.background_tq).await {
                 Ok(log) => {
+                    if &*tp.topic == crate::group::OFFSETS_TOPIC {
+                        self.groups.load(&log).await;
+                    }
                     self.logs.borrow_mut().insert(tp, (id, log));
                 }
                 Err(e) => tracing::error!(partition = %tp, error = %e, "cannot open partition; it stays offline"),

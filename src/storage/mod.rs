@@ -11,7 +11,7 @@ mod scan;
 use std::path::PathBuf;
 
 pub use cache::ShardCache;
-pub use partition_log::{AppendOutcome, PartitionLog, ReadOutcome};
+pub use partition_log::{now_ms, AppendOutcome, PartitionLog, ReadOutcome};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {

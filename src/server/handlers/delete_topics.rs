@@ -44,6 +44,8 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
             }
             if let Some(e) = err {
                 res.error_code = e.code();
+            } else if name.as_deref().is_some_and(|n| n.starts_with("__")) {
+                res.error_code = ResponseError::InvalidTopicException.code();
             } else if !shard.config.delete_topic_enable {
                 res.error_code = ResponseError::TopicDeletionDisabled.code();
                 if req.version() >= 5 {

@@ -2,12 +2,24 @@
 //! ApiVersions advertises, no more. Kafka error codes are chosen here and only here.
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+mod group_common;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use std::rc::Rc;
 
@@ -41,9 +53,20 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, create_topics::MIN_VERSION, create_topics::MAX_VERSION),
     (ApiKey::DeleteTopics, delete_topics::MIN_VERSION, delete_topics::MAX_VERSION),
     (ApiKey::DescribeCluster, describe_cluster::MIN_VERSION, describe_cluster::MAX_VERSION),
+    (ApiKey::FindCoordinator, find_coordinator::MIN_VERSION, find_coordinator::MAX_VERSION),
+    (ApiKey::JoinGroup, join_group::MIN_VERSION, join_group::MAX_VERSION),
+    (ApiKey::SyncGroup, sync_group::MIN_VERSION, sync_group::MAX_VERSION),
+    (ApiKey::Heartbeat, heartbeat::MIN_VERSION, heartbeat::MAX_VERSION),
+    (ApiKey::LeaveGroup, leave_group::MIN_VERSION, leave_group::MAX_VERSION),
+    (ApiKey::OffsetCommit, offset_commit::MIN_VERSION, offset_commit::MAX_VERSION),
+    (ApiKey::OffsetFetch, offset_fetch::MIN_VERSION, offset_fetch::MAX_VERSION),
+    (ApiKey::OffsetDelete, offset_delete::MIN_VERSION, offset_delete::MAX_VERSION),
+    (ApiKey::ListGroups, list_groups::MIN_VERSION, list_groups::MAX_VERSION),
+    (ApiKey::DescribeGroups, describe_groups::MIN_VERSION, describe_groups::MAX_VERSION),
+    (ApiKey::DeleteGroups, delete_groups::MIN_VERSION, delete_groups::MAX_VERSION),
 ];
 
-pub async fn handle(shard: Rc<Shard>, req: Request) -> Reply {
+pub async fn handle(shard: Rc<Shard>, req: Request, peer: Rc<str>) -> Reply {
     if req.api_key == ApiKey::ApiVersions {
         return to_reply(&req, api_versions::handle(&req));
     }
@@ -64,6 +87,17 @@ pub async fn handle(shard: Rc<Shard>, req: Request) -> Reply {
         ApiKey::CreateTopics => create_topics::handle(&shard, &req).await,
         ApiKey::DeleteTopics => delete_topics::handle(&shard, &req).await,
         ApiKey::DescribeCluster => describe_cluster::handle(&shard, &req).await,
+        ApiKey::FindCoordinator => find_coordinator::handle(&shard, &req).await,
+        ApiKey::JoinGroup => join_group::handle(&shard, &req, &peer).await,
+        ApiKey::SyncGroup => sync_group::handle(&shard, &req).await,
+        ApiKey::Heartbeat => heartbeat::handle(&shard, &req).await,
+        ApiKey::LeaveGroup => leave_group::handle(&shard, &req).await,
+        ApiKey::OffsetCommit => offset_commit::handle(&shard, &req).await,
+        ApiKey::OffsetFetch => offset_fetch::handle(&shard, &req).await,
+        ApiKey::OffsetDelete => offset_delete::handle(&shard, &req).await,
+        ApiKey::ListGroups => list_groups::handle(&shard, &req).await,
+        ApiKey::DescribeGroups => describe_groups::handle(&shard, &req).await,
+        ApiKey::DeleteGroups => delete_groups::handle(&shard, &req).await,
         _ => unreachable!("checked against SUPPORTED"),
     };
     to_reply(&req, result)

@@ -33,6 +33,8 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
             calls.push(async move {
                 let result: Result<ProduceResult, ResponseError> = match (meta, records) {
                     _ if !matches!(acks, -1..=1) => Err(ResponseError::InvalidRequiredAcks),
+                    // Internal topics are written by the broker only.
+                    (Some(meta), _) if meta.is_internal() => Err(ResponseError::InvalidTopicException),
                     (Some(meta), Some(records)) if index >= 0 && index < meta.partitions => {
                         let tp = TopicPartition::new(meta.name.clone(), index);
                         let owner = shard.owner_of(&tp.topic, index);

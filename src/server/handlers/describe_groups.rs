@@ -1,0 +1,56 @@
+//! DescribeGroups v0–5: state, protocol and members (metadata and assignment) of groups.
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::group_common::call;
+use super::{respond, HandlerResult};
+use crate::protocol::frame::Request;
+use crate::shard::groups::{GroupOp, GroupReply};
+use crate::shard::Shard;
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 5;
+
+pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+    let r: DescribeGroupsRequest = req.decode()?;
+    let v = req.version();
+    let mut resp = DescribeGroupsResponse::default();
+    for gid in &r.groups {
+        let group = gid.0.to_string();
+        let mut g = DescribedGroup::default();
+        g.group_id = gid.clone();
+        g.authorized_operations = i32::MIN;
+        match call(shard, &group, GroupOp::Describe { group: group.clone() }).await {
+            Some(GroupReply::Describe(Some(d))) => {
+                g.group_state = StrBytes::from_static_str(d.state);
+                g.protocol_type = StrBytes::from_string(d.protocol_type);
+                g.protocol_data = StrBytes::from_string(d.protocol);
+                g.members = d
+                    .members
+                    .into_iter()
+                    .map(|(id, instance, client_id, host, meta, assignment)| {
+                        let mut m = DescribedGroupMember::default();
+                        m.member_id = StrBytes::from_string(id);
+                        if v >= 4 {
+                            m.group_instance_id = instance.map(StrBytes::from_string);
+                        }
+                        m.client_id = StrBytes::from_string(client_id);
+                        m.client_host = StrBytes::from_string(host);
+                        m.member_metadata = meta;
+                        m.member_assignment = assignment;
+                        m
+                    })
+                    .collect();
+            }
+            // Kafka describes an unknown group as Dead with no members.
+            Some(GroupReply::Describe(None)) => g.group_state = StrBytes::from_static_str("Dead"),
+            _ => g.error_code = ResponseError::CoordinatorNotAvailable.code(),
+        }
+        resp.groups.push(g);
+    }
+    respond(req, &resp)
+}

@@ -1,0 +1,32 @@
+//! Heartbeat v0–4: keeps a member's session alive; REBALANCE_IN_PROGRESS tells it to rejoin.
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use super::group_common::{call, code};
+use super::{respond, HandlerResult};
+use crate::protocol::frame::Request;
+use crate::shard::groups::{GroupOp, GroupReply};
+use crate::shard::Shard;
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 4;
+
+pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+    let r: HeartbeatRequest = req.decode()?;
+    let group = r.group_id.0.to_string();
+    let op = GroupOp::Heartbeat {
+        group: group.clone(),
+        member: r.member_id.to_string(),
+        instance: r.group_instance_id.as_ref().map(|s| s.to_string()),
+        generation: r.generation_id,
+    };
+    let mut resp = HeartbeatResponse::default();
+    resp.error_code = match call(shard, &group, op).await {
+        Some(GroupReply::Done(Ok(()))) => 0,
+        Some(GroupReply::Done(Err(e))) => code(&e).code(),
+        _ => ResponseError::CoordinatorNotAvailable.code(),
+    };
+    respond(req, &resp)
+}

@@ -1,0 +1,72 @@
+//! JoinGroup v0–9: parked on the coordinator until the join phase completes.
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::group_common::{call, opt_code};
+use super::{respond, HandlerResult};
+use crate::group::coordinator::JoinRequest;
+use crate::protocol::frame::Request;
+use crate::shard::groups::{GroupOp, GroupReply};
+use crate::shard::Shard;
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 9;
+
+pub async fn handle(shard: &Rc<Shard>, req: &Request, client_host: &str) -> HandlerResult {
+    let r: JoinGroupRequest = req.decode()?;
+    let v = req.version();
+    let group_id = r.group_id.0.to_string();
+    let j = JoinRequest {
+        group_id: group_id.clone(),
+        member_id: r.member_id.to_string(),
+        instance_id: r.group_instance_id.as_ref().map(|s| s.to_string()),
+        client_id: req.header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+        client_host: client_host.to_string(),
+        session_timeout_ms: r.session_timeout_ms.max(0) as u64,
+        // v0 has no rebalance timeout: Kafka uses the session timeout.
+        rebalance_timeout_ms: if v >= 1 { r.rebalance_timeout_ms } else { r.session_timeout_ms }.max(0) as u64,
+        protocol_type: r.protocol_type.to_string(),
+        protocols: r.protocols.iter().map(|p| (p.name.to_string(), p.metadata.clone())).collect(),
+        require_known_member_id: v >= 4,
+    };
+    let mut resp = JoinGroupResponse::default();
+    match call(shard, &group_id, GroupOp::Join(j)).await {
+        Some(GroupReply::Join(j)) => {
+            resp.error_code = opt_code(&j.error);
+            resp.generation_id = j.generation;
+            if v >= 7 {
+                resp.protocol_type = j.protocol_type.map(StrBytes::from_string);
+                resp.protocol_name = j.protocol_name.map(StrBytes::from_string);
+            } else {
+                resp.protocol_name = Some(StrBytes::from_string(j.protocol_name.unwrap_or_default()));
+            }
+            resp.leader = StrBytes::from_string(j.leader);
+            resp.member_id = StrBytes::from_string(j.member_id);
+            resp.members = j
+                .members
+                .into_iter()
+                .map(|(id, instance, metadata)| {
+                    let mut m = JoinGroupResponseMember::default();
+                    m.member_id = StrBytes::from_string(id);
+                    if v >= 5 {
+                        m.group_instance_id = instance.map(StrBytes::from_string);
+                    }
+                    m.metadata = metadata;
+                    m
+                })
+                .collect();
+        }
+        _ => {
+            resp.error_code = ResponseError::CoordinatorNotAvailable.code();
+            resp.generation_id = -1;
+            if v < 7 {
+                resp.protocol_name = Some(StrBytes::default());
+            }
+        }
+    }
+    respond(req, &resp)
+}

@@ -1,0 +1,37 @@
+//! ListGroups v0–4 (v4: filter by state): asks every shard for the groups it coordinates.
+use std::rc::Rc;
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{respond, HandlerResult};
+use crate::protocol::frame::Request;
+use crate::shard::groups::{GroupOp, GroupReply};
+use crate::shard::{Shard, ShardMsg};
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 4;
+
+pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+    let r: ListGroupsRequest = req.decode()?;
+    let v = req.version();
+    let calls = (0..shard.count).map(|to| shard.call(to, |reply| ShardMsg::Group { op: GroupOp::List, reply }));
+    let mut resp = ListGroupsResponse::default();
+    for reply in futures::future::join_all(calls).await {
+        let Some(GroupReply::List(groups)) = reply else { continue };
+        for (id, protocol_type, state) in groups {
+            if v >= 4 && !r.states_filter.is_empty() && !r.states_filter.iter().any(|s| s.eq_ignore_ascii_case(state)) {
+                continue;
+            }
+            let mut g = ListedGroup::default();
+            g.group_id = GroupId(StrBytes::from_string(id));
+            g.protocol_type = StrBytes::from_string(protocol_type);
+            if v >= 4 {
+                g.group_state = StrBytes::from_static_str(state);
+            }
+            resp.groups.push(g);
+        }
+    }
+    respond(req, &resp)
+}

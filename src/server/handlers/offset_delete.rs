@@ -1,0 +1,61 @@
+//! OffsetDelete v0: removes a group's commits for partitions it no longer subscribes to.
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
+
+use super::group_common::{call, code};
+use super::{respond, HandlerResult};
+use crate::protocol::frame::Request;
+use crate::shard::groups::{GroupOp, GroupReply};
+use crate::shard::Shard;
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 0;
+
+pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+    let r: OffsetDeleteRequest = req.decode()?;
+    let group = r.group_id.0.to_string();
+    let partitions: Vec<(String, i32)> = r
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), p.partition_index)))
+        .collect();
+    let mut resp = OffsetDeleteResponse::default();
+    let results = match call(shard, &group, GroupOp::DeleteOffsets { group: group.clone(), partitions }).await {
+        Some(GroupReply::DeleteOffsets(Ok(results))) => results,
+        Some(GroupReply::DeleteOffsets(Err(e))) => {
+            resp.error_code = code(&e).code();
+            return respond(req, &resp);
+        }
+        _ => {
+            resp.error_code = ResponseError::CoordinatorNotAvailable.code();
+            return respond(req, &resp);
+        }
+    };
+    let mut results = results.into_iter();
+    resp.topics = r
+        .topics
+        .iter()
+        .map(|t| {
+            let mut tr = OffsetDeleteResponseTopic::default();
+            tr.name = t.name.clone();
+            tr.partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut pr = OffsetDeleteResponsePartition::default();
+                    pr.partition_index = p.partition_index;
+                    pr.error_code = match results.next() {
+                        Some(Err(e)) => code(&e).code(),
+                        _ => 0,
+                    };
+                    pr
+                })
+                .collect();
+            tr
+        })
+        .collect();
+    respond(req, &resp)
+}

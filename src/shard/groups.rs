@@ -1,0 +1,471 @@
+//! The thin driver around the group coordinator state machine on one shard: it gives the
+//! machine request ids and the time, parks JoinGroup/SyncGroup replies until the machine
+//! releases them, persists commits and group metadata to this shard's
+//! `__consumer_offsets` partitions (and only then answers), loads them back when those
+//! partitions open, and ticks the machine for session and rebalance timeouts.
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+
+use super::Shard;
+use crate::group::coordinator::{CommittedOffset, JoinRequest, JoinResponse, Output, ReqId, SyncRequest, SyncResponse};
+use crate::group::{offsets_partition, records, GroupCoordinator, GroupError, GroupState, OFFSETS_TOPIC};
+use crate::protocol::batch::{self, BatchHeader};
+use crate::storage::{now_ms, PartitionLog};
+use crate::types::TopicPartition;
+
+/// One partition's commit in an OffsetCommit.
+#[derive(Debug, Clone)]
+pub struct CommitEntry {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+}
+
+#[derive(Debug)]
+pub enum GroupOp {
+    Join(JoinRequest),
+    Sync(SyncRequest),
+    Heartbeat {
+        group: String,
+        member: String,
+        instance: Option<String>,
+        generation: i32,
+    },
+    Leave {
+        group: String,
+        members: Vec<(String, Option<String>)>,
+    },
+    Commit {
+        group: String,
+        member: String,
+        instance: Option<String>,
+        generation: i32,
+        entries: Vec<CommitEntry>,
+    },
+    /// `topics: None` = every committed partition of the group.
+    FetchOffsets {
+        group: String,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    },
+    DeleteOffsets {
+        group: String,
+        partitions: Vec<(String, i32)>,
+    },
+    Describe {
+        group: String,
+    },
+    List,
+    Delete {
+        group: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupDescription {
+    pub group_id: String,
+    pub state: &'static str,
+    pub protocol_type: String,
+    pub protocol: String,
+    /// (member id, instance id, client id, client host, metadata, assignment)
+    pub members: Vec<(String, Option<String>, String, String, Bytes, Bytes)>,
+}
+
+#[derive(Debug)]
+pub enum GroupReply {
+    Join(JoinResponse),
+    Sync(SyncResponse),
+    Done(Result<(), GroupError>),
+    Leave(Result<Vec<Result<(), GroupError>>, GroupError>),
+    /// Per entry: Ok or the reason; the group-level error first.
+    Commit(Result<Vec<Result<(), CommitError>>, GroupError>),
+    Offsets(Vec<(String, i32, Option<CommittedOffset>)>),
+    DeleteOffsets(Result<Vec<Result<(), GroupError>>, GroupError>),
+    Describe(Option<GroupDescription>),
+    List(Vec<(String, String, &'static str)>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitError {
+    UnknownTopicOrPartition,
+    MetadataTooLarge,
+    /// The commit could not be persisted.
+    Storage,
+}
+
+pub struct GroupDriver {
+    coordinator: RefCell<GroupCoordinator>,
+    next_req: Cell<ReqId>,
+    joins: RefCell<HashMap<ReqId, oneshot::Sender<JoinResponse>>>,
+    syncs: RefCell<HashMap<ReqId, oneshot::Sender<SyncResponse>>>,
+    epoch: Instant,
+}
+
+impl GroupDriver {
+    pub fn new(config: &crate::config::BrokerConfig) -> GroupDriver {
+        let mut c = GroupCoordinator::new();
+        c.initial_rebalance_delay_ms = config.group_initial_rebalance_delay_ms;
+        c.session_timeout_min_ms = config.group_min_session_timeout_ms;
+        c.session_timeout_max_ms = config.group_max_session_timeout_ms;
+        c.group_max_size = config.group_max_size;
+        GroupDriver {
+            coordinator: RefCell::new(c),
+            next_req: Cell::new(1),
+            joins: RefCell::new(HashMap::new()),
+            syncs: RefCell::new(HashMap::new()),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn req_id(&self) -> ReqId {
+        let id = self.next_req.get();
+        self.next_req.set(id + 1);
+        id
+    }
+
+    pub async fn execute(&self, shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
+        let now = self.now();
+        match op {
+            GroupOp::Join(j) => {
+                let req = self.req_id();
+                let (tx, rx) = oneshot::channel();
+                self.joins.borrow_mut().insert(req, tx);
+                let out = self.coordinator.borrow_mut().join(req, j, now);
+                self.process(shard, out);
+                GroupReply::Join(rx.await.unwrap_or_else(|_| join_error(GroupError::RebalanceInProgress)))
+            }
+            GroupOp::Sync(s) => {
+                let req = self.req_id();
+                let (tx, rx) = oneshot::channel();
+                self.syncs.borrow_mut().insert(req, tx);
+                let out = self.coordinator.borrow_mut().sync(req, s, now);
+                self.process(shard, out);
+                GroupReply::Sync(rx.await.unwrap_or_else(|_| sync_error(GroupError::RebalanceInProgress)))
+            }
+            GroupOp::Heartbeat { group, member, instance, generation } => GroupReply::Done(
+                self.coordinator.borrow_mut().heartbeat(&group, &member, instance.as_deref(), generation, now),
+            ),
+            GroupOp::Leave { group, members } => {
+                let (results, out) = self.coordinator.borrow_mut().leave(&group, &members, now);
+                self.process(shard, out);
+                GroupReply::Leave(Ok(results))
+            }
+            GroupOp::Commit { group, member, instance, generation, entries } => {
+                GroupReply::Commit(self.commit(shard, &group, &member, instance.as_deref(), generation, entries).await)
+            }
+            GroupOp::FetchOffsets { group, topics } => {
+                let c = self.coordinator.borrow();
+                let committed = c.committed(&group);
+                let out = match topics {
+                    None => committed
+                        .map(|m| m.iter().map(|((t, p), o)| (t.clone(), *p, Some(o.clone()))).collect())
+                        .unwrap_or_default(),
+                    Some(topics) => topics
+                        .into_iter()
+                        .flat_map(|(t, parts)| parts.into_iter().map(move |p| (t.clone(), p)))
+                        .map(|(t, p)| {
+                            let o = committed.and_then(|m| m.get(&(t.clone(), p))).cloned();
+                            (t, p, o)
+                        })
+                        .collect(),
+                };
+                GroupReply::Offsets(out)
+            }
+            GroupOp::DeleteOffsets { group, partitions } => {
+                GroupReply::DeleteOffsets(self.delete_offsets(shard, &group, partitions).await)
+            }
+            GroupOp::Describe { group } => GroupReply::Describe(self.describe(&group)),
+            GroupOp::List => {
+                let c = self.coordinator.borrow();
+                let list = c
+                    .group_ids()
+                    .into_iter()
+                    .map(|id| match c.group(&id) {
+                        Some(g) => (id, g.protocol_type.clone().unwrap_or_else(|| "consumer".into()), g.state.name()),
+                        None => (id, "consumer".into(), GroupState::Empty.name()),
+                    })
+                    .collect();
+                GroupReply::List(list)
+            }
+            GroupOp::Delete { group } => {
+                let removed = self.coordinator.borrow_mut().delete_group(&group);
+                match removed {
+                    Err(e) => GroupReply::Done(Err(e)),
+                    Ok(tps) => {
+                        let mut recs: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+                            tps.iter().map(|(t, p)| (records::offset_key(&group, t, *p), None)).collect();
+                        recs.push((records::group_key(&group), None));
+                        let ok = self.persist(shard, &group, recs).await;
+                        GroupReply::Done(if ok { Ok(()) } else { Err(GroupError::GroupIdNotFound) })
+                    }
+                }
+            }
+        }
+    }
+
+    fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+        let c = self.coordinator.borrow();
+        match c.group(group_id) {
+            Some(g) => {
+                let protocol = g.protocol_name.clone().unwrap_or_default();
+                Some(GroupDescription {
+                    group_id: group_id.to_string(),
+                    state: g.state.name(),
+                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                    protocol: protocol.clone(),
+                    members: g
+                        .members
+                        .iter()
+                        .map(|m| {
+                            let meta = m
+                                .protocols
+                                .iter()
+                                .find(|(n, _)| *n == protocol)
+                                .map(|(_, b)| b.clone())
+                                .unwrap_or_default();
+                            (
+                                m.member_id.clone(),
+                                m.instance_id.clone(),
+                                m.client_id.clone(),
+                                m.client_host.clone(),
+                                meta,
+                                m.assignment.clone(),
+                            )
+                        })
+                        .collect(),
+                })
+            }
+            None if c.committed(group_id).is_some() => Some(GroupDescription {
+                group_id: group_id.to_string(),
+                state: GroupState::Empty.name(),
+                protocol_type: "consumer".into(),
+                protocol: String::new(),
+                members: Vec::new(),
+            }),
+            None => None,
+        }
+    }
+
+    async fn commit(
+        &self,
+        shard: &Rc<Shard>,
+        group: &str,
+        member: &str,
+        instance: Option<&str>,
+        generation: i32,
+        entries: Vec<CommitEntry>,
+    ) -> Result<Vec<Result<(), CommitError>>, GroupError> {
+        self.coordinator.borrow().validate_commit(group, member, instance, generation)?;
+        let image = shard.image();
+        let max_meta = shard.config.offset_metadata_max_bytes;
+        let wall = now_ms();
+        let mut results = Vec::with_capacity(entries.len());
+        let mut accepted = Vec::new();
+        for e in &entries {
+            let known = image.topic(&e.topic).is_some_and(|t| e.partition >= 0 && e.partition < t.partitions);
+            if !known {
+                results.push(Err(CommitError::UnknownTopicOrPartition));
+            } else if e.metadata.len() > max_meta {
+                results.push(Err(CommitError::MetadataTooLarge));
+            } else {
+                results.push(Ok(()));
+                let o = CommittedOffset {
+                    offset: e.offset,
+                    leader_epoch: e.leader_epoch,
+                    metadata: e.metadata.clone(),
+                    commit_timestamp_ms: wall,
+                };
+                accepted.push(((e.topic.clone(), e.partition), o));
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(results);
+        }
+        let recs = accepted
+            .iter()
+            .map(|((t, p), o)| (records::offset_key(group, t, *p), Some(records::offset_value(o))))
+            .collect();
+        if self.persist(shard, group, recs).await {
+            self.coordinator.borrow_mut().apply_commit(group, accepted);
+        } else {
+            for r in results.iter_mut().filter(|r| r.is_ok()) {
+                *r = Err(CommitError::Storage);
+            }
+        }
+        Ok(results)
+    }
+
+    async fn delete_offsets(
+        &self,
+        shard: &Rc<Shard>,
+        group: &str,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
+        let results: Vec<Result<(), GroupError>> = {
+            let c = self.coordinator.borrow();
+            if c.group(group).is_none() && c.committed(group).is_none() {
+                return Err(GroupError::GroupIdNotFound);
+            }
+            partitions
+                .iter()
+                .map(|(t, _)| if c.subscribed_to(group, t) { Err(GroupError::GroupSubscribedToTopic) } else { Ok(()) })
+                .collect()
+        };
+        let doomed: Vec<(String, i32)> =
+            partitions.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(tp, _)| tp.clone()).collect();
+        let removed = self.coordinator.borrow_mut().remove_offsets(group, &doomed);
+        if !removed.is_empty() {
+            let recs = removed.iter().map(|(t, p)| (records::offset_key(group, t, *p), None)).collect();
+            self.persist(shard, group, recs).await;
+        }
+        Ok(results)
+    }
+
+    /// Delivers released responses and starts persisting changed groups.
+    fn process(&self, shard: &Rc<Shard>, outputs: Vec<Output>) {
+        for o in outputs {
+            match o {
+                Output::Join { req, resp } => {
+                    if let Some(tx) = self.joins.borrow_mut().remove(&req) {
+                        let _ = tx.send(resp);
+                    }
+                }
+                Output::Sync { req, resp } => {
+                    if let Some(tx) = self.syncs.borrow_mut().remove(&req) {
+                        let _ = tx.send(resp);
+                    }
+                }
+                Output::PersistGroup { group_id } => {
+                    let value = self.coordinator.borrow().group(&group_id).map(|g| records::group_value(g, now_ms()));
+                    let shard2 = shard.clone();
+                    glommio::spawn_local_into(
+                        async move {
+                            let recs = vec![(records::group_key(&group_id), value)];
+                            let driver = shard2.groups.clone();
+                            driver.persist(&shard2, &group_id, recs).await;
+                        },
+                        shard.data_tq,
+                    )
+                    .expect("data queue exists")
+                    .detach();
+                }
+            }
+        }
+    }
+
+    /// Appends records to the group's `__consumer_offsets` partition and waits until they
+    /// are durable by the topic's policy. False if the partition is unavailable or failed.
+    async fn persist(&self, shard: &Rc<Shard>, group: &str, recs: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> bool {
+        let partition = offsets_partition(group, shard.config.offsets_topic_num_partitions);
+        let Some(log) = shard.log(&TopicPartition::new(OFFSETS_TOPIC, partition)) else {
+            tracing::error!(group, partition, "group coordinator has no __consumer_offsets partition here");
+            return false;
+        };
+        let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
+            recs.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref())).collect();
+        let batch = batch::encode_batch(0, &refs, now_ms());
+        match log.append(&batch) {
+            Ok(outcome) => match log.wait_durable(outcome.end_offset, outcome.needs_sync).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(group, error = %e, "persisting group state failed");
+                    false
+                }
+            },
+            Err(e) => {
+                tracing::error!(group, error = %e, "persisting group state failed");
+                false
+            }
+        }
+    }
+
+    /// Rebuilds offsets and groups from one `__consumer_offsets` partition (at open).
+    pub async fn load(&self, log: &PartitionLog) {
+        let mut at = log.log_start_offset();
+        let end = log.high_watermark();
+        let now = self.now();
+        let mut loaded = 0usize;
+        while at < end {
+            let chunk = match log.read(at, 4 << 20).await {
+                Ok(r) => match r.records {
+                    Some(b) => b,
+                    None => break,
+                },
+                Err(e) => {
+                    tracing::error!(partition = %log.topic_partition(), error = %e, "cannot load group state");
+                    break;
+                }
+            };
+            for (_, b) in batch::BatchIter::new(&chunk) {
+                let h = BatchHeader::read(b).expect("whole batch");
+                at = h.last_offset() + 1;
+                let mut bytes = Bytes::copy_from_slice(b);
+                let Ok(set) = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes) else { continue };
+                for r in set.records {
+                    let Some(key) = r.key.as_deref().and_then(records::decode_key) else { continue };
+                    loaded += 1;
+                    let mut c = self.coordinator.borrow_mut();
+                    match key {
+                        records::OffsetsKey::Offset { group, topic, partition } => {
+                            let value = r.value.as_deref().and_then(records::decode_offset_value);
+                            c.restore_offset(&group, (topic, partition), value);
+                        }
+                        records::OffsetsKey::Group { group } => {
+                            match r.value.as_deref().and_then(|v| records::decode_group_value(&group, v)) {
+                                Some(g) => c.restore_group(g, now),
+                                None => c.forget_group(&group),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if loaded > 0 {
+            tracing::info!(partition = %log.topic_partition(), records = loaded, "loaded group state");
+        }
+    }
+
+    /// Session expiry, rebalance deadlines and offset retention, on a timer.
+    pub async fn run_timers(self: Rc<Self>, shard: Rc<Shard>) {
+        let mut last_retention = Instant::now();
+        while !shard.shutting_down() {
+            glommio::timer::sleep(Duration::from_millis(100)).await;
+            let out = self.coordinator.borrow_mut().tick(self.now());
+            self.process(&shard, out);
+            if last_retention.elapsed() >= Duration::from_secs(60) {
+                last_retention = Instant::now();
+                let expired = self.coordinator.borrow().expired_offsets(shard.config.offsets_retention_ms, now_ms());
+                for (group, tps) in expired {
+                    tracing::info!(group = %group, partitions = tps.len(), "expiring committed offsets (offsets.retention.minutes)");
+                    let _ = self.delete_offsets(&shard, &group, tps).await;
+                }
+            }
+        }
+    }
+}
+
+fn join_error(e: GroupError) -> JoinResponse {
+    JoinResponse {
+        error: Some(e),
+        generation: -1,
+        protocol_type: None,
+        protocol_name: None,
+        leader: String::new(),
+        member_id: String::new(),
+        members: Vec::new(),
+    }
+}
+
+fn sync_error(e: GroupError) -> SyncResponse {
+    SyncResponse { error: Some(e), protocol_type: None, protocol_name: None, assignment: Bytes::new() }
+}
