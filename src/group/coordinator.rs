@@ -411,6 +411,9 @@ impl GroupCoordinator {
                 reply(&mut out, JoinResponse::error(GroupError::GroupMaxSizeReached, &member_id));
                 return out;
             }
+            if group.members.is_empty() {
+                group.protocol_type = Some(j.protocol_type.clone());
+            }
             group.members.push(Member {
                 member_id: member_id.clone(),
                 instance_id: j.instance_id.clone(),
@@ -424,9 +427,6 @@ impl GroupCoordinator {
                 awaiting_join: Some(req),
                 awaiting_sync: None,
             });
-            if group.protocol_type.is_none() {
-                group.protocol_type = Some(j.protocol_type.clone());
-            }
             let delay = if group.state == GroupState::Empty { self.initial_rebalance_delay_ms } else { 0 };
             Self::prepare_rebalance(group, now, delay, &mut out);
             Self::maybe_complete_join(group, now, &mut out);
@@ -523,8 +523,8 @@ impl GroupCoordinator {
         group.state_since = now;
         if group.members.is_empty() {
             group.state = GroupState::Empty;
+            // Kafka keeps the protocol type of an empty group (ListGroups shows it).
             group.protocol_name = None;
-            group.protocol_type = None;
             group.leader = None;
             out.push(Output::PersistGroup { group_id: group.group_id.clone() });
             return;
@@ -718,7 +718,6 @@ impl GroupCoordinator {
                 group.generation += 1;
                 group.state_since = now;
                 group.protocol_name = None;
-                group.protocol_type = None;
                 out.push(Output::PersistGroup { group_id: group.group_id.clone() });
             }
             _ => {

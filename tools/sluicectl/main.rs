@@ -1,0 +1,63 @@
+//! `sluicectl`: the bundled tool. Admin (topics, groups, offsets, cluster), console
+//! producer and consumer, and load benchmarks, against any Kafka-protocol broker.
+//! Every command takes `--bootstrap HOST:PORT` and `--json`; errors are one line naming
+//! what failed, with a non-zero exit.
+mod admin;
+mod bench;
+mod console;
+mod groups;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "sluicectl", version, about = "Admin, console and benchmark tool for Sluice (and any Kafka broker)")]
+pub struct Cli {
+    /// Broker to bootstrap from.
+    #[arg(long, global = true, default_value = "127.0.0.1:9092")]
+    pub bootstrap: String,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create, list, describe, delete and alter topics.
+    #[command(subcommand)]
+    Topic(admin::TopicCmd),
+    /// Produce lines from stdin.
+    Produce(console::ProduceArgs),
+    /// Consume and print records.
+    Consume(console::ConsumeArgs),
+    /// List, describe, reset offsets of and delete consumer groups.
+    #[command(subcommand)]
+    Group(groups::GroupCmd),
+    /// Earliest and latest offsets per partition.
+    Offsets(admin::OffsetsArgs),
+    /// Brokers, controller and cluster id.
+    #[command(subcommand)]
+    Cluster(admin::ClusterCmd),
+    /// Load benchmarks: produce, consume, end-to-end.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Topic(cmd) => admin::topic(&cli, cmd),
+        Command::Produce(args) => console::produce(&cli, args),
+        Command::Consume(args) => console::consume(&cli, args),
+        Command::Group(cmd) => groups::group(&cli, cmd),
+        Command::Offsets(args) => admin::offsets(&cli, args),
+        Command::Cluster(cmd) => admin::cluster(&cli, cmd),
+        Command::Bench(cmd) => bench::run(&cli, cmd),
+    };
+    if let Err(e) = result {
+        eprintln!("sluicectl: {e}");
+        std::process::exit(1);
+    }
+}
