@@ -751,7 +751,7 @@ impl GroupCoordinator {
             if !expired.is_empty() {
                 Self::after_removal(group, now, &mut out);
             }
-            if group.state == GroupState::PreparingRebalance && now >= group.rebalance_deadline {
+            if group.state == GroupState::PreparingRebalance {
                 Self::maybe_complete_join(group, now, &mut out);
             }
         }
@@ -765,6 +765,9 @@ impl GroupCoordinator {
         for g in self.groups.values() {
             if g.state == GroupState::PreparingRebalance {
                 consider(g.rebalance_deadline);
+                if g.delay_until > 0 {
+                    consider(g.delay_until);
+                }
             }
             for m in &g.members {
                 if m.awaiting_join.is_none() {
@@ -797,8 +800,10 @@ impl GroupCoordinator {
             return if group.members.is_empty() { Ok(()) } else { Err(GroupError::IllegalGeneration) };
         }
         Self::check_member(group, member_id, instance_id, generation)?;
+        // As in Kafka: members of the current generation may commit while the group
+        // prepares a rebalance (committing on revoke), not while assignments are pending.
         match group.state {
-            GroupState::PreparingRebalance | GroupState::CompletingRebalance => Err(GroupError::RebalanceInProgress),
+            GroupState::CompletingRebalance => Err(GroupError::RebalanceInProgress),
             _ => Ok(()),
         }
     }
@@ -1175,11 +1180,36 @@ mod tests {
     }
 
     #[test]
+    fn initial_rebalance_delay_waits_then_completes_on_tick() {
+        let mut c = GroupCoordinator::new();
+        c.initial_rebalance_delay_ms = 3000;
+        let (_a, out) = first_join(&mut c, 1, 0);
+        assert!(joins(&out).is_empty(), "the first rebalance waits for more members");
+        let (_b, out) = first_join(&mut c, 10, 1000);
+        assert!(joins(&out).is_empty());
+        assert!(c.tick(2999).is_empty());
+        assert_eq!(c.next_deadline(), Some(3000));
+        let out = c.tick(3000);
+        let j = joins(&out);
+        assert_eq!(j.len(), 2, "both members are in the first generation");
+        assert!(j.iter().all(|(_, r)| r.generation == 1));
+    }
+
+    #[test]
     fn commits_are_checked_against_generation_and_membership() {
         let mut c = GroupCoordinator::new();
         assert!(c.validate_commit("solo", "", None, -1).is_ok(), "standalone commit");
         let (a, _) = first_join(&mut c, 1, 0);
         assert_eq!(c.validate_commit("g", &a, None, 1), Err(GroupError::RebalanceInProgress), "awaiting sync");
+        // While a rebalance is being prepared, the current generation may still commit.
+        {
+            let mut c2 = GroupCoordinator::new();
+            let (x, _) = first_join(&mut c2, 100, 0);
+            c2.sync(102, SyncRequest { group_id: "g".into(), member_id: x.clone(), instance_id: None, generation: 1, assignments: vec![] }, 0);
+            let _ = first_join(&mut c2, 110, 10);
+            assert_eq!(c2.group("g").unwrap().state, GroupState::PreparingRebalance);
+            assert!(c2.validate_commit("g", &x, None, 1).is_ok(), "commit on revoke");
+        }
         c.sync(
             3,
             SyncRequest {
