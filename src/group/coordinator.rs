@@ -1205,7 +1205,17 @@ mod tests {
         {
             let mut c2 = GroupCoordinator::new();
             let (x, _) = first_join(&mut c2, 100, 0);
-            c2.sync(102, SyncRequest { group_id: "g".into(), member_id: x.clone(), instance_id: None, generation: 1, assignments: vec![] }, 0);
+            c2.sync(
+                102,
+                SyncRequest {
+                    group_id: "g".into(),
+                    member_id: x.clone(),
+                    instance_id: None,
+                    generation: 1,
+                    assignments: vec![],
+                },
+                0,
+            );
             let _ = first_join(&mut c2, 110, 10);
             assert_eq!(c2.group("g").unwrap().state, GroupState::PreparingRebalance);
             assert!(c2.validate_commit("g", &x, None, 1).is_ok(), "commit on revoke");

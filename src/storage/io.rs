@@ -39,22 +39,34 @@ impl SegmentFile {
     }
 
     /// Writes `tail` (the already-written bytes of the partial block at `aligned_pos`)
-    /// followed by `data`, zero-padded to the alignment, at `aligned_pos`. O_DIRECT: when
-    /// this returns the bytes are in the device's hands, not in a user-space buffer.
-    pub async fn write_aligned(&self, aligned_pos: u64, tail: &[u8], data: &[u8]) -> Result<(), StorageError> {
+    /// followed by `chunks`, zero-padded to the alignment, at `aligned_pos`, in one write.
+    /// O_DIRECT: when this returns the bytes are in the device's hands, not in a user-space
+    /// buffer. Returns the new end position and the bytes of the new partial last block.
+    pub async fn write_aligned(
+        &self,
+        aligned_pos: u64,
+        tail: &[u8],
+        chunks: &[bytes::Bytes],
+    ) -> Result<(u64, Vec<u8>), StorageError> {
         assert_eq!(aligned_pos % DMA_ALIGN, 0, "unaligned segment write");
-        let len = tail.len() + data.len();
+        let len = tail.len() + chunks.iter().map(|c| c.len()).sum::<usize>();
         let padded = (len as u64).div_ceil(DMA_ALIGN) * DMA_ALIGN;
         let mut buf = self.file.alloc_dma_buffer(padded as usize);
         let bytes = buf.as_bytes_mut();
         bytes[..tail.len()].copy_from_slice(tail);
-        bytes[tail.len()..len].copy_from_slice(data);
+        let mut at = tail.len();
+        for c in chunks {
+            bytes[at..at + c.len()].copy_from_slice(c);
+            at += c.len();
+        }
         bytes[len..].fill(0);
+        let keep_from = (len as u64 / DMA_ALIGN * DMA_ALIGN) as usize;
+        let new_tail = bytes[keep_from..len].to_vec();
         let written = self.file.write_at(buf, aligned_pos).await.map_err(|e| io_err("write", &self.path, e))?;
         if written < len {
             return Err(io_err("write", &self.path, format!("short write: {written} of {len} bytes")));
         }
-        Ok(())
+        Ok((aligned_pos + len as u64, new_tail))
     }
 
     /// Reads up to `len` bytes at `pos` (any alignment; glommio aligns internally).

@@ -36,8 +36,8 @@ struct Segment {
     /// Already-written bytes of the partial block at `tail_pos` (rewritten with the next write).
     tail: Vec<u8>,
     tail_pos: u64,
-    /// Appended, not yet submitted to the writer.
-    pending: Vec<u8>,
+    /// Appended, not yet submitted to the writer (the patched batches, shared with the cache).
+    pending: Vec<Bytes>,
     index: OffsetIndex,
     timeindex: TimeIndex,
     last_indexed: Option<u64>,
@@ -299,7 +299,7 @@ impl PartitionLog {
             active.max_timestamp = active.max_timestamp.max(max_ts);
             let _ = size;
         }
-        active.pending.extend_from_slice(&frozen);
+        active.pending.push(frozen.clone());
         active.size += total;
         active.next_offset = next;
         let end_position = active.size;
@@ -567,22 +567,11 @@ impl PartitionLog {
             (seg.tail_pos, std::mem::take(&mut seg.tail), std::mem::take(&mut seg.pending))
         };
         if !data.is_empty() {
-            file.write_aligned(tail_pos, &tail, &data).await?;
+            let (end, new_tail) = file.write_aligned(tail_pos, &tail, &data).await?;
             let mut st = self.state.borrow_mut();
             let seg = &mut st.segments[i];
-            let end = tail_pos + (tail.len() + data.len()) as u64;
             seg.written = end;
             seg.tail_pos = end / limits::DMA_ALIGN * limits::DMA_ALIGN;
-            let keep = (end - seg.tail_pos) as usize;
-            let mut new_tail = Vec::with_capacity(limits::DMA_ALIGN as usize);
-            let total_len = tail.len() + data.len();
-            let from = total_len - keep;
-            if from < tail.len() {
-                new_tail.extend_from_slice(&tail[from..]);
-                new_tail.extend_from_slice(&data);
-            } else {
-                new_tail.extend_from_slice(&data[from - tail.len()..]);
-            }
             seg.tail = new_tail;
             let mut hwm = st.high_watermark;
             while let Some(f) = st.inflight.front() {
