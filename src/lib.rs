@@ -9,6 +9,7 @@
 //! - `storage`: partition logs: segments, indexes, recovery, the fetch cache (glommio I/O in `storage::io`).
 //! - `shard`: executors, partition placement, cross-shard messages.
 //! - `server`: the TCP listener, connections, and one handler module per Kafka API.
+pub mod alloc;
 pub mod config;
 pub mod group;
 pub mod limits;

@@ -17,6 +17,9 @@ use sluice::limits;
 use sluice::metadata::{self, store};
 use sluice::shard::{controller::Controller, Lifecycle, NodeIdentity, Shard, ShardMsg};
 
+#[global_allocator]
+static ALLOCATOR: sluice::alloc::BrokerAllocator = sluice::alloc::BrokerAllocator;
+
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "A Kafka-compatible, thread-per-core message broker")]
 struct Cli {
@@ -88,7 +91,8 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     remove_orphan_partitions(&config.log_dir, &image);
     let listener = config.listeners[0].clone();
     // The shards bind with SO_REUSEPORT, which would let a second broker share the port
-    // silently; a plain bind first fails with EADDRINUSE as Kafka does.
+    // silently; a bind without it first fails with EADDRINUSE as Kafka does (std sets
+    // SO_REUSEADDR, so connections left in TIME_WAIT do not block a restart).
     drop(
         std::net::TcpListener::bind((listener.host.as_str(), listener.port))
             .map_err(|e| format!("listeners: cannot bind {}:{}: {e}", listener.host, listener.port))?,
@@ -146,7 +150,12 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                     .map_err(|e| e.to_string())?
                     .detach();
                 barrier(&lifecycle.loaded_shards, shards, None).await;
-                let tcp = match glommio::net::TcpListener::bind(&addr) {
+                let bound = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| std::io::Error::other("cannot resolve"))
+                    .and_then(sluice::server::bind_listener);
+                let tcp = match bound {
                     Ok(l) => l,
                     Err(e) => {
                         tracing::error!(%addr, error = %e, "cannot listen");

@@ -10,6 +10,21 @@ use glommio::net::TcpListener;
 
 use crate::shard::Shard;
 
+/// Binds a shard's listener: SO_REUSEPORT so every shard accepts on the same port, and
+/// SO_REUSEADDR so a restart is not refused while old connections sit in TIME_WAIT (as
+/// Kafka's server sockets do; glommio's own `bind` sets only the first).
+pub fn bind_listener(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    // SAFETY: the fd is a listening TCP socket we own; ownership moves to the listener.
+    Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })
+}
+
 /// Accepts connections until shutdown is requested, then waits (bounded) for them to drain.
 pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
     let open = Rc::new(std::cell::Cell::new(0usize));

@@ -79,28 +79,40 @@ pub async fn handle(shard: Rc<Shard>, req: Request, peer: Rc<str>) -> Reply {
             return Reply::Close;
         }
     }
-    let result = match req.api_key {
-        ApiKey::Produce => produce::handle(&shard, &req).await,
-        ApiKey::Fetch => fetch::handle(&shard, &req).await,
-        ApiKey::ListOffsets => list_offsets::handle(&shard, &req).await,
-        ApiKey::Metadata => metadata::handle(&shard, &req).await,
-        ApiKey::CreateTopics => create_topics::handle(&shard, &req).await,
-        ApiKey::DeleteTopics => delete_topics::handle(&shard, &req).await,
-        ApiKey::DescribeCluster => describe_cluster::handle(&shard, &req).await,
-        ApiKey::FindCoordinator => find_coordinator::handle(&shard, &req).await,
-        ApiKey::JoinGroup => join_group::handle(&shard, &req, &peer).await,
-        ApiKey::SyncGroup => sync_group::handle(&shard, &req).await,
-        ApiKey::Heartbeat => heartbeat::handle(&shard, &req).await,
-        ApiKey::LeaveGroup => leave_group::handle(&shard, &req).await,
-        ApiKey::OffsetCommit => offset_commit::handle(&shard, &req).await,
-        ApiKey::OffsetFetch => offset_fetch::handle(&shard, &req).await,
-        ApiKey::OffsetDelete => offset_delete::handle(&shard, &req).await,
-        ApiKey::ListGroups => list_groups::handle(&shard, &req).await,
-        ApiKey::DescribeGroups => describe_groups::handle(&shard, &req).await,
-        ApiKey::DeleteGroups => delete_groups::handle(&shard, &req).await,
+    let api = req.api_key;
+    // A bug in one handler must not take the shard down: answer it by closing the connection.
+    let dispatched = std::panic::AssertUnwindSafe(dispatch(&shard, &req, &peer));
+    match futures::FutureExt::catch_unwind(dispatched).await {
+        Ok(result) => to_reply(&req, result),
+        Err(_) => {
+            tracing::error!(?api, version, "handler panicked; closing the connection");
+            Reply::Close
+        }
+    }
+}
+
+async fn dispatch(shard: &Rc<Shard>, req: &Request, peer: &str) -> HandlerResult {
+    match req.api_key {
+        ApiKey::Produce => produce::handle(shard, req).await,
+        ApiKey::Fetch => fetch::handle(shard, req).await,
+        ApiKey::ListOffsets => list_offsets::handle(shard, req).await,
+        ApiKey::Metadata => metadata::handle(shard, req).await,
+        ApiKey::CreateTopics => create_topics::handle(shard, req).await,
+        ApiKey::DeleteTopics => delete_topics::handle(shard, req).await,
+        ApiKey::DescribeCluster => describe_cluster::handle(shard, req).await,
+        ApiKey::FindCoordinator => find_coordinator::handle(shard, req).await,
+        ApiKey::JoinGroup => join_group::handle(shard, req, peer).await,
+        ApiKey::SyncGroup => sync_group::handle(shard, req).await,
+        ApiKey::Heartbeat => heartbeat::handle(shard, req).await,
+        ApiKey::LeaveGroup => leave_group::handle(shard, req).await,
+        ApiKey::OffsetCommit => offset_commit::handle(shard, req).await,
+        ApiKey::OffsetFetch => offset_fetch::handle(shard, req).await,
+        ApiKey::OffsetDelete => offset_delete::handle(shard, req).await,
+        ApiKey::ListGroups => list_groups::handle(shard, req).await,
+        ApiKey::DescribeGroups => describe_groups::handle(shard, req).await,
+        ApiKey::DeleteGroups => delete_groups::handle(shard, req).await,
         _ => unreachable!("checked against SUPPORTED"),
-    };
-    to_reply(&req, result)
+    }
 }
 
 fn to_reply(req: &Request, result: HandlerResult) -> Reply {
