@@ -1,0 +1,419 @@
+//! Topic administration (create, list, describe, delete, alter), per-partition
+//! offsets, and cluster information.
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use rdkafka::admin::{AlterConfig, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::consumer::Consumer;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use serde_json::json;
+
+use crate::util::{self, admin_opts, block_on, code_desc, is_unsupported, kerr, print_json, print_table};
+
+#[derive(Subcommand)]
+pub enum TopicCmd {
+    /// Create a topic.
+    Create {
+        name: String,
+        /// Number of partitions.
+        #[arg(short, long, default_value_t = 1)]
+        partitions: i32,
+        /// Replication factor.
+        #[arg(short = 'r', long, default_value_t = 1)]
+        replication_factor: i32,
+        /// Topic config, KEY=VALUE (repeatable).
+        #[arg(short, long = "config", value_name = "KEY=VALUE", value_parser = util::kv_arg)]
+        config: Vec<(String, String)>,
+    },
+    /// List topics.
+    List {
+        /// Include internal topics (names starting with "__").
+        #[arg(short, long)]
+        internal: bool,
+    },
+    /// Show partitions (leader, replicas, ISR) and configs of a topic.
+    Describe {
+        name: String,
+        /// Show every config, not only the ones set on the topic.
+        #[arg(long)]
+        all_configs: bool,
+    },
+    /// Delete a topic.
+    Delete { name: String },
+    /// Add partitions or change configs of a topic.
+    Alter {
+        name: String,
+        /// New total number of partitions (must be larger than the current one).
+        #[arg(short, long)]
+        partitions: Option<usize>,
+        /// Config to set, KEY=VALUE (repeatable). Other topic overrides are kept.
+        #[arg(short, long = "config", value_name = "KEY=VALUE", value_parser = util::kv_arg)]
+        config: Vec<(String, String)>,
+    },
+}
+
+#[derive(Args)]
+pub struct OffsetsArgs {
+    pub topic: String,
+    /// Only this partition.
+    #[arg(short, long)]
+    pub partition: Option<i32>,
+}
+
+#[derive(Subcommand)]
+pub enum ClusterCmd {
+    /// Brokers, controller, cluster id and topic count.
+    Info,
+}
+
+pub fn topic(cli: &crate::Cli, cmd: &TopicCmd) -> Result<(), String> {
+    match cmd {
+        TopicCmd::Create { name, partitions, replication_factor, config } => {
+            create(cli, name, *partitions, *replication_factor, config)
+        }
+        TopicCmd::List { internal } => list(cli, *internal),
+        TopicCmd::Describe { name, all_configs } => describe(cli, name, *all_configs),
+        TopicCmd::Delete { name } => delete(cli, name),
+        TopicCmd::Alter { name, partitions, config } => alter(cli, name, *partitions, config),
+    }
+}
+
+fn create(cli: &crate::Cli, name: &str, partitions: i32, rf: i32, config: &[(String, String)]) -> Result<(), String> {
+    if partitions < 1 {
+        return Err("create topic: --partitions must be at least 1".into());
+    }
+    if rf < 1 {
+        return Err("create topic: --replication-factor must be at least 1".into());
+    }
+    let admin = util::admin(cli)?;
+    let mut t = NewTopic::new(name, partitions, TopicReplication::Fixed(rf));
+    for (k, v) in config {
+        t = t.set(k, v);
+    }
+    let res = block_on(admin.create_topics([&t], &admin_opts()))
+        .map_err(|e| format!("create topic '{name}': {}", kerr(&e)))?;
+    for r in res {
+        if let Err((_, code)) = r {
+            return Err(format!("create topic '{name}': {}", code_desc(code)));
+        }
+    }
+    // Wait (briefly) until the topic is visible with all its partitions.
+    let deadline = Instant::now() + util::TIMEOUT;
+    let c = util::query_consumer(cli, None)?;
+    while Instant::now() < deadline {
+        if let Ok(p) = util::topic_partitions(cli, &c, name) {
+            if p.len() as i32 >= partitions {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if cli.json {
+        print_json(&json!({"topic": name, "partitions": partitions, "replication_factor": rf, "created": true}));
+    } else {
+        println!("created topic '{name}' ({partitions} partitions, replication factor {rf})");
+    }
+    Ok(())
+}
+
+fn list(cli: &crate::Cli, internal: bool) -> Result<(), String> {
+    let c = util::query_consumer(cli, None)?;
+    let md = util::fetch_metadata(cli, &c, None)?;
+    let mut topics: Vec<_> = md
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .filter(|t| internal || !t.name().starts_with("__"))
+        .collect();
+    topics.sort_by(|a, b| a.name().cmp(b.name()));
+    if cli.json {
+        let v: Vec<_> = topics
+            .iter()
+            .map(|t| {
+                let rf = t.partitions().first().map(|p| p.replicas().len()).unwrap_or(0);
+                json!({"name": t.name(), "partitions": t.partitions().len(), "replication_factor": rf})
+            })
+            .collect();
+        print_json(&json!(v));
+    } else {
+        let rows: Vec<Vec<String>> = topics
+            .iter()
+            .map(|t| {
+                let rf = t.partitions().first().map(|p| p.replicas().len()).unwrap_or(0);
+                vec![t.name().to_string(), t.partitions().len().to_string(), rf.to_string()]
+            })
+            .collect();
+        print_table(&["NAME", "PARTITIONS", "REPLICAS"], &rows);
+    }
+    Ok(())
+}
+
+/// Configs of a topic: `Ok(Some(entries))`, `Ok(None)` when the broker does not
+/// implement DescribeConfigs, `Err` on other failures.
+type ConfigRow = (String, Option<String>, String, bool);
+
+fn topic_configs(admin: &util::Admin, name: &str) -> Result<Option<Vec<ConfigRow>>, String> {
+    let spec = ResourceSpecifier::Topic(name);
+    match block_on(admin.describe_configs([&spec], &admin_opts())) {
+        Err(KafkaError::AdminOp(code)) if is_unsupported(code) => Ok(None),
+        Err(e) => Err(format!("describe configs of '{name}': {}", kerr(&e))),
+        Ok(results) => {
+            let mut rows = Vec::new();
+            for r in results {
+                match r {
+                    Err(code) if is_unsupported(code) => return Ok(None),
+                    Err(code) => return Err(format!("describe configs of '{name}': {}", code_desc(code))),
+                    Ok(res) => {
+                        for e in res.entries {
+                            let source = match e.source {
+                                ConfigSource::Unknown => "unknown",
+                                ConfigSource::DynamicTopic => "topic",
+                                ConfigSource::DynamicBroker => "dynamic-broker",
+                                ConfigSource::DynamicDefaultBroker => "dynamic-default-broker",
+                                ConfigSource::StaticBroker => "static-broker",
+                                ConfigSource::Default => "default",
+                            };
+                            let value = if e.is_sensitive { Some("(sensitive)".to_string()) } else { e.value };
+                            rows.push((e.name, value, source.to_string(), e.is_default));
+                        }
+                    }
+                }
+            }
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(Some(rows))
+        }
+    }
+}
+
+fn describe(cli: &crate::Cli, name: &str, all_configs: bool) -> Result<(), String> {
+    let c = util::query_consumer(cli, None)?;
+    util::topic_partitions(cli, &c, name)?;
+    let md = util::fetch_metadata(cli, &c, Some(name))?;
+    let t = md.topics().iter().find(|t| t.name() == name).ok_or_else(|| format!("unknown topic '{name}'"))?;
+    let mut parts: Vec<_> = t.partitions().iter().collect();
+    parts.sort_by_key(|p| p.id());
+    let admin = util::admin(cli)?;
+    let configs = topic_configs(&admin, name)?;
+    let shown: Option<Vec<&ConfigRow>> =
+        configs.as_ref().map(|v| v.iter().filter(|r| all_configs || r.2 == "topic").collect());
+    if cli.json {
+        let partitions: Vec<_> = parts
+            .iter()
+            .map(|p| {
+                json!({
+                    "partition": p.id(),
+                    "leader": p.leader(),
+                    "replicas": p.replicas(),
+                    "isr": p.isr(),
+                    "error": p.error().map(|e| code_desc(RDKafkaErrorCode::from(e))),
+                })
+            })
+            .collect();
+        let cfg = shown.as_ref().map(|v| {
+            v.iter().map(|r| json!({"name": r.0, "value": r.1, "source": r.2, "default": r.3})).collect::<Vec<_>>()
+        });
+        print_json(&json!({
+            "name": name,
+            "partitions": partitions,
+            "replication_factor": parts.first().map(|p| p.replicas().len()).unwrap_or(0),
+            "configs": cfg,
+            "configs_available": configs.is_some(),
+        }));
+        return Ok(());
+    }
+    println!("NAME         {name}");
+    println!("PARTITIONS   {}", parts.len());
+    println!("REPLICAS     {}", parts.first().map(|p| p.replicas().len()).unwrap_or(0));
+    println!();
+    let rows: Vec<Vec<String>> = parts
+        .iter()
+        .map(|p| {
+            vec![
+                p.id().to_string(),
+                p.leader().to_string(),
+                format!("[{}]", util::join_ids(p.replicas())),
+                format!("[{}]", util::join_ids(p.isr())),
+                p.error().map(|e| code_desc(RDKafkaErrorCode::from(e))).unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    print_table(&["PARTITION", "LEADER", "REPLICAS", "ISR", "ERROR"], &rows);
+    println!();
+    match shown {
+        None => println!("configs: unavailable from this broker (DescribeConfigs is not supported)"),
+        Some(v) if v.is_empty() => println!("configs: none set on the topic (use --all-configs to show defaults)"),
+        Some(v) => {
+            let rows: Vec<Vec<String>> =
+                v.iter().map(|r| vec![r.0.clone(), r.1.clone().unwrap_or_else(|| "-".into()), r.2.clone()]).collect();
+            print_table(&["CONFIG", "VALUE", "SOURCE"], &rows);
+        }
+    }
+    Ok(())
+}
+
+fn delete(cli: &crate::Cli, name: &str) -> Result<(), String> {
+    let admin = util::admin(cli)?;
+    let res = block_on(admin.delete_topics(&[name], &admin_opts()))
+        .map_err(|e| format!("delete topic '{name}': {}", kerr(&e)))?;
+    for r in res {
+        match r {
+            Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) | Err((_, RDKafkaErrorCode::UnknownTopic)) => {
+                return Err(format!("unknown topic '{name}'"))
+            }
+            Err((_, code)) => return Err(format!("delete topic '{name}': {}", code_desc(code))),
+            Ok(_) => {}
+        }
+    }
+    if cli.json {
+        print_json(&json!({"topic": name, "deleted": true}));
+    } else {
+        println!("deleted topic '{name}'");
+    }
+    Ok(())
+}
+
+fn alter(cli: &crate::Cli, name: &str, partitions: Option<usize>, config: &[(String, String)]) -> Result<(), String> {
+    if partitions.is_none() && config.is_empty() {
+        return Err("alter topic: give --partitions N and/or --config KEY=VALUE".into());
+    }
+    let c = util::query_consumer(cli, None)?;
+    let current = util::topic_partitions(cli, &c, name)?.len();
+    let admin = util::admin(cli)?;
+    let mut done = Vec::new();
+    if let Some(n) = partitions {
+        if n <= current {
+            return Err(format!(
+                "alter partitions: topic '{name}' has {current} partitions; --partitions must be larger"
+            ));
+        }
+        let np = NewPartitions::new(name, n);
+        let unsupported = || "alter partitions: the broker does not support CreatePartitions".to_string();
+        let res = block_on(admin.create_partitions([&np], &admin_opts())).map_err(|e| match e {
+            KafkaError::AdminOp(code) if is_unsupported(code) => unsupported(),
+            e => format!("alter partitions of '{name}': {}", kerr(&e)),
+        })?;
+        for r in res {
+            match r {
+                Err((_, code)) if is_unsupported(code) => return Err(unsupported()),
+                Err((_, code)) => return Err(format!("alter partitions of '{name}': {}", code_desc(code))),
+                Ok(_) => {}
+            }
+        }
+        done.push(format!("partitions {current} -> {n}"));
+    }
+    if !config.is_empty() {
+        let unsupported = |api: &str| format!("alter config: the broker does not support {api}");
+        // AlterConfigs replaces the whole set of topic overrides: keep the existing
+        // ones (DescribeConfigs) and add ours, like kafka-configs did before KIP-339.
+        let existing = topic_configs(&admin, name).map_err(|e| format!("alter config: {e}"))?;
+        let Some(existing) = existing else {
+            return Err(unsupported("DescribeConfigs"));
+        };
+        let mut merged: Vec<(String, String)> = existing
+            .into_iter()
+            .filter(|r| r.2 == "topic")
+            .filter_map(|r| r.1.map(|v| (r.0, v)))
+            .filter(|(k, _)| !config.iter().any(|(ck, _)| ck == k))
+            .collect();
+        merged.extend(config.iter().cloned());
+        let mut ac = AlterConfig::new(ResourceSpecifier::Topic(name));
+        for (k, v) in &merged {
+            ac = ac.set(k, v);
+        }
+        let res = block_on(admin.alter_configs([&ac], &admin_opts())).map_err(|e| match e {
+            KafkaError::AdminOp(code) if is_unsupported(code) => unsupported("AlterConfigs"),
+            e => format!("alter config of '{name}': {}", kerr(&e)),
+        })?;
+        for r in res {
+            match r {
+                Err((_, code)) if is_unsupported(code) => return Err(unsupported("AlterConfigs")),
+                Err((_, code)) => return Err(format!("alter config of '{name}': {}", code_desc(code))),
+                Ok(_) => {}
+            }
+        }
+        for (k, v) in config {
+            done.push(format!("{k}={v}"));
+        }
+    }
+    if cli.json {
+        print_json(&json!({"topic": name, "altered": done}));
+    } else {
+        println!("altered topic '{name}': {}", done.join(", "));
+    }
+    Ok(())
+}
+
+pub fn offsets(cli: &crate::Cli, args: &OffsetsArgs) -> Result<(), String> {
+    let c = util::query_consumer(cli, None)?;
+    let mut parts = util::topic_partitions(cli, &c, &args.topic)?;
+    if let Some(p) = args.partition {
+        if !parts.contains(&p) {
+            return Err(format!("unknown partition {p} of topic '{}'", args.topic));
+        }
+        parts = vec![p];
+    }
+    let mut rows = Vec::new();
+    for p in parts {
+        let (lo, hi) = c
+            .fetch_watermarks(&args.topic, p, util::TIMEOUT)
+            .map_err(|e| format!("offsets of {}/{p}: {}", args.topic, kerr(&e)))?;
+        rows.push((p, lo, hi));
+    }
+    if cli.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(p, lo, hi)| {
+                json!({"topic": args.topic, "partition": p, "earliest": lo, "latest": hi, "records": hi - lo})
+            })
+            .collect();
+        print_json(&json!(v));
+    } else {
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|(p, lo, hi)| vec![args.topic.clone(), p.to_string(), lo.to_string(), hi.to_string()])
+            .collect();
+        print_table(&["TOPIC", "PARTITION", "EARLIEST", "LATEST"], &rows);
+    }
+    Ok(())
+}
+
+pub fn cluster(cli: &crate::Cli, cmd: &ClusterCmd) -> Result<(), String> {
+    match cmd {
+        ClusterCmd::Info => cluster_info(cli),
+    }
+}
+
+fn cluster_info(cli: &crate::Cli) -> Result<(), String> {
+    let c = util::query_consumer(cli, None)?;
+    let md = util::fetch_metadata(cli, &c, None)?;
+    let cluster_id = c.client().fetch_cluster_id(util::TIMEOUT);
+    // SAFETY: the client pointer is valid for the lifetime of `c`; the call only
+    // reads cached metadata (waiting up to the timeout) and returns an id.
+    let controller =
+        unsafe { rdkafka::bindings::rd_kafka_controllerid(c.client().native_ptr(), util::TIMEOUT.as_millis() as i32) };
+    let controller = (controller >= 0).then_some(controller);
+    let mut brokers: Vec<_> = md.brokers().iter().map(|b| (b.id(), b.host().to_string(), b.port())).collect();
+    brokers.sort();
+    let topics = md.topics().iter().filter(|t| t.error().is_none()).count();
+    if cli.json {
+        let b: Vec<_> = brokers
+            .iter()
+            .map(|(id, h, p)| json!({"id": id, "host": h, "port": p, "controller": Some(*id) == controller}))
+            .collect();
+        print_json(&json!({"cluster_id": cluster_id, "controller": controller, "brokers": b, "topics": topics}));
+    } else {
+        println!("CLUSTER      {}", cluster_id.as_deref().unwrap_or("-"));
+        println!("CONTROLLER   {}", controller.map(|c| c.to_string()).unwrap_or_else(|| "-".into()));
+        println!("TOPICS       {topics}");
+        println!();
+        let rows: Vec<Vec<String>> = brokers
+            .iter()
+            .map(|(id, h, p)| {
+                let id_s = if Some(*id) == controller { format!("{id}*") } else { id.to_string() };
+                vec![id_s, h.clone(), p.to_string()]
+            })
+            .collect();
+        print_table(&["ID", "HOST", "PORT"], &rows);
+    }
+    Ok(())
+}
