@@ -88,7 +88,7 @@ pub struct JoinResponse {
 }
 
 impl JoinResponse {
-    fn error(e: GroupError, member_id: &str) -> JoinResponse {
+    pub fn error(e: GroupError, member_id: &str) -> JoinResponse {
         JoinResponse {
             error: Some(e),
             generation: -1,
@@ -119,7 +119,7 @@ pub struct SyncResponse {
 }
 
 impl SyncResponse {
-    fn error(e: GroupError) -> SyncResponse {
+    pub fn error(e: GroupError) -> SyncResponse {
         SyncResponse { error: Some(e), protocol_type: None, protocol_name: None, assignment: Bytes::new() }
     }
 }

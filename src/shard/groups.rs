@@ -142,7 +142,7 @@ impl GroupDriver {
                 self.joins.borrow_mut().insert(req, tx);
                 let out = self.coordinator.borrow_mut().join(req, j, now);
                 self.process(shard, out);
-                GroupReply::Join(rx.await.unwrap_or_else(|_| join_error(GroupError::RebalanceInProgress)))
+                GroupReply::Join(rx.await.unwrap_or_else(|_| JoinResponse::error(GroupError::RebalanceInProgress, "")))
             }
             GroupOp::Sync(s) => {
                 let req = self.req_id();
@@ -150,7 +150,7 @@ impl GroupDriver {
                 self.syncs.borrow_mut().insert(req, tx);
                 let out = self.coordinator.borrow_mut().sync(req, s, now);
                 self.process(shard, out);
-                GroupReply::Sync(rx.await.unwrap_or_else(|_| sync_error(GroupError::RebalanceInProgress)))
+                GroupReply::Sync(rx.await.unwrap_or_else(|_| SyncResponse::error(GroupError::RebalanceInProgress)))
             }
             GroupOp::Heartbeat { group, member, instance, generation } => GroupReply::Done(
                 self.coordinator.borrow_mut().heartbeat(&group, &member, instance.as_deref(), generation, now),
@@ -452,20 +452,4 @@ impl GroupDriver {
             }
         }
     }
-}
-
-fn join_error(e: GroupError) -> JoinResponse {
-    JoinResponse {
-        error: Some(e),
-        generation: -1,
-        protocol_type: None,
-        protocol_name: None,
-        leader: String::new(),
-        member_id: String::new(),
-        members: Vec::new(),
-    }
-}
-
-fn sync_error(e: GroupError) -> SyncResponse {
-    SyncResponse { error: Some(e), protocol_type: None, protocol_name: None, assignment: Bytes::new() }
 }

@@ -289,7 +289,7 @@ impl PartitionLog {
         let frozen = owned.freeze();
         let active = st.segments.last_mut().unwrap();
         let seg_base = active.base_offset;
-        for &(base, last, pos_in_req, size, max_ts) in &cached {
+        for &(base, last, pos_in_req, _, max_ts) in &cached {
             let position = active.size + pos_in_req as u64;
             if active.last_indexed.is_none_or(|l| position - l >= limits::INDEX_INTERVAL_BYTES) {
                 active.index.push((base - seg_base) as u32, position as u32);
@@ -297,7 +297,6 @@ impl PartitionLog {
             }
             active.timeindex.push(max_ts, (last - seg_base) as u32);
             active.max_timestamp = active.max_timestamp.max(max_ts);
-            let _ = size;
         }
         active.pending.push(frozen.clone());
         active.size += total;
