@@ -66,18 +66,31 @@ unsafe impl GlobalAlloc for BrokerAllocator {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        if !mapped(&layout) && !mapped(&new_layout) {
-            return unsafe { System.realloc(ptr, layout, new_size) };
-        }
-        let new = unsafe { self.alloc(new_layout) };
-        if !new.is_null() {
-            // SAFETY: both regions are valid for the smaller size and do not overlap.
-            unsafe {
-                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
+        match (mapped(&layout), mapped(&new_layout)) {
+            (false, false) => unsafe { System.realloc(ptr, layout, new_size) },
+            (true, true) => {
+                // Move the mapping's page tables; copying would commit every page.
+                // SAFETY: `ptr` is our mapping of `layout.size()` bytes.
+                let p = unsafe { libc::mremap(ptr as *mut libc::c_void, layout.size(), new_size, libc::MREMAP_MAYMOVE) };
+                if p == libc::MAP_FAILED {
+                    std::ptr::null_mut()
+                } else {
+                    p as *mut u8
+                }
+            }
+            _ => {
+                let new = unsafe { self.alloc(new_layout) };
+                if !new.is_null() {
+                    // SAFETY: both regions are valid for the smaller size (at most
+                    // MAPPED_BYTES_MIN here) and do not overlap.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                        self.dealloc(ptr, layout);
+                    }
+                }
+                new
             }
         }
-        new
     }
 }
 
