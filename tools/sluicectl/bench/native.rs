@@ -333,11 +333,9 @@ pub fn consumer_should_stop(shared: &Shared, mode: Mode) -> Result<bool, String>
         }
     }
     match mode {
-        Mode::Consume => {
-            if shared.measure_end_ns.map(|e| now >= e).unwrap_or(false) {
-                shared.stop.store(true, Ordering::SeqCst);
-                return Ok(true);
-            }
+        Mode::Consume if shared.measure_end_ns.is_some_and(|e| now >= e) => {
+            shared.stop.store(true, Ordering::SeqCst);
+            return Ok(true);
         }
         Mode::E2e if shared.producers_done.load(Ordering::SeqCst) => {
             let want = shared.produced_measured.load(Ordering::Relaxed);
