@@ -146,6 +146,10 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                 if i == 0 {
                     ensure_offsets_topic(&shard).await;
                 }
+                let watcher = shard.clone();
+                glommio::spawn_local_into(async move { watcher.watch_shutdown().await }, background_tq)
+                    .map_err(|e| e.to_string())?
+                    .detach();
                 glommio::spawn_local_into(shard.groups.clone().run_timers(shard.clone()), background_tq)
                     .map_err(|e| e.to_string())?
                     .detach();

@@ -56,6 +56,8 @@ pub struct Shard {
     pub background_tq: TaskQueueHandle,
     pub controller: Option<controller::Controller>,
     pub groups: Rc<groups::GroupDriver>,
+    /// Fired once when shutdown is seen, so connections can stop without a timer each.
+    shutdown: crate::sync::LocalNotify,
 }
 
 impl Shard {
@@ -88,6 +90,7 @@ impl Shard {
             background_tq,
             controller,
             groups,
+            shutdown: crate::sync::LocalNotify::new(),
         })
     }
 
@@ -299,10 +302,24 @@ impl Shard {
         self.lifecycle.shutdown.load(Ordering::Acquire)
     }
 
-    /// Completes when shutdown is requested (polled: signals arrive on a plain thread).
-    pub async fn shutdown_requested(&self) {
+    /// Watches for shutdown (signals arrive on a plain thread, so this polls) and wakes
+    /// everything waiting in `shutdown_requested`. One per shard.
+    pub async fn watch_shutdown(&self) {
         while !self.shutting_down() {
             glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+        self.shutdown.notify_all();
+    }
+
+    /// Completes when shutdown is requested. No timer or I/O of its own: cheap enough to
+    /// race against every read of every connection.
+    pub async fn shutdown_requested(&self) {
+        loop {
+            let n = self.shutdown.notified();
+            if self.shutting_down() {
+                return;
+            }
+            n.await;
         }
     }
 }
