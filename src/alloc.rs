@@ -71,7 +71,8 @@ unsafe impl GlobalAlloc for BrokerAllocator {
             (true, true) => {
                 // Move the mapping's page tables; copying would commit every page.
                 // SAFETY: `ptr` is our mapping of `layout.size()` bytes.
-                let p = unsafe { libc::mremap(ptr as *mut libc::c_void, layout.size(), new_size, libc::MREMAP_MAYMOVE) };
+                let p =
+                    unsafe { libc::mremap(ptr as *mut libc::c_void, layout.size(), new_size, libc::MREMAP_MAYMOVE) };
                 if p == libc::MAP_FAILED {
                     std::ptr::null_mut()
                 } else {
