@@ -58,6 +58,9 @@ pub enum GroupError {
     InvalidGroupId,
     #[error("group is full")]
     GroupMaxSizeReached,
+    /// The change could not be persisted to `__consumer_offsets`.
+    #[error("coordinator not available")]
+    CoordinatorNotAvailable,
 }
 
 #[derive(Debug, Clone)]

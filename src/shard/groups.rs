@@ -206,7 +206,7 @@ impl GroupDriver {
                             tps.iter().map(|(t, p)| (records::offset_key(&group, t, *p), None)).collect();
                         recs.push((records::group_key(&group), None));
                         let ok = self.persist(shard, &group, recs).await;
-                        GroupReply::Done(if ok { Ok(()) } else { Err(GroupError::GroupIdNotFound) })
+                        GroupReply::Done(if ok { Ok(()) } else { Err(GroupError::CoordinatorNotAvailable) })
                     }
                 }
             }

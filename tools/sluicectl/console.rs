@@ -13,7 +13,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::json;
 
-use crate::util::{self, code_desc, kerr, print_json};
+use crate::util::{self, code_desc, kerr, print_json, Compression};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Acks {
@@ -23,15 +23,6 @@ pub enum Acks {
     One,
     #[value(name = "all", alias = "-1")]
     All,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Compression {
-    None,
-    Gzip,
-    Snappy,
-    Lz4,
-    Zstd,
 }
 
 #[derive(Args)]
@@ -141,16 +132,7 @@ pub fn produce(cli: &crate::Cli, args: &ProduceArgs) -> Result<(), String> {
             Acks::All => "all",
         },
     )
-    .set(
-        "compression.type",
-        match args.compression {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Snappy => "snappy",
-            Compression::Lz4 => "lz4",
-            Compression::Zstd => "zstd",
-        },
-    )
+    .set("compression.type", args.compression.librdkafka_name())
     .set("linger.ms", "5")
     .set("message.timeout.ms", "30000")
     .set("allow.auto.create.topics", "false");

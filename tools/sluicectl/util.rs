@@ -207,3 +207,27 @@ pub fn parse_kv(s: &str) -> Result<(String, String), String> {
 pub fn kv_arg(s: &str) -> Result<(String, String), String> {
     parse_kv(s)
 }
+
+/// A record-batch compression codec, as `--compression` takes it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    /// The value librdkafka's `compression.type` takes.
+    pub fn librdkafka_name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}

@@ -29,6 +29,7 @@ pub fn code(e: &GroupError) -> ResponseError {
         GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
         GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
         GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+        GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
     }
 }
 

@@ -25,6 +25,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
+pub use crate::util::Compression;
 pub use stats::Shared;
 
 #[derive(Subcommand)]
@@ -36,16 +37,6 @@ pub enum BenchCmd {
     /// Produce and consume in one process; latency = consume time − send time embedded in
     /// each record.
     E2e(BenchArgs),
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    None,
-    Gzip,
-    Snappy,
-    Lz4,
-    Zstd,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -217,4 +208,45 @@ pub fn run(cli: &crate::Cli, cmd: &BenchCmd) -> Result<(), String> {
         std::fs::write(path, svg).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// Runs one load-generator thread; its error, if any, fails the whole run.
+fn spawn<F: FnOnce() -> Result<(), String> + Send + 'static>(
+    name: String,
+    shared: &std::sync::Arc<Shared>,
+    f: F,
+) -> std::thread::JoinHandle<()> {
+    let shared = shared.clone();
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            if let Err(e) = f() {
+                shared.fail(e);
+            }
+        })
+        .expect("spawn bench thread")
+}
+
+/// Waits for the producers, then tells consumers no more data comes (and a produce-only
+/// run to stop).
+fn finish_producers(shared: &Shared, producers: Vec<std::thread::JoinHandle<()>>, mode: Mode) {
+    use std::sync::atomic::Ordering;
+    for p in producers {
+        let _ = p.join();
+    }
+    shared.producers_done.store(true, Ordering::SeqCst);
+    if mode == Mode::Produce {
+        shared.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Waits for the consumers; the run's result is the first error any thread reported.
+fn join_consumers(shared: &Shared, consumers: Vec<std::thread::JoinHandle<()>>) -> Result<(), String> {
+    for c in consumers {
+        let _ = c.join();
+    }
+    match shared.error() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

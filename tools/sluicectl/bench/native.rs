@@ -7,12 +7,11 @@ use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::stats::{now_ns, Hist};
 use super::wire::{self, ProduceFrame, TopicMeta};
-use super::{BenchArgs, Mode, Shared};
+use super::{finish_producers, join_consumers, spawn, BenchArgs, Mode, Shared};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long e2e consumers wait for the last messages after the producers finished.
@@ -39,22 +38,6 @@ fn by_leader(meta: &TopicMeta, parts: &[i32]) -> BTreeMap<String, Vec<i32>> {
         m.entry(meta.partitions[p as usize].clone()).or_default().push(p);
     }
     m
-}
-
-fn spawn<F: FnOnce() -> Result<(), String> + Send + 'static>(
-    name: String,
-    shared: &Arc<Shared>,
-    f: F,
-) -> JoinHandle<()> {
-    let shared = shared.clone();
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            if let Err(e) = f() {
-                shared.fail(e);
-            }
-        })
-        .expect("spawn bench thread")
 }
 
 pub fn run(shared: &Arc<Shared>, args: &BenchArgs, mode: Mode, meta: &TopicMeta) -> Result<(), String> {
@@ -97,21 +80,9 @@ pub fn run(shared: &Arc<Shared>, args: &BenchArgs, mode: Mode, meta: &TopicMeta)
                 produce_conn(&s, &a, mode, &t, &addr, &parts, quota, rate)
             }));
         }
-        for p in producers {
-            let _ = p.join();
-        }
-        shared.producers_done.store(true, Ordering::SeqCst);
-        if mode == Mode::Produce {
-            shared.stop.store(true, Ordering::SeqCst);
-        }
+        finish_producers(shared, producers, mode);
     }
-    for c in consumers {
-        let _ = c.join();
-    }
-    match shared.error() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    join_consumers(shared, consumers)
 }
 
 struct Inflight {

@@ -15,7 +15,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use super::native::{claim, consumer_should_stop, partitions_of, precise_timers, share, sleep_until};
 use super::stats::{now_ns, Hist};
 use super::wire::{self, TopicMeta};
-use super::{BenchArgs, Compression, Mode, Shared};
+use super::{finish_producers, join_consumers, spawn, BenchArgs, Mode, Shared};
 
 const MEASURED_BIT: u64 = 1 << 63;
 
@@ -66,37 +66,9 @@ pub fn run(
                 produce(&s, &b, &a, mode, &t, &parts, quota, rate)
             }));
         }
-        for p in producers {
-            let _ = p.join();
-        }
-        shared.producers_done.store(true, Ordering::SeqCst);
-        if mode == Mode::Produce {
-            shared.stop.store(true, Ordering::SeqCst);
-        }
+        finish_producers(shared, producers, mode);
     }
-    for c in consumers {
-        let _ = c.join();
-    }
-    match shared.error() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-fn spawn<F: FnOnce() -> Result<(), String> + Send + 'static>(
-    name: String,
-    shared: &Arc<Shared>,
-    f: F,
-) -> std::thread::JoinHandle<()> {
-    let shared = shared.clone();
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            if let Err(e) = f() {
-                shared.fail(e);
-            }
-        })
-        .expect("spawn bench thread")
+    join_consumers(shared, consumers)
 }
 
 struct Ctx {
@@ -147,16 +119,7 @@ fn produce(
     let batch_bytes = (b * (size + 24) + 1024).min(900_000_000);
     let mut cfg = base_config(bootstrap);
     cfg.set("acks", if args.acks == "-1" { "all" } else { args.acks.as_str() })
-        .set(
-            "compression.type",
-            match args.compression {
-                Compression::None => "none",
-                Compression::Gzip => "gzip",
-                Compression::Snappy => "snappy",
-                Compression::Lz4 => "lz4",
-                Compression::Zstd => "zstd",
-            },
-        )
+        .set("compression.type", args.compression.librdkafka_name())
         .set("linger.ms", args.linger_ms.to_string())
         .set("batch.num.messages", b.to_string())
         .set("batch.size", batch_bytes.to_string())
