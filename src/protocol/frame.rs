@@ -3,7 +3,7 @@
 //! response message becomes a complete, size-prefixed frame.
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -71,7 +71,12 @@ pub fn parse_request(frame: Bytes) -> Result<Request, FrameError> {
         api_key.request_header_version(version.min(api_key.valid_versions().max))
     };
     let mut buf = frame;
-    let header = RequestHeader::decode(&mut buf, header_version).map_err(|e| FrameError::BadHeader(e.to_string()))?;
+    let mut header =
+        RequestHeader::decode(&mut buf, header_version).map_err(|e| FrameError::BadHeader(e.to_string()))?;
+    // The client id is a slice of the frame; an owned copy lets the body be the frame's only
+    // owner (Produce keeps that buffer instead of copying it).
+    header.client_id = header.client_id.map(|c| StrBytes::from_string(c.to_string()));
+    header.unknown_tagged_fields.clear();
     Ok(Request { api_key, header, body: buf })
 }
 

@@ -1,4 +1,6 @@
 //! Wire-level pieces that are not generated message types: the record-batch header
 //! (read and patched in place) and the request/response frame codec.
 pub mod batch;
+pub mod fetch_response;
 pub mod frame;
+pub mod record_set;

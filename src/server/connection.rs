@@ -44,6 +44,19 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream) {
                             break;
                         }
                     }
+                    handlers::Reply::Chunks(chunks) => {
+                        // Chunks larger than the buffer bypass it: they go to the socket as they are.
+                        let mut failed = false;
+                        for c in &chunks {
+                            if out.write_all(c).await.is_err() {
+                                failed = true;
+                                break;
+                            }
+                        }
+                        if failed {
+                            break;
+                        }
+                    }
                     handlers::Reply::None => {}
                     handlers::Reply::Close => break,
                 }

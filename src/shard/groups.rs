@@ -374,7 +374,7 @@ impl GroupDriver {
         let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
             recs.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref())).collect();
         let batch = batch::encode_batch(0, &refs, now_ms());
-        match log.append(&batch) {
+        match log.append(batch.into()) {
             Ok(outcome) => match log.wait_durable(outcome.end_offset, outcome.needs_sync).await {
                 Ok(()) => true,
                 Err(e) => {
@@ -398,7 +398,7 @@ impl GroupDriver {
         while at < end {
             let chunk = match log.read(at, 4 << 20).await {
                 Ok(r) => match r.records {
-                    Some(b) => b,
+                    Some(set) => set.to_bytes(),
                     None => break,
                 },
                 Err(e) => {

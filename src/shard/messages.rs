@@ -9,6 +9,7 @@ use futures::channel::oneshot;
 use super::controller::{ControllerOp, ControllerResult};
 use super::groups::{GroupOp, GroupReply};
 use crate::metadata::MetadataImage;
+use crate::protocol::record_set::RecordSet;
 use crate::storage::{AppendError, AppendOutcome, ReadError};
 use crate::types::TopicPartition;
 
@@ -47,7 +48,7 @@ pub struct FetchResult {
     pub error: Option<FetchError>,
     pub high_watermark: i64,
     pub log_start_offset: i64,
-    pub records: Option<Bytes>,
+    pub records: Option<RecordSet>,
 }
 
 #[derive(Debug)]

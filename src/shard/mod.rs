@@ -150,7 +150,7 @@ impl Shard {
     pub async fn handle(self: Rc<Self>, msg: ShardMsg) {
         match msg {
             ShardMsg::Produce { tp, records, acks, reply } => {
-                let _ = reply.send(self.produce_local(&tp, &records, acks).await);
+                let _ = reply.send(self.produce_local(&tp, records, acks).await);
             }
             ShardMsg::Fetch { items, reply } => {
                 let mut out = Vec::with_capacity(items.len());
@@ -183,7 +183,7 @@ impl Shard {
         }
     }
 
-    async fn produce_local(&self, tp: &TopicPartition, records: &[u8], acks: i16) -> ProduceResult {
+    async fn produce_local(&self, tp: &TopicPartition, records: bytes::Bytes, acks: i16) -> ProduceResult {
         let log = self.log(tp).ok_or(ProduceError::UnknownPartition)?;
         let outcome = log.append(records).map_err(ProduceError::Append)?;
         if acks != 0 {

@@ -22,6 +22,7 @@ use super::{segment_file_name, AppendError, ReadError, StorageError};
 use crate::config::{TimestampType, TopicConfig};
 use crate::limits;
 use crate::protocol::batch::{self, BatchHeader};
+use crate::protocol::record_set::RecordSet;
 use crate::sync::LocalNotify;
 use crate::types::TopicPartition;
 
@@ -108,7 +109,7 @@ pub struct AppendOutcome {
 }
 
 pub struct ReadOutcome {
-    pub records: Option<Bytes>,
+    pub records: Option<RecordSet>,
     pub high_watermark: i64,
     pub log_start_offset: i64,
 }
@@ -223,9 +224,13 @@ impl PartitionLog {
         *self.config.borrow_mut() = config;
     }
 
-    /// Validates every batch in `records`, assigns offsets, patches headers in place (on a
-    /// private copy), queues the bytes for the writer and the cache. Does not wait.
-    pub fn append(&self, records: &[u8]) -> Result<AppendOutcome, AppendError> {
+    /// Validates every batch in `records`, assigns offsets, patches headers in place,
+    /// queues the bytes for the writer and the cache. Does not wait.
+    ///
+    /// When the caller holds the only reference to `records` (a one-partition Produce
+    /// request: the handler drops everything else that points into the request frame), the
+    /// frame's own buffer is patched and kept: no copy. Otherwise the batches are copied once.
+    pub fn append(&self, records: Bytes) -> Result<AppendOutcome, AppendError> {
         let config = self.config.borrow().clone();
         let max = config.max_message_bytes as usize;
         // Validate everything first: a request with one bad batch appends nothing.
@@ -251,7 +256,7 @@ impl PartitionLog {
         }
         let now = now_ms();
         let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
-        let mut owned = BytesMut::from(records);
+        let mut owned = records.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
         let base_offset = st.next_offset;
         let mut next = base_offset;
         let mut messages = 0u64;
@@ -400,9 +405,9 @@ impl PartitionLog {
         if offset == hwm {
             return Ok(outcome(None));
         }
-        if let Some(bytes) = self.read_cached(offset, hwm, max_bytes) {
+        if let Some(set) = self.read_cached(offset, hwm, max_bytes) {
             self.cache.record_hit(true);
-            return Ok(outcome(Some(bytes)));
+            return Ok(outcome(Some(set)));
         }
         self.cache.record_hit(false);
         // From disk: find the segment holding `offset` and read from its index position.
@@ -423,7 +428,7 @@ impl PartitionLog {
             if let Some(file) = file {
                 let r = read_batches(&file, position, limit, offset, hwm, max_bytes).await;
                 match r {
-                    Ok(Some(bytes)) => return Ok(outcome(Some(bytes))),
+                    Ok(Some(bytes)) => return Ok(outcome(Some(bytes.into()))),
                     Ok(None) => {}
                     Err(e) => {
                         tracing::error!(partition = %self.tp, error = %e, "read failed");
@@ -435,7 +440,9 @@ impl PartitionLog {
         }
     }
 
-    fn read_cached(&self, offset: i64, hwm: i64, max_bytes: usize) -> Option<Bytes> {
+    /// The cached batches from `offset`, shared, not copied: the Fetch response is framed
+    /// around them.
+    fn read_cached(&self, offset: i64, hwm: i64, max_bytes: usize) -> Option<RecordSet> {
         let st = self.state.borrow();
         let cache = &st.cache;
         let first = cache.front()?;
@@ -443,32 +450,20 @@ impl PartitionLog {
             return None;
         }
         let i = cache.partition_point(|b| b.last_offset < offset);
-        let mut parts: Vec<&Bytes> = Vec::new();
-        let mut total = 0usize;
+        let mut set = RecordSet::new();
         for b in cache.range(i..) {
             if b.base_offset >= hwm {
                 break;
             }
-            if !parts.is_empty() && total + b.bytes.len() > max_bytes {
+            if !set.is_empty() && set.len() + b.bytes.len() > max_bytes {
                 break;
             }
-            total += b.bytes.len();
-            parts.push(&b.bytes);
-            if total >= max_bytes {
+            set.push(b.bytes.clone());
+            if set.len() >= max_bytes {
                 break;
             }
         }
-        match parts.len() {
-            0 => None,
-            1 => Some(parts[0].clone()),
-            _ => {
-                let mut out = BytesMut::with_capacity(total);
-                for p in parts {
-                    out.extend_from_slice(p);
-                }
-                Some(out.freeze())
-            }
-        }
+        (!set.is_empty()).then_some(set)
     }
 
     /// The first offset whose record timestamp is >= `timestamp`, with that timestamp.
@@ -853,7 +848,7 @@ mod tests {
         let mut at = log.log_start_offset();
         while at < log.high_watermark() {
             let r = log.read(at, 1 << 20).await.unwrap();
-            let bytes = r.records.expect("data below the high watermark");
+            let bytes = r.records.expect("data below the high watermark").to_bytes();
             for (_, b) in batch::BatchIter::new(&bytes) {
                 batch::validate(b, usize::MAX).unwrap();
                 let h = BatchHeader::read(b).unwrap();
@@ -872,7 +867,7 @@ mod tests {
             let log = open(&path).await;
             let mut expected = Vec::new();
             for i in 0..60 {
-                let out = log.append(&make_batch(0, 5, 100, 1000 + i)).unwrap();
+                let out = log.append(make_batch(0, 5, 100, 1000 + i).into()).unwrap();
                 expected.push(out.base_offset);
                 log.wait_durable(out.end_offset, i % 10 == 0).await.unwrap();
             }
@@ -906,9 +901,35 @@ mod tests {
             assert_eq!(log.high_watermark(), 295);
             expected.pop();
             assert_eq!(read_all(&log).await, expected);
-            let out = log.append(&make_batch(0, 1, 10, 5)).unwrap();
+            let out = log.append(make_batch(0, 1, 10, 5).into()).unwrap();
             assert_eq!(out.base_offset, 295, "offsets continue after the truncation");
             log.wait_durable(out.end_offset, true).await.unwrap();
+            log.close().await;
+        });
+    }
+
+    #[test]
+    fn a_uniquely_owned_request_buffer_is_kept_not_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        run(move || async move {
+            let log = open(&path).await;
+            // Sole owner: the cache serves the very bytes the caller handed in, patched.
+            let unique = Bytes::from(make_batch(0, 3, 10, 7));
+            let ptr = unique.as_ptr();
+            let out = log.append(unique).unwrap();
+            log.wait_durable(out.end_offset, false).await.unwrap();
+            let set = log.read(0, 1 << 20).await.unwrap().records.unwrap();
+            assert_eq!(set.chunks()[0].as_ptr(), ptr);
+            // Shared: the caller's bytes stay untouched (offsets are patched on a copy).
+            let shared = Bytes::from(make_batch(0, 2, 10, 8));
+            let keep = shared.clone();
+            let out = log.append(shared).unwrap();
+            log.wait_durable(out.end_offset, false).await.unwrap();
+            assert_eq!(BatchHeader::read(&keep).unwrap().base_offset.get(), 0);
+            let set = log.read(3, 1 << 20).await.unwrap().records.unwrap();
+            assert_ne!(set.chunks()[0].as_ptr(), keep.as_ptr());
+            assert_eq!(BatchHeader::read(&set.chunks()[0]).unwrap().base_offset.get(), 3);
             log.close().await;
         });
     }

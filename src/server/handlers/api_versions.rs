@@ -25,7 +25,7 @@ pub fn handle(req: &Request) -> HandlerResult {
     let version = req.version();
     if !(MIN_VERSION..=MAX_VERSION).contains(&version) {
         resp.error_code = ResponseError::UnsupportedVersion.code();
-        return encode_response(req.api_key, 0, req.correlation_id(), &resp).map(Some);
+        return encode_response(req.api_key, 0, req.correlation_id(), &resp).map(super::Reply::Frame);
     }
     respond(req, &resp)
 }

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::messages::FetchRequest;
 
-use super::{respond, HandlerResult};
+use super::{HandlerResult, Reply};
 use crate::limits;
+use crate::protocol::fetch_response::{self, PartitionOut, TopicOut};
 use crate::protocol::frame::Request;
 use crate::shard::{FetchError, FetchItem, FetchResult, Shard, ShardMsg};
 use crate::storage::ReadError;
@@ -61,34 +61,29 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         }
     }
 
-    let mut resp = FetchResponse::default();
-    resp.responses = r
+    let mut topics: Vec<TopicOut<'_>> = r
         .topics
         .iter()
-        .map(|t| {
-            let mut tr = FetchableTopicResponse::default();
-            tr.topic = t.topic.clone();
-            tr.topic_id = t.topic_id;
-            tr.partitions = t
+        .map(|t| TopicOut {
+            name: t.topic.0.as_str(),
+            partitions: t
                 .partitions
                 .iter()
-                .map(|p| {
-                    let mut pd = PartitionData::default();
-                    pd.partition_index = p.partition;
-                    pd.high_watermark = -1;
-                    pd.last_stable_offset = -1;
-                    pd.log_start_offset = -1;
-                    pd.preferred_read_replica = BrokerId(-1);
-                    pd
+                .map(|p| PartitionOut {
+                    partition_index: p.partition,
+                    error_code: 0,
+                    high_watermark: -1,
+                    last_stable_offset: -1,
+                    log_start_offset: -1,
+                    records: None,
                 })
-                .collect();
-            tr
+                .collect(),
         })
         .collect();
     let mut budget = max_bytes;
     let mut first = true;
     for ((ti, pi, item), result) in slots.iter().zip(results) {
-        let pd = &mut resp.responses[*ti].partitions[*pi];
+        let pd = &mut topics[*ti].partitions[*pi];
         if let Err(code) = item {
             pd.error_code = code.code();
             continue;
@@ -99,9 +94,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         };
         pd.high_watermark = result.high_watermark;
         pd.last_stable_offset = result.high_watermark;
-        if req.version() >= 5 {
-            pd.log_start_offset = result.log_start_offset;
-        }
+        pd.log_start_offset = result.log_start_offset;
         if let Some(e) = &result.error {
             pd.error_code = match e {
                 FetchError::UnknownPartition => ResponseError::UnknownTopicOrPartition,
@@ -120,7 +113,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
             }
         }
     }
-    respond(req, &resp)
+    Ok(Reply::Chunks(fetch_response::encode(req.version(), req.correlation_id(), &topics)))
 }
 
 /// Reads every readable slot on its owning shard, one message per shard, in parallel.

@@ -35,13 +35,16 @@ use crate::shard::{Shard, ShardMsg};
 pub enum Reply {
     /// A complete response frame.
     Frame(Bytes),
+    /// A complete response frame in pieces, written in order (Fetch: record bytes are
+    /// referenced from the cache, not copied into the frame).
+    Chunks(Vec<Bytes>),
     /// No response (acks=0 produce).
     None,
     /// Close the connection, as Kafka does for requests it cannot parse.
     Close,
 }
 
-pub type HandlerResult = Result<Option<Bytes>, FrameError>;
+pub type HandlerResult = Result<Reply, FrameError>;
 
 /// (API, min version, max version) this broker implements.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -66,7 +69,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, delete_groups::MIN_VERSION, delete_groups::MAX_VERSION),
 ];
 
-pub async fn handle(shard: Rc<Shard>, req: Request, peer: Rc<str>) -> Reply {
+pub async fn handle(shard: Rc<Shard>, mut req: Request, peer: Rc<str>) -> Reply {
     if req.api_key == ApiKey::ApiVersions {
         return to_reply(&req, api_versions::handle(&req));
     }
@@ -80,8 +83,10 @@ pub async fn handle(shard: Rc<Shard>, req: Request, peer: Rc<str>) -> Reply {
         }
     }
     let api = req.api_key;
+    // Produce owns its body (see produce::handle); every other handler decodes from `req`.
+    let body = if api == ApiKey::Produce { std::mem::take(&mut req.body) } else { Bytes::new() };
     // A bug in one handler must not take the shard down: answer it by closing the connection.
-    let dispatched = std::panic::AssertUnwindSafe(dispatch(&shard, &req, &peer));
+    let dispatched = std::panic::AssertUnwindSafe(dispatch(&shard, &req, body, &peer));
     match futures::FutureExt::catch_unwind(dispatched).await {
         Ok(result) => to_reply(&req, result),
         Err(_) => {
@@ -91,9 +96,9 @@ pub async fn handle(shard: Rc<Shard>, req: Request, peer: Rc<str>) -> Reply {
     }
 }
 
-async fn dispatch(shard: &Rc<Shard>, req: &Request, peer: &str) -> HandlerResult {
+async fn dispatch(shard: &Rc<Shard>, req: &Request, body: Bytes, peer: &str) -> HandlerResult {
     match req.api_key {
-        ApiKey::Produce => produce::handle(shard, req).await,
+        ApiKey::Produce => produce::handle(shard, req, body).await,
         ApiKey::Fetch => fetch::handle(shard, req).await,
         ApiKey::ListOffsets => list_offsets::handle(shard, req).await,
         ApiKey::Metadata => metadata::handle(shard, req).await,
@@ -117,8 +122,7 @@ async fn dispatch(shard: &Rc<Shard>, req: &Request, peer: &str) -> HandlerResult
 
 fn to_reply(req: &Request, result: HandlerResult) -> Reply {
     match result {
-        Ok(Some(bytes)) => Reply::Frame(bytes),
-        Ok(None) => Reply::None,
+        Ok(reply) => reply,
         Err(e) => {
             tracing::warn!(api = ?req.api_key, version = req.version(), error = %e, "closing connection: bad request");
             Reply::Close
@@ -128,7 +132,7 @@ fn to_reply(req: &Request, result: HandlerResult) -> Reply {
 
 /// Encodes `body` as the response to `req`.
 pub fn respond<T: Encodable>(req: &Request, body: &T) -> HandlerResult {
-    encode_response(req.api_key, req.version(), req.correlation_id(), body).map(Some)
+    encode_response(req.api_key, req.version(), req.correlation_id(), body).map(Reply::Frame)
 }
 
 /// Runs a metadata change on the controller shard.

@@ -3,14 +3,15 @@
 //! fdatasync when the topic's flush policy asks). acks=0 gets no response at all.
 use std::rc::Rc;
 
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
-use super::{respond, HandlerResult};
+use super::{respond, HandlerResult, Reply};
 use crate::protocol::batch::BatchError;
-use crate::protocol::frame::Request;
+use crate::protocol::frame::{FrameError, Request};
 use crate::shard::{ProduceError, ProduceResult, Shard, ShardMsg};
 use crate::storage::AppendError;
 use crate::types::TopicPartition;
@@ -18,64 +19,62 @@ use crate::types::TopicPartition;
 pub const MIN_VERSION: i16 = 3;
 pub const MAX_VERSION: i16 = 9;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
-    let r: ProduceRequest = req.decode()?;
+/// Takes the request body by value: once the request is decoded, the body and everything
+/// else pointing into the frame are dropped, so that a one-partition request's records are
+/// the frame's only owner and the log keeps that buffer instead of copying it.
+pub async fn handle(shard: &Rc<Shard>, req: &Request, mut body: Bytes) -> HandlerResult {
+    let mut r = ProduceRequest::decode(&mut body, req.version()).map_err(|e| FrameError::BadBody {
+        api: req.api_key,
+        version: req.version(),
+        reason: e.to_string(),
+    })?;
+    drop(body);
     let acks = r.acks;
     let image = shard.image();
-    let mut calls = Vec::new();
-    for (ti, topic) in r.topic_data.iter().enumerate() {
+    // The response skeleton, with topic names copied out of the frame.
+    let mut resp = ProduceResponse::default();
+    let mut work = Vec::new();
+    for (ti, topic) in r.topic_data.iter_mut().enumerate() {
         let meta = image.topic(topic.name.0.as_str()).cloned();
-        for (pi, part) in topic.partition_data.iter().enumerate() {
-            let shard = shard.clone();
-            let meta = meta.clone();
-            let records = part.records.clone();
-            let index = part.index;
-            calls.push(async move {
-                let result: Result<ProduceResult, ResponseError> = match (meta, records) {
-                    _ if !matches!(acks, -1..=1) => Err(ResponseError::InvalidRequiredAcks),
-                    // Internal topics are written by the broker only.
-                    (Some(meta), _) if meta.is_internal() => Err(ResponseError::InvalidTopicException),
-                    (Some(meta), Some(records)) if index >= 0 && index < meta.partitions => {
-                        let tp = TopicPartition::new(meta.name.clone(), index);
-                        let owner = shard.owner_of(&tp.topic, index);
-                        shard
-                            .call(owner, |reply| ShardMsg::Produce { tp, records, acks, reply })
-                            .await
-                            .ok_or(ResponseError::NotLeaderOrFollower)
-                    }
-                    (Some(_), None) => Err(ResponseError::CorruptMessage),
-                    _ => Err(ResponseError::UnknownTopicOrPartition),
-                };
-                (ti, pi, result)
-            });
+        let mut tr = TopicProduceResponse::default();
+        tr.name = TopicName(StrBytes::from_string(topic.name.0.to_string()));
+        for (pi, part) in topic.partition_data.iter_mut().enumerate() {
+            let mut pr = PartitionProduceResponse::default();
+            pr.index = part.index;
+            pr.base_offset = -1;
+            pr.log_append_time_ms = -1;
+            pr.log_start_offset = -1;
+            tr.partition_responses.push(pr);
+            work.push((ti, pi, meta.clone(), part.index, part.records.take()));
         }
+        resp.responses.push(tr);
     }
+    drop(r);
+    let calls = work.into_iter().map(|(ti, pi, meta, index, records)| {
+        let shard = shard.clone();
+        async move {
+            let result: Result<ProduceResult, ResponseError> = match (meta, records) {
+                _ if !matches!(acks, -1..=1) => Err(ResponseError::InvalidRequiredAcks),
+                // Internal topics are written by the broker only.
+                (Some(meta), _) if meta.is_internal() => Err(ResponseError::InvalidTopicException),
+                (Some(meta), Some(records)) if index >= 0 && index < meta.partitions => {
+                    let tp = TopicPartition::new(meta.name.clone(), index);
+                    let owner = shard.owner_of(&tp.topic, index);
+                    shard
+                        .call(owner, |reply| ShardMsg::Produce { tp, records, acks, reply })
+                        .await
+                        .ok_or(ResponseError::NotLeaderOrFollower)
+                }
+                (Some(_), None) => Err(ResponseError::CorruptMessage),
+                _ => Err(ResponseError::UnknownTopicOrPartition),
+            };
+            (ti, pi, result)
+        }
+    });
     let results = futures::future::join_all(calls).await;
     if acks == 0 {
-        return Ok(None);
+        return Ok(Reply::None);
     }
-    let mut resp = ProduceResponse::default();
-    resp.responses = r
-        .topic_data
-        .iter()
-        .map(|t| {
-            let mut tr = TopicProduceResponse::default();
-            tr.name = t.name.clone();
-            tr.partition_responses = t
-                .partition_data
-                .iter()
-                .map(|p| {
-                    let mut pr = PartitionProduceResponse::default();
-                    pr.index = p.index;
-                    pr.base_offset = -1;
-                    pr.log_append_time_ms = -1;
-                    pr.log_start_offset = -1;
-                    pr
-                })
-                .collect();
-            tr
-        })
-        .collect();
     for (ti, pi, result) in results {
         let pr = &mut resp.responses[ti].partition_responses[pi];
         match result {
