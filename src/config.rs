@@ -56,6 +56,8 @@ pub struct BrokerConfig {
     pub log_retention_bytes: i64,
     /// Per-shard budget of the cache of recent batches that serves tail fetches.
     pub fetch_cache_bytes: u64,
+    /// DMA memory each shard registers with io_uring for segment writes.
+    pub io_memory_bytes: u64,
     pub offsets_topic_num_partitions: i32,
     pub offsets_retention_ms: i64,
     pub offset_metadata_max_bytes: usize,
@@ -87,6 +89,7 @@ impl Default for BrokerConfig {
             log_retention_ms: 7 * 24 * 3600 * 1000,
             log_retention_bytes: -1,
             fetch_cache_bytes: limits::FETCH_CACHE_BYTES_DEFAULT,
+            io_memory_bytes: limits::IO_MEMORY_BYTES_DEFAULT,
             offsets_topic_num_partitions: 50,
             offsets_retention_ms: 7 * 24 * 3600 * 1000,
             offset_metadata_max_bytes: 4096,
@@ -251,6 +254,7 @@ impl BrokerConfig {
                 "log.retention.hours" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 3_600_000)? * 3_600_000,
                 "log.retention.bytes" => cfg.log_retention_bytes = parse_int(k, v, -1, i64::MAX)?,
                 "sluice.fetch.cache.bytes" => cfg.fetch_cache_bytes = parse_int(k, v, 0, 1 << 40)?,
+                "sluice.io.memory.bytes" => cfg.io_memory_bytes = parse_int(k, v, 1 << 20, 1 << 36)?,
                 "offsets.topic.num.partitions" => cfg.offsets_topic_num_partitions = parse_int(k, v, 1, 1000)?,
                 "offsets.retention.minutes" => {
                     cfg.offsets_retention_ms = parse_int(k, v, 1, i64::MAX / 60_000)? * 60_000

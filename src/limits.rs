@@ -23,6 +23,12 @@ pub const RECORDS_PER_BATCH_MAX: i32 = 10_000_000;
 pub const RECORD_BYTES_MIN: usize = 7;
 /// O_DIRECT alignment for segment writes and reads.
 pub const DMA_ALIGN: u64 = 4096;
+/// Segment writes in flight per partition (whole-block writes pipelined; see the writer).
+pub const WRITES_IN_FLIGHT_MAX: usize = 4;
+/// Per-shard DMA memory registered with io_uring. glommio's default (10 MiB) is less than
+/// four multi-MiB writes in flight; buffers past it come from the general allocator, and the
+/// produce ceiling fell by a fifth (BENCHMARKS.md).
+pub const IO_MEMORY_BYTES_DEFAULT: u64 = 64 << 20;
 /// Largest chunk read from a segment in one DMA read when serving a fetch or scanning.
 pub const READ_CHUNK_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// Chunk used by recovery scans.

@@ -118,6 +118,7 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
         let addr = format!("{}:{}", listener.host, listener.port);
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("sluice-shard-{i}"))
+            .io_memory(config.io_memory_bytes as usize)
             .spawn(move || async move {
                 let data_tq = glommio::executor().create_task_queue(
                     Shares::Static(1000),

@@ -8,14 +8,29 @@ use glommio::io::{BufferedFile, DmaFile, OpenOptions};
 use super::StorageError;
 use crate::limits::DMA_ALIGN;
 
+const PREALLOCATE_MIN: u64 = 1 << 20;
+const PREALLOCATE_MAX: u64 = 16 << 20;
+
 fn io_err(op: &'static str, path: &Path, e: impl std::fmt::Display) -> StorageError {
     StorageError::Io { op, path: path.to_path_buf(), reason: e.to_string() }
+}
+
+/// One write laid out by `SegmentFile::prepare_writes`.
+pub struct PreparedWrite {
+    pub buf: glommio::io::DmaBuffer,
+    pub pos: u64,
+    /// Where the data written ends (the padding after it does not count).
+    pub end: u64,
+    /// A partial block, which the next write rewrites.
+    pub ends_partial: bool,
 }
 
 /// A segment's `.log` file opened with O_DIRECT.
 pub struct SegmentFile {
     file: DmaFile,
     path: PathBuf,
+    /// The file's size as set by preallocation (or found at open).
+    allocated: std::cell::Cell<u64>,
 }
 
 impl SegmentFile {
@@ -27,7 +42,8 @@ impl SegmentFile {
             .dma_open(path)
             .await
             .map_err(|e| io_err("open", path, e))?;
-        Ok(Rc::new(SegmentFile { file, path: path.to_path_buf() }))
+        let allocated = file.file_size().await.map_err(|e| io_err("stat", path, e))?;
+        Ok(Rc::new(SegmentFile { file, path: path.to_path_buf(), allocated: std::cell::Cell::new(allocated) }))
     }
 
     pub fn path(&self) -> &Path {
@@ -38,20 +54,31 @@ impl SegmentFile {
         self.file.file_size().await.map_err(|e| io_err("stat", &self.path, e))
     }
 
-    /// Writes `tail` (the already-written bytes of the partial block at `aligned_pos`)
-    /// followed by `chunks`, zero-padded to the alignment, at `aligned_pos`, in one write.
-    /// O_DIRECT: when this returns the bytes are in the device's hands, not in a user-space
-    /// buffer. Returns the new end position and the bytes of the new partial last block.
-    pub async fn write_aligned(
+    /// Lays out the writes for `tail` (the bytes of the partial block at the block-aligned
+    /// `pos`, which are rewritten) followed by `chunks`: one write of the whole blocks, and,
+    /// with `include_partial`, one of the partial last block, zero-padded.
+    ///
+    /// The two touch different blocks, and a whole-block write touches no block that a later
+    /// write touches, so such writes can be in flight together. A partial-block write is a
+    /// barrier: the next write rewrites that block and must wait for it. Returns the writes
+    /// (none when there is nothing to do) and the new partial block with its position.
+    pub fn prepare_writes(
         &self,
-        aligned_pos: u64,
+        pos: u64,
         tail: &[u8],
         chunks: &[bytes::Bytes],
-    ) -> Result<(u64, Vec<u8>), StorageError> {
-        assert_eq!(aligned_pos % DMA_ALIGN, 0, "unaligned segment write");
-        let len = tail.len() + chunks.iter().map(|c| c.len()).sum::<usize>();
-        let padded = (len as u64).div_ceil(DMA_ALIGN) * DMA_ALIGN;
-        let mut buf = self.file.alloc_dma_buffer(padded as usize);
+        include_partial: bool,
+    ) -> (Vec<PreparedWrite>, Vec<u8>, u64) {
+        assert_eq!(pos % DMA_ALIGN, 0, "unaligned segment write");
+        let align = DMA_ALIGN as usize;
+        let total = tail.len() + chunks.iter().map(|c| c.len()).sum::<usize>();
+        let whole = total / align * align;
+        if whole == 0 && !include_partial {
+            return (Vec::new(), tail.to_vec(), pos);
+        }
+        // Copy everything once into a buffer laid out as on disk; the partial block is then
+        // copied out of it (at most one block).
+        let mut buf = self.file.alloc_dma_buffer(total.div_ceil(align).max(1) * align);
         let bytes = buf.as_bytes_mut();
         bytes[..tail.len()].copy_from_slice(tail);
         let mut at = tail.len();
@@ -59,14 +86,55 @@ impl SegmentFile {
             bytes[at..at + c.len()].copy_from_slice(c);
             at += c.len();
         }
-        bytes[len..].fill(0);
-        let keep_from = (len as u64 / DMA_ALIGN * DMA_ALIGN) as usize;
-        let new_tail = bytes[keep_from..len].to_vec();
-        let written = self.file.write_at(buf, aligned_pos).await.map_err(|e| io_err("write", &self.path, e))?;
+        bytes[total..].fill(0);
+        let new_tail = bytes[whole..total].to_vec();
+        let mut writes = Vec::with_capacity(2);
+        if include_partial && total > whole {
+            let mut block = self.file.alloc_dma_buffer(align);
+            block.as_bytes_mut().copy_from_slice(&bytes[whole..whole + align]);
+            writes.push(PreparedWrite {
+                buf: block,
+                pos: pos + whole as u64,
+                end: pos + total as u64,
+                ends_partial: true,
+            });
+        }
+        if whole > 0 {
+            buf.trim_to_size(whole);
+            writes.insert(0, PreparedWrite { buf, pos, end: pos + whole as u64, ends_partial: false });
+        }
+        (writes, new_tail, pos + whole as u64)
+    }
+
+    /// Makes sure the file's size reaches `end` before a write up to there is submitted:
+    /// an O_DIRECT write that extends an ext4 file takes the inode lock exclusively and runs
+    /// on an io_uring worker thread, so writes in flight together would serialize. The file
+    /// grows ahead by as much as it holds (1 to 16 MiB), as zeros that recovery recognizes as
+    /// padding and finalization trims.
+    pub async fn ensure_allocated(&self, end: u64) -> Result<(), StorageError> {
+        if end <= self.allocated.get() {
+            return Ok(());
+        }
+        let ahead = end.clamp(PREALLOCATE_MIN, PREALLOCATE_MAX);
+        let size = (end + ahead).div_ceil(DMA_ALIGN) * DMA_ALIGN;
+        self.file.pre_allocate(size, false).await.map_err(|e| io_err("fallocate", &self.path, e))?;
+        self.allocated.set(size);
+        Ok(())
+    }
+
+    /// Submits a prepared write. O_DIRECT: when this returns the bytes are in the device's
+    /// hands, not in a user-space buffer.
+    pub async fn write_prepared(
+        self: Rc<Self>,
+        buf: glommio::io::DmaBuffer,
+        pos: u64,
+        len: usize,
+    ) -> Result<(), StorageError> {
+        let written = self.file.write_at(buf, pos).await.map_err(|e| io_err("write", &self.path, e))?;
         if written < len {
             return Err(io_err("write", &self.path, format!("short write: {written} of {len} bytes")));
         }
-        Ok((aligned_pos + len as u64, new_tail))
+        Ok(())
     }
 
     /// Reads up to `len` bytes at `pos` (any alignment; glommio aligns internally).
@@ -76,7 +144,9 @@ impl SegmentFile {
     }
 
     pub async fn truncate(&self, size: u64) -> Result<(), StorageError> {
-        self.file.truncate(size).await.map_err(|e| io_err("truncate", &self.path, e))
+        self.file.truncate(size).await.map_err(|e| io_err("truncate", &self.path, e))?;
+        self.allocated.set(size);
+        Ok(())
     }
 
     pub async fn fdatasync(&self) -> Result<(), StorageError> {

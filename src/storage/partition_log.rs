@@ -12,6 +12,8 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures::future::LocalBoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use futures_lite::FutureExt;
 
 use super::cache::{CachedBatch, ShardCache};
@@ -34,7 +36,8 @@ struct Segment {
     size: u64,
     /// Bytes handed to the kernel.
     written: u64,
-    /// Already-written bytes of the partial block at `tail_pos` (rewritten with the next write).
+    /// Bytes of the partial block at `tail_pos`, already submitted; the next write starts at
+    /// `tail_pos` and rewrites them.
     tail: Vec<u8>,
     tail_pos: u64,
     /// Appended, not yet submitted to the writer (the patched batches, shared with the cache).
@@ -71,6 +74,22 @@ impl Segment {
             finalized: false,
         }
     }
+}
+
+/// A segment write submitted and not yet applied to `written`.
+struct WriteInFlight {
+    seq: u64,
+    segment_base: i64,
+    end: u64,
+    /// It wrote a partial block: no other write may start until it completes.
+    barrier: bool,
+    done: bool,
+}
+
+enum WriterAction {
+    Write(usize),
+    Finalize(usize),
+    Wait,
 }
 
 /// An append accepted and waiting to be written.
@@ -131,6 +150,8 @@ pub struct PartitionLog {
     me: RefCell<Weak<PartitionLog>>,
     tasks_done: LocalNotify,
     cached_bytes: Cell<u64>,
+    /// The most segment writes that were in flight at once (for metrics and tests).
+    writes_in_flight_peak: Cell<usize>,
 }
 
 pub fn now_ms() -> i64 {
@@ -194,6 +215,7 @@ impl PartitionLog {
             me: RefCell::new(Weak::new()),
             tasks_done: LocalNotify::new(),
             cached_bytes: Cell::new(0),
+            writes_in_flight_peak: Cell::new(0),
         });
         *log.me.borrow_mut() = Rc::downgrade(&log);
         glommio::spawn_local_into(log.clone().writer_task(), tq)
@@ -216,6 +238,9 @@ impl PartitionLog {
     }
     pub fn log_start_offset(&self) -> i64 {
         self.state.borrow().log_start_offset
+    }
+    pub fn writes_in_flight_peak(&self) -> usize {
+        self.writes_in_flight_peak.get()
     }
     pub fn segment_count(&self) -> usize {
         self.state.borrow().segments.len()
@@ -511,65 +536,146 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// The writer: submits pending bytes segment by segment, in order, one write at a time;
-    /// finalizes sealed segments; advances the high watermark.
+    /// The writer: submits pending bytes segment by segment, in order; finalizes sealed
+    /// segments; advances the high watermark.
+    ///
+    /// While writes are in flight, new writes cover whole blocks only, so they never touch a
+    /// block another write touches and up to `WRITES_IN_FLIGHT_MAX` run at once (one write
+    /// at a time left the disk idle between writes and capped the produce rate). The partial
+    /// last block is written, zero-padded, only when nothing else is in flight; such a write
+    /// is a barrier: the next write rewrites that block and waits for it. Writes may complete
+    /// in any order; `written` and the high watermark advance over the completed prefix.
     async fn writer_task(self: Rc<Self>) {
-        loop {
-            let notified = self.work.notified();
-            let job = {
-                let st = self.state.borrow();
-                st.segments
-                    .iter()
-                    .position(|s| !s.pending.is_empty() || (s.sealed && !s.finalized) || (st.closing && !s.finalized))
-            };
-            let Some(i) = job else {
-                if self.state.borrow().closing {
-                    break;
+        let mut running: FuturesUnordered<LocalBoxFuture<'static, (u64, Result<(), StorageError>)>> =
+            FuturesUnordered::new();
+        let mut writes: VecDeque<WriteInFlight> = VecDeque::new();
+        let mut next_seq = 0u64;
+        let result: Result<(), StorageError> = async {
+            loop {
+                let notified = self.work.notified();
+                match self.next_write_action(&writes) {
+                    WriterAction::Write(i) => {
+                        let file = self.segment_file(i).await?;
+                        // From idle, the partial last block goes out too (beside the whole
+                        // blocks, not after them); while writes are in flight it waits, so
+                        // that new data can follow without waiting for a barrier.
+                        let include_partial = writes.is_empty();
+                        let (segment_base, prepared) = {
+                            let mut st = self.state.borrow_mut();
+                            let seg = &mut st.segments[i];
+                            let data = std::mem::take(&mut seg.pending);
+                            let (prepared, new_tail, new_tail_pos) =
+                                file.prepare_writes(seg.tail_pos, &seg.tail, &data, include_partial);
+                            if prepared.is_empty() {
+                                // Less than a block while others are in flight: wait for them.
+                                seg.pending = data;
+                            } else {
+                                seg.tail = new_tail;
+                                seg.tail_pos = new_tail_pos;
+                            }
+                            (seg.base_offset, prepared)
+                        };
+                        if prepared.is_empty() {
+                            self.wait_for_writer(&mut running, &mut writes, notified).await?;
+                            continue;
+                        }
+                        file.ensure_allocated(prepared.iter().map(|w| w.end).max().unwrap_or(0)).await?;
+                        for w in prepared {
+                            let seq = next_seq;
+                            next_seq += 1;
+                            writes.push_back(WriteInFlight {
+                                seq,
+                                segment_base,
+                                end: w.end,
+                                barrier: w.ends_partial,
+                                done: false,
+                            });
+                            let len = (w.end - w.pos) as usize;
+                            let file = file.clone();
+                            running.push(Box::pin(async move { (seq, file.write_prepared(w.buf, w.pos, len).await) }));
+                        }
+                        self.writes_in_flight_peak.set(self.writes_in_flight_peak.get().max(running.len()));
+                    }
+                    WriterAction::Finalize(i) => self.finalize_segment(i).await?,
+                    WriterAction::Wait => {
+                        if writes.is_empty() && self.state.borrow().closing {
+                            return Ok(());
+                        }
+                        self.wait_for_writer(&mut running, &mut writes, notified).await?;
+                    }
                 }
-                notified.await;
-                continue;
-            };
-            if let Err(e) = self.write_one(i).await {
-                tracing::error!(partition = %self.tp, error = %e, "storage failure: partition taken offline");
-                let mut st = self.state.borrow_mut();
-                st.failed = Some(e);
-                drop(st);
-                self.progressed.notify_all();
-                self.synced.notify_all();
-                break;
             }
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(partition = %self.tp, error = %e, "storage failure: partition taken offline");
+            let mut st = self.state.borrow_mut();
+            st.failed = Some(e);
+            drop(st);
+            self.progressed.notify_all();
+            self.synced.notify_all();
+            // Let in-flight writes finish before the buffers go away with this task.
+            while running.next().await.is_some() {}
         }
         self.task_exited();
     }
 
-    async fn write_one(&self, i: usize) -> Result<(), StorageError> {
-        let (base, file) = {
-            let st = self.state.borrow();
-            (st.segments[i].base_offset, st.segments[i].file.clone())
-        };
-        let file = match file {
-            Some(f) => f,
-            None => {
-                let f = SegmentFile::open_or_create(&self.dir.join(segment_file_name(base, "log"))).await?;
-                self.state.borrow_mut().segments[i].file = Some(f.clone());
-                f
+    /// What the writer can do next, given the writes in flight.
+    fn next_write_action(&self, writes: &VecDeque<WriteInFlight>) -> WriterAction {
+        let st = self.state.borrow();
+        let job = st
+            .segments
+            .iter()
+            .position(|s| !s.pending.is_empty() || (s.sealed && !s.finalized) || (st.closing && !s.finalized));
+        let Some(i) = job else { return WriterAction::Wait };
+        let seg = &st.segments[i];
+        if seg.pending.is_empty() {
+            // Finalizing trims and syncs the file: only once all its writes completed.
+            return if writes.is_empty() { WriterAction::Finalize(i) } else { WriterAction::Wait };
+        }
+        match writes.back() {
+            None => WriterAction::Write(i),
+            Some(last)
+                if !last.barrier
+                    && last.segment_base == seg.base_offset
+                    && writes.len() < limits::WRITES_IN_FLIGHT_MAX =>
+            {
+                WriterAction::Write(i)
             }
-        };
-        let (tail_pos, tail, data) = {
-            let mut st = self.state.borrow_mut();
-            let seg = &mut st.segments[i];
-            (seg.tail_pos, std::mem::take(&mut seg.tail), std::mem::take(&mut seg.pending))
-        };
-        if !data.is_empty() {
-            let (end, new_tail) = file.write_aligned(tail_pos, &tail, &data).await?;
-            let mut st = self.state.borrow_mut();
-            let seg = &mut st.segments[i];
-            seg.written = end;
-            seg.tail_pos = end / limits::DMA_ALIGN * limits::DMA_ALIGN;
-            seg.tail = new_tail;
+            Some(_) => WriterAction::Wait,
+        }
+    }
+
+    /// Waits for new work or a write completion; applies completions in order.
+    async fn wait_for_writer(
+        &self,
+        running: &mut FuturesUnordered<LocalBoxFuture<'static, (u64, Result<(), StorageError>)>>,
+        writes: &mut VecDeque<WriteInFlight>,
+        notified: impl std::future::Future<Output = ()>,
+    ) -> Result<(), StorageError> {
+        if running.is_empty() {
+            notified.await;
+            return Ok(());
+        }
+        let completed = async { running.next().await }.or(async {
+            notified.await;
+            None
+        });
+        let Some((seq, result)) = completed.await else { return Ok(()) };
+        result?;
+        if let Some(w) = writes.iter_mut().find(|w| w.seq == seq) {
+            w.done = true;
+        }
+        let mut st = self.state.borrow_mut();
+        let mut advanced = false;
+        while writes.front().is_some_and(|w| w.done) {
+            let w = writes.pop_front().expect("checked");
+            if let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == w.segment_base) {
+                seg.written = seg.written.max(w.end);
+            }
             let mut hwm = st.high_watermark;
             while let Some(f) = st.inflight.front() {
-                if f.segment_base == base && f.end_position <= end {
+                if f.segment_base == w.segment_base && f.end_position <= w.end {
                     hwm = f.next_offset;
                     st.inflight.pop_front();
                 } else {
@@ -578,26 +684,51 @@ impl PartitionLog {
             }
             assert!(hwm >= st.high_watermark, "high watermark went backwards");
             st.high_watermark = hwm;
-            let want_sync = st.sync_requested > st.synced_offset;
-            drop(st);
+            advanced = true;
+        }
+        let want_sync = st.sync_requested > st.synced_offset;
+        drop(st);
+        if advanced {
             self.progressed.notify_all();
             if want_sync {
                 self.sync_work.notify_all();
             }
-            return Ok(());
         }
-        // Nothing pending: finalize a sealed (or, when closing, the active) segment.
-        self.state.borrow_mut().segments[i].tail = tail;
-        let (size, index, timeindex) = {
+        Ok(())
+    }
+
+    /// The segment's file, created on its first write.
+    async fn segment_file(&self, i: usize) -> Result<Rc<SegmentFile>, StorageError> {
+        let (base, file) = {
+            let st = self.state.borrow();
+            (st.segments[i].base_offset, st.segments[i].file.clone())
+        };
+        match file {
+            Some(f) => Ok(f),
+            None => {
+                let f = SegmentFile::open_or_create(&self.dir.join(segment_file_name(base, "log"))).await?;
+                self.state.borrow_mut().segments[i].file = Some(f.clone());
+                Ok(f)
+            }
+        }
+    }
+
+    /// A sealed (or, when closing, the active) segment that is fully written: trim it to
+    /// its logical size, sync it, save its indexes.
+    async fn finalize_segment(&self, i: usize) -> Result<(), StorageError> {
+        let file = self.segment_file(i).await?;
+        let (base, size, index, timeindex) = {
             let st = self.state.borrow();
             let seg = &st.segments[i];
-            (seg.size, seg.index.encode(), seg.timeindex.encode())
+            (seg.base_offset, seg.size, seg.index.encode(), seg.timeindex.encode())
         };
+        let started = std::time::Instant::now();
         file.truncate(size).await?;
         file.fdatasync().await?;
         write_small_file(&self.dir.join(segment_file_name(base, "index")), index).await?;
         write_small_file(&self.dir.join(segment_file_name(base, "timeindex")), timeindex).await?;
         self.state.borrow_mut().segments[i].finalized = true;
+        tracing::debug!(partition = %self.tp, base_offset = base, elapsed_us = started.elapsed().as_micros() as u64, "segment finalized");
         Ok(())
     }
 
@@ -828,19 +959,17 @@ mod tests {
     }
 
     async fn open(dir: &Path) -> Rc<PartitionLog> {
+        open_with(dir, small_segments()).await
+    }
+
+    async fn open_with(dir: &Path, config: TopicConfig) -> Rc<PartitionLog> {
         std::fs::create_dir_all(dir).unwrap();
         super::super::io::write_iopoll_probe(dir).unwrap();
         super::super::io::prime_iopoll_probe(dir).await.unwrap();
         let tq = glommio::executor().current_task_queue();
-        PartitionLog::open(
-            TopicPartition::new("t", 0),
-            dir.join("t-0"),
-            small_segments(),
-            Rc::new(ShardCache::new(1 << 20)),
-            tq,
-        )
-        .await
-        .unwrap()
+        PartitionLog::open(TopicPartition::new("t", 0), dir.join("t-0"), config, Rc::new(ShardCache::new(1 << 20)), tq)
+            .await
+            .unwrap()
     }
 
     async fn read_all(log: &PartitionLog) -> Vec<i64> {
@@ -930,6 +1059,74 @@ mod tests {
             let set = log.read(3, 1 << 20).await.unwrap().records.unwrap();
             assert_ne!(set.chunks()[0].as_ptr(), keep.as_ptr());
             assert_eq!(BatchHeader::read(&set.chunks()[0]).unwrap().base_offset.get(), 3);
+            log.close().await;
+        });
+    }
+
+    #[test]
+    fn pipelined_writes_of_odd_sizes_read_back_byte_for_byte_after_reopen() {
+        for segment_bytes in [8192, 1 << 30] {
+            let mut broker = BrokerConfig::default();
+            broker.log_segment_bytes = segment_bytes;
+            pipelined_writes_read_back(TopicConfig::resolve(&broker, &Default::default()));
+        }
+    }
+
+    fn pipelined_writes_read_back(config: TopicConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        run(move || async move {
+            let log = open_with(&path, config.clone()).await;
+            // Many appends without waiting: whole-block writes overlap; sizes are not block
+            // multiples, so most writes split a batch at a block boundary. 8 KiB segments roll
+            // every few batches, mixing pipelined writes with finalization.
+            let mut expected = Vec::new();
+            let mut last_end = 0;
+            for i in 0..400u64 {
+                let records = 1 + (i * 7 % 13) as i32;
+                let value = 10 + (i * 37 % 900) as usize;
+                let b = make_batch(0, records, value, i as i64);
+                let out = log.append(Bytes::from(b)).unwrap();
+                futures_lite::future::yield_now().await; // let the writer submit as data arrives
+                last_end = out.end_offset;
+                expected.push(out.base_offset);
+                if i % 50 == 49 {
+                    // Now and then the writer drains (a barrier write of the partial block).
+                    log.wait_durable(out.end_offset, false).await.unwrap();
+                }
+            }
+            log.wait_durable(last_end, true).await.unwrap();
+            if config.segment_bytes > 1 << 20 {
+                assert!(log.writes_in_flight_peak() > 1, "writes were not pipelined");
+            }
+            let from_cache = read_all(&log).await;
+            assert_eq!(from_cache, expected);
+            let cached: Vec<u8> = {
+                let mut all = Vec::new();
+                let mut at = 0;
+                while at < log.high_watermark() {
+                    let set = log.read(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+                    for (_, b) in batch::BatchIter::new(&set) {
+                        at = BatchHeader::read(b).unwrap().last_offset() + 1;
+                    }
+                    all.extend_from_slice(&set);
+                }
+                all
+            };
+            log.close().await;
+            let log = open_with(&path, config).await;
+            assert_eq!(log.high_watermark(), last_end);
+            let mut from_disk = Vec::new();
+            let mut at = 0;
+            while at < log.high_watermark() {
+                let set = log.read(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+                for (_, b) in batch::BatchIter::new(&set) {
+                    batch::validate(b, usize::MAX).unwrap();
+                    at = BatchHeader::read(b).unwrap().last_offset() + 1;
+                }
+                from_disk.extend_from_slice(&set);
+            }
+            assert_eq!(from_disk, cached, "bytes on disk differ from what was appended");
             log.close().await;
         });
     }
