@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the broker's per-request hot path beyond batch validation
 //! (`benches/batch.rs`): timestamp patching, the in-memory part of a segment append,
-//! index lookups, Produce request decoding and Fetch response encoding.
+//! index lookups, Produce request decoding and Fetch response encoding (kafka-protocol's,
+//! which copies the records, and the broker's hand-framed one, which does not).
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
@@ -10,6 +11,8 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{BrokerId, FetchResponse, ProduceRequest, TopicName};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use sluice::protocol::batch::{build_batch, set_base_offset, set_log_append_time};
+use sluice::protocol::fetch_response::{self, PartitionOut, TopicOut};
+use sluice::protocol::record_set::RecordSet;
 use sluice::storage::index::{OffsetIndex, TimeIndex};
 
 const TS: i64 = 1_700_000_000_000;
@@ -151,6 +154,28 @@ fn fetch_encode(c: &mut Criterion) {
                 let size = resp.compute_size(version).unwrap();
                 resp.encode(&mut buf, version).unwrap();
                 black_box((size, buf.len()))
+            })
+        });
+        // What the broker sends: the frame built around ten cached 105 KiB batches,
+        // which are referenced, not copied.
+        let mut set = RecordSet::new();
+        for chunk in records.chunks(records.len() / 10 + 1) {
+            set.push(records.slice_ref(chunk));
+        }
+        g.bench_function(format!("hand_framed_v{version}_1MiB_10_batches"), |b| {
+            b.iter(|| {
+                let topics = [TopicOut {
+                    name: "bench-topic",
+                    partitions: vec![PartitionOut {
+                        partition_index: 0,
+                        error_code: 0,
+                        high_watermark: 1_000_000,
+                        last_stable_offset: 1_000_000,
+                        log_start_offset: 0,
+                        records: Some(set.clone()),
+                    }],
+                }];
+                black_box(fetch_response::encode(version, 1, &topics))
             })
         });
     }

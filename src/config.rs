@@ -65,6 +65,9 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ms: u64,
     pub group_max_session_timeout_ms: u64,
     pub group_max_size: usize,
+    /// The keys set in the properties file or by `--override` (DescribeConfigs reports
+    /// them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG).
+    pub explicit_keys: std::collections::BTreeSet<String>,
 }
 
 impl Default for BrokerConfig {
@@ -98,6 +101,7 @@ impl Default for BrokerConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_max_size: i32::MAX as usize,
+            explicit_keys: Default::default(),
         }
     }
 }
@@ -218,6 +222,7 @@ impl BrokerConfig {
         let mut advertised_set = false;
         for (key, value) in &entries {
             let (k, v) = (key.as_str(), value.as_str());
+            cfg.explicit_keys.insert(k.to_string());
             match k {
                 "node.id" | "broker.id" => cfg.node_id = parse_int(k, v, 0, i32::MAX)?,
                 "listeners" => cfg.listeners = parse_listeners(k, v)?,
@@ -286,6 +291,70 @@ impl BrokerConfig {
                 .collect();
         }
         Ok((cfg, warnings))
+    }
+}
+
+impl BrokerConfig {
+    /// Every broker setting Sluice acts on, by its Kafka name, with its effective value and
+    /// whether it was set explicitly; for DescribeConfigs on the broker resource.
+    pub fn describe(&self) -> Vec<(&'static str, String, bool)> {
+        let listeners = |ls: &[Listener]| {
+            ls.iter().map(|l| format!("{}://{}:{}", l.name, l.host, l.port)).collect::<Vec<_>>().join(",")
+        };
+        let ts = match self.log_message_timestamp_type {
+            TimestampType::CreateTime => "CreateTime",
+            TimestampType::LogAppendTime => "LogAppendTime",
+        };
+        let entries: Vec<(&'static str, String)> = vec![
+            ("node.id", self.node_id.to_string()),
+            ("listeners", listeners(&self.listeners)),
+            ("advertised.listeners", listeners(&self.advertised_listeners)),
+            ("log.dirs", self.log_dir.display().to_string()),
+            ("num.partitions", self.num_partitions.to_string()),
+            ("default.replication.factor", self.default_replication_factor.to_string()),
+            ("auto.create.topics.enable", self.auto_create_topics_enable.to_string()),
+            ("delete.topic.enable", self.delete_topic_enable.to_string()),
+            ("log.segment.bytes", self.log_segment_bytes.to_string()),
+            ("log.roll.ms", self.log_roll_ms.to_string()),
+            ("message.max.bytes", self.message_max_bytes.to_string()),
+            ("socket.request.max.bytes", self.socket_request_max_bytes.to_string()),
+            ("log.message.timestamp.type", ts.to_string()),
+            ("log.flush.interval.messages", self.log_flush_interval_messages.min(i64::MAX as u64).to_string()),
+            ("log.flush.interval.ms", self.log_flush_interval_ms.map(|v| v as i64).unwrap_or(i64::MAX).to_string()),
+            ("log.retention.ms", self.log_retention_ms.to_string()),
+            ("log.retention.bytes", self.log_retention_bytes.to_string()),
+            ("log.cleanup.policy", "delete".to_string()),
+            ("log.cleaner.delete.retention.ms", "86400000".to_string()),
+            ("compression.type", "producer".to_string()),
+            ("min.insync.replicas", "1".to_string()),
+            ("offsets.topic.num.partitions", self.offsets_topic_num_partitions.to_string()),
+            ("offsets.retention.minutes", (self.offsets_retention_ms / 60_000).to_string()),
+            ("offset.metadata.max.bytes", self.offset_metadata_max_bytes.to_string()),
+            ("group.initial.rebalance.delay.ms", self.group_initial_rebalance_delay_ms.to_string()),
+            ("group.min.session.timeout.ms", self.group_min_session_timeout_ms.to_string()),
+            ("group.max.session.timeout.ms", self.group_max_session_timeout_ms.to_string()),
+            ("group.max.size", self.group_max_size.to_string()),
+            ("sluice.fetch.cache.bytes", self.fetch_cache_bytes.to_string()),
+            ("sluice.io.memory.bytes", self.io_memory_bytes.to_string()),
+        ];
+        let alias = |k: &str| match k {
+            "node.id" => Some("broker.id"),
+            "log.dirs" => Some("log.dir"),
+            _ => None,
+        };
+        entries
+            .into_iter()
+            .map(|(k, v)| {
+                let set = self.explicit_keys.contains(k) || alias(k).is_some_and(|a| self.explicit_keys.contains(a));
+                (k, v, set)
+            })
+            .collect()
+    }
+
+    /// The broker value a topic config defaults from, as DescribeConfigs shows it.
+    pub fn topic_default(&self, topic_key: &str) -> Option<(&'static str, String, bool)> {
+        let broker_key = TOPIC_CONFIG_KEYS.iter().find(|(t, _)| *t == topic_key)?.1;
+        self.describe().into_iter().find(|(k, _, _)| *k == broker_key)
     }
 }
 

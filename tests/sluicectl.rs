@@ -151,7 +151,7 @@ fn topic_commands() {
     let orders = j.as_array().unwrap().iter().find(|t| t["name"] == "orders").unwrap();
     assert_eq!(orders["partitions"], 3);
 
-    // describe: partitions with leader/replicas/ISR; configs are unavailable on Sluice
+    // describe: partitions with leader/replicas/ISR, then the configs set on the topic
     let o = ok(&bs, &["topic", "describe", "orders"]);
     for p in 0..3 {
         let r = row(&o.stdout, &[&p.to_string()]).unwrap_or_else(|| panic!("no row for partition {p}:\n{}", o.show()));
@@ -159,7 +159,16 @@ fn topic_commands() {
         assert!(r[1].parse::<i32>().unwrap() >= 0, "leader: {}", o.show());
         assert!(r[2].starts_with('[') && r[3].starts_with('['), "{}", o.show());
     }
-    assert!(o.stdout.contains("configs: unavailable from this broker"), "{}", o.show());
+    assert!(o.stdout.contains("configs: none set on the topic"), "{}", o.show());
+    let o = ok(&bs, &["topic", "describe", "events"]);
+    assert_eq!(row(&o.stdout, &["retention.ms"]).unwrap(), vec!["retention.ms", "3600000", "topic"], "{}", o.show());
+    let o = ok(&bs, &["topic", "describe", "events", "--all-configs"]);
+    assert_eq!(
+        row(&o.stdout, &["segment.bytes"]).unwrap(),
+        vec!["segment.bytes", "1073741824", "default"],
+        "{}",
+        o.show()
+    );
     let j = ok(&bs, &["topic", "describe", "orders", "--json"]).json();
     assert_eq!(j["name"], "orders");
     assert_eq!(j["partitions"].as_array().unwrap().len(), 3);
@@ -167,14 +176,26 @@ fn topic_commands() {
     assert!(j["partitions"][0]["leader"].as_i64().unwrap() >= 0);
     assert_eq!(j["partitions"][0]["replicas"].as_array().unwrap().len(), 1);
     assert_eq!(j["partitions"][0]["isr"].as_array().unwrap().len(), 1);
-    assert_eq!(j["configs_available"], false);
+    assert_eq!(j["configs_available"], true);
     fails(&bs, &["topic", "describe", "nope"], "unknown topic 'nope'");
 
-    // alter: not implemented by Sluice, fails with one clear line
-    fails(&bs, &["topic", "alter", "orders", "--partitions", "6"], "the broker does not support CreatePartitions");
-    fails(&bs, &["topic", "alter", "orders", "--config", "retention.ms=1000"], "the broker does not support");
+    // alter: partitions grow, configs merge with those already set
+    let o = ok(&bs, &["topic", "alter", "orders", "--partitions", "6"]);
+    assert!(o.stdout.contains("partitions 3 -> 6"), "{}", o.show());
+    wait_for_topic(&bs, "orders", 6);
+    ok(&bs, &["topic", "alter", "events", "--config", "max.message.bytes=65536"]);
+    let o = ok(&bs, &["topic", "describe", "events"]);
+    assert_eq!(row(&o.stdout, &["retention.ms"]).unwrap(), vec!["retention.ms", "3600000", "topic"], "{}", o.show());
+    assert_eq!(
+        row(&o.stdout, &["max.message.bytes"]).unwrap(),
+        vec!["max.message.bytes", "65536", "topic"],
+        "{}",
+        o.show()
+    );
+    fails(&bs, &["topic", "alter", "orders", "--partitions", "2"], "--partitions must be larger");
+    fails(&bs, &["topic", "alter", "orders", "--config", "segment.bytes=1"], "alter config of 'orders'");
     fails(&bs, &["topic", "alter", "nope", "--partitions", "6"], "unknown topic 'nope'");
-    assert_eq!(metadata(&bs, Some("orders")).topic("orders").unwrap().partitions.len(), 3);
+    assert_eq!(metadata(&bs, Some("orders")).topic("orders").unwrap().partitions.len(), 6);
 
     // delete
     let o = ok(&bs, &["topic", "delete", "events"]);

@@ -15,8 +15,25 @@ use crate::limits;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum MetadataRecord {
-    CreateTopic { name: String, id: Uuid, partitions: i32, configs: BTreeMap<String, String> },
-    DeleteTopic { name: String },
+    CreateTopic {
+        name: String,
+        id: Uuid,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    /// Replaces the topic's whole config map (AlterConfigs, IncrementalAlterConfigs).
+    SetTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
+    /// Grows the topic to `partitions` (CreatePartitions); never shrinks.
+    SetPartitionCount {
+        name: String,
+        partitions: i32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +67,17 @@ impl MetadataImage {
             }
             MetadataRecord::DeleteTopic { name } => {
                 self.topics.remove(name.as_str());
+            }
+            MetadataRecord::SetTopicConfigs { name, configs } => {
+                if let Some(t) = self.topics.get_mut(name.as_str()) {
+                    Arc::make_mut(t).configs = configs.clone();
+                }
+            }
+            MetadataRecord::SetPartitionCount { name, partitions } => {
+                if let Some(t) = self.topics.get_mut(name.as_str()) {
+                    let t = Arc::make_mut(t);
+                    t.partitions = t.partitions.max(*partitions);
+                }
             }
         }
         self.version += 1;
@@ -99,9 +127,17 @@ mod tests {
         img.apply(&MetadataRecord::CreateTopic { name: "a".into(), id, partitions: 3, configs: BTreeMap::new() });
         assert_eq!(img.topic("a").unwrap().partitions, 3);
         assert_eq!(img.topic_by_id(id).unwrap().name.as_ref(), "a");
+        let configs: BTreeMap<String, String> = [("retention.ms".to_string(), "1000".to_string())].into();
+        img.apply(&MetadataRecord::SetTopicConfigs { name: "a".into(), configs: configs.clone() });
+        assert_eq!(img.topic("a").unwrap().configs, configs);
+        img.apply(&MetadataRecord::SetPartitionCount { name: "a".into(), partitions: 5 });
+        assert_eq!(img.topic("a").unwrap().partitions, 5);
+        img.apply(&MetadataRecord::SetPartitionCount { name: "a".into(), partitions: 2 });
+        assert_eq!(img.topic("a").unwrap().partitions, 5, "never shrinks");
+        assert_eq!(img.topic("a").unwrap().id, id);
         img.apply(&MetadataRecord::DeleteTopic { name: "a".into() });
         assert!(img.topic("a").is_none());
-        assert_eq!(img.version, 2);
+        assert_eq!(img.version, 5);
     }
 
     #[test]

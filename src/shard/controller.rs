@@ -24,8 +24,23 @@ pub struct NewTopic {
 
 #[derive(Debug)]
 pub enum ControllerOp {
-    CreateTopics { topics: Vec<NewTopic>, validate_only: bool },
-    DeleteTopics { names: Vec<String> },
+    CreateTopics {
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    },
+    DeleteTopics {
+        names: Vec<String>,
+    },
+    /// Replaces each topic's config map; the maps are validated by the caller.
+    SetTopicConfigs {
+        topics: Vec<(String, BTreeMap<String, String>)>,
+        validate_only: bool,
+    },
+    /// Grows each topic to the given partition count.
+    CreatePartitions {
+        topics: Vec<(String, i32)>,
+        validate_only: bool,
+    },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -34,6 +49,8 @@ pub enum ControllerError {
     AlreadyExists,
     #[error("unknown topic")]
     UnknownTopic,
+    #[error("Topic currently has {current} partitions, which is higher than the requested {requested}.")]
+    PartitionsNotIncreased { current: i32, requested: i32 },
     #[error("metadata log: {0}")]
     Storage(String),
 }
@@ -42,6 +59,8 @@ pub enum ControllerError {
 pub enum ControllerResult {
     Created(Vec<Result<Arc<TopicMeta>, ControllerError>>),
     Deleted(Vec<Result<(), ControllerError>>),
+    /// For SetTopicConfigs and CreatePartitions, one per topic, in order.
+    Changed(Vec<Result<(), ControllerError>>),
 }
 
 pub struct Controller {
@@ -77,6 +96,20 @@ impl Controller {
         }
         *self.log.borrow_mut() = Some(file);
         r
+    }
+
+    /// Makes `record` durable and applies it to `image` (or neither, when only validating).
+    async fn commit(
+        &self,
+        image: &mut MetadataImage,
+        record: MetadataRecord,
+        validate_only: bool,
+    ) -> Result<(), ControllerError> {
+        if !validate_only {
+            self.append(&record).await?;
+            image.apply(&record);
+        }
+        Ok(())
     }
 
     pub async fn execute(&self, shard: &Rc<Shard>, op: ControllerOp) -> ControllerResult {
@@ -132,6 +165,36 @@ impl Controller {
                     }
                 }
                 ControllerResult::Deleted(out)
+            }
+            ControllerOp::SetTopicConfigs { topics, validate_only } => {
+                let mut out = Vec::with_capacity(topics.len());
+                for (name, configs) in topics {
+                    if image.topic(&name).is_none() {
+                        out.push(Err(ControllerError::UnknownTopic));
+                        continue;
+                    }
+                    let record = MetadataRecord::SetTopicConfigs { name: name.clone(), configs };
+                    out.push(self.commit(&mut image, record, validate_only).await);
+                    tracing::info!(topic = %name, validate_only, "topic configs changed");
+                }
+                ControllerResult::Changed(out)
+            }
+            ControllerOp::CreatePartitions { topics, validate_only } => {
+                let mut out = Vec::with_capacity(topics.len());
+                for (name, partitions) in topics {
+                    let Some(current) = image.topic(&name).map(|t| t.partitions) else {
+                        out.push(Err(ControllerError::UnknownTopic));
+                        continue;
+                    };
+                    if partitions <= current {
+                        out.push(Err(ControllerError::PartitionsNotIncreased { current, requested: partitions }));
+                        continue;
+                    }
+                    let record = MetadataRecord::SetPartitionCount { name: name.clone(), partitions };
+                    out.push(self.commit(&mut image, record, validate_only).await);
+                    tracing::info!(topic = %name, from = current, to = partitions, validate_only, "partitions added");
+                }
+                ControllerResult::Changed(out)
             }
         };
         if image.version != before {

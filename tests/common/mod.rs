@@ -1071,3 +1071,40 @@ pub fn topic_name(prefix: &str) -> String {
 pub fn shared_flag() -> Arc<AtomicBool> {
     Arc::new(AtomicBool::new(false))
 }
+
+// ---------------------------------------------------------------------------
+// Raw protocol calls (kafka-protocol over a std TcpStream), for what rdkafka hides
+// ---------------------------------------------------------------------------
+
+/// One request/response round trip on a fresh connection.
+pub fn kafka_call<Req, Resp>(bootstrap: &str, api: kafka_protocol::messages::ApiKey, version: i16, req: &Req) -> Resp
+where
+    Req: kafka_protocol::protocol::Encodable,
+    Resp: kafka_protocol::protocol::Decodable,
+{
+    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use std::io::{Read, Write};
+    let mut header = RequestHeader::default();
+    header.request_api_key = api as i16;
+    header.request_api_version = version;
+    header.correlation_id = 7;
+    header.client_id = Some(StrBytes::from_static_str("sluice-test"));
+    let mut buf = bytes::BytesMut::new();
+    buf.extend_from_slice(&[0; 4]);
+    header.encode(&mut buf, api.request_header_version(version)).unwrap();
+    req.encode(&mut buf, version).unwrap();
+    let size = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    let mut s = std::net::TcpStream::connect(bootstrap).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(&buf).unwrap();
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).unwrap_or_else(|e| panic!("{api:?} v{version}: no response: {e}"));
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut body).unwrap();
+    let mut b = bytes::Bytes::from(body);
+    let h = ResponseHeader::decode(&mut b, api.response_header_version(version)).unwrap();
+    assert_eq!(h.correlation_id, 7);
+    Resp::decode(&mut b, version).unwrap()
+}

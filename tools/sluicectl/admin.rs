@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use rdkafka::admin::{AlterConfig, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use serde_json::json;
@@ -302,35 +302,7 @@ fn alter(cli: &crate::Cli, name: &str, partitions: Option<usize>, config: &[(Str
         done.push(format!("partitions {current} -> {n}"));
     }
     if !config.is_empty() {
-        let unsupported = |api: &str| format!("alter config: the broker does not support {api}");
-        // AlterConfigs replaces the whole set of topic overrides: keep the existing
-        // ones (DescribeConfigs) and add ours, like kafka-configs did before KIP-339.
-        let existing = topic_configs(&admin, name).map_err(|e| format!("alter config: {e}"))?;
-        let Some(existing) = existing else {
-            return Err(unsupported("DescribeConfigs"));
-        };
-        let mut merged: Vec<(String, String)> = existing
-            .into_iter()
-            .filter(|r| r.2 == "topic")
-            .filter_map(|r| r.1.map(|v| (r.0, v)))
-            .filter(|(k, _)| !config.iter().any(|(ck, _)| ck == k))
-            .collect();
-        merged.extend(config.iter().cloned());
-        let mut ac = AlterConfig::new(ResourceSpecifier::Topic(name));
-        for (k, v) in &merged {
-            ac = ac.set(k, v);
-        }
-        let res = block_on(admin.alter_configs([&ac], &admin_opts())).map_err(|e| match e {
-            KafkaError::AdminOp(code) if is_unsupported(code) => unsupported("AlterConfigs"),
-            e => format!("alter config of '{name}': {}", kerr(&e)),
-        })?;
-        for r in res {
-            match r {
-                Err((_, code)) if is_unsupported(code) => return Err(unsupported("AlterConfigs")),
-                Err((_, code)) => return Err(format!("alter config of '{name}': {}", code_desc(code))),
-                Ok(_) => {}
-            }
-        }
+        incremental_set(cli, name, config)?;
         for (k, v) in config {
             done.push(format!("{k}={v}"));
         }
@@ -414,6 +386,42 @@ fn cluster_info(cli: &crate::Cli) -> Result<(), String> {
             })
             .collect();
         print_table(&["ID", "HOST", "PORT"], &rows);
+    }
+    Ok(())
+}
+
+/// Sets topic configs with IncrementalAlterConfigs (KIP-339, what kafka-configs uses): the
+/// other configs of the topic stay as they are. Spoken directly with kafka-protocol: the
+/// rdkafka crate has no IncrementalAlterConfigs and reports AlterConfigs errors as success.
+fn incremental_set(cli: &crate::Cli, name: &str, config: &[(String, String)]) -> Result<(), String> {
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    use kafka_protocol::messages::{ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+    use kafka_protocol::protocol::StrBytes;
+
+    use crate::bench::wire;
+    let mut res = AlterConfigsResource::default();
+    res.resource_type = 2; // topic
+    res.resource_name = StrBytes::from_string(name.to_string());
+    for (k, v) in config {
+        let mut c = AlterableConfig::default();
+        c.name = StrBytes::from_string(k.clone());
+        c.config_operation = 0; // SET
+        c.value = Some(StrBytes::from_string(v.clone()));
+        res.configs.push(c);
+    }
+    let mut req = IncrementalAlterConfigsRequest::default();
+    req.resources.push(res);
+    let mut s = wire::connect(&cli.bootstrap).map_err(|e| format!("alter config: {e}"))?;
+    let resp: IncrementalAlterConfigsResponse = wire::call(&mut s, ApiKey::IncrementalAlterConfigs, 0, 1, &req)
+        .map_err(|e| format!("alter config of '{name}': {e} (does the broker support IncrementalAlterConfigs?)"))?;
+    for r in &resp.responses {
+        if r.error_code != 0 {
+            let code = kafka_protocol::error::ResponseError::try_from_code(r.error_code)
+                .map(|e| format!("{e:?}"))
+                .unwrap_or_else(|| format!("error code {}", r.error_code));
+            let detail = r.error_message.as_ref().map(|m| format!(": {m}")).unwrap_or_default();
+            return Err(format!("alter config of '{name}': {code}{detail}"));
+        }
     }
     Ok(())
 }

@@ -1,15 +1,20 @@
 //! One module per Kafka API. Each states the versions it supports; `SUPPORTED` is what
 //! ApiVersions advertises, no more. Kafka error codes are chosen here and only here.
+pub mod alter_configs;
 pub mod api_versions;
+mod config_common;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
+pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 mod group_common;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -67,6 +72,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, list_groups::MIN_VERSION, list_groups::MAX_VERSION),
     (ApiKey::DescribeGroups, describe_groups::MIN_VERSION, describe_groups::MAX_VERSION),
     (ApiKey::DeleteGroups, delete_groups::MIN_VERSION, delete_groups::MAX_VERSION),
+    (ApiKey::DescribeConfigs, describe_configs::MIN_VERSION, describe_configs::MAX_VERSION),
+    (ApiKey::AlterConfigs, alter_configs::MIN_VERSION, alter_configs::MAX_VERSION),
+    (ApiKey::IncrementalAlterConfigs, incremental_alter_configs::MIN_VERSION, incremental_alter_configs::MAX_VERSION),
+    (ApiKey::CreatePartitions, create_partitions::MIN_VERSION, create_partitions::MAX_VERSION),
 ];
 
 pub async fn handle(shard: Rc<Shard>, mut req: Request, peer: Rc<str>) -> Reply {
@@ -116,6 +125,10 @@ async fn dispatch(shard: &Rc<Shard>, req: &Request, body: Bytes, peer: &str) -> 
         ApiKey::ListGroups => list_groups::handle(shard, req).await,
         ApiKey::DescribeGroups => describe_groups::handle(shard, req).await,
         ApiKey::DeleteGroups => delete_groups::handle(shard, req).await,
+        ApiKey::DescribeConfigs => describe_configs::handle(shard, req).await,
+        ApiKey::AlterConfigs => alter_configs::handle(shard, req).await,
+        ApiKey::IncrementalAlterConfigs => incremental_alter_configs::handle(shard, req).await,
+        ApiKey::CreatePartitions => create_partitions::handle(shard, req).await,
         _ => unreachable!("checked against SUPPORTED"),
     }
 }

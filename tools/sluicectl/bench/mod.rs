@@ -17,7 +17,7 @@ mod native;
 mod rdk;
 mod report;
 mod stats;
-mod wire;
+pub mod wire;
 
 use std::path::PathBuf;
 use std::time::Duration;

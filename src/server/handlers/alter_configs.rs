@@ -1,0 +1,70 @@
+//! AlterConfigs v0–2 (the legacy API): each topic's configs are replaced by the request's
+//! set, validated first; a bad value is INVALID_CONFIG with a message naming the key.
+//! Broker configs are static (server.properties), so altering them is refused.
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::config_common::*;
+use super::{respond, HandlerResult};
+use crate::protocol::frame::Request;
+use crate::shard::Shard;
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 2;
+
+pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+    let r: AlterConfigsRequest = req.decode()?;
+    let mut changes = Vec::new();
+    let mut refused: Vec<Option<(ResponseError, String)>> = Vec::new();
+    for res in &r.resources {
+        let name = res.resource_name.to_string();
+        match res.resource_type {
+            RESOURCE_TOPIC => {
+                let mut configs = BTreeMap::new();
+                let mut dup = None;
+                for c in &res.configs {
+                    if let Some(v) = &c.value {
+                        if configs.insert(c.name.to_string(), v.to_string()).is_some() {
+                            dup = Some(c.name.to_string());
+                        }
+                    }
+                }
+                let new = match dup {
+                    Some(k) => Err((ResponseError::InvalidRequest, format!("duplicate config key {k}"))),
+                    None => Ok(configs),
+                };
+                changes.push((name, new));
+                refused.push(None);
+            }
+            RESOURCE_BROKER => refused.push(Some((
+                ResponseError::InvalidConfig,
+                "broker configs are static: set them in server.properties or with --override".into(),
+            ))),
+            other => {
+                refused.push(Some((ResponseError::InvalidRequest, format!("resource type {other} is not supported"))))
+            }
+        }
+    }
+    let mut applied = set_topic_configs(shard, changes, r.validate_only).await.into_iter();
+    let mut resp = AlterConfigsResponse::default();
+    for (res, refused) in r.resources.iter().zip(refused) {
+        let result = match refused {
+            Some(e) => Err(e),
+            None => applied.next().expect("one result per topic"),
+        };
+        let mut out = AlterConfigsResourceResponse::default();
+        out.resource_type = res.resource_type;
+        out.resource_name = res.resource_name.clone();
+        if let Err((code, message)) = result {
+            out.error_code = code.code();
+            out.error_message = Some(StrBytes::from_string(message));
+        }
+        resp.responses.push(out);
+    }
+    respond(req, &resp)
+}

@@ -1,0 +1,102 @@
+//! What the config APIs share: Kafka's resource types, config sources and types, and the
+//! one path that changes topic configs (validate every value, then one controller call).
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+
+use super::controller_call;
+use crate::config::validate_topic_config;
+use crate::limits;
+use crate::shard::controller::{ControllerError, ControllerOp, ControllerResult};
+use crate::shard::Shard;
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+pub const SOURCE_DYNAMIC_TOPIC_CONFIG: i8 = 1;
+pub const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
+pub const SOURCE_DEFAULT_CONFIG: i8 = 5;
+
+/// Kafka's ConfigType for the keys Sluice knows (DescribeConfigs v3+).
+pub fn config_type(key: &str, value: &str) -> i8 {
+    const BOOLEAN: i8 = 1;
+    const STRING: i8 = 2;
+    const INT: i8 = 3;
+    const LONG: i8 = 5;
+    const LIST: i8 = 7;
+    match key {
+        "cleanup.policy" | "log.cleanup.policy" | "listeners" | "advertised.listeners" | "log.dirs" => LIST,
+        "max.message.bytes"
+        | "segment.bytes"
+        | "min.insync.replicas"
+        | "message.max.bytes"
+        | "log.segment.bytes"
+        | "num.partitions"
+        | "node.id"
+        | "offsets.topic.num.partitions" => INT,
+        _ if value == "true" || value == "false" => BOOLEAN,
+        _ if value.parse::<i64>().is_ok() => LONG,
+        _ => STRING,
+    }
+}
+
+/// The outcome for one resource: success, or the error code and a message naming the key.
+pub type ResourceResult = Result<(), (ResponseError, String)>;
+
+/// Validates the new config map of each topic and, for those that pass, replaces their
+/// configs in one controller call. `changes` holds (topic, new map or the error found
+/// while building it); the results come back in the same order.
+pub async fn set_topic_configs(
+    shard: &Rc<Shard>,
+    changes: Vec<(String, Result<BTreeMap<String, String>, (ResponseError, String)>)>,
+    validate_only: bool,
+) -> Vec<ResourceResult> {
+    let image = shard.image();
+    let mut results: Vec<Option<ResourceResult>> = Vec::with_capacity(changes.len());
+    let mut accepted = Vec::new();
+    let mut accepted_at = Vec::new();
+    for (i, (topic, configs)) in changes.into_iter().enumerate() {
+        let checked = configs.and_then(|configs| {
+            if image.topic(&topic).is_none() {
+                return Err((ResponseError::UnknownTopicOrPartition, format!("Topic {topic} does not exist.")));
+            }
+            if configs.len() > limits::TOPIC_CONFIGS_MAX {
+                return Err((ResponseError::InvalidConfig, format!("more than {} configs", limits::TOPIC_CONFIGS_MAX)));
+            }
+            for (k, v) in &configs {
+                validate_topic_config(k, v).map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
+            }
+            Ok(configs)
+        });
+        match checked {
+            Ok(configs) => {
+                accepted.push((topic, configs));
+                accepted_at.push(i);
+                results.push(None);
+            }
+            Err(e) => results.push(Some(Err(e))),
+        }
+    }
+    if !accepted.is_empty() {
+        let op = ControllerOp::SetTopicConfigs { topics: accepted, validate_only };
+        let outcome = match controller_call(shard, op).await {
+            Some(ControllerResult::Changed(v)) => v,
+            _ => vec![Err(ControllerError::Storage("controller unavailable".into())); accepted_at.len()],
+        };
+        for (i, r) in accepted_at.into_iter().zip(outcome) {
+            results[i] = Some(r.map_err(controller_error));
+        }
+    }
+    results.into_iter().map(|r| r.expect("every resource has a result")).collect()
+}
+
+pub fn controller_error(e: ControllerError) -> (ResponseError, String) {
+    let code = match &e {
+        ControllerError::UnknownTopic => ResponseError::UnknownTopicOrPartition,
+        ControllerError::AlreadyExists => ResponseError::TopicAlreadyExists,
+        ControllerError::PartitionsNotIncreased { .. } => ResponseError::InvalidPartitions,
+        ControllerError::Storage(_) => ResponseError::KafkaStorageError,
+    };
+    (code, e.to_string())
+}
