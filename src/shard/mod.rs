@@ -40,6 +40,25 @@ pub struct Lifecycle {
     pub shutdown: AtomicBool,
     pub loaded_shards: AtomicUsize,
     pub drained_shards: AtomicUsize,
+    /// The last producer id handed out (InitProducerId).
+    pub last_producer_id: std::sync::atomic::AtomicI64,
+}
+
+impl Lifecycle {
+    /// A producer id never handed out before by this node: ids follow the wall clock in
+    /// microseconds, so a restarted broker continues above the ids of the previous run
+    /// (unless that run handed out more than a million ids a second).
+    pub fn next_producer_id(&self) -> i64 {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        let prev = self
+            .last_producer_id
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| Some((cur + 1).max(now_us)))
+            .expect("the closure always returns Some");
+        (prev + 1).max(now_us)
+    }
 }
 
 pub struct Shard {

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod index;
 pub mod io;
 pub mod partition_log;
+pub mod producer_state;
 mod scan;
 
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ pub enum AppendError {
     TooLarge { size: usize, max: usize },
     #[error("records are empty or have trailing bytes")]
     Malformed,
+    #[error(transparent)]
+    Sequence(#[from] producer_state::SequenceError),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

@@ -19,6 +19,7 @@ use futures_lite::FutureExt;
 use super::cache::{CachedBatch, ShardCache};
 use super::index::{OffsetIndex, TimeIndex};
 use super::io::{read_small_file, write_small_file, SegmentFile};
+use super::producer_state::{BatchSeq, Check, ProducerState};
 use super::scan::{read_batches, scan_segment};
 use super::{segment_file_name, AppendError, ReadError, StorageError};
 use crate::config::{TimestampType, TopicConfig};
@@ -52,6 +53,9 @@ struct Segment {
     sealed: bool,
     /// Trimmed to its logical size, synced, indexes saved.
     finalized: bool,
+    /// Idempotent batches found by the recovery scan (the active segment's), to rebuild
+    /// the producer state from; emptied at open.
+    recovered_producers: Vec<(i64, i16, BatchSeq)>,
 }
 
 impl Segment {
@@ -72,6 +76,7 @@ impl Segment {
             created_ms: now_ms,
             sealed: false,
             finalized: false,
+            recovered_producers: Vec::new(),
         }
     }
 }
@@ -108,6 +113,7 @@ struct LogState {
     sync_requested: i64,
     unsynced_messages: u64,
     inflight: VecDeque<Inflight>,
+    producers: ProducerState,
     cache: VecDeque<CachedBatch>,
     failed: Option<StorageError>,
     closing: bool,
@@ -188,6 +194,12 @@ impl PartitionLog {
             segments.push(Segment::new_empty(0, now));
         }
         let next_offset = segments.last().map(|s| s.next_offset).unwrap_or(0);
+        let mut producers = ProducerState::default();
+        for seg in &mut segments {
+            for (pid, epoch, b) in std::mem::take(&mut seg.recovered_producers) {
+                producers.record(pid, epoch, b);
+            }
+        }
         let log_start_offset = segments[0].base_offset;
         let log = Rc::new(PartitionLog {
             tp,
@@ -202,6 +214,7 @@ impl PartitionLog {
                 sync_requested: next_offset,
                 unsynced_messages: 0,
                 inflight: VecDeque::new(),
+                producers,
                 cache: VecDeque::new(),
                 failed: None,
                 closing: false,
@@ -261,15 +274,21 @@ impl PartitionLog {
         // Validate everything first: a request with one bad batch appends nothing.
         let mut count = 0usize;
         let mut at = 0usize;
+        let mut producer = None;
         while at < records.len() {
             let info = batch::validate(&records[at..], usize::MAX).map_err(AppendError::Invalid)?;
+            let h = BatchHeader::read(&records[at..]).expect("validated");
+            if h.producer_id.get() >= 0 {
+                producer = Some((h.producer_id.get(), h.producer_epoch.get(), h.base_sequence.get()));
+            }
             if info.bytes > max {
                 return Err(AppendError::TooLarge { size: info.bytes, max });
             }
             at += info.bytes;
             count += 1;
         }
-        if count == 0 || at != records.len() {
+        // An idempotent producer sends one batch per partition per request (as Kafka requires).
+        if count == 0 || at != records.len() || (producer.is_some() && count > 1) {
             return Err(AppendError::Malformed);
         }
         let mut st = self.state.borrow_mut();
@@ -278,6 +297,18 @@ impl PartitionLog {
         }
         if st.closing {
             return Err(AppendError::Storage(StorageError::Closed));
+        }
+        if let Some((pid, epoch, seq)) = producer {
+            if let Check::Duplicate { base_offset, last_offset } = st.producers.check(pid, epoch, seq)? {
+                // A retry: answer with the original offsets once they are written.
+                return Ok(AppendOutcome {
+                    base_offset,
+                    end_offset: last_offset + 1,
+                    log_append_time_ms: -1,
+                    log_start_offset: st.log_start_offset,
+                    needs_sync: config.flush_messages <= 1,
+                });
+            }
         }
         let now = now_ms();
         let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
@@ -299,6 +330,9 @@ impl PartitionLog {
             let (last, records_count, max_ts) = (h.last_offset(), h.records_count.get(), h.max_timestamp.get());
             // Pair assertion: what we patched still validates.
             debug_assert!(batch::validate(b, usize::MAX).is_ok());
+            if let Some((pid, epoch, b)) = super::scan::producer_batch(h) {
+                st.producers.record(pid, epoch, b);
+            }
             cached.push((next, last, at, size, max_ts));
             messages += records_count as u64;
             next = last + 1;
@@ -917,6 +951,7 @@ async fn recover_segment(
         file.truncate(scan.valid_bytes).await?;
         file.fdatasync().await?;
     }
+    seg.recovered_producers = scan.producer_batches;
     seg.index = scan.index;
     seg.timeindex = scan.timeindex;
     seg.max_timestamp = scan.max_timestamp;
@@ -1127,6 +1162,59 @@ mod tests {
                 from_disk.extend_from_slice(&set);
             }
             assert_eq!(from_disk, cached, "bytes on disk differ from what was appended");
+            log.close().await;
+        });
+    }
+
+    fn idempotent_batch(pid: i64, epoch: i16, seq: i32, records: i32) -> Bytes {
+        let mut b = make_batch(0, records, 10, 1);
+        let h = BatchHeader::read_mut(&mut b).unwrap();
+        h.producer_id.set(pid);
+        h.producer_epoch.set(epoch);
+        h.base_sequence.set(seq);
+        let crc = crc32c::crc32c(&b[batch::CRC_START..]);
+        BatchHeader::read_mut(&mut b).unwrap().crc.set(crc);
+        Bytes::from(b)
+    }
+
+    #[test]
+    fn retried_batches_get_their_offsets_back_and_are_not_written_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        run(move || async move {
+            let log = open(&path).await;
+            let a = log.append(idempotent_batch(9, 0, 0, 3)).unwrap();
+            let b = log.append(idempotent_batch(9, 0, 3, 2)).unwrap();
+            assert_eq!((a.base_offset, b.base_offset), (0, 3));
+            // Retries of both, as after a lost response.
+            let ra = log.append(idempotent_batch(9, 0, 0, 3)).unwrap();
+            let rb = log.append(idempotent_batch(9, 0, 3, 2)).unwrap();
+            assert_eq!((ra.base_offset, ra.end_offset), (0, 3));
+            assert_eq!((rb.base_offset, rb.end_offset), (3, 5));
+            log.wait_durable(5, true).await.unwrap();
+            assert_eq!(log.high_watermark(), 5, "nothing was written twice");
+            // A gap, and an old epoch once a newer one has written.
+            assert!(matches!(
+                log.append(idempotent_batch(9, 0, 9, 1)),
+                Err(AppendError::Sequence(crate::storage::producer_state::SequenceError::OutOfOrder {
+                    expected: 5,
+                    ..
+                }))
+            ));
+            log.append(idempotent_batch(9, 1, 0, 1)).unwrap();
+            assert!(matches!(
+                log.append(idempotent_batch(9, 0, 5, 1)),
+                Err(AppendError::Sequence(crate::storage::producer_state::SequenceError::FencedEpoch { .. }))
+            ));
+            log.wait_durable(6, true).await.unwrap();
+            log.close().await;
+            // After a restart the state is rebuilt from the log: a late retry is still caught.
+            let log = open(&path).await;
+            let r = log.append(idempotent_batch(9, 1, 0, 1)).unwrap();
+            assert_eq!((r.base_offset, r.end_offset), (5, 6));
+            assert_eq!(log.append(idempotent_batch(9, 1, 1, 1)).unwrap().base_offset, 6);
+            log.wait_durable(7, true).await.unwrap();
+            assert_eq!(log.high_watermark(), 7);
             log.close().await;
         });
     }

@@ -4,6 +4,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::index::{OffsetIndex, TimeIndex};
 use super::io::SegmentFile;
+use super::producer_state::BatchSeq;
 use super::StorageError;
 use crate::limits;
 use crate::protocol::batch::{self, BatchHeader};
@@ -19,6 +20,8 @@ pub struct ScanOutcome {
     pub max_timestamp: i64,
     /// Why the scan stopped before the end of the file, if it did.
     pub stop_reason: Option<String>,
+    /// (producer id, epoch, sequences and offsets) of each idempotent batch, in order.
+    pub producer_batches: Vec<(i64, i16, BatchSeq)>,
 }
 
 impl ScanOutcome {
@@ -39,6 +42,9 @@ impl ScanOutcome {
             self.index.push((base - base_offset) as u32, position as u32);
             *last_indexed = Some(position);
         }
+        if let Some(p) = producer_batch(h) {
+            self.producer_batches.push(p);
+        }
         let max_ts = h.max_timestamp.get();
         self.timeindex.push(max_ts, (h.last_offset() - base_offset) as u32);
         self.max_timestamp = self.max_timestamp.max(max_ts);
@@ -46,6 +52,21 @@ impl ScanOutcome {
         self.valid_bytes = position + b.len() as u64;
         true
     }
+}
+
+/// The idempotent-producer identity of a batch, if it has one.
+pub fn producer_batch(h: &BatchHeader) -> Option<(i64, i16, BatchSeq)> {
+    let pid = h.producer_id.get();
+    if pid < 0 {
+        return None;
+    }
+    let first = h.base_sequence.get();
+    let last = ((first as i64 + h.last_offset_delta.get() as i64) % (i32::MAX as i64 + 1)) as i32;
+    Some((
+        pid,
+        h.producer_epoch.get(),
+        BatchSeq { first_seq: first, last_seq: last, base_offset: h.base_offset.get(), last_offset: h.last_offset() },
+    ))
 }
 
 /// Scans a whole segment, verifying every batch. Stops at the first batch that is torn,
@@ -58,6 +79,7 @@ pub async fn scan_segment(file: &SegmentFile, base_offset: i64, file_bytes: u64)
         timeindex: TimeIndex::default(),
         max_timestamp: -1,
         stop_reason: None,
+        producer_batches: Vec::new(),
     };
     let mut last_indexed = None;
     let mut pos = 0u64;

@@ -501,11 +501,6 @@ def test_kafka_python_produce_consume_keys_headers(broker):
         assert cts == ts, (po, cts, ts)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kafka-python 3 defaults to an idempotent producer, which needs InitProducerId "
-    "and sequence checks (issue 6); remove this mark when that lands",
-)
 def test_kafka_python_default_producer_idempotent(broker):
     """A KafkaProducer with default settings (idempotent since kafka-python 3.0)."""
     from kafka import KafkaProducer, TopicPartition

@@ -15,6 +15,7 @@ pub mod find_coordinator;
 mod group_common;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -76,6 +77,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterConfigs, alter_configs::MIN_VERSION, alter_configs::MAX_VERSION),
     (ApiKey::IncrementalAlterConfigs, incremental_alter_configs::MIN_VERSION, incremental_alter_configs::MAX_VERSION),
     (ApiKey::CreatePartitions, create_partitions::MIN_VERSION, create_partitions::MAX_VERSION),
+    (ApiKey::InitProducerId, init_producer_id::MIN_VERSION, init_producer_id::MAX_VERSION),
 ];
 
 pub async fn handle(shard: Rc<Shard>, mut req: Request, peer: Rc<str>) -> Reply {
@@ -129,6 +131,7 @@ async fn dispatch(shard: &Rc<Shard>, req: &Request, body: Bytes, peer: &str) -> 
         ApiKey::AlterConfigs => alter_configs::handle(shard, req).await,
         ApiKey::IncrementalAlterConfigs => incremental_alter_configs::handle(shard, req).await,
         ApiKey::CreatePartitions => create_partitions::handle(shard, req).await,
+        ApiKey::InitProducerId => init_producer_id::handle(shard, req).await,
         _ => unreachable!("checked against SUPPORTED"),
     }
 }

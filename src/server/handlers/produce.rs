@@ -13,6 +13,7 @@ use super::{respond, HandlerResult, Reply};
 use crate::protocol::batch::BatchError;
 use crate::protocol::frame::{FrameError, Request};
 use crate::shard::{ProduceError, ProduceResult, Shard, ShardMsg};
+use crate::storage::producer_state::SequenceError;
 use crate::storage::AppendError;
 use crate::types::TopicPartition;
 
@@ -111,6 +112,12 @@ fn produce_error(e: &ProduceError) -> (ResponseError, String) {
             ResponseError::NotLeaderOrFollower
         }
         ProduceError::Append(AppendError::Storage(_)) => ResponseError::KafkaStorageError,
+        ProduceError::Append(AppendError::Sequence(SequenceError::OutOfOrder { .. })) => {
+            ResponseError::OutOfOrderSequenceNumber
+        }
+        ProduceError::Append(AppendError::Sequence(SequenceError::FencedEpoch { .. })) => {
+            ResponseError::InvalidProducerEpoch
+        }
     };
     let message = match e {
         ProduceError::UnknownPartition => "unknown partition".to_string(),
