@@ -19,8 +19,7 @@ pub const MAX_VERSION: i16 = 2;
 
 pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
     let r: AlterConfigsRequest = req.decode()?;
-    let mut changes = Vec::new();
-    let mut refused: Vec<Option<(ResponseError, String)>> = Vec::new();
+    let mut plans = Vec::with_capacity(r.resources.len());
     for res in &r.resources {
         let name = res.resource_name.to_string();
         match res.resource_type {
@@ -38,25 +37,14 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                     Some(k) => Err((ResponseError::InvalidRequest, format!("duplicate config key {k}"))),
                     None => Ok(configs),
                 };
-                changes.push((name, new));
-                refused.push(None);
+                plans.push(Planned::Topic(name, new));
             }
-            RESOURCE_BROKER => refused.push(Some((
-                ResponseError::InvalidConfig,
-                "broker configs are static: set them in server.properties or with --override".into(),
-            ))),
-            other => {
-                refused.push(Some((ResponseError::InvalidRequest, format!("resource type {other} is not supported"))))
-            }
+            other => plans.push(Planned::Other(other)),
         }
     }
-    let mut applied = set_topic_configs(shard, changes, r.validate_only).await.into_iter();
+    let results = alter_resources(shard, plans, r.validate_only).await;
     let mut resp = AlterConfigsResponse::default();
-    for (res, refused) in r.resources.iter().zip(refused) {
-        let result = match refused {
-            Some(e) => Err(e),
-            None => applied.next().expect("one result per topic"),
-        };
+    for (res, result) in r.resources.iter().zip(results) {
         let mut out = AlterConfigsResourceResponse::default();
         out.resource_type = res.resource_type;
         out.resource_name = res.resource_name.clone();

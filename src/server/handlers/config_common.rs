@@ -91,6 +91,37 @@ pub async fn set_topic_configs(
     results.into_iter().map(|r| r.expect("every resource has a result")).collect()
 }
 
+/// A planned change of one resource of an AlterConfigs-style request: a topic with its new
+/// config map (or the error found while building it), or another resource type.
+pub enum Planned {
+    Topic(String, Result<BTreeMap<String, String>, (ResponseError, String)>),
+    Other(i8),
+}
+
+/// Applies the topic changes in one controller call and refuses the rest; one result per
+/// resource, in request order.
+pub async fn alter_resources(shard: &Rc<Shard>, plans: Vec<Planned>, validate_only: bool) -> Vec<ResourceResult> {
+    let mut refused = Vec::with_capacity(plans.len());
+    let mut changes = Vec::new();
+    for p in plans {
+        match p {
+            Planned::Topic(name, configs) => {
+                changes.push((name, configs));
+                refused.push(None);
+            }
+            Planned::Other(RESOURCE_BROKER) => refused.push(Some((
+                ResponseError::InvalidConfig,
+                "broker configs are static: set them in server.properties or with --override".to_string(),
+            ))),
+            Planned::Other(t) => {
+                refused.push(Some((ResponseError::InvalidRequest, format!("resource type {t} is not supported"))))
+            }
+        }
+    }
+    let mut applied = set_topic_configs(shard, changes, validate_only).await.into_iter();
+    refused.into_iter().map(|r| r.map_or_else(|| applied.next().expect("one result per topic"), Err)).collect()
+}
+
 pub fn controller_error(e: ControllerError) -> (ResponseError, String) {
     let code = match &e {
         ControllerError::UnknownTopic => ResponseError::UnknownTopicOrPartition,

@@ -25,8 +25,7 @@ const LIST_KEYS: &[&str] = &["cleanup.policy"];
 pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
     let r: IncrementalAlterConfigsRequest = req.decode()?;
     let image = shard.image();
-    let mut changes = Vec::new();
-    let mut refused: Vec<Option<(ResponseError, String)>> = Vec::new();
+    let mut plans = Vec::with_capacity(r.resources.len());
     for res in &r.resources {
         let name = res.resource_name.to_string();
         match res.resource_type {
@@ -78,25 +77,14 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                         }
                     }
                 }
-                changes.push((name, error.map_or(Ok(configs), Err)));
-                refused.push(None);
+                plans.push(Planned::Topic(name, error.map_or(Ok(configs), Err)));
             }
-            RESOURCE_BROKER => refused.push(Some((
-                ResponseError::InvalidConfig,
-                "broker configs are static: set them in server.properties or with --override".into(),
-            ))),
-            other => {
-                refused.push(Some((ResponseError::InvalidRequest, format!("resource type {other} is not supported"))))
-            }
+            other => plans.push(Planned::Other(other)),
         }
     }
-    let mut applied = set_topic_configs(shard, changes, r.validate_only).await.into_iter();
+    let results = alter_resources(shard, plans, r.validate_only).await;
     let mut resp = IncrementalAlterConfigsResponse::default();
-    for (res, refused) in r.resources.iter().zip(refused) {
-        let result = match refused {
-            Some(e) => Err(e),
-            None => applied.next().expect("one result per topic"),
-        };
+    for (res, result) in r.resources.iter().zip(results) {
         let mut out = AlterConfigsResourceResponse::default();
         out.resource_type = res.resource_type;
         out.resource_name = res.resource_name.clone();
