@@ -28,10 +28,10 @@ pub struct TopicOut<'a> {
 pub fn encode(version: i16, correlation_id: i32, topics: &[TopicOut<'_>]) -> Vec<Bytes> {
     assert!((4..=12).contains(&version), "Fetch v{version} is not framed here");
     let flexible = version >= 12;
+    // chunks[0] is the size prefix, known only at the end.
     let mut w = Writer { flexible, chunks: vec![Bytes::new()], buf: BytesMut::with_capacity(256), total: 0 };
 
     // Response header (v1 when flexible: with an empty tagged-field section).
-    w.buf.put_i32(0); // size, filled in at the end
     w.buf.put_i32(correlation_id);
     w.tags();
     w.buf.put_i32(0); // throttle_time_ms
@@ -72,12 +72,7 @@ pub fn encode(version: i16, correlation_id: i32, topics: &[TopicOut<'_>]) -> Vec
     }
     w.tags();
     w.cut();
-    // The first chunk starts with the size field: everything after those four bytes.
-    let size = (w.total - 4) as i32;
-    let mut first = BytesMut::from(&w.chunks[1][..]);
-    first[..4].copy_from_slice(&size.to_be_bytes());
-    w.chunks[1] = first.freeze();
-    w.chunks.remove(0);
+    w.chunks[0] = Bytes::copy_from_slice(&(w.total as i32).to_be_bytes());
     w.chunks
 }
 

@@ -36,8 +36,11 @@ impl Request {
     }
     /// Decodes the body as `T` at this request's version.
     pub fn decode<T: Decodable>(&self) -> Result<T, FrameError> {
-        let mut body = self.body.clone();
-        T::decode(&mut body, self.version()).map_err(|e| FrameError::BadBody {
+        self.decode_from(&mut self.body.clone())
+    }
+    /// Decodes `body` (this request's body, taken out of it) as `T` at this request's version.
+    pub fn decode_from<T: Decodable>(&self, body: &mut Bytes) -> Result<T, FrameError> {
+        T::decode(body, self.version()).map_err(|e| FrameError::BadBody {
             api: self.api_key,
             version: self.version(),
             reason: e.to_string(),

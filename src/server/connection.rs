@@ -38,27 +38,23 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream) {
                         None => break,
                     },
                 };
-                match task.await {
-                    handlers::Reply::Frame(bytes) => {
-                        if out.write_all(&bytes).await.is_err() {
-                            break;
-                        }
-                    }
+                let written = match task.await {
+                    handlers::Reply::Frame(bytes) => out.write_all(&bytes).await,
+                    // Chunks larger than the buffer bypass it: they go to the socket as they are.
                     handlers::Reply::Chunks(chunks) => {
-                        // Chunks larger than the buffer bypass it: they go to the socket as they are.
-                        let mut failed = false;
-                        for c in &chunks {
-                            if out.write_all(c).await.is_err() {
-                                failed = true;
-                                break;
+                        async {
+                            for c in &chunks {
+                                out.write_all(c).await?;
                             }
+                            Ok(())
                         }
-                        if failed {
-                            break;
-                        }
+                        .await
                     }
-                    handlers::Reply::None => {}
+                    handlers::Reply::None => Ok(()),
                     handlers::Reply::Close => break,
+                };
+                if written.is_err() {
+                    break;
                 }
                 // Flush only when nothing else is queued, so pipelined responses share writes.
                 match rx.try_recv() {

@@ -61,20 +61,20 @@ impl SegmentFile {
     /// The two touch different blocks, and a whole-block write touches no block that a later
     /// write touches, so such writes can be in flight together. A partial-block write is a
     /// barrier: the next write rewrites that block and must wait for it. Returns the writes
-    /// (none when there is nothing to do) and the new partial block with its position.
+    /// and the new partial block with its position, or `None` when there is nothing to write.
     pub fn prepare_writes(
         &self,
         pos: u64,
         tail: &[u8],
         chunks: &[bytes::Bytes],
         include_partial: bool,
-    ) -> (Vec<PreparedWrite>, Vec<u8>, u64) {
+    ) -> Option<(Vec<PreparedWrite>, Vec<u8>, u64)> {
         assert_eq!(pos % DMA_ALIGN, 0, "unaligned segment write");
         let align = DMA_ALIGN as usize;
         let total = tail.len() + chunks.iter().map(|c| c.len()).sum::<usize>();
         let whole = total / align * align;
-        if whole == 0 && !include_partial {
-            return (Vec::new(), tail.to_vec(), pos);
+        if whole == 0 && (!include_partial || total == 0) {
+            return None;
         }
         // Copy everything once into a buffer laid out as on disk; the partial block is then
         // copied out of it (at most one block).
@@ -103,7 +103,7 @@ impl SegmentFile {
             buf.trim_to_size(whole);
             writes.insert(0, PreparedWrite { buf, pos, end: pos + whole as u64, ends_partial: false });
         }
-        (writes, new_tail, pos + whole as u64)
+        Some((writes, new_tail, pos + whole as u64))
     }
 
     /// Makes sure the file's size reaches `end` before a write up to there is submitted:

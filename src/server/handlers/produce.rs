@@ -7,11 +7,11 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
 use super::{respond, HandlerResult, Reply};
 use crate::protocol::batch::BatchError;
-use crate::protocol::frame::{FrameError, Request};
+use crate::protocol::frame::Request;
 use crate::shard::{ProduceError, ProduceResult, Shard, ShardMsg};
 use crate::storage::producer_state::SequenceError;
 use crate::storage::AppendError;
@@ -24,11 +24,7 @@ pub const MAX_VERSION: i16 = 9;
 /// else pointing into the frame are dropped, so that a one-partition request's records are
 /// the frame's only owner and the log keeps that buffer instead of copying it.
 pub async fn handle(shard: &Rc<Shard>, req: &Request, mut body: Bytes) -> HandlerResult {
-    let mut r = ProduceRequest::decode(&mut body, req.version()).map_err(|e| FrameError::BadBody {
-        api: req.api_key,
-        version: req.version(),
-        reason: e.to_string(),
-    })?;
+    let mut r: ProduceRequest = req.decode_from(&mut body)?;
     drop(body);
     let acks = r.acks;
     let image = shard.image();
