@@ -37,10 +37,14 @@ struct Segment {
     size: u64,
     /// Bytes handed to the kernel.
     written: u64,
-    /// Bytes of the partial block at `tail_pos`, already submitted; the next write starts at
-    /// `tail_pos` and rewrites them.
+    /// Bytes of the partial block at `tail_pos`; the next write starts at `tail_pos` and
+    /// rewrites them.
     tail: Vec<u8>,
     tail_pos: u64,
+    /// `tail` has not been submitted: it was left behind by a whole-block write issued while
+    /// others were in flight, and must be written once they complete even if nothing more
+    /// is appended.
+    tail_unsubmitted: bool,
     /// Appended, not yet submitted to the writer (the patched batches, shared with the cache).
     pending: Vec<Bytes>,
     index: OffsetIndex,
@@ -67,6 +71,7 @@ impl Segment {
             written: 0,
             tail: Vec::new(),
             tail_pos: 0,
+            tail_unsubmitted: false,
             pending: Vec::new(),
             index: OffsetIndex::default(),
             timeindex: TimeIndex::default(),
@@ -600,6 +605,7 @@ impl PartitionLog {
                             file.prepare_writes(seg.tail_pos, &seg.tail, &seg.pending, include_partial).map(
                                 |(prepared, new_tail, new_tail_pos)| {
                                     seg.pending.clear();
+                                    seg.tail_unsubmitted = !include_partial && !new_tail.is_empty();
                                     seg.tail = new_tail;
                                     seg.tail_pos = new_tail_pos;
                                     (seg.base_offset, prepared)
@@ -658,9 +664,13 @@ impl PartitionLog {
         let job = st
             .segments
             .iter()
-            .position(|s| !s.pending.is_empty() || (s.sealed && !s.finalized) || (st.closing && !s.finalized));
+            .position(|s| !s.pending.is_empty() || s.tail_unsubmitted || ((s.sealed || st.closing) && !s.finalized));
         let Some(i) = job else { return WriterAction::Wait };
         let seg = &st.segments[i];
+        if seg.pending.is_empty() && seg.tail_unsubmitted {
+            // Only the partial last block is left: it goes out once the pipeline drains.
+            return if writes.is_empty() { WriterAction::Write(i) } else { WriterAction::Wait };
+        }
         if seg.pending.is_empty() {
             // Finalizing trims and syncs the file: only once all its writes completed.
             return if writes.is_empty() { WriterAction::Finalize(i) } else { WriterAction::Wait };

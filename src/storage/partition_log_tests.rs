@@ -236,3 +236,70 @@ fn retried_batches_get_their_offsets_back_and_are_not_written_twice() {
         log.close().await;
     });
 }
+
+/// A batch of exactly `size` bytes.
+fn batch_of_size(size: usize, ts: i64) -> Bytes {
+    let mut value = size.saturating_sub(80);
+    loop {
+        let b = make_batch(0, 1, value, ts);
+        match b.len().cmp(&size) {
+            std::cmp::Ordering::Equal => return Bytes::from(b),
+            std::cmp::Ordering::Less => value += 1,
+            std::cmp::Ordering::Greater => value -= 1,
+        }
+    }
+}
+
+/// Every append becomes durable without any later append to push it out. A write from an
+/// idle writer that ends exactly on a block boundary is not a barrier, so the next append's
+/// write goes out beside it, whole blocks only; the partial last block it leaves behind
+/// must still be written once the pipeline drains, and before its segment, if sealed by a
+/// roll, is trimmed and finalized. (It once was not: the high watermark stopped short and a
+/// producer waiting for its acknowledgement hung.)
+#[test]
+fn the_partial_last_block_is_written_when_the_pipeline_drains() {
+    // (segment.bytes, a third batch that rolls the segment right after the partial block)
+    for (segment_bytes, roll_with) in [(1u64 << 30, None), (60_000, Some(40_960usize))] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        run(move || async move {
+            let mut broker = BrokerConfig::default();
+            broker.log_segment_bytes = segment_bytes;
+            let config = TopicConfig::resolve(&broker, &Default::default());
+            let log = open_with(&path, config.clone()).await;
+            let mut expected = Vec::new();
+            let mut position = 0usize; // in the active segment, mirroring the roll rule
+            for round in 0..50usize {
+                let fill = match 4096 - position % 4096 {
+                    f if f < 200 => f + 4096,
+                    f => f,
+                };
+                let mut end = 0;
+                for size in [Some(fill), Some(5000 + round * 97 % 3000), roll_with].into_iter().flatten() {
+                    if position > 0 && (position + size) as u64 > segment_bytes {
+                        position = 0;
+                    }
+                    let out = log.append(batch_of_size(size, round as i64)).unwrap();
+                    expected.push(out.base_offset);
+                    position += size;
+                    end = out.end_offset;
+                    futures_lite::future::yield_now().await; // the writer submits
+                }
+                let waited = log
+                    .wait_durable(end, round % 7 == 0)
+                    .or(async {
+                        glommio::timer::sleep(Duration::from_secs(10)).await;
+                        Err(StorageError::Closed)
+                    })
+                    .await;
+                assert!(waited.is_ok(), "round {round}: offset {end} never became durable");
+            }
+            assert!(log.writes_in_flight_peak() > 1, "writes were not pipelined");
+            assert_eq!(read_all(&log).await, expected);
+            log.close().await;
+            let log = open_with(&path, config).await;
+            assert_eq!(read_all(&log).await, expected, "read back from disk");
+            log.close().await;
+        });
+    }
+}
