@@ -269,3 +269,66 @@ fn deleted_indexes_are_rebuilt_or_not_needed() {
     });
     verify_after_restart(&s, N, "indexes deleted");
 }
+
+/// Damage in the middle of an older segment (one whose indexes were saved, so recovery
+/// does not rescan it) is caught by the CRC when that data is read: the fetch gets
+/// KAFKA_STORAGE_ERROR, the broker log names the file and position, the damaged batch is
+/// never served, and everything else (the batches before it, other segments, produce)
+/// keeps working.
+#[test]
+fn corruption_inside_an_older_segment_is_reported_never_served() {
+    let mut s = setup(&[("log.segment.bytes", "262144")]);
+    let segs = check_disk_format(&s.broker);
+    assert!(segs.len() > 3, "expected several segments, got {}", segs.len());
+    let (seg, batches) = &segs[1];
+    let bad = batches[batches.len() / 2].clone();
+    let pos = bad.pos + bad.size / 2;
+    let orig = read_at(seg, pos, 1);
+    write_at(seg, pos, &[orig[0] ^ 0x10]);
+    assert!(!parse_segment(seg).iter().any(|b| b.pos == bad.pos && b.crc_ok), "test bug: CRC still matches");
+    s.broker.restart();
+    let bs = s.broker.bootstrap();
+    wait_for_topic(&bs, TOPIC, 1);
+    assert_eq!(watermarks(&bs, TOPIC, 0), (0, N), "recovery keeps the whole log (the damage is not in the tail)");
+    s.rt.block_on(async {
+        let client = rs_client(&bs).await;
+        let pc = rs_partition(&client, TOPIC, 0).await;
+        // Fetching at the damaged batch fails with KAFKA_STORAGE_ERROR, every time.
+        for _ in 0..2 {
+            let err = within(Duration::from_secs(20), "fetch", pc.fetch_records(bad.base_offset, 1..4_000_000, 500))
+                .await
+                .expect_err("a damaged batch must not be served");
+            assert_eq!(
+                rs_protocol_error(&err),
+                Some(rskafka::client::error::ProtocolError::KafkaStorageError),
+                "fetch at the damaged batch: {err}"
+            );
+        }
+        // Everything before it, in the same segment, is served and stops short of it.
+        let before = rs_fetch_range(&pc, batches[0].base_offset, bad.base_offset, Duration::from_secs(30)).await;
+        assert_eq!(before.len() as i64, bad.base_offset - batches[0].base_offset);
+        for r in &before {
+            assert_eq!(r.record, s.records[r.offset as usize], "record at offset {} changed", r.offset);
+        }
+        // Later segments and new produce are unaffected.
+        let later = segs[2].1[0].base_offset;
+        let after = rs_fetch_range(&pc, later, N, Duration::from_secs(60)).await;
+        assert_eq!(after.len() as i64, N - later);
+        let offs = within(
+            Duration::from_secs(30),
+            "produce",
+            pc.produce(vec![rs_record(None, Some(b"still-writable"), &[], TS_BASE)], Compression::NoCompression),
+        )
+        .await
+        .expect("produce after a read error");
+        assert_eq!(offs, vec![N]);
+    });
+    let log = s.broker.log_tail(400);
+    let name = seg.file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("read failed") && l.contains(&name) && l.contains(&format!("position {}", bad.pos))),
+        "the broker log must name the damaged file and position ({name}, {}):\n{log}",
+        bad.pos
+    );
+}

@@ -15,6 +15,17 @@ fn io_err(op: &'static str, path: &Path, e: impl std::fmt::Display) -> StorageEr
     StorageError::Io { op, path: path.to_path_buf(), reason: e.to_string() }
 }
 
+/// For the operations that claim space before data is accepted as written (creating a
+/// file, preallocating, writing a small file): ENOSPC is `NoSpace`, which the writer waits
+/// out; anything else is an I/O failure. Never used for fdatasync, whose failure is final.
+fn space_err(op: &'static str, path: &Path, errno: Option<i32>, e: impl std::fmt::Display) -> StorageError {
+    if errno == Some(libc::ENOSPC) || errno == Some(libc::EDQUOT) {
+        StorageError::NoSpace { op, path: path.to_path_buf() }
+    } else {
+        io_err(op, path, e)
+    }
+}
+
 /// One write laid out by `SegmentFile::prepare_writes`.
 pub struct PreparedWrite {
     pub buf: glommio::io::DmaBuffer,
@@ -41,7 +52,7 @@ impl SegmentFile {
             .create(true)
             .dma_open(path)
             .await
-            .map_err(|e| io_err("open", path, e))?;
+            .map_err(|e| space_err("open", path, e.raw_os_error(), e))?;
         let allocated = file.file_size().await.map_err(|e| io_err("stat", path, e))?;
         Ok(Rc::new(SegmentFile { file, path: path.to_path_buf(), allocated: std::cell::Cell::new(allocated) }))
     }
@@ -115,9 +126,26 @@ impl SegmentFile {
         if end <= self.allocated.get() {
             return Ok(());
         }
+        #[cfg(test)]
+        if let Err(e) = super::faults::check("fallocate", &self.path) {
+            return Err(space_err("fallocate", &self.path, e.raw_os_error(), e));
+        }
         let ahead = end.clamp(PREALLOCATE_MIN, PREALLOCATE_MAX);
         let size = (end + ahead).div_ceil(DMA_ALIGN) * DMA_ALIGN;
-        self.file.pre_allocate(size, false).await.map_err(|e| io_err("fallocate", &self.path, e))?;
+        let size = match self.file.pre_allocate(size, false).await {
+            Ok(()) => size,
+            // Too little space to run ahead: claim just what this write needs, so that the
+            // disk fills up completely before appends are refused.
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                let exact = end.div_ceil(DMA_ALIGN) * DMA_ALIGN;
+                self.file
+                    .pre_allocate(exact, false)
+                    .await
+                    .map_err(|e| space_err("fallocate", &self.path, e.raw_os_error(), e))?;
+                exact
+            }
+            Err(e) => return Err(space_err("fallocate", &self.path, e.raw_os_error(), e)),
+        };
         self.allocated.set(size);
         Ok(())
     }
@@ -130,6 +158,8 @@ impl SegmentFile {
         pos: u64,
         len: usize,
     ) -> Result<(), StorageError> {
+        #[cfg(test)]
+        super::faults::check("write", &self.path).map_err(|e| io_err("write", &self.path, e))?;
         let written = self.file.write_at(buf, pos).await.map_err(|e| io_err("write", &self.path, e))?;
         if written < len {
             return Err(io_err("write", &self.path, format!("short write: {written} of {len} bytes")));
@@ -150,6 +180,8 @@ impl SegmentFile {
     }
 
     pub async fn fdatasync(&self) -> Result<(), StorageError> {
+        #[cfg(test)]
+        super::faults::check("fdatasync", &self.path).map_err(|e| io_err("fdatasync", &self.path, e))?;
         self.file.fdatasync().await.map_err(|e| io_err("fdatasync", &self.path, e))
     }
 }
@@ -157,9 +189,14 @@ impl SegmentFile {
 /// Writes a small file whole (index files), replacing it atomically via a temp file.
 pub async fn write_small_file(path: &Path, data: Vec<u8>) -> Result<(), StorageError> {
     let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    let f = BufferedFile::create(&tmp).await.map_err(|e| io_err("create", &tmp, e))?;
+    let f = BufferedFile::create(&tmp).await.map_err(|e| space_err("create", &tmp, e.raw_os_error(), e))?;
     if !data.is_empty() {
-        f.write_at(data, 0).await.map_err(|e| io_err("write", &tmp, e))?;
+        let len = data.len();
+        let written = f.write_at(data, 0).await.map_err(|e| space_err("write", &tmp, e.raw_os_error(), e))?;
+        if written < len {
+            // A short buffered write is the file system running out of room.
+            return Err(StorageError::NoSpace { op: "write", path: tmp });
+        }
     }
     f.fdatasync().await.map_err(|e| io_err("fdatasync", &tmp, e))?;
     f.close().await.map_err(|e| io_err("close", &tmp, e))?;

@@ -3,6 +3,8 @@
 //! with O_DIRECT through glommio, recovered on open, and a per-shard cache of recent
 //! batches that serves tail fetches. Lives on the shard that owns the partition.
 pub mod cache;
+#[cfg(test)]
+pub mod faults;
 pub mod index;
 pub mod io;
 pub mod partition_log;
@@ -20,6 +22,9 @@ pub enum StorageError {
     Io { op: &'static str, path: PathBuf, reason: String },
     #[error("corrupt batch in {path} at position {position}: {reason}")]
     Corrupt { path: PathBuf, position: u64, reason: String },
+    /// The file system is full: appends are refused until the writer gets space again.
+    #[error("{op} {path}: no space left on device")]
+    NoSpace { op: &'static str, path: PathBuf },
     #[error("partition is offline after an earlier storage failure: {0}")]
     Offline(String),
     #[error("partition log is closed")]

@@ -121,6 +121,9 @@ struct LogState {
     producers: ProducerState,
     cache: VecDeque<CachedBatch>,
     failed: Option<StorageError>,
+    /// The writer could not claim space (ENOSPC): appends are refused and waiters fail
+    /// until it can; reads go on. Unlike `failed`, this clears by itself.
+    disk_full: Option<StorageError>,
     closing: bool,
     tasks_running: u32,
 }
@@ -222,6 +225,7 @@ impl PartitionLog {
                 producers,
                 cache: VecDeque::new(),
                 failed: None,
+                disk_full: None,
                 closing: false,
                 tasks_running: 2,
             }),
@@ -299,6 +303,9 @@ impl PartitionLog {
         let mut st = self.state.borrow_mut();
         if let Some(e) = &st.failed {
             return Err(AppendError::Storage(StorageError::Offline(e.to_string())));
+        }
+        if let Some(e) = &st.disk_full {
+            return Err(AppendError::Storage(e.clone()));
         }
         if st.closing {
             return Err(AppendError::Storage(StorageError::Closed));
@@ -417,6 +424,14 @@ impl PartitionLog {
                 let reached = if sync { st.synced_offset } else { st.high_watermark };
                 if reached >= end_offset {
                     return Ok(());
+                }
+                if let Some(e) = &st.disk_full {
+                    // Not written yet, and the disk is full: the producer hears it now. The
+                    // bytes stay queued and are written once space returns (an idempotent
+                    // producer's retry is then answered as a duplicate).
+                    if st.high_watermark < end_offset {
+                        return Err(e.clone());
+                    }
                 }
                 if st.closing && st.tasks_running == 0 {
                     return Err(StorageError::Closed);
@@ -589,58 +604,50 @@ impl PartitionLog {
             FuturesUnordered::new();
         let mut writes: VecDeque<WriteInFlight> = VecDeque::new();
         let mut next_seq = 0u64;
+        let mut backoff = Duration::from_millis(50);
         let result: Result<(), StorageError> = async {
             loop {
                 let notified = self.work.notified();
-                match self.next_write_action(&writes) {
+                // Ok(true): space was claimed (a write submitted, a segment finalized).
+                let step = match self.next_write_action(&writes) {
                     WriterAction::Write(i) => {
-                        let file = self.segment_file(i).await?;
-                        // From idle, the partial last block goes out too (beside the whole
-                        // blocks, not after them); while writes are in flight it waits, so
-                        // that new data can follow without waiting for a barrier.
-                        let include_partial = writes.is_empty();
-                        let prepared = {
-                            let mut st = self.state.borrow_mut();
-                            let seg = &mut st.segments[i];
-                            file.prepare_writes(seg.tail_pos, &seg.tail, &seg.pending, include_partial).map(
-                                |(prepared, new_tail, new_tail_pos)| {
-                                    seg.pending.clear();
-                                    seg.tail_unsubmitted = !include_partial && !new_tail.is_empty();
-                                    seg.tail = new_tail;
-                                    seg.tail_pos = new_tail_pos;
-                                    (seg.base_offset, prepared)
-                                },
-                            )
-                        };
-                        let Some((segment_base, prepared)) = prepared else {
+                        match self.submit_writes(i, &mut running, &mut writes, &mut next_seq).await {
                             // Less than a block while others are in flight: wait for them.
-                            self.wait_for_writer(&mut running, &mut writes, notified).await?;
-                            continue;
-                        };
-                        file.ensure_allocated(prepared.iter().map(|w| w.end).max().unwrap_or(0)).await?;
-                        for w in prepared {
-                            let seq = next_seq;
-                            next_seq += 1;
-                            writes.push_back(WriteInFlight {
-                                seq,
-                                segment_base,
-                                end: w.end,
-                                barrier: w.ends_partial,
-                                done: false,
-                            });
-                            let len = (w.end - w.pos) as usize;
-                            let file = file.clone();
-                            running.push(Box::pin(async move { (seq, file.write_prepared(w.buf, w.pos, len).await) }));
+                            Ok(false) => self.wait_for_writer(&mut running, &mut writes, notified).await.map(|()| true),
+                            other => other,
                         }
-                        self.writes_in_flight_peak.set(self.writes_in_flight_peak.get().max(running.len()));
                     }
-                    WriterAction::Finalize(i) => self.finalize_segment(i).await?,
+                    WriterAction::Finalize(i) => self.finalize_segment(i).await.map(|()| true),
                     WriterAction::Wait => {
                         if writes.is_empty() && self.state.borrow().closing {
                             return Ok(());
                         }
-                        self.wait_for_writer(&mut running, &mut writes, notified).await?;
+                        self.wait_for_writer(&mut running, &mut writes, notified).await.map(|()| false)
                     }
+                };
+                match step {
+                    Ok(claimed) => {
+                        if claimed && self.state.borrow_mut().disk_full.take().is_some() {
+                            tracing::info!(partition = %self.tp, "disk space available again: appends accepted");
+                            backoff = Duration::from_millis(50);
+                        }
+                    }
+                    Err(e @ StorageError::NoSpace { .. }) => {
+                        // Nothing was submitted: the same step is retried once space returns.
+                        if self.state.borrow().closing {
+                            return Err(e);
+                        }
+                        let first = self.state.borrow_mut().disk_full.replace(e.clone()).is_none();
+                        if first {
+                            tracing::warn!(partition = %self.tp, error = %e, "disk full: appends refused until space returns");
+                            self.progressed.notify_all();
+                            self.synced.notify_all();
+                        }
+                        let sleep = glommio::timer::sleep(backoff);
+                        sleep.or(self.work.notified()).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                    Err(e) => return Err(e),
                 }
             }
         }
@@ -656,6 +663,54 @@ impl PartitionLog {
             while running.next().await.is_some() {}
         }
         self.task_exited();
+    }
+
+    /// Submits the writes for segment `i`'s pending bytes; false when there was less than
+    /// a block to write while others are in flight. Space is claimed (file created,
+    /// preallocated) before any state changes, so a `NoSpace` failure leaves the step to be
+    /// retried as it was.
+    async fn submit_writes(
+        &self,
+        i: usize,
+        running: &mut FuturesUnordered<LocalBoxFuture<'static, (u64, Result<(), StorageError>)>>,
+        writes: &mut VecDeque<WriteInFlight>,
+        next_seq: &mut u64,
+    ) -> Result<bool, StorageError> {
+        let file = self.segment_file(i).await?;
+        let needed = {
+            let st = self.state.borrow();
+            let seg = &st.segments[i];
+            seg.tail_pos + (seg.tail.len() + seg.pending.iter().map(|p| p.len()).sum::<usize>()) as u64
+        };
+        file.ensure_allocated(needed).await?;
+        // From idle, the partial last block goes out too (beside the whole blocks, not after
+        // them); while writes are in flight it waits, so that new data can follow without
+        // waiting for a barrier.
+        let include_partial = writes.is_empty();
+        let prepared = {
+            let mut st = self.state.borrow_mut();
+            let seg = &mut st.segments[i];
+            file.prepare_writes(seg.tail_pos, &seg.tail, &seg.pending, include_partial).map(
+                |(prepared, new_tail, new_tail_pos)| {
+                    seg.pending.clear();
+                    seg.tail_unsubmitted = !include_partial && !new_tail.is_empty();
+                    seg.tail = new_tail;
+                    seg.tail_pos = new_tail_pos;
+                    (seg.base_offset, prepared)
+                },
+            )
+        };
+        let Some((segment_base, prepared)) = prepared else { return Ok(false) };
+        for w in prepared {
+            let seq = *next_seq;
+            *next_seq += 1;
+            writes.push_back(WriteInFlight { seq, segment_base, end: w.end, barrier: w.ends_partial, done: false });
+            let len = (w.end - w.pos) as usize;
+            let file = file.clone();
+            running.push(Box::pin(async move { (seq, file.write_prepared(w.buf, w.pos, len).await) }));
+        }
+        self.writes_in_flight_peak.set(self.writes_in_flight_peak.get().max(running.len()));
+        Ok(true)
     }
 
     /// What the writer can do next, given the writes in flight.

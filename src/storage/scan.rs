@@ -33,9 +33,12 @@ impl ScanOutcome {
         }
         let h = BatchHeader::read(b).expect("validated");
         let base = h.base_offset.get();
-        if base < self.next_offset {
+        // Offsets within a segment are contiguous (nothing compacts them yet), and the base
+        // offset is the one header field no CRC covers: a batch that does not follow its
+        // predecessor exactly is damage, not a gap.
+        if base != self.next_offset {
             self.stop_reason =
-                Some(format!("at position {position}: offset {base} goes backwards (expected {})", self.next_offset));
+                Some(format!("at position {position}: batch offset {base} does not follow {}", self.next_offset - 1));
             return false;
         }
         if last_indexed.is_none_or(|l| position - l >= limits::INDEX_INTERVAL_BYTES) {

@@ -1,15 +1,16 @@
-//! Crash safety: a producer streams numbered messages (acks=1) while the
-//! broker is killed with SIGKILL and restarted. Afterwards:
-//!  * every acknowledged message is present, at the offset its delivery
+//! Crash loop: a producer streams numbered messages while the broker is killed with
+//! SIGKILL at random moments (seeded: `SLUICE_TEST_SEED` reproduces a run) and restarted,
+//! many cycles against the same data directory, in two phases:
+//!  * acks=1, no retries: every message is sent at most once;
+//!  * acks=all with `log.flush.interval.messages=1` (fdatasync before every ack) and the
+//!    idempotent producer: retries are deduplicated by the broker.
+//!
+//! After every restart:
+//!  * every acknowledged message is present, byte for byte, at the offset its delivery
 //!    report gave;
 //!  * offsets are contiguous from 0 (no holes);
-//!  * messages acknowledged before the crash (single send attempt) appear
-//!    exactly once; messages acknowledged after the restart (possibly retried)
-//!    appear at least once; unacknowledged ones appear any number of times;
-//!  * nothing appears that was never sent, and nothing lands in the wrong
-//!    partition.
-//!
-//! Several crash cycles are run against the same data directory.
+//!  * no message appears twice, acknowledged or not;
+//!  * nothing appears that was never sent, and nothing lands in the wrong partition.
 
 mod common;
 
@@ -20,6 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
+use rand::{Rng, SeedableRng};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, Producer};
 
@@ -53,26 +55,22 @@ struct CycleResult {
 /// Producer thread: streams messages until `stop`, then flushes (bounded).
 fn spawn_producer(
     bs: String,
+    config: &'static [(&'static str, &'static str)],
     first_seq: usize,
     stop: Arc<AtomicBool>,
     killed: Arc<AtomicBool>,
     acked: Arc<AtomicUsize>,
 ) -> thread::JoinHandle<CycleResult> {
     thread::spawn(move || {
-        let p = producer_with(
-            &bs,
-            &[
-                ("acks", "1"),
-                ("message.timeout.ms", "15000"),
-                ("request.timeout.ms", "5000"),
-                ("retry.backoff.ms", "100"),
-                ("linger.ms", "5"),
-                ("queue.buffering.max.messages", "50000"),
-                ("enable.idempotence", "false"),
-            ],
-            killed,
-            acked,
-        );
+        let mut settings = vec![
+            ("message.timeout.ms", "15000"),
+            ("request.timeout.ms", "5000"),
+            ("retry.backoff.ms", "100"),
+            ("linger.ms", "5"),
+            ("queue.buffering.max.messages", "50000"),
+        ];
+        settings.extend_from_slice(config);
+        let p = producer_with(&bs, &settings, killed, acked);
         let mut sent = Vec::new();
         let mut seq = first_seq;
         let hard_deadline = Instant::now() + Duration::from_secs(180);
@@ -147,18 +145,11 @@ fn verify(bs: &str, ledger: &Ledger, cycle: usize) {
 
     let mut missing = Vec::new();
     let mut moved = Vec::new();
-    let mut dup_before_kill = Vec::new();
-    for (&seq, &(p, o, before_kill)) in &ledger.acked {
+    for (&seq, &(p, o, _)) in &ledger.acked {
         match occurrences.get(&seq) {
             None => missing.push(seq),
-            Some(locs) => {
-                if !locs.contains(&(p, o)) {
-                    moved.push((seq, (p, o), locs.clone()));
-                }
-                if before_kill && locs.len() != 1 {
-                    dup_before_kill.push((seq, locs.clone()));
-                }
-            }
+            Some(locs) if !locs.contains(&(p, o)) => moved.push((seq, (p, o), locs.clone())),
+            Some(_) => {}
         }
     }
     missing.sort();
@@ -174,57 +165,77 @@ fn verify(bs: &str, ledger: &Ledger, cycle: usize) {
         moved.len(),
         &moved[..moved.len().min(5)]
     );
+    let mut twice: Vec<_> = occurrences.iter().filter(|(_, v)| v.len() > 1).collect();
+    twice.sort();
     assert!(
-        dup_before_kill.is_empty(),
-        "cycle {cycle}: {} messages acknowledged before the crash (sent once) appear more than once; first: {:?}",
-        dup_before_kill.len(),
-        &dup_before_kill[..dup_before_kill.len().min(5)]
+        twice.is_empty(),
+        "cycle {cycle}: {} messages appear more than once; first: {:?}",
+        twice.len(),
+        &twice[..twice.len().min(5)]
     );
-    let dups = occurrences.values().filter(|v| v.len() > 1).count();
     eprintln!(
-        "[kill9] cycle {cycle}: {total} records on disk, {} acked, {} failed deliveries, {dups} duplicated (retried) seqs",
+        "[crash loop] cycle {cycle}: {total} records on disk, {} acked, {} failed deliveries",
         ledger.acked.len(),
         ledger.failed
     );
 }
 
+const CYCLES: usize = 6;
+
 #[test]
-fn acknowledged_messages_survive_kill_9() {
-    let mut broker = Broker::start();
+fn acks_1_without_retries_survives_a_kill_9_loop() {
+    crash_loop("acks=1", &[], &[("acks", "1"), ("enable.idempotence", "false"), ("message.send.max.retries", "0")]);
+}
+
+#[test]
+fn acks_all_with_flushing_and_idempotence_survives_a_kill_9_loop() {
+    crash_loop(
+        "acks=all+flush",
+        &[("log.flush.interval.messages", "1")],
+        &[("acks", "all"), ("enable.idempotence", "true")],
+    );
+}
+
+fn crash_loop(phase: &str, broker_config: &[(&str, &str)], producer_config: &'static [(&'static str, &'static str)]) {
+    let seed: u64 = std::env::var("SLUICE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
+    eprintln!("[crash loop] {phase}: SLUICE_TEST_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut broker = Broker::start_with(broker_config, DEFAULT_CORES);
     let bs = broker.bootstrap();
     create_topic(&bs, TOPIC, PARTITIONS);
 
     let mut ledger = Ledger::default();
-    let kill_after = [20_000usize, 8_000, 30_000];
-    for (cycle, &threshold) in kill_after.iter().enumerate() {
+    for cycle in 0..CYCLES {
         let stop = Arc::new(AtomicBool::new(false));
         let killed = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(AtomicUsize::new(0));
-        let handle = spawn_producer(bs.clone(), (cycle + 1) * 1_000_000, stop.clone(), killed.clone(), acked.clone());
+        let handle = spawn_producer(
+            bs.clone(),
+            producer_config,
+            (cycle + 1) * 1_000_000,
+            stop.clone(),
+            killed.clone(),
+            acked.clone(),
+        );
 
-        // Wait until enough messages are acknowledged, then crash the broker.
+        // Crash at a random moment once the stream is flowing.
         let deadline = Instant::now() + Duration::from_secs(120);
-        while acked.load(Ordering::SeqCst) < threshold {
-            if handle.is_finished() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "cycle {cycle}: only {} of {threshold} messages acknowledged within 120 s",
-                acked.load(Ordering::SeqCst)
-            );
+        while acked.load(Ordering::SeqCst) < 100 && !handle.is_finished() {
+            assert!(Instant::now() < deadline, "{phase} cycle {cycle}: nothing acknowledged within 120 s");
             thread::sleep(Duration::from_millis(5));
         }
+        thread::sleep(Duration::from_millis(rng.random_range(0..1500)));
         killed.store(true, Ordering::SeqCst);
         broker.kill9();
         let acked_at_kill = acked.load(Ordering::SeqCst);
-
-        thread::sleep(Duration::from_millis(300));
+        thread::sleep(Duration::from_millis(rng.random_range(0..500)));
         broker.restart();
 
         // Let the producer deliver some more to the restarted broker.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while acked.load(Ordering::SeqCst) < acked_at_kill + 5_000 && Instant::now() < deadline && !handle.is_finished()
+        while acked.load(Ordering::SeqCst) < acked_at_kill + 2_000 && Instant::now() < deadline && !handle.is_finished()
         {
             thread::sleep(Duration::from_millis(20));
         }
@@ -263,7 +274,7 @@ fn acknowledged_messages_survive_kill_9() {
         let mut by_loc: BTreeMap<(i32, i64), usize> = BTreeMap::new();
         for (&seq, &(p, o, _)) in &ledger.acked {
             if let Some(other) = by_loc.insert((p, o), seq) {
-                panic!("cycle {cycle}: messages {other} and {seq} were both acknowledged at {p}/{o}");
+                panic!("{phase} cycle {cycle}: messages {other} and {seq} were both acknowledged at {p}/{o}");
             }
         }
 
@@ -273,5 +284,5 @@ fn acknowledged_messages_survive_kill_9() {
     // Finally a clean restart must preserve everything too.
     broker.stop();
     broker.restart();
-    verify(&broker.bootstrap(), &ledger, kill_after.len());
+    verify(&broker.bootstrap(), &ledger, CYCLES);
 }

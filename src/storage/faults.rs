@@ -1,0 +1,55 @@
+//! Fault injection for storage tests, compiled into test builds only: a thread-local (so
+//! shard-local) list of faults that make matching operations of `io` fail with an errno.
+//! Production builds carry no hook at all.
+use std::cell::RefCell;
+
+pub struct Fault {
+    /// The operation: "fdatasync", "fallocate", "write".
+    pub op: &'static str,
+    /// Only paths containing this.
+    pub path_contains: String,
+    /// The errno to fail with.
+    pub errno: i32,
+}
+
+#[derive(Default)]
+struct Plan {
+    faults: Vec<Fault>,
+    /// How many times each faulty operation was attempted (and failed).
+    failures: Vec<(&'static str, u64)>,
+}
+
+thread_local! {
+    static PLAN: RefCell<Plan> = RefCell::new(Plan::default());
+}
+
+/// From now on, every matching operation fails.
+pub fn inject(f: Fault) {
+    PLAN.with(|p| p.borrow_mut().faults.push(f));
+}
+
+/// Removes every fault (the failure counts stay).
+pub fn clear() {
+    PLAN.with(|p| p.borrow_mut().faults.clear());
+}
+
+/// How many `op`s have failed by injection on this thread.
+pub fn failures(op: &str) -> u64 {
+    PLAN.with(|p| p.borrow().failures.iter().filter(|(o, _)| *o == op).map(|(_, n)| n).sum())
+}
+
+pub(super) fn check(op: &'static str, path: &std::path::Path) -> std::io::Result<()> {
+    PLAN.with(|p| {
+        let mut p = p.borrow_mut();
+        let path = path.to_string_lossy();
+        let Some(errno) = p.faults.iter().find(|f| f.op == op && path.contains(&f.path_contains)).map(|f| f.errno)
+        else {
+            return Ok(());
+        };
+        match p.failures.iter_mut().find(|(o, _)| *o == op) {
+            Some((_, n)) => *n += 1,
+            None => p.failures.push((op, 1)),
+        }
+        Err(std::io::Error::from_raw_os_error(errno))
+    })
+}
