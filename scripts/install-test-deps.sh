@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what tests/python_clients.rs (tests/clients/*.py) needs:
-#   - kcat (Debian package)
+# Installs what the tests need:
+#   - kcat (Debian package) for tests/python_clients.rs (tests/clients/*.py)
+#   - mkfs.ext4 and mount (e2fsprogs, mount) for tests/disk_full.rs (a loop-mounted ext4)
 #   - the pinned Python clients in tests/clients/requirements.txt
 # Idempotent: does nothing when everything is already present.
 set -euo pipefail
@@ -9,12 +10,17 @@ cd "$(dirname "$0")/.."
 REQ=tests/clients/requirements.txt
 PYTHON=${PYTHON:-python3}
 
-if ! command -v kcat >/dev/null 2>&1; then
+apt_missing=""
+command -v kcat >/dev/null 2>&1 || apt_missing="$apt_missing kcat"
+command -v mkfs.ext4 >/dev/null 2>&1 || apt_missing="$apt_missing e2fsprogs"
+command -v mount >/dev/null 2>&1 || apt_missing="$apt_missing mount"
+if [ -n "$apt_missing" ]; then
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-    echo "install-test-deps: installing kcat (apt)"
+    echo "install-test-deps: installing (apt):$apt_missing"
     $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q kcat
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $apt_missing
 fi
 
 # Only the requirements whose exact pinned version is not installed yet.
@@ -42,4 +48,5 @@ fi
 
 "$PYTHON" -c "import kafka, confluent_kafka, pytest" 
 command -v kcat >/dev/null
-echo "install-test-deps: ok (kcat, kafka-python, confluent-kafka, pytest present)"
+command -v mkfs.ext4 >/dev/null
+echo "install-test-deps: ok (kcat, mkfs.ext4, kafka-python, confluent-kafka, pytest present)"

@@ -49,6 +49,13 @@ pub struct BrokerConfig {
     pub log_roll_ms: u64,
     pub message_max_bytes: u32,
     pub socket_request_max_bytes: u32,
+    /// `max.connections`: open client connections, broker-wide.
+    pub max_connections: u32,
+    /// `max.connections.per.ip`.
+    pub max_connections_per_ip: u32,
+    /// `queued.max.request.bytes`: request bytes read and not yet answered, broker-wide
+    /// (split evenly across shards).
+    pub queued_max_request_bytes: u64,
     pub log_message_timestamp_type: TimestampType,
     pub log_flush_interval_messages: u64,
     pub log_flush_interval_ms: Option<u64>,
@@ -86,6 +93,9 @@ impl Default for BrokerConfig {
             log_roll_ms: 7 * 24 * 3600 * 1000,
             message_max_bytes: 1_048_588,
             socket_request_max_bytes: limits::FRAME_BYTES_MAX_DEFAULT,
+            max_connections: i32::MAX as u32,
+            max_connections_per_ip: i32::MAX as u32,
+            queued_max_request_bytes: limits::QUEUED_REQUEST_BYTES_DEFAULT,
             log_message_timestamp_type: TimestampType::CreateTime,
             log_flush_interval_messages: u64::MAX,
             log_flush_interval_ms: None,
@@ -251,6 +261,14 @@ impl BrokerConfig {
                 "socket.request.max.bytes" => {
                     cfg.socket_request_max_bytes = parse_int(k, v, limits::FRAME_BYTES_MIN, i32::MAX as u32)?
                 }
+                "max.connections" => cfg.max_connections = parse_int(k, v, 1, i32::MAX as u32)?,
+                "max.connections.per.ip" => cfg.max_connections_per_ip = parse_int(k, v, 1, i32::MAX as u32)?,
+                "queued.max.request.bytes" => {
+                    // Kafka's -1 (unbounded) is taken as the default bound: some bound always holds.
+                    let n: i64 = parse_int(k, v, -1, 1 << 40)?;
+                    cfg.queued_max_request_bytes =
+                        if n <= 0 { limits::QUEUED_REQUEST_BYTES_DEFAULT } else { (n as u64).max(1 << 20) };
+                }
                 "log.message.timestamp.type" => cfg.log_message_timestamp_type = parse_timestamp_type(k, v)?,
                 "log.flush.interval.messages" => cfg.log_flush_interval_messages = parse_int(k, v, 1, i64::MAX as u64)?,
                 "log.flush.interval.ms" => cfg.log_flush_interval_ms = Some(parse_int(k, v, 0, i64::MAX as u64)?),
@@ -318,6 +336,9 @@ impl BrokerConfig {
             ("log.roll.ms", self.log_roll_ms.to_string()),
             ("message.max.bytes", self.message_max_bytes.to_string()),
             ("socket.request.max.bytes", self.socket_request_max_bytes.to_string()),
+            ("max.connections", self.max_connections.to_string()),
+            ("max.connections.per.ip", self.max_connections_per_ip.to_string()),
+            ("queued.max.request.bytes", self.queued_max_request_bytes.to_string()),
             ("log.message.timestamp.type", ts.to_string()),
             ("log.flush.interval.messages", self.log_flush_interval_messages.min(i64::MAX as u64).to_string()),
             ("log.flush.interval.ms", self.log_flush_interval_ms.map(|v| v as i64).unwrap_or(i64::MAX).to_string()),

@@ -7,6 +7,21 @@
 pub const FRAME_BYTES_MIN: u32 = 8;
 /// Default for `socket.request.max.bytes` (Kafka's default, 100 MiB).
 pub const FRAME_BYTES_MAX_DEFAULT: u32 = 104_857_600;
+/// Default for `queued.max.request.bytes`: request frames read and not yet answered, all
+/// connections together. A reader waits for room before it allocates a frame, so clients
+/// that send large requests slowly, or never read their responses, cannot grow the broker
+/// past this (Kafka's default is unbounded).
+pub const QUEUED_REQUEST_BYTES_DEFAULT: u64 = 512 << 20;
+/// Request frames are read (and their memory taken) in steps of at most this many bytes, so
+/// a client that announces a large request and stalls holds little.
+pub const FRAME_READ_STEP_BYTES: usize = 1 << 20;
+/// Request frames up to this size take their memory from the small pool of the request
+/// budget, which large requests cannot exhaust (see `server::request_budget`).
+pub const SMALL_FRAME_BYTES: usize = 64 * 1024;
+/// A request frame whose bytes stop arriving for this long closes its connection, giving
+/// back the memory it holds (the wait for the size prefix of the next frame is not bounded:
+/// idle connections are fine).
+pub const FRAME_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Requests a single connection may have in flight before the broker stops reading from it.
 pub const CONNECTION_INFLIGHT_MAX: usize = 128;
 /// Depth of each cross-shard channel; a full channel is backpressure.

@@ -133,3 +133,165 @@ fn produce_raw(bootstrap: &str, topic: &str, records: Vec<u8>) -> i16 {
     let resp = ProduceResponse::decode(&mut resp, 3).unwrap();
     resp.responses[0].partition_responses[0].error_code
 }
+
+/// A connection from `source` (any 127.x address: loopback answers them all).
+fn connect_from(source: &str, bootstrap: &str) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.bind(&format!("{source}:0").parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    s.connect(&bootstrap.parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    let s: TcpStream = s.into();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+/// Whether the connection answers an ApiVersions request (false: the broker closed it).
+fn answers(s: &mut TcpStream) -> bool {
+    if s.write_all(&frame(&header(18, 0))).is_err() {
+        return false;
+    }
+    let mut size = [0u8; 4];
+    if s.read_exact(&mut size).is_err() {
+        return false;
+    }
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut body).is_ok()
+}
+
+#[test]
+fn max_connections_and_max_connections_per_ip_close_the_extra_connections() {
+    let mut broker = common::Broker::start_with(&[("max.connections", "8"), ("max.connections.per.ip", "5")], 2);
+    let b = broker.bootstrap();
+    // Let the harness's readiness probes (connected and closed at start) be counted out.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut from_1: Vec<TcpStream> = (0..5).map(|_| connect_from("127.0.0.1", &b)).collect();
+    for s in &mut from_1 {
+        assert!(answers(s), "one of the first five connections from 127.0.0.1 was refused");
+    }
+    let mut sixth = connect_from("127.0.0.1", &b);
+    assert!(!answers(&mut sixth), "a sixth connection from 127.0.0.1 must be closed (max.connections.per.ip=5)");
+    let mut from_2: Vec<TcpStream> = (0..3).map(|_| connect_from("127.0.0.2", &b)).collect();
+    for s in &mut from_2 {
+        assert!(answers(s), "connections from another address count separately per ip");
+    }
+    let mut ninth = connect_from("127.0.0.3", &b);
+    assert!(!answers(&mut ninth), "a ninth connection must be closed (max.connections=8)");
+    // A place given back is a place to take.
+    drop(from_1.pop());
+    common::wait_until(Duration::from_secs(10), "a freed connection place", || {
+        let mut s = connect_from("127.0.0.3", &b);
+        answers(&mut s).then_some(())
+    });
+    assert!(broker.log_tail(200).contains("connection refused"), "refusals are logged:\n{}", broker.log_tail(20));
+    drop(from_1);
+    drop(from_2);
+    assert_healthy(&mut broker, "the connection limits");
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status");
+    kb * 1024
+}
+
+/// Thousands of idle connections, clients that never read their responses, and clients
+/// that announce 100 MiB requests and then stall: the broker keeps serving a well-behaved
+/// client throughout, and its memory stays within its budgets (RSS measured).
+#[test]
+fn idle_stalled_and_never_reading_clients_cost_bounded_memory() {
+    let mut broker = common::Broker::start_with(&[("queued.max.request.bytes", "134217728")], 2);
+    let b = broker.bootstrap();
+    common::create_topic(&b, "mem", 1);
+    let p = common::producer(&b, &[]);
+    let value = vec![b'm'; 1000];
+    let msgs: Vec<common::TestMsg> = (0..2000).map(|_| common::TestMsg::value(value.clone())).collect();
+    common::produce_ok(&p, "mem", &msgs, Duration::from_secs(30));
+    let pid = broker.pid().unwrap();
+    let baseline = rss_bytes(pid);
+
+    // 3000 idle connections.
+    let idle: Vec<TcpStream> = (0..3000).map(|_| TcpStream::connect(&b).expect("idle connect")).collect();
+    // 20 clients that announce a 100 MiB request, send 30 MiB of it (600 MiB in all), and
+    // stall. Without a bound the broker would hold all 600 MiB.
+    let stalled: Vec<std::thread::JoinHandle<TcpStream>> = (0..20)
+        .map(|_| {
+            let b = b.clone();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&b).unwrap();
+                s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+                let mut f = (100i32 << 20).to_be_bytes().to_vec();
+                f.extend_from_slice(&header(0, 3));
+                s.write_all(&f).unwrap();
+                let chunk = vec![0u8; 1 << 20];
+                for _ in 0..30 {
+                    if s.write_all(&chunk).is_err() {
+                        break; // the broker stopped reading: its budget is taken
+                    }
+                }
+                s
+            })
+        })
+        .collect();
+    let stalled: Vec<TcpStream> = stalled.into_iter().map(|h| h.join().unwrap()).collect();
+    // 20 clients that pipeline Fetch requests for 1 MB each and never read a response.
+    let fetch = {
+        let mut body = header(1, 4);
+        body.extend_from_slice(&(-1i32).to_be_bytes()); // replica id
+        body.extend_from_slice(&0i32.to_be_bytes()); // max wait
+        body.extend_from_slice(&1i32.to_be_bytes()); // min bytes
+        body.extend_from_slice(&(1i32 << 20).to_be_bytes()); // max bytes
+        body.push(0); // isolation level
+        body.extend_from_slice(&1i32.to_be_bytes());
+        body.extend_from_slice(&3i16.to_be_bytes());
+        body.extend_from_slice(b"mem");
+        body.extend_from_slice(&1i32.to_be_bytes());
+        body.extend_from_slice(&0i32.to_be_bytes()); // partition
+        body.extend_from_slice(&0i64.to_be_bytes()); // fetch offset
+        body.extend_from_slice(&(1i32 << 20).to_be_bytes()); // partition max bytes
+        frame(&body)
+    };
+    let deaf: Vec<std::thread::JoinHandle<TcpStream>> = (0..20)
+        .map(|_| {
+            let (b, fetch) = (b.clone(), fetch.clone());
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&b).unwrap();
+                s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+                // Until the broker stops reading (the socket buffers fill up).
+                for _ in 0..5000 {
+                    if s.write_all(&fetch).is_err() {
+                        break;
+                    }
+                }
+                s
+            })
+        })
+        .collect();
+    let deaf: Vec<TcpStream> = deaf.into_iter().map(|h| h.join().unwrap()).collect();
+
+    // A well-behaved client is served meanwhile.
+    let got = common::consume_range(&b, "mem", &[(0, 0, 2000)], Duration::from_secs(60)).remove(&0).unwrap();
+    assert_eq!(got.len(), 2000);
+    common::produce_ok(&p, "mem", &msgs[..100], Duration::from_secs(30));
+    let loaded = rss_bytes(pid);
+    eprintln!(
+        "[memory] broker RSS: {} MiB at rest, {} MiB with 3000 idle, 20 stalled and 20 deaf clients",
+        baseline >> 20,
+        loaded >> 20
+    );
+    // The budgets: request frames (128 MiB here) and the shards' caches, already warm in
+    // the baseline; connections themselves must be cheap (well under 64 KiB each).
+    let budget = 128u64 << 20;
+    let per_connection = 64u64 << 10;
+    assert!(
+        loaded < baseline + budget + 3040 * per_connection,
+        "broker RSS grew from {} MiB to {} MiB",
+        baseline >> 20,
+        loaded >> 20
+    );
+    drop((idle, stalled, deaf));
+    assert_healthy(&mut broker, "idle, stalled and deaf clients");
+}

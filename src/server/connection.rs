@@ -10,28 +10,33 @@ use futures::{SinkExt, StreamExt};
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use futures_lite::FutureExt;
 use glommio::net::TcpStream;
+use glommio::sync::StaticPermit;
 use glommio::task::JoinHandle;
 
 use super::handlers;
+use super::request_budget::RequestBudget;
 use crate::limits;
 use crate::protocol::frame::parse_request;
 use crate::shard::Shard;
 
-pub async fn run(shard: Rc<Shard>, stream: TcpStream) {
+/// `budget`: the shard's share of `queued.max.request.bytes`; a frame's bytes are taken
+/// from it before they are allocated and given back when its response has been written.
+pub async fn run(shard: Rc<Shard>, stream: TcpStream, budget: Rc<RequestBudget>) {
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     // Kafka reports a member's host as "/ip".
     let client_host: std::rc::Rc<str> = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default().into();
     let (mut reader, writer) = futures_lite::io::split(stream);
-    let (mut tx, mut rx) = mpsc::channel::<glommio::Task<handlers::Reply>>(limits::CONNECTION_INFLIGHT_MAX);
+    let (mut tx, mut rx) =
+        mpsc::channel::<(glommio::Task<handlers::Reply>, Vec<StaticPermit>)>(limits::CONNECTION_INFLIGHT_MAX);
     let max_frame = shard.config.socket_request_max_bytes;
 
     let writer_task: JoinHandle<()> = glommio::spawn_local_into(
         async move {
             let mut out = BufWriter::with_capacity(64 * 1024, writer);
-            let mut queued: Option<glommio::Task<handlers::Reply>> = None;
+            let mut queued: Option<(glommio::Task<handlers::Reply>, Vec<StaticPermit>)> = None;
             loop {
-                let task = match queued.take() {
+                let (task, _permit) = match queued.take() {
                     Some(t) => t,
                     None => match rx.next().await {
                         Some(t) => t,
@@ -91,8 +96,54 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream) {
             tracing::warn!(peer = %peer, size, max = max_frame, "closing connection: request frame size out of range");
             break;
         }
-        let mut frame = BytesMut::zeroed(size as usize);
-        if reader.read_exact(&mut frame).await.is_err() {
+        // The frame is read in steps of at most `FRAME_READ_STEP_BYTES`, each taking its
+        // bytes from the shard's request budget before it is allocated: what a connection
+        // holds is what it has actually sent, and all of them together stay within
+        // `queued.max.request.bytes`.
+        let size = size as usize;
+        let mut frame = BytesMut::new();
+        let mut permits = Vec::with_capacity(1);
+        let mut held = 0u64;
+        let mut complete = true;
+        while frame.len() < size {
+            let step = (size - frame.len()).min(limits::FRAME_READ_STEP_BYTES);
+            let permit = async { Some(budget.take(size, step, held).await) };
+            let stop = async {
+                shard.shutdown_requested().await;
+                None
+            };
+            match permit.or(stop).await {
+                Some(Some((p, units))) => {
+                    held += units;
+                    permits.push(p);
+                }
+                Some(None) => {}
+                None => {
+                    complete = false;
+                    break;
+                }
+            }
+            let at = frame.len();
+            frame.resize(at + step, 0);
+            let read = async { Some(reader.read_exact(&mut frame[at..]).await.is_ok()) };
+            let stalled = async {
+                glommio::timer::sleep(limits::FRAME_READ_TIMEOUT).await;
+                None
+            };
+            match read.or(stalled).await {
+                Some(true) => {}
+                Some(false) => {
+                    complete = false;
+                    break;
+                }
+                None => {
+                    tracing::warn!(peer = %peer, size, received = at, "closing connection: request frame stalled");
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        if !complete {
             break;
         }
         let frame: Bytes = frame.freeze();
@@ -106,7 +157,7 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream) {
         let task =
             glommio::spawn_local_into(handlers::handle(shard.clone(), request, client_host.clone()), shard.data_tq)
                 .expect("data queue exists");
-        if tx.send(task).await.is_err() {
+        if tx.send((task, permits)).await.is_err() {
             break;
         }
     }

@@ -1,7 +1,9 @@
 //! The Kafka listener of one shard and its connections. Every shard binds the same port
 //! (SO_REUSEPORT) and keeps the connections it accepts.
+pub mod admission;
 pub mod connection;
 pub mod handlers;
+pub mod request_budget;
 
 use std::rc::Rc;
 
@@ -29,6 +31,11 @@ pub fn bind_listener(addr: std::net::SocketAddr) -> std::io::Result<TcpListener>
 pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
     let open = Rc::new(std::cell::Cell::new(0usize));
     let drained = Rc::new(crate::sync::LocalNotify::new());
+    // This shard's share of `queued.max.request.bytes`.
+    let request_budget = Rc::new(request_budget::RequestBudget::new(
+        (shard.config.queued_max_request_bytes / shard.count as u64).max(2 << 20),
+    ));
+    let mut last_refusal_logged: Option<std::time::Instant> = None;
     loop {
         let accepted = async { Some(listener.accept().await) };
         let stop = async {
@@ -38,13 +45,33 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
         match accepted.or(stop).await {
             None => break,
             Some(Ok(stream)) => {
+                let ip = match stream.peer_addr() {
+                    Ok(a) => a.ip(),
+                    Err(_) => continue,
+                };
+                let (max, per_ip) = (shard.config.max_connections, shard.config.max_connections_per_ip);
+                let ticket = match shard.lifecycle.admission.admit(ip, max, per_ip) {
+                    Ok(t) => t,
+                    Err(refusal) => {
+                        // Closed at once (Kafka closes a connection over its per-ip quota the
+                        // same way); logged at most once a second per shard.
+                        if last_refusal_logged.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1)) {
+                            tracing::warn!(shard = shard.id, peer = %ip, reason = %refusal, "connection refused");
+                            last_refusal_logged = Some(std::time::Instant::now());
+                        }
+                        drop(stream);
+                        continue;
+                    }
+                };
                 let shard2 = shard.clone();
                 let open2 = open.clone();
                 let drained2 = drained.clone();
+                let budget = request_budget.clone();
                 open.set(open.get() + 1);
                 glommio::spawn_local_into(
                     async move {
-                        connection::run(shard2, stream).await;
+                        connection::run(shard2, stream, budget).await;
+                        drop(ticket);
                         open2.set(open2.get() - 1);
                         drained2.notify_all();
                     },

@@ -42,6 +42,8 @@ pub struct Lifecycle {
     pub drained_shards: AtomicUsize,
     /// The last producer id handed out (InitProducerId).
     pub last_producer_id: std::sync::atomic::AtomicI64,
+    /// Open client connections, for `max.connections` and `max.connections.per.ip`.
+    pub admission: Arc<crate::server::admission::Admission>,
 }
 
 impl Lifecycle {
