@@ -15,6 +15,10 @@ pub struct Fault {
 #[derive(Default)]
 struct Plan {
     faults: Vec<Fault>,
+    /// When set, each successful fdatasync of a file under this path records the file's
+    /// contents: what a crash cannot take away.
+    record_syncs_under: Option<std::path::PathBuf>,
+    synced: std::collections::HashMap<std::path::PathBuf, Vec<u8>>,
     /// How many times each faulty operation was attempted (and failed).
     failures: Vec<(&'static str, u64)>,
 }
@@ -36,6 +40,27 @@ pub fn clear() {
 /// How many `op`s have failed by injection on this thread.
 pub fn failures(op: &str) -> u64 {
     PLAN.with(|p| p.borrow().failures.iter().filter(|(o, _)| *o == op).map(|(_, n)| n).sum())
+}
+
+/// Records, from now on, the contents of every file under `dir` as of its last fdatasync.
+pub fn record_syncs_under(dir: &std::path::Path) {
+    PLAN.with(|p| p.borrow_mut().record_syncs_under = Some(dir.to_path_buf()));
+}
+
+/// The contents of `path` as of its last fdatasync, if it had one.
+pub fn synced_contents(path: &std::path::Path) -> Option<Vec<u8>> {
+    PLAN.with(|p| p.borrow().synced.get(path).cloned())
+}
+
+pub(super) fn synced(path: &std::path::Path) {
+    PLAN.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.record_syncs_under.as_ref().is_some_and(|d| path.starts_with(d)) {
+            if let Ok(bytes) = std::fs::read(path) {
+                p.synced.insert(path.to_path_buf(), bytes);
+            }
+        }
+    })
 }
 
 pub(super) fn check(op: &'static str, path: &std::path::Path) -> std::io::Result<()> {

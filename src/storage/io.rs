@@ -182,7 +182,10 @@ impl SegmentFile {
     pub async fn fdatasync(&self) -> Result<(), StorageError> {
         #[cfg(test)]
         super::faults::check("fdatasync", &self.path).map_err(|e| io_err("fdatasync", &self.path, e))?;
-        self.file.fdatasync().await.map_err(|e| io_err("fdatasync", &self.path, e))
+        self.file.fdatasync().await.map_err(|e| io_err("fdatasync", &self.path, e))?;
+        #[cfg(test)]
+        super::faults::synced(&self.path);
+        Ok(())
     }
 }
 

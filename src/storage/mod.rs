@@ -10,6 +10,8 @@ pub mod io;
 pub mod partition_log;
 pub mod producer_state;
 mod scan;
+#[cfg(test)]
+mod simulation_tests;
 
 use std::path::PathBuf;
 
