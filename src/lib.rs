@@ -9,8 +9,11 @@
 //! - `storage`: partition logs: segments, indexes, recovery, the fetch cache (glommio I/O in `storage::io`).
 //! - `shard`: executors, partition placement, cross-shard messages.
 //! - `server`: the TCP listener, connections, and one handler module per Kafka API.
+//! - `fuzzing`: entry points for the fuzz targets in `fuzz/`.
 pub mod alloc;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group;
 pub mod limits;
 pub mod metadata;

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 pub use cache::ShardCache;
 pub use partition_log::{now_ms, AppendOutcome, PartitionLog, ReadOutcome};
+pub use scan::producer_batch;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
