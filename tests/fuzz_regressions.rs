@@ -3,6 +3,10 @@
 //! points on every test run: what was fixed stays fixed, without a fuzzer in CI.
 use std::path::Path;
 
+// As in the broker and the fuzz targets (see `sluice::alloc`).
+#[global_allocator]
+static ALLOC: sluice::alloc::BrokerAllocator = sluice::alloc::BrokerAllocator;
+
 fn replay(target: &str, run: fn(&[u8])) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut n = 0;
