@@ -61,6 +61,8 @@ pub struct BrokerConfig {
     pub log_flush_interval_ms: Option<u64>,
     pub log_retention_ms: i64,
     pub log_retention_bytes: i64,
+    /// `log.retention.check.interval.ms`: how often each shard applies retention.
+    pub log_retention_check_interval_ms: u64,
     /// Per-shard budget of the cache of recent batches that serves tail fetches.
     pub fetch_cache_bytes: u64,
     /// DMA memory each shard registers with io_uring for segment writes.
@@ -101,6 +103,7 @@ impl Default for BrokerConfig {
             log_flush_interval_ms: None,
             log_retention_ms: 7 * 24 * 3600 * 1000,
             log_retention_bytes: -1,
+            log_retention_check_interval_ms: 300_000,
             fetch_cache_bytes: limits::FETCH_CACHE_BYTES_DEFAULT,
             io_memory_bytes: limits::IO_MEMORY_BYTES_DEFAULT,
             offsets_topic_num_partitions: 50,
@@ -215,7 +218,6 @@ const ACCEPTED_NOOP_KEYS: &[&str] = &[
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "log.retention.check.interval.ms",
 ];
 
 impl BrokerConfig {
@@ -276,6 +278,9 @@ impl BrokerConfig {
                 "log.retention.minutes" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 60_000)? * 60_000,
                 "log.retention.hours" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 3_600_000)? * 3_600_000,
                 "log.retention.bytes" => cfg.log_retention_bytes = parse_int(k, v, -1, i64::MAX)?,
+                "log.retention.check.interval.ms" => {
+                    cfg.log_retention_check_interval_ms = parse_int(k, v, 1, i64::MAX as u64)?
+                }
                 "sluice.fetch.cache.bytes" => cfg.fetch_cache_bytes = parse_int(k, v, 0, 1 << 40)?,
                 "sluice.io.memory.bytes" => cfg.io_memory_bytes = parse_int(k, v, 1 << 20, 1 << 36)?,
                 "offsets.topic.num.partitions" => cfg.offsets_topic_num_partitions = parse_int(k, v, 1, 1000)?,
@@ -344,6 +349,7 @@ impl BrokerConfig {
             ("log.flush.interval.ms", self.log_flush_interval_ms.map(|v| v as i64).unwrap_or(i64::MAX).to_string()),
             ("log.retention.ms", self.log_retention_ms.to_string()),
             ("log.retention.bytes", self.log_retention_bytes.to_string()),
+            ("log.retention.check.interval.ms", self.log_retention_check_interval_ms.to_string()),
             ("log.cleanup.policy", "delete".to_string()),
             ("log.cleaner.delete.retention.ms", "86400000".to_string()),
             ("compression.type", "producer".to_string()),
@@ -390,6 +396,9 @@ pub struct TopicConfig {
     pub flush_ms: Option<u64>,
     pub retention_ms: i64,
     pub retention_bytes: i64,
+    /// `cleanup.policy` includes `delete`: retention deletes old segments (a compact-only
+    /// topic keeps them).
+    pub cleanup_delete: bool,
 }
 
 /// Topic config keys Sluice knows, with the broker key each one defaults from.
@@ -470,6 +479,7 @@ impl TopicConfig {
             flush_ms: get("flush.ms").and_then(|v| v.parse().ok()).or(broker.log_flush_interval_ms),
             retention_ms: get("retention.ms").and_then(|v| v.parse().ok()).unwrap_or(broker.log_retention_ms),
             retention_bytes: get("retention.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker.log_retention_bytes),
+            cleanup_delete: get("cleanup.policy").is_none_or(|v| v.split(',').any(|p| p.trim() == "delete")),
         }
     }
 

@@ -54,6 +54,7 @@ fn decode_body(req: &Request) -> Result<Option<Vec<Bytes>>, FrameError> {
         ApiKey::IncrementalAlterConfigs => drop(req.decode::<IncrementalAlterConfigsRequest>()?),
         ApiKey::CreatePartitions => drop(req.decode::<CreatePartitionsRequest>()?),
         ApiKey::InitProducerId => drop(req.decode::<InitProducerIdRequest>()?),
+        ApiKey::DeleteRecords => drop(req.decode::<DeleteRecordsRequest>()?),
         ApiKey::ApiVersions => drop(req.decode::<ApiVersionsRequest>()?),
         _ => {}
     }

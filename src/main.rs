@@ -154,6 +154,9 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                 glommio::spawn_local_into(shard.groups.clone().run_timers(shard.clone()), background_tq)
                     .map_err(|e| e.to_string())?
                     .detach();
+                glommio::spawn_local_into(shard.clone().run_retention(), background_tq)
+                    .map_err(|e| e.to_string())?
+                    .detach();
                 barrier(&lifecycle.loaded_shards, shards, None).await;
                 let bound = std::net::ToSocketAddrs::to_socket_addrs(&addr)
                     .ok()

@@ -14,13 +14,44 @@ use crate::storage::{AppendError, AppendOutcome, ReadError};
 use crate::types::TopicPartition;
 
 pub enum ShardMsg {
-    Produce { tp: TopicPartition, records: Bytes, acks: i16, reply: oneshot::Sender<ProduceResult> },
-    Fetch { items: Vec<FetchItem>, reply: oneshot::Sender<Vec<FetchResult>> },
-    WaitForData { items: Vec<(TopicPartition, i64)>, deadline: Instant, reply: oneshot::Sender<()> },
-    ListOffset { tp: TopicPartition, timestamp: i64, reply: oneshot::Sender<ListOffsetResult> },
-    ApplyMetadata { image: Arc<MetadataImage>, reply: oneshot::Sender<()> },
-    Controller { op: ControllerOp, reply: oneshot::Sender<ControllerResult> },
-    Group { op: GroupOp, reply: oneshot::Sender<GroupReply> },
+    Produce {
+        tp: TopicPartition,
+        records: Bytes,
+        acks: i16,
+        reply: oneshot::Sender<ProduceResult>,
+    },
+    Fetch {
+        items: Vec<FetchItem>,
+        reply: oneshot::Sender<Vec<FetchResult>>,
+    },
+    WaitForData {
+        items: Vec<(TopicPartition, i64)>,
+        deadline: Instant,
+        reply: oneshot::Sender<()>,
+    },
+    ListOffset {
+        tp: TopicPartition,
+        timestamp: i64,
+        reply: oneshot::Sender<ListOffsetResult>,
+    },
+    /// `None`: the partition is not here.
+    DeleteRecords {
+        tp: TopicPartition,
+        offset: i64,
+        reply: oneshot::Sender<Option<Result<i64, ReadError>>>,
+    },
+    ApplyMetadata {
+        image: Arc<MetadataImage>,
+        reply: oneshot::Sender<()>,
+    },
+    Controller {
+        op: ControllerOp,
+        reply: oneshot::Sender<ControllerResult>,
+    },
+    Group {
+        op: GroupOp,
+        reply: oneshot::Sender<GroupReply>,
+    },
 }
 
 #[derive(Debug)]

@@ -187,6 +187,13 @@ impl Shard {
             ShardMsg::ListOffset { tp, timestamp, reply } => {
                 let _ = reply.send(self.list_offset_local(&tp, timestamp).await);
             }
+            ShardMsg::DeleteRecords { tp, offset, reply } => {
+                let result = match self.log(&tp) {
+                    Some(log) => Some(log.delete_records(offset).await),
+                    None => None,
+                };
+                let _ = reply.send(result);
+            }
             ShardMsg::ApplyMetadata { image, reply } => {
                 self.apply_metadata(image).await;
                 let _ = reply.send(());
@@ -334,6 +341,32 @@ impl Shard {
 
     /// Completes when shutdown is requested. No timer or I/O of its own: cheap enough to
     /// race against every read of every connection.
+    /// Applies retention to this shard's logs every `log.retention.check.interval.ms`. Runs
+    /// in the background task queue.
+    pub async fn run_retention(self: Rc<Self>) {
+        use futures_lite::FutureExt;
+        let every = std::time::Duration::from_millis(self.config.log_retention_check_interval_ms);
+        loop {
+            let tick = async {
+                glommio::timer::sleep(every).await;
+                true
+            };
+            let stop = async {
+                self.shutdown_requested().await;
+                false
+            };
+            if !tick.or(stop).await {
+                return;
+            }
+            let now = crate::storage::now_ms();
+            for log in self.owned_logs() {
+                if let Err(e) = log.enforce_retention(now).await {
+                    tracing::warn!(partition = %log.topic_partition(), error = %e, "retention failed");
+                }
+            }
+        }
+    }
+
     pub async fn shutdown_requested(&self) {
         loop {
             let n = self.shutdown.notified();

@@ -96,9 +96,11 @@ struct WriteInFlight {
     done: bool,
 }
 
+/// Segments are named by base offset, not position: retention removes segments from the
+/// front while the writer awaits.
 enum WriterAction {
-    Write(usize),
-    Finalize(usize),
+    Write(i64),
+    Finalize(i64),
     Wait,
 }
 
@@ -126,6 +128,14 @@ struct LogState {
     disk_full: Option<StorageError>,
     closing: bool,
     tasks_running: u32,
+}
+
+impl LogState {
+    /// The position of the segment based at `base`, which must exist: the writer only works
+    /// on segments that are not finalized, and retention only removes finalized ones.
+    fn segment_index(&self, base: i64) -> usize {
+        self.segments.iter().position(|s| s.base_offset == base).expect("the writer's segment exists")
+    }
 }
 
 /// Result of an accepted append.
@@ -208,7 +218,9 @@ impl PartitionLog {
                 producers.record(pid, epoch, b);
             }
         }
-        let log_start_offset = segments[0].base_offset;
+        let log_start_offset = retention::saved_log_start(&dir, segments[0].base_offset, next_offset)
+            .await
+            .unwrap_or(segments[0].base_offset);
         let log = Rc::new(PartitionLog {
             tp,
             dir,
@@ -489,24 +501,28 @@ impl PartitionLog {
             return Ok(outcome(Some(set)));
         }
         self.cache.record_hit(false);
-        // From disk: find the segment holding `offset` and read from its index position.
-        let mut seg_i = {
-            let st = self.state.borrow();
-            st.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1)
-        };
+        // From disk: find the segment holding `offset` and read from its index position; if
+        // it has nothing from there (the rest of it is above the high watermark, or it
+        // ends before `offset`), go on with the next one. Segments are found by offset
+        // after every read, because retention may remove some meanwhile.
+        let mut from = offset;
         loop {
-            let (file, position, limit) = {
+            let (file, position, limit, next_base) = {
                 let st = self.state.borrow();
-                let Some(seg) = st.segments.get(seg_i) else { return Ok(outcome(None)) };
+                if from < st.log_start_offset {
+                    return Err(ReadError::OutOfRange { offset, start: st.log_start_offset, end: hwm });
+                }
+                let i = st.segments.partition_point(|s| s.base_offset <= from).saturating_sub(1);
+                let Some(seg) = st.segments.get(i) else { return Ok(outcome(None)) };
                 if seg.base_offset >= hwm {
                     return Ok(outcome(None));
                 }
-                let rel = (offset.max(seg.base_offset) - seg.base_offset) as u32;
-                (seg.file.clone(), seg.index.lookup(rel) as u64, seg.written)
+                let rel = (from.max(seg.base_offset) - seg.base_offset) as u32;
+                let next_base = st.segments.get(i + 1).map(|s| s.base_offset);
+                (seg.file.clone(), seg.index.lookup(rel) as u64, seg.written, next_base)
             };
             if let Some(file) = file {
-                let r = read_batches(&file, position, limit, offset, hwm, max_bytes).await;
-                match r {
+                match read_batches(&file, position, limit, offset, hwm, max_bytes).await {
                     Ok(Some(bytes)) => return Ok(outcome(Some(bytes.into()))),
                     Ok(None) => {}
                     Err(e) => {
@@ -515,7 +531,10 @@ impl PartitionLog {
                     }
                 }
             }
-            seg_i += 1;
+            match next_base {
+                Some(b) if b > from => from = b,
+                _ => return Ok(outcome(None)),
+            }
         }
     }
 
@@ -610,14 +629,14 @@ impl PartitionLog {
                 let notified = self.work.notified();
                 // Ok(true): space was claimed (a write submitted, a segment finalized).
                 let step = match self.next_write_action(&writes) {
-                    WriterAction::Write(i) => {
-                        match self.submit_writes(i, &mut running, &mut writes, &mut next_seq).await {
+                    WriterAction::Write(base) => {
+                        match self.submit_writes(base, &mut running, &mut writes, &mut next_seq).await {
                             // Less than a block while others are in flight: wait for them.
                             Ok(false) => self.wait_for_writer(&mut running, &mut writes, notified).await.map(|()| true),
                             other => other,
                         }
                     }
-                    WriterAction::Finalize(i) => self.finalize_segment(i).await.map(|()| true),
+                    WriterAction::Finalize(base) => self.finalize_segment(base).await.map(|()| true),
                     WriterAction::Wait => {
                         if writes.is_empty() && self.state.borrow().closing {
                             return Ok(());
@@ -671,15 +690,15 @@ impl PartitionLog {
     /// retried as it was.
     async fn submit_writes(
         &self,
-        i: usize,
+        base: i64,
         running: &mut FuturesUnordered<LocalBoxFuture<'static, (u64, Result<(), StorageError>)>>,
         writes: &mut VecDeque<WriteInFlight>,
         next_seq: &mut u64,
     ) -> Result<bool, StorageError> {
-        let file = self.segment_file(i).await?;
+        let file = self.segment_file(base).await?;
         let needed = {
             let st = self.state.borrow();
-            let seg = &st.segments[i];
+            let seg = &st.segments[st.segment_index(base)];
             seg.tail_pos + (seg.tail.len() + seg.pending.iter().map(|p| p.len()).sum::<usize>()) as u64
         };
         file.ensure_allocated(needed).await?;
@@ -689,6 +708,7 @@ impl PartitionLog {
         let include_partial = writes.is_empty();
         let prepared = {
             let mut st = self.state.borrow_mut();
+            let i = st.segment_index(base);
             let seg = &mut st.segments[i];
             file.prepare_writes(seg.tail_pos, &seg.tail, &seg.pending, include_partial).map(
                 |(prepared, new_tail, new_tail_pos)| {
@@ -722,6 +742,7 @@ impl PartitionLog {
             .position(|s| !s.pending.is_empty() || s.tail_unsubmitted || ((s.sealed || st.closing) && !s.finalized));
         let Some(i) = job else { return WriterAction::Wait };
         let seg = &st.segments[i];
+        let i = seg.base_offset;
         if seg.pending.is_empty() && seg.tail_unsubmitted {
             // Only the partial last block is left: it goes out once the pipeline drains.
             return if writes.is_empty() { WriterAction::Write(i) } else { WriterAction::Wait };
@@ -795,16 +816,18 @@ impl PartitionLog {
     }
 
     /// The segment's file, created on its first write.
-    async fn segment_file(&self, i: usize) -> Result<Rc<SegmentFile>, StorageError> {
-        let (base, file) = {
+    async fn segment_file(&self, base: i64) -> Result<Rc<SegmentFile>, StorageError> {
+        let file = {
             let st = self.state.borrow();
-            (st.segments[i].base_offset, st.segments[i].file.clone())
+            st.segments[st.segment_index(base)].file.clone()
         };
         match file {
             Some(f) => Ok(f),
             None => {
                 let f = SegmentFile::open_or_create(&self.dir.join(segment_file_name(base, "log"))).await?;
-                self.state.borrow_mut().segments[i].file = Some(f.clone());
+                let mut st = self.state.borrow_mut();
+                let i = st.segment_index(base);
+                st.segments[i].file = Some(f.clone());
                 Ok(f)
             }
         }
@@ -812,19 +835,22 @@ impl PartitionLog {
 
     /// A sealed (or, when closing, the active) segment that is fully written: trim it to
     /// its logical size, sync it, save its indexes.
-    async fn finalize_segment(&self, i: usize) -> Result<(), StorageError> {
-        let file = self.segment_file(i).await?;
-        let (base, size, index, timeindex) = {
+    async fn finalize_segment(&self, base: i64) -> Result<(), StorageError> {
+        let file = self.segment_file(base).await?;
+        let (size, index, timeindex) = {
             let st = self.state.borrow();
-            let seg = &st.segments[i];
-            (seg.base_offset, seg.size, seg.index.encode(), seg.timeindex.encode())
+            let seg = &st.segments[st.segment_index(base)];
+            (seg.size, seg.index.encode(), seg.timeindex.encode())
         };
         let started = std::time::Instant::now();
         file.truncate(size).await?;
         file.fdatasync().await?;
         write_small_file(&self.dir.join(segment_file_name(base, "index")), index).await?;
         write_small_file(&self.dir.join(segment_file_name(base, "timeindex")), timeindex).await?;
-        self.state.borrow_mut().segments[i].finalized = true;
+        let mut st = self.state.borrow_mut();
+        let i = st.segment_index(base);
+        st.segments[i].finalized = true;
+        drop(st);
         tracing::debug!(partition = %self.tp, base_offset = base, elapsed_us = started.elapsed().as_micros() as u64, "segment finalized");
         Ok(())
     }
@@ -1039,6 +1065,9 @@ async fn recover_segment(
 fn index_last_position(index: &OffsetIndex) -> u64 {
     index.lookup(u32::MAX) as u64
 }
+
+#[path = "retention.rs"]
+mod retention;
 
 #[cfg(test)]
 #[path = "partition_log_tests.rs"]

@@ -536,3 +536,81 @@ fn a_full_disk_refuses_appends_until_space_returns() {
         log.close().await;
     });
 }
+
+fn segment_files(path: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(path.join("t-0"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Retention deletes whole sealed segments, oldest first, never the active one: by age
+/// (`retention.ms`, from the records' timestamps) and by size (`retention.bytes`); the log
+/// start offset moves to the first kept segment and reads below it are out of range.
+/// DeleteRecords moves it inside a segment, and a restart keeps that.
+#[test]
+fn retention_and_delete_records_move_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let mut broker = BrokerConfig::default();
+        broker.log_segment_bytes = 8192;
+        let mut config = TopicConfig::resolve(&broker, &Default::default());
+        let log = open_with(&path, config.clone()).await;
+        let day = 24 * 3600 * 1000;
+        let now = now_ms();
+        let mut end = 0;
+        // 40 batches ten days old (offsets 0..80), then 80 from now.
+        for i in 0..120 {
+            let ts = if i < 40 { now - 10 * day } else { now };
+            end = log.append(make_batch(0, 2, 500, ts).into()).unwrap().end_offset;
+        }
+        log.wait_durable(end, true).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while log.state.borrow().segments.iter().any(|s| s.sealed && !s.finalized) {
+            assert!(std::time::Instant::now() < deadline, "sealed segments not finalized");
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        let files_before = segment_files(&path).len();
+
+        // By age: the default 7 days removes the segments holding only the old batches.
+        let deleted = log.enforce_retention(now).await.unwrap();
+        assert!(deleted > 0, "10-day-old segments must go");
+        let start = log.log_start_offset();
+        assert!(start > 0 && start <= 80, "log start {start} must be at the segment holding offset 80");
+        assert_eq!(segment_files(&path).len(), files_before - deleted, "their files are deleted");
+        assert!(matches!(log.read(start - 1, 1 << 20).await, Err(ReadError::OutOfRange { .. })));
+        assert_eq!(read_all(&log).await.last(), Some(&(end - 2)), "everything from the start is readable");
+        assert_eq!(log.enforce_retention(now).await.unwrap(), 0, "nothing more has expired");
+
+        // By size: keep at least 16 KiB, deleting whole segments while that still holds.
+        config.retention_bytes = 16384;
+        log.set_config(config.clone());
+        assert!(log.enforce_retention(now).await.unwrap() > 0);
+        let sizes: Vec<u64> = log.state.borrow().segments.iter().map(|s| s.size).collect();
+        let total: u64 = sizes.iter().sum();
+        assert!(total >= 16384 && total - sizes[0] < 16384, "kept {sizes:?}");
+
+        // DeleteRecords: inside a segment, persisted; past the end is out of range.
+        let mid = log.log_start_offset() + 3;
+        assert_eq!(log.delete_records(mid).await.unwrap(), mid);
+        assert!(matches!(log.read(mid - 1, 1 << 20).await, Err(ReadError::OutOfRange { .. })));
+        assert!(log.read(mid, 1 << 20).await.unwrap().records.is_some());
+        assert_eq!(log.delete_records(mid - 2).await.unwrap(), mid, "never backwards");
+        assert!(matches!(log.delete_records(end + 1).await, Err(ReadError::OutOfRange { .. })));
+        log.close().await;
+        let log = open_with(&path, config.clone()).await;
+        assert_eq!(log.log_start_offset(), mid, "the log start survives a restart");
+        assert_eq!(log.high_watermark(), end);
+        // -1: up to the high watermark; the active segment stays (empty to readers).
+        assert_eq!(log.delete_records(-1).await.unwrap(), end);
+        assert!(log.read(end, 1 << 20).await.unwrap().records.is_none());
+        let next = log.append(make_batch(0, 1, 10, now).into()).unwrap();
+        assert_eq!(next.base_offset, end);
+        log.close().await;
+    });
+}

@@ -6,6 +6,7 @@ mod config_common;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -78,6 +79,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, incremental_alter_configs::MIN_VERSION, incremental_alter_configs::MAX_VERSION),
     (ApiKey::CreatePartitions, create_partitions::MIN_VERSION, create_partitions::MAX_VERSION),
     (ApiKey::InitProducerId, init_producer_id::MIN_VERSION, init_producer_id::MAX_VERSION),
+    (ApiKey::DeleteRecords, delete_records::MIN_VERSION, delete_records::MAX_VERSION),
 ];
 
 pub async fn handle(shard: Rc<Shard>, mut req: Request, peer: Rc<str>) -> Reply {
@@ -132,6 +134,7 @@ async fn dispatch(shard: &Rc<Shard>, req: &Request, body: Bytes, peer: &str) -> 
         ApiKey::IncrementalAlterConfigs => incremental_alter_configs::handle(shard, req).await,
         ApiKey::CreatePartitions => create_partitions::handle(shard, req).await,
         ApiKey::InitProducerId => init_producer_id::handle(shard, req).await,
+        ApiKey::DeleteRecords => delete_records::handle(shard, req).await,
         _ => unreachable!("checked against SUPPORTED"),
     }
 }

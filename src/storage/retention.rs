@@ -1,0 +1,110 @@
+//! Retention and DeleteRecords for a partition log: whole old segments are deleted and the
+//! log start offset moves forward. Runs from the shard's background task queue (DESIGN §3);
+//! the state change is synchronous and brief, the file deletions go to glommio's blocking
+//! thread, so neither shows in produce or fetch latency.
+//!
+//! A log start offset inside a segment (DeleteRecords) is kept in `log-start-offset` in the
+//! partition directory, so it survives restarts; one at a segment boundary needs no file.
+use std::path::PathBuf;
+
+use super::*;
+
+/// The file that keeps a log start offset set by DeleteRecords.
+pub(super) const LOG_START_FILE: &str = "log-start-offset";
+
+impl PartitionLog {
+    /// Deletes, oldest first and never the active segment, the sealed segments that are
+    /// entirely below the log start offset or, where `cleanup.policy` has `delete`, older
+    /// than `retention.ms` (by their largest record timestamp) or not needed to keep
+    /// `retention.bytes` (Kafka's rule: a segment goes while the log without it is still at
+    /// least that large). Returns how many went.
+    pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+        let config = self.config.borrow().clone();
+        let removed: Vec<Segment> = {
+            let mut st = self.state.borrow_mut();
+            if st.failed.is_some() || st.closing {
+                return Ok(0);
+            }
+            let mut remaining: u64 = st.segments.iter().map(|s| s.size).sum();
+            let mut n = 0;
+            while n + 1 < st.segments.len() {
+                let s = &st.segments[n];
+                if !(s.sealed && s.finalized) {
+                    break;
+                }
+                let below_start = st.segments[n + 1].base_offset <= st.log_start_offset;
+                let expired = config.cleanup_delete
+                    && config.retention_ms >= 0
+                    && s.max_timestamp >= 0
+                    && s.max_timestamp < now_ms.saturating_sub(config.retention_ms);
+                let over_size = config.cleanup_delete
+                    && config.retention_bytes >= 0
+                    && remaining - s.size >= config.retention_bytes as u64;
+                if !(below_start || expired || over_size) {
+                    break;
+                }
+                remaining -= s.size;
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(0);
+            }
+            let removed: Vec<Segment> = st.segments.drain(..n).collect();
+            st.log_start_offset = st.log_start_offset.max(st.segments[0].base_offset);
+            removed
+        };
+        let start = self.log_start_offset();
+        let files: Vec<PathBuf> = removed
+            .iter()
+            .flat_map(|s| ["log", "index", "timeindex"].map(|ext| self.dir.join(segment_file_name(s.base_offset, ext))))
+            .collect();
+        let bytes: u64 = removed.iter().map(|s| s.size).sum();
+        let count = removed.len();
+        drop(removed);
+        // Unlinking a large file frees its extents synchronously: not on the shard's thread.
+        glommio::executor()
+            .spawn_blocking(move || {
+                for f in files {
+                    let _ = std::fs::remove_file(f);
+                }
+            })
+            .await;
+        tracing::info!(partition = %self.tp, segments = count, bytes, log_start_offset = start, "old segments deleted");
+        Ok(count)
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1: the high watermark), never
+    /// backwards, keeps it on disk, and deletes the segments now entirely below it. Returns
+    /// the new log start offset (the partition's low watermark).
+    pub async fn delete_records(&self, offset: i64) -> Result<i64, ReadError> {
+        let (start, hwm) = {
+            let st = self.state.borrow();
+            if let Some(e) = &st.failed {
+                return Err(ReadError::Storage(StorageError::Offline(e.to_string())));
+            }
+            (st.log_start_offset, st.high_watermark)
+        };
+        let target = if offset == -1 { hwm } else { offset };
+        if target < 0 || target > hwm {
+            return Err(ReadError::OutOfRange { offset, start, end: hwm });
+        }
+        if target > start {
+            write_small_file(&self.dir.join(LOG_START_FILE), target.to_string().into_bytes())
+                .await
+                .map_err(ReadError::Storage)?;
+            let mut st = self.state.borrow_mut();
+            st.log_start_offset = st.log_start_offset.max(target);
+            drop(st);
+            tracing::info!(partition = %self.tp, log_start_offset = target, "records deleted");
+            self.enforce_retention(i64::MIN).await.map_err(ReadError::Storage)?;
+        }
+        Ok(self.log_start_offset())
+    }
+}
+
+/// The log start offset kept by DeleteRecords, if it is inside `[first_base, next_offset]`.
+pub(super) async fn saved_log_start(dir: &std::path::Path, first_base: i64, next_offset: i64) -> Option<i64> {
+    let bytes = read_small_file(&dir.join(LOG_START_FILE)).await.ok()??;
+    let saved: i64 = std::str::from_utf8(&bytes).ok()?.trim().parse().ok()?;
+    (saved > first_base && saved <= next_offset).then_some(saved)
+}
