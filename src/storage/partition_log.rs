@@ -212,10 +212,15 @@ impl PartitionLog {
             segments.push(Segment::new_empty(0, now));
         }
         let next_offset = segments.last().map(|s| s.next_offset).unwrap_or(0);
-        let mut producers = ProducerState::default();
+        // Producer state: the newest snapshot at or before the active segment, then the
+        // idempotent batches recovery scanned from that offset on.
+        let active_base = segments.last().map(|s| s.base_offset).unwrap_or(0);
+        let (mut producers, from) = load_producer_snapshot(&dir, active_base).await;
         for seg in &mut segments {
             for (pid, epoch, b) in std::mem::take(&mut seg.recovered_producers) {
-                producers.record(pid, epoch, b);
+                if b.base_offset >= from {
+                    producers.record(pid, epoch, b);
+                }
             }
         }
         let log_start_offset = retention::saved_log_start(&dir, segments[0].base_offset, next_offset)
@@ -837,14 +842,21 @@ impl PartitionLog {
     /// its logical size, sync it, save its indexes.
     async fn finalize_segment(&self, base: i64) -> Result<(), StorageError> {
         let file = self.segment_file(base).await?;
-        let (size, index, timeindex) = {
+        let (size, index, timeindex, sealed, next_offset) = {
             let st = self.state.borrow();
             let seg = &st.segments[st.segment_index(base)];
-            (seg.size, seg.index.encode(), seg.timeindex.encode())
+            (seg.size, seg.index.encode(), seg.timeindex.encode(), seg.sealed, seg.next_offset)
         };
         let started = std::time::Instant::now();
         file.truncate(size).await?;
         file.fdatasync().await?;
+        if sealed && self.state.borrow().producers.producer_count() > 0 {
+            // Before the indexes: a segment with saved indexes always has its snapshot, so
+            // recovery, which does not rescan such segments, never misses their producers.
+            let snapshot = self.state.borrow().producers.encode_up_to(next_offset);
+            write_small_file(&self.dir.join(segment_file_name(next_offset, "snapshot")), snapshot).await?;
+            prune_producer_snapshots(&self.dir, next_offset);
+        }
         write_small_file(&self.dir.join(segment_file_name(base, "index")), index).await?;
         write_small_file(&self.dir.join(segment_file_name(base, "timeindex")), timeindex).await?;
         let mut st = self.state.borrow_mut();
@@ -961,6 +973,11 @@ fn first_record_at_or_after(b: &[u8], timestamp: i64) -> Option<(i64, i64)> {
 }
 
 fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
+    list_offsets_named(dir, ".log")
+}
+
+/// The offsets of the files in `dir` named `<20-digit offset><suffix>`.
+fn list_offsets_named(dir: &Path, suffix: &str) -> Result<Vec<i64>, StorageError> {
     let rd = std::fs::read_dir(dir).map_err(|e| StorageError::Io {
         op: "readdir",
         path: dir.to_path_buf(),
@@ -970,7 +987,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
     for entry in rd.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(stem) = name.strip_suffix(".log") {
+        if let Some(stem) = name.strip_suffix(suffix) {
             if let Ok(base) = stem.parse::<i64>() {
                 out.push(base);
             }
@@ -1060,6 +1077,34 @@ async fn recover_segment(
         seg.sealed = true;
     }
     Ok(seg)
+}
+
+/// The newest readable producer snapshot at or before `at`, and its offset (0 and an empty
+/// state when there is none: recovery then uses every batch it scanned).
+async fn load_producer_snapshot(dir: &Path, at: i64) -> (ProducerState, i64) {
+    let mut offsets = list_offsets_named(dir, ".snapshot").unwrap_or_default();
+    offsets.sort_unstable();
+    for &o in offsets.iter().rev().filter(|&&o| o <= at) {
+        let path = dir.join(segment_file_name(o, "snapshot"));
+        match read_small_file(&path).await {
+            Ok(Some(bytes)) => match ProducerState::decode(&bytes) {
+                Some(state) => return (state, o),
+                None => tracing::warn!(file = %path.display(), "damaged producer snapshot ignored"),
+            },
+            _ => tracing::warn!(file = %path.display(), "unreadable producer snapshot ignored"),
+        }
+    }
+    (ProducerState::default(), 0)
+}
+
+/// Keeps the two newest producer snapshots up to `newest`.
+fn prune_producer_snapshots(dir: &Path, newest: i64) {
+    let mut offsets = list_offsets_named(dir, ".snapshot").unwrap_or_default();
+    offsets.retain(|&o| o < newest);
+    offsets.sort_unstable();
+    for o in offsets.iter().rev().skip(1) {
+        let _ = std::fs::remove_file(dir.join(segment_file_name(*o, "snapshot")));
+    }
 }
 
 fn index_last_position(index: &OffsetIndex) -> u64 {

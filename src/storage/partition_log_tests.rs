@@ -614,3 +614,53 @@ fn retention_and_delete_records_move_the_log_start() {
         log.close().await;
     });
 }
+
+/// A producer seen only in older segments (with saved indexes, so recovery does not rescan
+/// them) is still known after a restart, from the snapshot written when its segment was
+/// finalized: its retry is recognized and a gap refused, as before the restart.
+#[test]
+fn producer_state_survives_restarts_through_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let log = open(&path).await;
+        let mut originals = Vec::new();
+        for seq in 0..5 {
+            originals.push(log.append(idempotent_batch(7, 0, seq * 2, 2)).unwrap());
+        }
+        // Another producer fills several more segments.
+        let mut end = 0;
+        for seq in 0..200 {
+            end = log.append(idempotent_batch(8, 0, seq * 10, 10)).unwrap().end_offset;
+        }
+        log.wait_durable(end, true).await.unwrap();
+        log.close().await;
+        assert!(segment_files(&path).len() > 3);
+        assert!(
+            std::fs::read_dir(path.join("t-0"))
+                .unwrap()
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "snapshot")),
+            "finalized segments leave producer snapshots"
+        );
+
+        let log = open(&path).await;
+        assert!(log.state.borrow().segments[0].finalized, "the first segment is not rescanned");
+        let retry = log.append(idempotent_batch(7, 0, 6, 2)).unwrap();
+        assert_eq!(retry.base_offset, originals[3].base_offset, "a retry from an old segment is a duplicate");
+        let gap = log.append(idempotent_batch(7, 0, 14, 2));
+        assert!(
+            matches!(
+                gap,
+                Err(AppendError::Sequence(crate::storage::producer_state::SequenceError::OutOfOrder {
+                    expected: 10,
+                    ..
+                }))
+            ),
+            "{gap:?}"
+        );
+        let next = log.append(idempotent_batch(7, 0, 10, 2)).unwrap();
+        assert_eq!(next.base_offset, end);
+        log.close().await;
+    });
+}

@@ -3,9 +3,9 @@
 //! answered with its original offsets instead of being written again; a gap in sequence
 //! numbers is OUT_OF_ORDER_SEQUENCE_NUMBER; an epoch older than the latest is fenced.
 //!
-//! Rebuilt at open from the batches of the active segment (the scan recovery does anyway).
-//! A producer seen only in older segments is unknown after a restart and starts afresh:
-//! snapshots, which would keep it, are not written yet.
+//! Kept across restarts by a snapshot written when a segment is finalized (the state as of
+//! the segment's end, `<end offset>.snapshot`), plus the batches of the segments recovery
+//! scans after it.
 use std::collections::{HashMap, VecDeque};
 
 /// Batches remembered per producer: as many as a producer may have in flight
@@ -104,7 +104,74 @@ impl ProducerState {
     pub fn producer_count(&self) -> usize {
         self.producers.len()
     }
+
+    /// The state as it was when the log ended at `end`: batches from `end` on are left out
+    /// (the snapshot is written while later appends may already be recorded).
+    pub fn encode_up_to(&self, end: i64) -> Vec<u8> {
+        let mut out = vec![SNAPSHOT_VERSION];
+        let mut ids: Vec<&i64> = self.producers.keys().collect();
+        ids.sort();
+        let mut entries = Vec::new();
+        for id in ids {
+            let p = &self.producers[id];
+            let kept: Vec<&BatchSeq> = p.batches.iter().filter(|b| b.last_offset < end).collect();
+            if kept.is_empty() {
+                continue;
+            }
+            entries.extend_from_slice(&id.to_be_bytes());
+            entries.extend_from_slice(&p.epoch.to_be_bytes());
+            entries.push(kept.len() as u8);
+            for b in kept {
+                entries.extend_from_slice(&b.first_seq.to_be_bytes());
+                entries.extend_from_slice(&b.last_seq.to_be_bytes());
+                entries.extend_from_slice(&b.base_offset.to_be_bytes());
+                entries.extend_from_slice(&b.last_offset.to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&crc32c::crc32c(&entries).to_be_bytes());
+        out.extend_from_slice(&entries);
+        out
+    }
+
+    /// Reads a snapshot; `None` if it is damaged (recovery then scans instead).
+    pub fn decode(bytes: &[u8]) -> Option<ProducerState> {
+        let (&version, rest) = bytes.split_first()?;
+        if version != SNAPSHOT_VERSION || rest.len() < 4 {
+            return None;
+        }
+        let (crc, mut rest) = rest.split_at(4);
+        if u32::from_be_bytes(crc.try_into().ok()?) != crc32c::crc32c(rest) {
+            return None;
+        }
+        fn take<const N: usize>(rest: &mut &[u8]) -> Option<[u8; N]> {
+            let (head, tail) = rest.split_at_checked(N)?;
+            *rest = tail;
+            head.try_into().ok()
+        }
+        let mut state = ProducerState::default();
+        while !rest.is_empty() {
+            let id = i64::from_be_bytes(take(&mut rest)?);
+            let epoch = i16::from_be_bytes(take(&mut rest)?);
+            let n = take::<1>(&mut rest)?[0] as usize;
+            if n == 0 || n > BATCHES_REMEMBERED {
+                return None;
+            }
+            let mut batches = VecDeque::with_capacity(n);
+            for _ in 0..n {
+                batches.push_back(BatchSeq {
+                    first_seq: i32::from_be_bytes(take(&mut rest)?),
+                    last_seq: i32::from_be_bytes(take(&mut rest)?),
+                    base_offset: i64::from_be_bytes(take(&mut rest)?),
+                    last_offset: i64::from_be_bytes(take(&mut rest)?),
+                });
+            }
+            state.producers.insert(id, Producer { epoch, batches });
+        }
+        Some(state)
+    }
 }
+
+const SNAPSHOT_VERSION: u8 = 1;
 
 #[cfg(test)]
 mod tests {
@@ -134,6 +201,27 @@ mod tests {
         // Non-idempotent batches and unknown producers are appended.
         assert_eq!(s.check(-1, -1, -1), Ok(Check::Append));
         assert_eq!(s.check(8, 0, 42), Ok(Check::Append));
+    }
+
+    #[test]
+    fn snapshots_keep_what_was_before_their_offset_and_refuse_damage() {
+        let mut s = ProducerState::default();
+        s.record(1, 0, b(0, 9, 100));
+        s.record(1, 0, b(10, 19, 110));
+        s.record(2, 3, b(0, 4, 120));
+        s.record(3, 0, b(0, 0, 200)); // after the snapshot point: left out
+        let bytes = s.encode_up_to(125);
+        let back = ProducerState::decode(&bytes).expect("a valid snapshot");
+        assert_eq!(back.producer_count(), 2);
+        assert_eq!(back.check(1, 0, 10), Ok(Check::Duplicate { base_offset: 110, last_offset: 119 }));
+        assert_eq!(back.check(1, 0, 20), Ok(Check::Append));
+        assert!(matches!(back.check(2, 2, 5), Err(SequenceError::FencedEpoch { .. })));
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x40;
+            assert!(ProducerState::decode(&bad).is_none(), "damage at byte {i} not detected");
+        }
+        assert!(ProducerState::decode(&bytes[..bytes.len() - 3]).is_none());
     }
 
     #[test]
