@@ -63,11 +63,17 @@ pub struct BrokerConfig {
     pub log_retention_bytes: i64,
     /// `log.retention.check.interval.ms`: how often each shard applies retention.
     pub log_retention_check_interval_ms: u64,
+    /// `log.cleaner.backoff.ms`: how often each shard looks for logs to compact.
+    pub log_cleaner_backoff_ms: u64,
+    /// `log.cleaner.delete.retention.ms`: how long tombstones outlive compaction.
+    pub log_cleaner_delete_retention_ms: i64,
     /// Per-shard budget of the cache of recent batches that serves tail fetches.
     pub fetch_cache_bytes: u64,
     /// DMA memory each shard registers with io_uring for segment writes.
     pub io_memory_bytes: u64,
     pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.segment.bytes`: segment size of `__consumer_offsets` (set at creation).
+    pub offsets_topic_segment_bytes: u64,
     pub offsets_retention_ms: i64,
     pub offset_metadata_max_bytes: usize,
     pub group_initial_rebalance_delay_ms: u64,
@@ -104,9 +110,12 @@ impl Default for BrokerConfig {
             log_retention_ms: 7 * 24 * 3600 * 1000,
             log_retention_bytes: -1,
             log_retention_check_interval_ms: 300_000,
+            log_cleaner_backoff_ms: 15_000,
+            log_cleaner_delete_retention_ms: 86_400_000,
             fetch_cache_bytes: limits::FETCH_CACHE_BYTES_DEFAULT,
             io_memory_bytes: limits::IO_MEMORY_BYTES_DEFAULT,
             offsets_topic_num_partitions: 50,
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
             offsets_retention_ms: 7 * 24 * 3600 * 1000,
             offset_metadata_max_bytes: 4096,
             // Kafka's code default is 3000; its shipped server.properties sets 0, as here.
@@ -278,12 +287,20 @@ impl BrokerConfig {
                 "log.retention.minutes" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 60_000)? * 60_000,
                 "log.retention.hours" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 3_600_000)? * 3_600_000,
                 "log.retention.bytes" => cfg.log_retention_bytes = parse_int(k, v, -1, i64::MAX)?,
+                "log.cleaner.backoff.ms" => cfg.log_cleaner_backoff_ms = parse_int(k, v, 1, i64::MAX as u64)?,
+                "log.cleaner.delete.retention.ms" => {
+                    cfg.log_cleaner_delete_retention_ms = parse_int(k, v, 0, i64::MAX)?
+                }
                 "log.retention.check.interval.ms" => {
                     cfg.log_retention_check_interval_ms = parse_int(k, v, 1, i64::MAX as u64)?
                 }
                 "sluice.fetch.cache.bytes" => cfg.fetch_cache_bytes = parse_int(k, v, 0, 1 << 40)?,
                 "sluice.io.memory.bytes" => cfg.io_memory_bytes = parse_int(k, v, 1 << 20, 1 << 36)?,
                 "offsets.topic.num.partitions" => cfg.offsets_topic_num_partitions = parse_int(k, v, 1, 1000)?,
+                "offsets.topic.segment.bytes" => {
+                    cfg.offsets_topic_segment_bytes =
+                        parse_int(k, v, limits::SEGMENT_BYTES_MIN, limits::SEGMENT_BYTES_MAX)?
+                }
                 "offsets.retention.minutes" => {
                     cfg.offsets_retention_ms = parse_int(k, v, 1, i64::MAX / 60_000)? * 60_000
                 }
@@ -351,10 +368,12 @@ impl BrokerConfig {
             ("log.retention.bytes", self.log_retention_bytes.to_string()),
             ("log.retention.check.interval.ms", self.log_retention_check_interval_ms.to_string()),
             ("log.cleanup.policy", "delete".to_string()),
-            ("log.cleaner.delete.retention.ms", "86400000".to_string()),
+            ("log.cleaner.delete.retention.ms", self.log_cleaner_delete_retention_ms.to_string()),
+            ("log.cleaner.backoff.ms", self.log_cleaner_backoff_ms.to_string()),
             ("compression.type", "producer".to_string()),
             ("min.insync.replicas", "1".to_string()),
             ("offsets.topic.num.partitions", self.offsets_topic_num_partitions.to_string()),
+            ("offsets.topic.segment.bytes", self.offsets_topic_segment_bytes.to_string()),
             ("offsets.retention.minutes", (self.offsets_retention_ms / 60_000).to_string()),
             ("offset.metadata.max.bytes", self.offset_metadata_max_bytes.to_string()),
             ("group.initial.rebalance.delay.ms", self.group_initial_rebalance_delay_ms.to_string()),
@@ -399,6 +418,10 @@ pub struct TopicConfig {
     /// `cleanup.policy` includes `delete`: retention deletes old segments (a compact-only
     /// topic keeps them).
     pub cleanup_delete: bool,
+    /// `cleanup.policy` includes `compact`: the cleaner keeps the latest record per key.
+    pub cleanup_compact: bool,
+    /// `delete.retention.ms`: how long a tombstone is kept once it is the latest for its key.
+    pub delete_retention_ms: i64,
 }
 
 /// Topic config keys Sluice knows, with the broker key each one defaults from.
@@ -480,6 +503,10 @@ impl TopicConfig {
             retention_ms: get("retention.ms").and_then(|v| v.parse().ok()).unwrap_or(broker.log_retention_ms),
             retention_bytes: get("retention.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker.log_retention_bytes),
             cleanup_delete: get("cleanup.policy").is_none_or(|v| v.split(',').any(|p| p.trim() == "delete")),
+            cleanup_compact: get("cleanup.policy").is_some_and(|v| v.split(',').any(|p| p.trim() == "compact")),
+            delete_retention_ms: get("delete.retention.ms")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(broker.log_cleaner_delete_retention_ms),
         }
     }
 
@@ -494,7 +521,7 @@ impl TopicConfig {
         let defaults: [(&str, String); 12] = [
             ("cleanup.policy", "delete".into()),
             ("compression.type", "producer".into()),
-            ("delete.retention.ms", "86400000".into()),
+            ("delete.retention.ms", broker.log_cleaner_delete_retention_ms.to_string()),
             ("flush.messages", (t.flush_messages.min(i64::MAX as u64)).to_string()),
             ("flush.ms", t.flush_ms.map(|v| v.to_string()).unwrap_or_else(|| i64::MAX.to_string())),
             ("max.message.bytes", t.max_message_bytes.to_string()),

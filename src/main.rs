@@ -157,6 +157,9 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                 glommio::spawn_local_into(shard.clone().run_retention(), background_tq)
                     .map_err(|e| e.to_string())?
                     .detach();
+                glommio::spawn_local_into(shard.clone().run_cleaner(), background_tq)
+                    .map_err(|e| e.to_string())?
+                    .detach();
                 barrier(&lifecycle.loaded_shards, shards, None).await;
                 let bound = std::net::ToSocketAddrs::to_socket_addrs(&addr)
                     .ok()
@@ -204,7 +207,7 @@ async fn ensure_offsets_topic(shard: &std::rc::Rc<Shard>) {
     }
     let mut configs = std::collections::BTreeMap::new();
     configs.insert("cleanup.policy".to_string(), "compact".to_string());
-    configs.insert("segment.bytes".to_string(), (100 * 1024 * 1024).to_string());
+    configs.insert("segment.bytes".to_string(), shard.config.offsets_topic_segment_bytes.to_string());
     let topic = NewTopic {
         name: sluice::group::OFFSETS_TOPIC.into(),
         partitions: shard.config.offsets_topic_num_partitions,

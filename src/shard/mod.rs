@@ -367,6 +367,32 @@ impl Shard {
         }
     }
 
+    /// Compacts this shard's compacted logs every `log.cleaner.backoff.ms`, one log at a
+    /// time. Runs in the background task queue.
+    pub async fn run_cleaner(self: Rc<Self>) {
+        use futures_lite::FutureExt;
+        let every = std::time::Duration::from_millis(self.config.log_cleaner_backoff_ms);
+        loop {
+            let tick = async {
+                glommio::timer::sleep(every).await;
+                true
+            };
+            let stop = async {
+                self.shutdown_requested().await;
+                false
+            };
+            if !tick.or(stop).await {
+                return;
+            }
+            let now = crate::storage::now_ms();
+            for log in self.owned_logs() {
+                if let Err(e) = log.compact(now).await {
+                    tracing::warn!(partition = %log.topic_partition(), error = %e, "compaction failed");
+                }
+            }
+        }
+    }
+
     pub async fn shutdown_requested(&self) {
         loop {
             let n = self.shutdown.notified();

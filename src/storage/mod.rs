@@ -16,7 +16,7 @@ mod simulation_tests;
 use std::path::PathBuf;
 
 pub use cache::ShardCache;
-pub use partition_log::{now_ms, AppendOutcome, PartitionLog, ReadOutcome};
+pub use partition_log::{now_ms, AppendOutcome, CompactionStats, PartitionLog, ReadOutcome};
 pub use scan::producer_batch;
 
 #[derive(Debug, Clone, thiserror::Error)]

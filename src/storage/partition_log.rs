@@ -176,6 +176,12 @@ pub struct PartitionLog {
     cached_bytes: Cell<u64>,
     /// The most segment writes that were in flight at once (for metrics and tests).
     writes_in_flight_peak: Cell<usize>,
+    /// The base of the last sealed segment the cleaner has seen (compaction runs again
+    /// only when more were sealed).
+    compacted_through: Cell<i64>,
+    /// Offsets below this are not served from the cache: their segments were compacted,
+    /// and the cache still holds the batches as they were appended.
+    cache_floor: Cell<i64>,
 }
 
 pub fn now_ms() -> i64 {
@@ -255,6 +261,8 @@ impl PartitionLog {
             tasks_done: LocalNotify::new(),
             cached_bytes: Cell::new(0),
             writes_in_flight_peak: Cell::new(0),
+            compacted_through: Cell::new(-1),
+            cache_floor: Cell::new(0),
         });
         *log.me.borrow_mut() = Rc::downgrade(&log);
         glommio::spawn_local_into(log.clone().writer_task(), tq)
@@ -546,6 +554,9 @@ impl PartitionLog {
     /// The cached batches from `offset`, shared, not copied: the Fetch response is framed
     /// around them.
     fn read_cached(&self, offset: i64, hwm: i64, max_bytes: usize) -> Option<RecordSet> {
+        if offset < self.cache_floor.get() {
+            return None;
+        }
         let st = self.state.borrow();
         let cache = &st.cache;
         let first = cache.front()?;
@@ -1039,7 +1050,7 @@ async fn recover_segment(
         seg.file = Some(file);
         return Ok(seg);
     }
-    let scan = scan_segment(&file, base, file_bytes).await?;
+    let scan = scan_segment(&file, base, file_bytes, is_last).await?;
     if scan.valid_bytes < file_bytes {
         let zero_padding = scan.stop_reason.as_deref().is_some_and(|r| r.contains("length 0 "));
         if zero_padding {
@@ -1111,8 +1122,12 @@ fn index_last_position(index: &OffsetIndex) -> u64 {
     index.lookup(u32::MAX) as u64
 }
 
+#[path = "compaction.rs"]
+mod compaction;
 #[path = "retention.rs"]
 mod retention;
+
+pub use compaction::CompactionStats;
 
 #[cfg(test)]
 #[path = "partition_log_tests.rs"]

@@ -664,3 +664,113 @@ fn producer_state_survives_restarts_through_snapshots() {
         log.close().await;
     });
 }
+
+/// Compaction keeps, in the sealed segments, only the latest record of each key (as of all
+/// sealed segments), drops a tombstone once it is older than `delete.retention.ms`, keeps
+/// every record's offset, never touches the active segment, and the result survives a
+/// restart, also one that must rescan the cleaned segments (offsets now have gaps).
+#[test]
+fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
+    use kafka_protocol::records::RecordBatchDecoder;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let mut broker = BrokerConfig::default();
+        broker.log_segment_bytes = 8192;
+        let mut topic = std::collections::BTreeMap::new();
+        topic.insert("cleanup.policy".to_string(), "compact".to_string());
+        let config = TopicConfig::resolve(&broker, &topic);
+        assert!(config.cleanup_compact && !config.cleanup_delete);
+        let log = open_with(&path, config.clone()).await;
+        let now = now_ms();
+        let day = 24 * 3600 * 1000;
+        // offset -> (key, value) of everything appended.
+        let mut appended: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        let mut end = 0;
+        for n in 0..60 {
+            let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+            for j in 0..5 {
+                let key = format!("k{}", (n * 5 + j) % 10).into_bytes();
+                let value = match (n, j) {
+                    (20, 3) => None, // k3: a tombstone, ten days old below, never updated after
+                    (59, 4) => None, // k9: a fresh tombstone (in the active segment)
+                    _ => Some(format!("v{n}-{j}-{}", "x".repeat(100)).into_bytes()),
+                };
+                records.push((key, value));
+            }
+            // k3 is never written again after its tombstone.
+            records.retain(|(k, v)| !(k == b"k3" && v.is_some() && n > 20));
+            let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
+                records.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref())).collect();
+            let ts = if n <= 20 { now - 10 * day } else { now };
+            let out = log.append(Bytes::from(batch::encode_batch(0, &refs, ts))).unwrap();
+            assert_eq!(out.base_offset as usize, appended.len());
+            appended.extend(records);
+            end = out.end_offset;
+        }
+        log.wait_durable(end, true).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while log.state.borrow().segments.iter().any(|s| s.sealed && !s.finalized) {
+            assert!(std::time::Instant::now() < deadline);
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        let active_base = log.state.borrow().segments.last().unwrap().base_offset;
+        assert!(active_base > 100, "several sealed segments");
+        let stats = log.compact(now).await.unwrap();
+        assert!(stats.records_removed > 0 && stats.bytes_after < stats.bytes_before, "{stats:?}");
+        assert_eq!(log.compact(now).await.unwrap(), CompactionStats::default(), "nothing new to clean");
+
+        let check = |bytes: Vec<u8>, what: &str| {
+            let mut buf = Bytes::from(bytes);
+            let sets = RecordBatchDecoder::decode_all(&mut buf).unwrap();
+            let records: Vec<_> = sets.into_iter().flat_map(|s| s.records).collect();
+            let mut last = -1;
+            let mut seen_sealed = std::collections::HashSet::new();
+            for r in &records {
+                assert!(r.offset > last, "{what}: offsets must increase");
+                last = r.offset;
+                let (k, v) = &appended[r.offset as usize];
+                assert_eq!(r.key.as_deref(), Some(k.as_slice()), "{what}: key at {}", r.offset);
+                assert_eq!(r.value.as_deref(), v.as_deref(), "{what}: value at {}", r.offset);
+                if r.offset < active_base {
+                    assert!(seen_sealed.insert(k.clone()), "{what}: key {:?} twice in sealed segments", k);
+                    let latest_sealed = (0..active_base as usize).rev().find(|&o| &appended[o].0 == k).unwrap();
+                    assert_eq!(r.offset as usize, latest_sealed, "{what}: not the latest record of its key");
+                }
+            }
+            let active: Vec<_> = records.iter().filter(|r| r.offset >= active_base).collect();
+            assert_eq!(active.len() as i64, end - active_base, "{what}: the active segment is untouched");
+            assert!(!records.iter().any(|r| r.key.as_deref() == Some(b"k3")), "{what}: the old tombstone went");
+            assert!(
+                records.iter().any(|r| r.key.as_deref() == Some(b"k9") && r.value.is_none()),
+                "{what}: the fresh tombstone stays"
+            );
+        };
+        let read_everything = |log: Rc<PartitionLog>| async move {
+            let mut all = Vec::new();
+            let mut at = 0;
+            while at < log.high_watermark() {
+                let set = log.read(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+                for (_, b) in batch::BatchIter::new(&set) {
+                    at = BatchHeader::read(b).unwrap().last_offset() + 1;
+                }
+                all.extend_from_slice(&set);
+            }
+            all
+        };
+        log.close().await;
+        let log = open_with(&path, config.clone()).await;
+        check(read_everything(log.clone()).await, "after compaction and a restart");
+        log.close().await;
+        for e in std::fs::read_dir(path.join("t-0")).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "index" || x == "timeindex") {
+                std::fs::remove_file(e.path()).unwrap();
+            }
+        }
+        let log = open_with(&path, config).await;
+        assert_eq!(log.high_watermark(), end);
+        check(read_everything(log.clone()).await, "after a restart that rescans the compacted segments");
+        assert_eq!(log.append(make_batch(0, 1, 10, now).into()).unwrap().base_offset, end);
+        log.close().await;
+    });
+}

@@ -26,17 +26,25 @@ pub struct ScanOutcome {
 
 impl ScanOutcome {
     /// Checks one batch during a scan and records it; false stops the scan.
-    fn accept(&mut self, b: &[u8], position: u64, base_offset: i64, last_indexed: &mut Option<u64>) -> bool {
+    fn accept(
+        &mut self,
+        b: &[u8],
+        position: u64,
+        base_offset: i64,
+        last_indexed: &mut Option<u64>,
+        contiguous: bool,
+    ) -> bool {
         if let Err(e) = batch::validate(b, i32::MAX as usize) {
             self.stop_reason = Some(format!("at position {position}: {e}"));
             return false;
         }
         let h = BatchHeader::read(b).expect("validated");
         let base = h.base_offset.get();
-        // Offsets within a segment are contiguous (nothing compacts them yet), and the base
-        // offset is the one header field no CRC covers: a batch that does not follow its
-        // predecessor exactly is damage, not a gap.
-        if base != self.next_offset {
+        // The active segment is never compacted, so its offsets are contiguous, and the base
+        // offset is the one header field no CRC covers: there a batch that does not follow
+        // its predecessor exactly is damage, not a gap. An older segment may have been
+        // compacted: its offsets only have to increase.
+        if base < self.next_offset || (contiguous && base != self.next_offset) {
             self.stop_reason =
                 Some(format!("at position {position}: batch offset {base} does not follow {}", self.next_offset - 1));
             return false;
@@ -73,8 +81,14 @@ pub fn producer_batch(h: &BatchHeader) -> Option<(i64, i16, BatchSeq)> {
 }
 
 /// Scans a whole segment, verifying every batch. Stops at the first batch that is torn,
-/// corrupt, or whose offset does not follow the previous one.
-pub async fn scan_segment(file: &SegmentFile, base_offset: i64, file_bytes: u64) -> Result<ScanOutcome, StorageError> {
+/// corrupt, or whose offset does not follow the previous one (exactly, if `contiguous`:
+/// the active segment; older ones may have been compacted).
+pub async fn scan_segment(
+    file: &SegmentFile,
+    base_offset: i64,
+    file_bytes: u64,
+    contiguous: bool,
+) -> Result<ScanOutcome, StorageError> {
     let mut out = ScanOutcome {
         valid_bytes: 0,
         next_offset: base_offset,
@@ -116,14 +130,14 @@ pub async fn scan_segment(file: &SegmentFile, base_offset: i64, file_bytes: u64)
                         out.stop_reason = Some(format!("at position {here}: short read"));
                         return Ok(out);
                     }
-                    if !out.accept(&whole, here, base_offset, &mut last_indexed) {
+                    if !out.accept(&whole, here, base_offset, &mut last_indexed, contiguous) {
                         return Ok(out);
                     }
                     at += size;
                 }
                 break;
             }
-            if !out.accept(&rest[..size], here, base_offset, &mut last_indexed) {
+            if !out.accept(&rest[..size], here, base_offset, &mut last_indexed, contiguous) {
                 return Ok(out);
             }
             at += size;

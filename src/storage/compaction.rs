@@ -1,0 +1,191 @@
+//! Log compaction (`cleanup.policy=compact`): the sealed segments keep only the latest
+//! record of each key, as of all sealed segments; the active segment is never touched.
+//! Offsets are never changed or reused: a record keeps its offset, a batch whose records
+//! all went disappears and leaves a gap. A tombstone (null value) that is the latest for
+//! its key goes once its batch is older than `delete.retention.ms`. Records without a key
+//! are kept.
+//!
+//! Runs from the shard's background task queue (DESIGN §3), one segment at a time: reads
+//! go through io_uring, the cleaned file is written, synced and renamed over the old one on
+//! glommio's blocking thread, and the swap in memory is a brief synchronous step, so
+//! neither produce nor fetch waits for it. Readers holding the old file keep reading it.
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+
+use super::*;
+
+/// What one cleaning pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionStats {
+    pub segments_rewritten: usize,
+    pub records_removed: u64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// The batches of a segment file, each as its own `Bytes`, in order.
+async fn segment_batches(file: &SegmentFile, size: u64) -> Result<Vec<Bytes>, StorageError> {
+    let mut out = Vec::new();
+    let mut pos = 0u64;
+    while pos < size {
+        let want = ((size - pos) as usize).min(limits::READ_CHUNK_BYTES_MAX);
+        let chunk = file.read(pos, want).await?;
+        let mut at = 0usize;
+        while at + batch::LOG_OVERHEAD <= chunk.len() {
+            let Ok(n) = batch::peek_batch_bytes(&chunk[at..]) else { break };
+            if at + n > chunk.len() {
+                break;
+            }
+            out.push(chunk.slice(at..at + n));
+            at += n;
+        }
+        if at == 0 {
+            // A batch larger than the chunk: read it whole.
+            let n = batch::peek_batch_bytes(&chunk).map_err(|e| StorageError::Corrupt {
+                path: file.path().to_path_buf(),
+                position: pos,
+                reason: e.to_string(),
+            })?;
+            out.push(file.read(pos, n).await?);
+            at = n;
+        }
+        pos += at as u64;
+    }
+    Ok(out)
+}
+
+fn decode_error(path: &std::path::Path, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt { path: path.to_path_buf(), position: 0, reason: format!("cannot decode records: {e}") }
+}
+
+impl PartitionLog {
+    /// One cleaning pass over the sealed segments, if the topic is compacted and sealed
+    /// segments were added since the last pass.
+    pub async fn compact(&self, now_ms: i64) -> Result<CompactionStats, StorageError> {
+        let config = self.config.borrow().clone();
+        let mut stats = CompactionStats::default();
+        if !config.cleanup_compact {
+            return Ok(stats);
+        }
+        let sealed: Vec<(i64, Rc<SegmentFile>, u64)> = {
+            let st = self.state.borrow();
+            if st.failed.is_some() || st.closing {
+                return Ok(stats);
+            }
+            st.segments
+                .iter()
+                .take(st.segments.len().saturating_sub(1))
+                .take_while(|s| s.sealed && s.finalized)
+                .filter_map(|s| s.file.clone().map(|f| (s.base_offset, f, s.size)))
+                .collect()
+        };
+        let dirty_end = sealed.last().map(|(b, _, _)| *b);
+        if dirty_end.is_none() || dirty_end == Some(self.compacted_through.get()) {
+            return Ok(stats);
+        }
+        // Pass 1: the latest offset of every key in the sealed segments.
+        let mut latest: HashMap<Bytes, i64> = HashMap::new();
+        for (_, file, size) in &sealed {
+            for b in segment_batches(file, *size).await? {
+                let set = RecordBatchDecoder::decode(&mut b.clone()).map_err(|e| decode_error(file.path(), e))?;
+                for r in set.records {
+                    if let Some(k) = r.key {
+                        latest.insert(k, r.offset);
+                    }
+                }
+            }
+        }
+        // Pass 2: rewrite each segment that holds something superseded.
+        let horizon = now_ms.saturating_sub(config.delete_retention_ms);
+        for (base, file, size) in &sealed {
+            let mut out = BytesMut::new();
+            let mut removed = 0u64;
+            for b in segment_batches(file, *size).await? {
+                let set = RecordBatchDecoder::decode(&mut b.clone()).map_err(|e| decode_error(file.path(), e))?;
+                let expired = BatchHeader::read(&b).is_some_and(|h| h.max_timestamp.get() < horizon);
+                let total = set.records.len();
+                let kept: Vec<_> = set
+                    .records
+                    .into_iter()
+                    .filter(|r| match &r.key {
+                        None => true,
+                        Some(k) => latest.get(k) == Some(&r.offset) && !(r.value.is_none() && expired),
+                    })
+                    .collect();
+                removed += (total - kept.len()) as u64;
+                if kept.len() == total {
+                    out.extend_from_slice(&b);
+                } else if !kept.is_empty() {
+                    let options = RecordEncodeOptions { version: set.version, compression: set.compression };
+                    RecordBatchEncoder::encode(&mut out, kept.iter(), &options)
+                        .map_err(|e| decode_error(file.path(), e))?;
+                }
+            }
+            if removed == 0 {
+                continue;
+            }
+            let after = out.len() as u64;
+            if self.swap_in_cleaned(*base, out.freeze()).await? {
+                stats.segments_rewritten += 1;
+                stats.records_removed += removed;
+                stats.bytes_before += size;
+                stats.bytes_after += after;
+            }
+        }
+        let dirty_end = dirty_end.expect("checked");
+        self.compacted_through.set(dirty_end);
+        if stats.segments_rewritten > 0 {
+            let next = self.state.borrow().segments.iter().find(|s| s.base_offset > dirty_end).map(|s| s.base_offset);
+            if let Some(next) = next {
+                self.cache_floor.set(self.cache_floor.get().max(next));
+            }
+            tracing::info!(
+                partition = %self.tp,
+                segments = stats.segments_rewritten,
+                records_removed = stats.records_removed,
+                bytes_before = stats.bytes_before,
+                bytes_after = stats.bytes_after,
+                "compacted"
+            );
+        }
+        Ok(stats)
+    }
+
+    /// Replaces segment `base` with `cleaned`: written to `<base>.log.cleaned`, synced and
+    /// renamed over the segment (atomic), then indexed and swapped in. False if the segment
+    /// went meanwhile (retention).
+    async fn swap_in_cleaned(&self, base: i64, cleaned: Bytes) -> Result<bool, StorageError> {
+        let path = self.dir.join(segment_file_name(base, "log"));
+        let tmp: PathBuf = self.dir.join(format!("{}.cleaned", segment_file_name(base, "log")));
+        let dir = self.dir.clone();
+        let (p, t) = (path.clone(), tmp.clone());
+        glommio::executor()
+            .spawn_blocking(move || -> std::io::Result<()> {
+                use std::io::Write;
+                let mut f = std::fs::File::create(&t)?;
+                f.write_all(&cleaned)?;
+                f.sync_all()?;
+                std::fs::rename(&t, &p)?;
+                std::fs::File::open(&dir)?.sync_all()
+            })
+            .await
+            .map_err(|e| StorageError::Io { op: "write cleaned segment", path: tmp, reason: e.to_string() })?;
+        let file = SegmentFile::open_or_create(&path).await?;
+        let size = file.size().await?;
+        let scan = scan_segment(&file, base, size, false).await?;
+        write_small_file(&self.dir.join(segment_file_name(base, "index")), scan.index.encode()).await?;
+        write_small_file(&self.dir.join(segment_file_name(base, "timeindex")), scan.timeindex.encode()).await?;
+        let mut st = self.state.borrow_mut();
+        let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == base) else { return Ok(false) };
+        seg.file = Some(file);
+        seg.size = size;
+        seg.written = size;
+        seg.index = scan.index;
+        seg.timeindex = scan.timeindex;
+        // `next_offset` stays: offsets are not reused even if the last batches went.
+        Ok(true)
+    }
+}
