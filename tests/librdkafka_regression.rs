@@ -2,12 +2,15 @@
 //! real Sluice: the produce/consume, offsets and metadata ones. The runner is built once
 //! by `scripts/librdkafka-tests.sh` (cached under target/librdkafka-tests).
 //!
-//! Two lists: produce/consume/offsets/metadata, and consumer groups/committed offsets.
-//! Not in them yet, and why: idempotence and transactions (0076, 0086, 0090, 0094, 0098,
-//! 0103), config admin APIs (0011, 0081), CreatePartitions (0044, 0069, 0112), tests that
-//! need Kafka's Java tools (0016, 0052, 0077), 0118 (timing-dependent: it expects a commit
-//! made from a revoke callback during close to be refused locally by librdkafka; it passes
-//! or fails here depending on when the revoke runs).
+//! Three lists: produce/consume/offsets/metadata; consumer groups and committed offsets;
+//! idempotence and CreatePartitions (0011 includes INVALID_RECORD for keyless records on a
+//! compacted topic). Not in them yet, and why: transactions (0098, 0103); 0081 (admin) passes
+//! CreateTopics, DeleteTopics and CreatePartitions, then stops at the ACL APIs, which Sluice
+//! does not have yet, before it reaches configs and DeleteRecords (those are covered by
+//! `tests/topic_config.rs` and `tests/retention.rs`); tests that need Kafka's Java tools
+//! (0016, 0052, 0077); 0118 (timing-dependent: it expects a commit made from a revoke
+//! callback during close to be refused locally by librdkafka; it passes or fails here
+//! depending on when the revoke runs).
 mod common;
 
 use std::process::Command;
@@ -19,7 +22,8 @@ const TESTS: &[&str] = &[
     "0114", "0123", "0127", // Consumer groups and committed offsets.
     "0014", "0018", "0019", "0020", "0022", "0026", "0029", "0030", "0033", "0040", "0042", "0045", "0049", "0050",
     "0051", "0056", "0060", "0064", "0067", "0083", "0085", "0089", "0091", "0093", "0099", "0102", "0113", "0122",
-    "0125", "0130", "0132", "0137", "0140",
+    "0125", "0130", "0132", "0137", "0140", // Idempotence, CreatePartitions, per-record errors.
+    "0011", "0044", "0069", "0076", "0086", "0090", "0094", "0112",
 ];
 
 #[test]

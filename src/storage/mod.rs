@@ -43,6 +43,10 @@ pub enum AppendError {
     TooLarge { size: usize, max: usize },
     #[error("records are empty or have trailing bytes")]
     Malformed,
+    /// A compacted topic needs a key on every record (Kafka: INVALID_RECORD with the
+    /// failing records' indexes).
+    #[error("compacted topic cannot accept a record without a key (records {indexes:?})")]
+    KeylessRecords { indexes: Vec<i32> },
     #[error(transparent)]
     Sequence(#[from] producer_state::SequenceError),
     #[error(transparent)]

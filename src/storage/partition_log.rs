@@ -325,6 +325,9 @@ impl PartitionLog {
         if count == 0 || at != records.len() || (producer.is_some() && count > 1) {
             return Err(AppendError::Malformed);
         }
+        if config.cleanup_compact {
+            keyed_records_only(&records)?;
+        }
         let mut st = self.state.borrow_mut();
         if let Some(e) = &st.failed {
             return Err(AppendError::Storage(StorageError::Offline(e.to_string())));
@@ -1088,6 +1091,30 @@ async fn recover_segment(
         seg.sealed = true;
     }
     Ok(seg)
+}
+
+/// A compacted topic refuses records without a key: the indexes of such records (counted
+/// across the request's batches), as Kafka reports them. Decoding records (and
+/// decompressing them) is the price of this check, paid on compacted topics only.
+fn keyed_records_only(records: &Bytes) -> Result<(), AppendError> {
+    use kafka_protocol::records::RecordBatchDecoder;
+    let mut buf = records.clone();
+    let mut indexes = Vec::new();
+    let mut index = 0i32;
+    while !buf.is_empty() {
+        let set = RecordBatchDecoder::decode(&mut buf).map_err(|_| AppendError::Malformed)?;
+        for r in set.records {
+            if r.key.is_none() {
+                indexes.push(index);
+            }
+            index += 1;
+        }
+    }
+    if indexes.is_empty() {
+        Ok(())
+    } else {
+        Err(AppendError::KeylessRecords { indexes })
+    }
 }
 
 /// The newest readable producer snapshot at or before `at`, and its offset (0 and an empty

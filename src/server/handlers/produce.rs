@@ -5,7 +5,9 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
@@ -86,6 +88,19 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request, mut body: Bytes) -> Handle
                 let (code, message) = produce_error(&e);
                 pr.error_code = code.code();
                 if req.version() >= 8 {
+                    if let ProduceError::Append(AppendError::KeylessRecords { indexes }) = &e {
+                        pr.record_errors = indexes
+                            .iter()
+                            .map(|&i| {
+                                let mut r = BatchIndexAndErrorMessage::default();
+                                r.batch_index = i;
+                                r.batch_index_error_message = Some(StrBytes::from_static_str(
+                                    "Compacted topic cannot accept message without key",
+                                ));
+                                r
+                            })
+                            .collect();
+                    }
                     pr.error_message = Some(StrBytes::from_string(message));
                 }
             }
@@ -101,6 +116,7 @@ fn produce_error(e: &ProduceError) -> (ResponseError, String) {
         ProduceError::Append(AppendError::TooLarge { .. }) => ResponseError::MessageTooLarge,
         ProduceError::Append(AppendError::Invalid(BatchError::TooLarge { .. })) => ResponseError::MessageTooLarge,
         ProduceError::Append(AppendError::Invalid(BatchError::BadMagic(_))) => ResponseError::InvalidRecord,
+        ProduceError::Append(AppendError::KeylessRecords { .. }) => ResponseError::InvalidRecord,
         ProduceError::Append(AppendError::Invalid(_)) | ProduceError::Append(AppendError::Malformed) => {
             ResponseError::CorruptMessage
         }
