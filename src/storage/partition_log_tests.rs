@@ -770,7 +770,12 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
         let log = open_with(&path, config).await;
         assert_eq!(log.high_watermark(), end);
         check(read_everything(log.clone()).await, "after a restart that rescans the compacted segments");
-        assert_eq!(log.append(make_batch(0, 1, 10, now).into()).unwrap().base_offset, end);
+        assert!(
+            matches!(log.append(make_batch(0, 2, 10, now).into()), Err(AppendError::KeylessRecords { ref indexes }) if indexes == &[0, 1]),
+            "a compacted topic refuses records without a key"
+        );
+        let keyed = batch::encode_batch(0, &[(Some(b"k1".as_slice()), Some(b"v".as_slice()))], now);
+        assert_eq!(log.append(Bytes::from(keyed)).unwrap().base_offset, end);
         log.close().await;
     });
 }
