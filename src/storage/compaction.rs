@@ -70,6 +70,7 @@ impl PartitionLog {
         if !config.cleanup_compact {
             return Ok(stats);
         }
+        let Some(_busy) = MaintenanceGuard::try_new(&self.maintenance_busy) else { return Ok(stats) };
         let sealed: Vec<(i64, Rc<SegmentFile>, u64)> = {
             let st = self.state.borrow();
             if st.failed.is_some() || st.closing {

@@ -182,6 +182,9 @@ pub struct PartitionLog {
     /// Offsets below this are not served from the cache: their segments were compacted,
     /// and the cache still holds the batches as they were appended.
     cache_floor: Cell<i64>,
+    /// Retention or compaction is running: the other waits for its next turn (compaction
+    /// renames a cleaned file over a segment that retention must not delete meanwhile).
+    maintenance_busy: Cell<bool>,
 }
 
 pub fn now_ms() -> i64 {
@@ -263,6 +266,7 @@ impl PartitionLog {
             writes_in_flight_peak: Cell::new(0),
             compacted_through: Cell::new(-1),
             cache_floor: Cell::new(0),
+            maintenance_busy: Cell::new(false),
         });
         *log.me.borrow_mut() = Rc::downgrade(&log);
         glommio::spawn_local_into(log.clone().writer_task(), tq)
@@ -1147,6 +1151,21 @@ fn prune_producer_snapshots(dir: &Path, newest: i64) {
 
 fn index_last_position(index: &OffsetIndex) -> u64 {
     index.lookup(u32::MAX) as u64
+}
+
+/// Marks retention or compaction as running on a log; `None` if one already is.
+struct MaintenanceGuard<'a>(&'a Cell<bool>);
+
+impl<'a> MaintenanceGuard<'a> {
+    fn try_new(flag: &'a Cell<bool>) -> Option<Self> {
+        (!flag.replace(true)).then_some(MaintenanceGuard(flag))
+    }
+}
+
+impl Drop for MaintenanceGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
 }
 
 #[path = "compaction.rs"]

@@ -19,6 +19,7 @@ impl PartitionLog {
     /// `retention.bytes` (Kafka's rule: a segment goes while the log without it is still at
     /// least that large). Returns how many went.
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+        let Some(_busy) = MaintenanceGuard::try_new(&self.maintenance_busy) else { return Ok(0) };
         let config = self.config.borrow().clone();
         let removed: Vec<Segment> = {
             let mut st = self.state.borrow_mut();
@@ -96,6 +97,8 @@ impl PartitionLog {
             st.log_start_offset = st.log_start_offset.max(target);
             drop(st);
             tracing::info!(partition = %self.tp, log_start_offset = target, "records deleted");
+            // Segments now below the start go here, or at the next retention check if
+            // compaction is busy with this log.
             self.enforce_retention(i64::MIN).await.map_err(ReadError::Storage)?;
         }
         Ok(self.log_start_offset())
