@@ -53,6 +53,7 @@ mod tests {
 
     #[test]
     fn large_frames_cannot_starve_small_ones() {
+        let _one_at_a_time = crate::storage::executor_test_lock();
         glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .spawn(|| async {
                 let b = RequestBudget::new(16 << 20);

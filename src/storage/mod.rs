@@ -13,6 +13,16 @@ mod scan;
 #[cfg(test)]
 mod simulation_tests;
 
+/// Storage tests that run a glommio executor hold this, so that at most one runs at a time
+/// in the test process. Two executors doing heavy I/O side by side in one test process
+/// hung once each in three full runs (the executor asleep in io_uring_enter with timers
+/// pending); not understood yet, and not seen with one at a time. See the closing note.
+#[cfg(test)]
+pub(crate) fn executor_test_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 use std::path::PathBuf;
 
 pub use cache::ShardCache;

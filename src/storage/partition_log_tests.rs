@@ -5,6 +5,7 @@ use crate::config::BrokerConfig;
 use crate::protocol::batch::tests::make_batch;
 
 fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
+    let _one_at_a_time = super::super::executor_test_lock();
     glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound).spawn(f).unwrap().join().unwrap();
 }
 

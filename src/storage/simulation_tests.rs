@@ -146,6 +146,7 @@ fn cut(path: &Path, bytes: &[u8], safe: usize, rng: &mut StdRng) {
 fn simulate(seed: u64, steps: usize) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
+    let _one_at_a_time = super::executor_test_lock();
     glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .spawn(move || async move {
             let mut rng = StdRng::seed_from_u64(seed);
