@@ -18,7 +18,9 @@ fn a_compacted_topic_keeps_the_latest_value_of_each_key() {
     let broker = Broker::start_with(&[("log.cleaner.backoff.ms", "200")], DEFAULT_CORES);
     let bs = broker.bootstrap();
     create_topic_with_config(&bs, "latest", 1, &[("cleanup.policy", "compact"), ("segment.bytes", "16384")]);
-    let p = producer(&bs, &[]);
+    // Small produce requests, so that most of the data ends up in sealed segments (the
+    // active one is never compacted).
+    let p = producer(&bs, &[("linger.ms", "0"), ("batch.size", "4096")]);
     let msgs: Vec<TestMsg> = (0..3000)
         .map(|i| {
             let key = format!("key-{}", i % 40);
