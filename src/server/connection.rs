@@ -28,13 +28,13 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream, budget: Rc<RequestBudget>)
     let client_host: std::rc::Rc<str> = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default().into();
     let (mut reader, writer) = futures_lite::io::split(stream);
     let (mut tx, mut rx) =
-        mpsc::channel::<(glommio::Task<handlers::Reply>, Vec<StaticPermit>)>(limits::CONNECTION_INFLIGHT_MAX);
+        mpsc::channel::<(glommio::Task<handlers::Reply>, FramePermits)>(limits::CONNECTION_INFLIGHT_MAX);
     let max_frame = shard.config.socket_request_max_bytes;
 
     let writer_task: JoinHandle<()> = glommio::spawn_local_into(
         async move {
             let mut out = BufWriter::with_capacity(64 * 1024, writer);
-            let mut queued: Option<(glommio::Task<handlers::Reply>, Vec<StaticPermit>)> = None;
+            let mut queued: Option<(glommio::Task<handlers::Reply>, FramePermits)> = None;
             loop {
                 let (task, _permit) = match queued.take() {
                     Some(t) => t,
@@ -102,7 +102,9 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream, budget: Rc<RequestBudget>)
         // `queued.max.request.bytes`.
         let size = size as usize;
         let mut frame = BytesMut::new();
-        let mut permits = Vec::with_capacity(1);
+        // No allocation for the usual frame of one step (`Vec::new` allocates on first push
+        // only; a frame takes more than one permit only past 1 MiB).
+        let mut permits = FramePermits::default();
         let mut held = 0u64;
         let mut complete = true;
         while frame.len() < size {
@@ -115,7 +117,7 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream, budget: Rc<RequestBudget>)
             match permit.or(stop).await {
                 Some(Some((p, units))) => {
                     held += units;
-                    permits.push(p);
+                    permits.add(p);
                 }
                 Some(None) => {}
                 None => {
@@ -163,4 +165,21 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream, budget: Rc<RequestBudget>)
     }
     drop(tx);
     let _ = writer_task.await;
+}
+
+/// The request-budget permits a frame holds until its response is written: one for a frame
+/// read in one step (the usual case, kept inline), more for larger ones.
+#[derive(Default)]
+struct FramePermits {
+    first: Option<StaticPermit>,
+    more: Vec<StaticPermit>,
+}
+
+impl FramePermits {
+    fn add(&mut self, p: StaticPermit) {
+        match self.first {
+            None => self.first = Some(p),
+            Some(_) => self.more.push(p),
+        }
+    }
 }

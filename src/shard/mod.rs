@@ -339,25 +339,11 @@ impl Shard {
         self.shutdown.notify_all();
     }
 
-    /// Completes when shutdown is requested. No timer or I/O of its own: cheap enough to
-    /// race against every read of every connection.
     /// Applies retention to this shard's logs every `log.retention.check.interval.ms`. Runs
     /// in the background task queue.
     pub async fn run_retention(self: Rc<Self>) {
-        use futures_lite::FutureExt;
-        let every = std::time::Duration::from_millis(self.config.log_retention_check_interval_ms);
-        loop {
-            let tick = async {
-                glommio::timer::sleep(every).await;
-                true
-            };
-            let stop = async {
-                self.shutdown_requested().await;
-                false
-            };
-            if !tick.or(stop).await {
-                return;
-            }
+        let every = Duration::from_millis(self.config.log_retention_check_interval_ms);
+        while self.sleep_unless_shutdown(every).await {
             let now = crate::storage::now_ms();
             for log in self.owned_logs() {
                 if let Err(e) = log.enforce_retention(now).await {
@@ -370,20 +356,8 @@ impl Shard {
     /// Compacts this shard's compacted logs every `log.cleaner.backoff.ms`, one log at a
     /// time. Runs in the background task queue.
     pub async fn run_cleaner(self: Rc<Self>) {
-        use futures_lite::FutureExt;
-        let every = std::time::Duration::from_millis(self.config.log_cleaner_backoff_ms);
-        loop {
-            let tick = async {
-                glommio::timer::sleep(every).await;
-                true
-            };
-            let stop = async {
-                self.shutdown_requested().await;
-                false
-            };
-            if !tick.or(stop).await {
-                return;
-            }
+        let every = Duration::from_millis(self.config.log_cleaner_backoff_ms);
+        while self.sleep_unless_shutdown(every).await {
             let now = crate::storage::now_ms();
             for log in self.owned_logs() {
                 if let Err(e) = log.compact(now).await {
@@ -393,6 +367,22 @@ impl Shard {
         }
     }
 
+    /// Sleeps `d`; false if shutdown was requested meanwhile.
+    async fn sleep_unless_shutdown(&self, d: Duration) -> bool {
+        use futures_lite::FutureExt;
+        let tick = async {
+            glommio::timer::sleep(d).await;
+            true
+        };
+        let stop = async {
+            self.shutdown_requested().await;
+            false
+        };
+        tick.or(stop).await
+    }
+
+    /// Completes when shutdown is requested. No timer or I/O of its own: cheap enough to
+    /// race against every read of every connection.
     pub async fn shutdown_requested(&self) {
         loop {
             let n = self.shutdown.notified();

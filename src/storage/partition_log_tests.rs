@@ -345,16 +345,7 @@ fn recovery_keeps_exactly_the_batches_before_random_damage() {
         }
         log.wait_durable(last_end, true).await.unwrap();
         log.close().await;
-        let segments: Vec<PathBuf> = {
-            let mut v: Vec<_> = std::fs::read_dir(clean.join("t-0"))
-                .unwrap()
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "log"))
-                .collect();
-            v.sort();
-            v
-        };
+        let segments = segment_files(&clean);
         assert!(segments.len() > 3, "8 KiB segments must roll");
         let tail_name = segments.last().unwrap().file_name().unwrap().to_owned();
         let tail_batches = batches_in(segments.last().unwrap());
@@ -538,6 +529,15 @@ fn a_full_disk_refuses_appends_until_space_returns() {
     });
 }
 
+/// Waits (bounded) until the writer has finalized every sealed segment.
+async fn wait_finalized(log: &PartitionLog) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while log.state.borrow().segments.iter().any(|s| s.sealed && !s.finalized) {
+        assert!(std::time::Instant::now() < deadline, "sealed segments not finalized");
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn segment_files(path: &Path) -> Vec<PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(path.join("t-0"))
         .unwrap()
@@ -571,11 +571,7 @@ fn retention_and_delete_records_move_the_log_start() {
             end = log.append(make_batch(0, 2, 500, ts).into()).unwrap().end_offset;
         }
         log.wait_durable(end, true).await.unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while log.state.borrow().segments.iter().any(|s| s.sealed && !s.finalized) {
-            assert!(std::time::Instant::now() < deadline, "sealed segments not finalized");
-            glommio::timer::sleep(Duration::from_millis(5)).await;
-        }
+        wait_finalized(&log).await;
         let files_before = segment_files(&path).len();
 
         // By age: the default 7 days removes the segments holding only the old batches.
@@ -710,11 +706,7 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
             end = out.end_offset;
         }
         log.wait_durable(end, true).await.unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while log.state.borrow().segments.iter().any(|s| s.sealed && !s.finalized) {
-            assert!(std::time::Instant::now() < deadline);
-            glommio::timer::sleep(Duration::from_millis(5)).await;
-        }
+        wait_finalized(&log).await;
         let active_base = log.state.borrow().segments.last().unwrap().base_offset;
         assert!(active_base > 100, "several sealed segments");
         let stats = log.compact(now).await.unwrap();
