@@ -318,3 +318,49 @@ fn idle_stalled_and_never_reading_clients_cost_bounded_memory() {
     drop((idle, deaf));
     assert_healthy(&mut broker, "idle, stalled and deaf clients and a produce burst");
 }
+
+/// Clients that announce large requests, send part of them and vanish: the budget their
+/// frames held comes back as soon as their connections close, not after the stall
+/// timeout, however they interleaved (taking a frame's budget piecemeal deadlocked here:
+/// every frame held part of the pool and waited for more, none read its socket, so none
+/// saw its client go).
+#[test]
+fn clients_that_vanish_mid_request_give_their_budget_back_at_once() {
+    // 16 MiB in all: 14 MiB for large frames on the one shard.
+    let mut broker = common::Broker::start_with(&[("queued.max.request.bytes", "16777216")], 1);
+    let b = broker.bootstrap();
+    common::create_topic(&b, "vanish", 1);
+    // Six clients announce 10 MiB requests and send them 1 MiB at a time, in step with each
+    // other, so the broker reads their frames side by side; they stop after 8 MiB.
+    let in_step = std::sync::Arc::new(std::sync::Barrier::new(6));
+    let senders: Vec<std::thread::JoinHandle<TcpStream>> = (0..6)
+        .map(|_| {
+            let (b, in_step) = (b.clone(), in_step.clone());
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&b).unwrap();
+                s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+                let mut f = (10i32 << 20).to_be_bytes().to_vec();
+                f.extend_from_slice(&header(0, 3));
+                s.write_all(&f).unwrap();
+                let chunk = vec![0u8; 1 << 20];
+                let mut writing = true;
+                for _ in 0..8 {
+                    // Once the broker stops reading, the write times out; the others still
+                    // wait for this one at the barrier.
+                    writing = writing && s.write_all(&chunk).is_ok();
+                    in_step.wait();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                s
+            })
+        })
+        .collect();
+    let senders: Vec<TcpStream> = senders.into_iter().map(|h| h.join().unwrap()).collect();
+    drop(senders);
+    // Well inside the 30 s stall timeout (produce_raw waits 10 s for its answer).
+    let started = std::time::Instant::now();
+    let batch = sluice::protocol::batch::build_batch(0, 900, 1000, 0);
+    assert_eq!(produce_raw(&b, "vanish", batch), 0);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_healthy(&mut broker, "clients vanishing mid-request");
+}

@@ -28,13 +28,13 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream, budget: Rc<RequestBudget>)
     let client_host: std::rc::Rc<str> = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default().into();
     let (mut reader, writer) = futures_lite::io::split(stream);
     let (mut tx, mut rx) =
-        mpsc::channel::<(glommio::Task<handlers::Reply>, FramePermits)>(limits::CONNECTION_INFLIGHT_MAX);
+        mpsc::channel::<(glommio::Task<handlers::Reply>, StaticPermit)>(limits::CONNECTION_INFLIGHT_MAX);
     let max_frame = shard.config.socket_request_max_bytes;
 
     let writer_task: JoinHandle<()> = glommio::spawn_local_into(
         async move {
             let mut out = BufWriter::with_capacity(64 * 1024, writer);
-            let mut queued: Option<(glommio::Task<handlers::Reply>, FramePermits)> = None;
+            let mut queued: Option<(glommio::Task<handlers::Reply>, StaticPermit)> = None;
             loop {
                 let (task, _permit) = match queued.take() {
                     Some(t) => t,
@@ -96,35 +96,23 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream, budget: Rc<RequestBudget>)
             tracing::warn!(peer = %peer, size, max = max_frame, "closing connection: request frame size out of range");
             break;
         }
-        // The frame is read in steps of at most `FRAME_READ_STEP_BYTES`, each taking its
-        // bytes from the shard's request budget before it is allocated: what a connection
-        // holds is what it has actually sent, and all of them together stay within
-        // `queued.max.request.bytes`.
+        // The frame takes its bytes from the shard's request budget before anything is
+        // allocated, so all connections together stay within `queued.max.request.bytes`;
+        // it is then read in steps of at most `FRAME_READ_STEP_BYTES`, so that what it
+        // occupies is what the client has actually sent.
         let size = size as usize;
+        let permit = async { Some(budget.take(size).await) };
+        let stop = async {
+            shard.shutdown_requested().await;
+            None
+        };
+        let Some(permit) = permit.or(stop).await else {
+            break;
+        };
         let mut frame = BytesMut::new();
-        // No allocation for the usual frame of one step (`Vec::new` allocates on first push
-        // only; a frame takes more than one permit only past 1 MiB).
-        let mut permits = FramePermits::default();
-        let mut held = 0u64;
         let mut complete = true;
         while frame.len() < size {
             let step = (size - frame.len()).min(limits::FRAME_READ_STEP_BYTES);
-            let permit = async { Some(budget.take(size, step, held).await) };
-            let stop = async {
-                shard.shutdown_requested().await;
-                None
-            };
-            match permit.or(stop).await {
-                Some(Some((p, units))) => {
-                    held += units;
-                    permits.add(p);
-                }
-                Some(None) => {}
-                None => {
-                    complete = false;
-                    break;
-                }
-            }
             let at = frame.len();
             frame.resize(at + step, 0);
             let read = async { Some(reader.read_exact(&mut frame[at..]).await.is_ok()) };
@@ -159,27 +147,10 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream, budget: Rc<RequestBudget>)
         let task =
             glommio::spawn_local_into(handlers::handle(shard.clone(), request, client_host.clone()), shard.data_tq)
                 .expect("data queue exists");
-        if tx.send((task, permits)).await.is_err() {
+        if tx.send((task, permit)).await.is_err() {
             break;
         }
     }
     drop(tx);
     let _ = writer_task.await;
-}
-
-/// The request-budget permits a frame holds until its response is written: one for a frame
-/// read in one step (the usual case, kept inline), more for larger ones.
-#[derive(Default)]
-struct FramePermits {
-    first: Option<StaticPermit>,
-    more: Vec<StaticPermit>,
-}
-
-impl FramePermits {
-    fn add(&mut self, p: StaticPermit) {
-        match self.first {
-            None => self.first = Some(p),
-            Some(_) => self.more.push(p),
-        }
-    }
 }

@@ -5,8 +5,13 @@
 //! Two pools, so that clients stalling in the middle of large requests (or flooding them)
 //! cannot keep small requests (metadata, fetches, commits, heartbeats) from being read: a
 //! frame of at most `SMALL_FRAME_BYTES` takes from the small pool, a larger one from the
-//! large pool, 1 MiB at a time as its bytes arrive. A stalled frame is dropped after
-//! `FRAME_READ_TIMEOUT`, which gives its bytes back.
+//! large pool. A stalled frame is dropped after `FRAME_READ_TIMEOUT`, which gives its bytes
+//! back.
+//!
+//! A frame takes all its bytes at once, when its size is known (capped at the pool, so that
+//! a frame larger than the pool still gets read). Taking them piecemeal as they arrive
+//! would deadlock: frames each holding part of the pool while waiting for more, none of
+//! them reading its socket, so not even a closed connection would free anything.
 use std::rc::Rc;
 
 use glommio::sync::{Semaphore, StaticPermit};
@@ -30,20 +35,16 @@ impl RequestBudget {
         }
     }
 
-    /// Takes the bytes for the next step of a frame of `frame_size` bytes, of which this
-    /// frame already holds `held`; `None` when the step needs nothing more (a frame larger
-    /// than the whole large pool holds all of it and reads on).
-    pub async fn take(&self, frame_size: usize, step: usize, held: u64) -> Option<(StaticPermit, u64)> {
+    /// Takes the bytes of a frame of `frame_size` bytes (at most the whole pool); the frame
+    /// holds them until its response is written.
+    pub async fn take(&self, frame_size: usize) -> StaticPermit {
         let (pool, want) = if frame_size <= limits::SMALL_FRAME_BYTES {
-            (&self.small, step as u64)
+            (&self.small, frame_size as u64)
         } else {
-            (&self.large, (step as u64).min(self.large_total - held))
+            (&self.large, (frame_size as u64).min(self.large_total))
         };
-        if want == 0 {
-            return None;
-        }
-        // Never closed, so acquiring only waits.
-        pool.acquire_static_permit(want).await.ok().map(|p| (p, want))
+        // The pools are never closed, so acquiring only waits.
+        pool.acquire_static_permit(want).await.expect("request budget pools are never closed")
     }
 }
 
@@ -57,21 +58,23 @@ mod tests {
         glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .spawn(|| async {
                 let b = RequestBudget::new(16 << 20);
-                // Large frames take the whole large pool...
-                let mut held = Vec::new();
-                let mut taken = 0u64;
-                while taken < b.large_total {
-                    let p = b.take(100 << 20, 1 << 20, taken).await.unwrap();
-                    taken += 1 << 20;
-                    held.push(p);
-                }
-                assert!(b.take(100 << 20, 1 << 20, taken).await.is_none(), "a frame past the pool reads on");
+                // A frame larger than the pool takes all of it (and is still read)...
+                let held = b.take(100 << 20).await;
+                assert_eq!(b.large.available(), 0);
                 // ...and small frames are still admitted at once.
-                let small = futures_lite::future::or(async { b.take(100, 100, 0).await.is_some() }, async {
-                    glommio::timer::sleep(std::time::Duration::from_secs(5)).await;
-                    false
-                });
+                let small = futures_lite::future::or(
+                    async {
+                        b.take(100).await;
+                        true
+                    },
+                    async {
+                        glommio::timer::sleep(std::time::Duration::from_secs(5)).await;
+                        false
+                    },
+                );
                 assert!(small.await, "a small frame waited behind large ones");
+                drop(held);
+                assert_eq!(b.large.available(), b.large_total);
             })
             .unwrap()
             .join()
