@@ -68,6 +68,11 @@ pub struct BenchArgs {
     /// Records per batch (native: per Produce request; librdkafka: batch.num.messages).
     #[arg(long, default_value_t = 1000)]
     pub batch_messages: usize,
+    /// Native: give record i of every batch the key `key-<i>` (as many keys as
+    /// --batch-messages), so a compacted topic keeps one batch's worth of records and its
+    /// cleaner always has work: a compaction load.
+    #[arg(long)]
+    pub keyed: bool,
     /// 0, 1 or all.
     #[arg(long, default_value = "1", value_parser = ["0", "1", "all", "-1"])]
     pub acks: String,

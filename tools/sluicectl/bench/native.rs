@@ -125,7 +125,7 @@ fn produce_conn(
     let size = args.message_size;
     let b = args.batch_messages;
     let mut frames: Vec<ProduceFrame> =
-        parts.iter().map(|&p| ProduceFrame::new(topic, p, acks, b, size)).collect::<Result<_, _>>()?;
+        parts.iter().map(|&p| ProduceFrame::new(topic, p, acks, b, size, args.keyed)).collect::<Result<_, _>>()?;
     let mut partial: Vec<Option<ProduceFrame>> = parts.iter().map(|_| None).collect();
     let mut stream = wire::connect(addr)?;
     stream.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
@@ -221,7 +221,7 @@ fn produce_conn(
             &mut frames[rr]
         } else {
             if partial[rr].as_ref().map(|f| f.records != n).unwrap_or(true) {
-                partial[rr] = Some(ProduceFrame::new(topic, parts[rr], acks, n, size)?);
+                partial[rr] = Some(ProduceFrame::new(topic, parts[rr], acks, n, size, args.keyed)?);
             }
             partial[rr].as_mut().unwrap()
         };

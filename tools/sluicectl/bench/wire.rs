@@ -277,9 +277,18 @@ impl ProduceFrame {
         acks: i16,
         records: usize,
         value_len: usize,
+        keyed: bool,
     ) -> Result<ProduceFrame, String> {
         let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-        let batch = sluice::protocol::batch::build_batch(0, records as i32, value_len, ts);
+        let batch = if keyed {
+            let value = vec![b'v'; value_len];
+            let keys: Vec<Vec<u8>> = (0..records).map(|i| format!("key-{i:06}").into_bytes()).collect();
+            let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
+                keys.iter().map(|k| (Some(k.as_slice()), Some(value.as_slice()))).collect();
+            sluice::protocol::batch::encode_batch(0, &recs, ts)
+        } else {
+            sluice::protocol::batch::build_batch(0, records as i32, value_len, ts)
+        };
         let mut pd = PartitionProduceData::default();
         pd.index = partition;
         pd.records = Some(Bytes::from(batch.clone()));
