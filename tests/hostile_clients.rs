@@ -188,6 +188,17 @@ fn max_connections_and_max_connections_per_ip_close_the_extra_connections() {
     assert_healthy(&mut broker, "the connection limits");
 }
 
+/// A connection that has announced a Produce request frame of `size` bytes and sent only
+/// its size and header; writes to it time out after `write_timeout`.
+fn announce_produce(bootstrap: &str, size: i32, write_timeout: Duration) -> TcpStream {
+    let mut s = TcpStream::connect(bootstrap).unwrap();
+    s.set_write_timeout(Some(write_timeout)).unwrap();
+    let mut f = size.to_be_bytes().to_vec();
+    f.extend_from_slice(&header(0, 3));
+    s.write_all(&f).unwrap();
+    s
+}
+
 fn rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kb: u64 = status
@@ -225,11 +236,7 @@ fn idle_stalled_and_never_reading_clients_cost_bounded_memory() {
         .map(|_| {
             let b = b.clone();
             std::thread::spawn(move || {
-                let mut s = TcpStream::connect(&b).unwrap();
-                s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
-                let mut f = (100i32 << 20).to_be_bytes().to_vec();
-                f.extend_from_slice(&header(0, 3));
-                s.write_all(&f).unwrap();
+                let mut s = announce_produce(&b, 100 << 20, Duration::from_secs(3));
                 let chunk = vec![0u8; 1 << 20];
                 for _ in 0..30 {
                     if s.write_all(&chunk).is_err() {
@@ -337,11 +344,7 @@ fn clients_that_vanish_mid_request_give_their_budget_back_at_once() {
         .map(|_| {
             let (b, in_step) = (b.clone(), in_step.clone());
             std::thread::spawn(move || {
-                let mut s = TcpStream::connect(&b).unwrap();
-                s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
-                let mut f = (10i32 << 20).to_be_bytes().to_vec();
-                f.extend_from_slice(&header(0, 3));
-                s.write_all(&f).unwrap();
+                let mut s = announce_produce(&b, 10 << 20, Duration::from_secs(1));
                 let chunk = vec![0u8; 1 << 20];
                 let mut writing = true;
                 for _ in 0..8 {

@@ -71,13 +71,7 @@ fn appends_roll_read_back_and_recover_a_torn_tail() {
         log.close().await;
 
         // Tear the last batch of the last segment: recovery drops exactly that batch.
-        let mut logs: Vec<_> = std::fs::read_dir(path.join("t-0"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .collect();
-        logs.sort();
+        let logs = segment_files(&path);
         let last = logs.last().unwrap();
         let len = std::fs::metadata(last).unwrap().len();
         let f = std::fs::OpenOptions::new().write(true).open(last).unwrap();
@@ -539,14 +533,7 @@ async fn wait_finalized(log: &PartitionLog) {
 }
 
 fn segment_files(path: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(path.join("t-0"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    v.sort();
-    v
+    super::super::segment_logs(&path.join("t-0"))
 }
 
 /// Retention deletes whole sealed segments, oldest first, never the active one: by age

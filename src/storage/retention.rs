@@ -1,7 +1,8 @@
 //! Retention and DeleteRecords for a partition log: whole old segments are deleted and the
 //! log start offset moves forward. Runs from the shard's background task queue (DESIGN §3);
 //! the state change is synchronous and brief, the file deletions go to glommio's blocking
-//! thread, so neither shows in produce or fetch latency.
+//! thread. Even so, deleting segments still shows in produce→fetch latency (BENCHMARKS.md,
+//! "Retention and compaction against produce→fetch latency"); not yet understood.
 //!
 //! A log start offset inside a segment (DeleteRecords) is kept in `log-start-offset` in the
 //! partition directory, so it survives restarts; one at a segment boundary needs no file.

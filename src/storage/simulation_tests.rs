@@ -13,7 +13,7 @@
 //! Every step that could wait on I/O is bounded: one CI run hung once (seed 11, not
 //! reproduced since, not deterministic), and a hang must fail with the step that hung.
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -125,14 +125,7 @@ async fn check(log: &PartitionLog, model: &Model, seed: u64, step: usize) -> i64
 /// at a random byte, maybe followed by garbage; a file never synced may disappear. So an
 /// acknowledgement of durability without an fdatasync behind it is caught.
 fn lose_unsynced(dir: &Path, rng: &mut StdRng) {
-    let part = dir.join("sim-0");
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(&part)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
+    let mut logs = super::segment_logs(&dir.join("sim-0"));
     let Some(path) = logs.pop() else { return };
     let bytes = std::fs::read(&path).unwrap();
     let kept_by_sync = faults::synced_contents(&path).map(|s| {
