@@ -439,11 +439,8 @@ fn cluster_info() {
 
 #[test]
 fn unreachable_bootstrap_fails_fast() {
-    // A port nobody listens on.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A port nobody listens on (and no client can connect to itself on).
+    let port = common::free_port();
     let bs = format!("127.0.0.1:{port}");
     for args in [
         vec!["topic", "list"],

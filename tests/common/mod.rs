@@ -52,9 +52,30 @@ pub struct Broker {
     starts: usize,
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to pick a free port");
-    l.local_addr().unwrap().port()
+/// A free port below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`). Not
+/// one the kernel hands out: while a broker is down (between a kill -9 and its restart) a
+/// client connecting to it gets an ephemeral source port, and if that were the broker's own
+/// port, the connection would connect to itself (TCP simultaneous open) and hold the port,
+/// so the restarted broker could not bind it (seen: "Address already in use" in the crash
+/// loop).
+pub fn free_port() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    const LOWEST: usize = 10_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or(32_768)
+        .max(LOWEST + 1_000);
+    let span = ephemeral_start - LOWEST;
+    // Test binaries run side by side with other processes: start somewhere of our own.
+    let start = std::process::id() as usize * 7_919;
+    for _ in 0..span {
+        let port = LOWEST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    panic!("no free port in {LOWEST}..{ephemeral_start}");
 }
 
 impl Broker {
