@@ -1,11 +1,13 @@
 //! `sluicectl`: the bundled tool. Admin (topics, groups, offsets, cluster), console
-//! producer and consumer, and load benchmarks, against any Kafka-protocol broker.
+//! producer and consumer, and load benchmarks, against any Kafka-protocol broker; and OS
+//! tuning checks for the machine a broker runs on (`tune`, which needs no broker).
 //! Every command takes `--bootstrap HOST:PORT` and `--json`; errors are one line naming
 //! what failed, with a non-zero exit.
 mod admin;
 mod bench;
 mod console;
 mod groups;
+mod tune;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +45,9 @@ pub enum Command {
     /// Load benchmarks: produce, consume, end-to-end.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Check and apply OS tuning for low latency.
+    #[command(subcommand)]
+    Tune(tune::TuneCmd),
 }
 
 fn main() {
@@ -55,6 +60,7 @@ fn main() {
         Command::Offsets(args) => admin::offsets(&cli, args),
         Command::Cluster(cmd) => admin::cluster(&cli, cmd),
         Command::Bench(cmd) => bench::run(&cli, cmd),
+        Command::Tune(cmd) => tune::run(&cli, cmd),
     };
     if let Err(e) = result {
         eprintln!("sluicectl: {e}");
