@@ -9,6 +9,14 @@
 //! go through io_uring, the cleaned file is written, synced and renamed over the old one on
 //! glommio's blocking thread, and the swap in memory is a brief synchronous step, so
 //! neither produce nor fetch waits for it. Readers holding the old file keep reading it.
+//! Decoding is CPU work on the shard's thread: the passes offer the CPU back after every
+//! batch (`yield_if_needed`), or a segment's worth of decoding would hold produce and fetch
+//! for milliseconds (glommio's task queues only switch where a task yields).
+//!
+//! Like Kafka's cleaner, the key map covers only the dirty segments (sealed since the last
+//! pass): a record goes when the map has a later offset for its key. The clean segments'
+//! records were each the latest of their key as of the last pass, so a key absent from
+//! the map has nothing newer.
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -87,9 +95,10 @@ impl PartitionLog {
         if dirty_end.is_none() || dirty_end == Some(self.compacted_through.get()) {
             return Ok(stats);
         }
-        // Pass 1: the latest offset of every key in the sealed segments.
+        // Pass 1: the latest offset of every key in the dirty segments.
+        let clean_through = self.compacted_through.get();
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
-        for (_, file, size) in &sealed {
+        for (_, file, size) in sealed.iter().filter(|(base, _, _)| *base > clean_through) {
             for b in segment_batches(file, *size).await? {
                 let set = RecordBatchDecoder::decode(&mut b.clone()).map_err(|e| decode_error(file.path(), e))?;
                 for r in set.records {
@@ -97,6 +106,7 @@ impl PartitionLog {
                         latest.insert(k, r.offset);
                     }
                 }
+                glommio::yield_if_needed().await;
             }
         }
         // Pass 2: rewrite each segment that holds something superseded.
@@ -113,7 +123,9 @@ impl PartitionLog {
                     .into_iter()
                     .filter(|r| match &r.key {
                         None => true,
-                        Some(k) => latest.get(k) == Some(&r.offset) && !(r.value.is_none() && expired),
+                        Some(k) => {
+                            latest.get(k).is_none_or(|&newest| newest <= r.offset) && !(r.value.is_none() && expired)
+                        }
                     })
                     .collect();
                 removed += (total - kept.len()) as u64;
@@ -124,6 +136,7 @@ impl PartitionLog {
                     RecordBatchEncoder::encode(&mut out, kept.iter(), &options)
                         .map_err(|e| decode_error(file.path(), e))?;
                 }
+                glommio::yield_if_needed().await;
             }
             if removed == 0 {
                 continue;

@@ -649,6 +649,73 @@ fn producer_state_survives_restarts_through_snapshots() {
     });
 }
 
+/// Passes after the first build their key map from the segments sealed since (Kafka's
+/// dirty section) and still leave, across all sealed segments, only the latest record of
+/// each key: a key updated in a new segment loses its record in an already-cleaned one.
+#[test]
+fn later_compaction_passes_clean_old_segments_against_new_keys() {
+    use kafka_protocol::records::RecordBatchDecoder;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let mut broker = BrokerConfig::default();
+        broker.log_segment_bytes = 4096;
+        let mut topic = std::collections::BTreeMap::new();
+        topic.insert("cleanup.policy".to_string(), "compact".to_string());
+        let log = open_with(&path, TopicConfig::resolve(&broker, &topic)).await;
+        let now = now_ms();
+        let mut keys: Vec<Vec<u8>> = Vec::new(); // the key at each offset
+        let append_round = |round: usize, keys: &mut Vec<Vec<u8>>| {
+            let mut end = 0;
+            for n in 0..30 {
+                let recs: Vec<(Vec<u8>, Vec<u8>)> = (0..4)
+                    .map(|j| {
+                        let k = format!("k{}", (n * 4 + j + round * 7) % 25).into_bytes();
+                        (k, format!("r{round}-{n}-{j}-{}", "y".repeat(60)).into_bytes())
+                    })
+                    .collect();
+                let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
+                    recs.iter().map(|(k, v)| (Some(k.as_slice()), Some(v.as_slice()))).collect();
+                let out = log.append(Bytes::from(batch::encode_batch(0, &refs, now))).unwrap();
+                assert_eq!(out.base_offset as usize, keys.len());
+                keys.extend(recs.into_iter().map(|(k, _)| k));
+                end = out.end_offset;
+            }
+            end
+        };
+        for round in 0..3 {
+            let end = append_round(round, &mut keys);
+            log.wait_durable(end, true).await.unwrap();
+            wait_finalized(&log).await;
+            let stats = log.compact(now).await.unwrap();
+            assert!(stats.records_removed > 0, "round {round}: {stats:?}");
+            let active_base = log.state.borrow().segments.last().unwrap().base_offset;
+            let mut at = 0;
+            let mut seen = std::collections::HashSet::new();
+            while at < active_base {
+                let set = log.read(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+                let mut buf = Bytes::from(set.to_vec());
+                for s in RecordBatchDecoder::decode_all(&mut buf).unwrap() {
+                    for r in s.records {
+                        at = r.offset + 1;
+                        if r.offset >= active_base {
+                            continue;
+                        }
+                        let k = r.key.unwrap().to_vec();
+                        assert_eq!(keys[r.offset as usize], k, "round {round}: key at {}", r.offset);
+                        let latest = (0..active_base as usize).rev().find(|&o| keys[o] == k).unwrap();
+                        assert_eq!(r.offset as usize, latest, "round {round}: {k:?} at {} is not its latest", r.offset);
+                        assert!(seen.insert(k), "round {round}: a key twice in the sealed segments");
+                    }
+                }
+            }
+            let sealed_keys: std::collections::HashSet<_> = keys[..active_base as usize].iter().cloned().collect();
+            assert_eq!(seen, sealed_keys, "round {round}: every key keeps its latest record");
+        }
+        log.close().await;
+    });
+}
+
 /// Compaction keeps, in the sealed segments, only the latest record of each key (as of all
 /// sealed segments), drops a tombstone once it is older than `delete.retention.ms`, keeps
 /// every record's offset, never touches the active segment, and the result survives a
