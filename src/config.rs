@@ -80,6 +80,10 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ms: u64,
     pub group_max_session_timeout_ms: u64,
     pub group_max_size: usize,
+    /// `admin.listeners`: where the admin HTTP listener (metrics, health, status) listens;
+    /// `None` when set to an empty value (disabled). Only the address is kept: the name
+    /// is always `http`.
+    pub admin_listener: Option<Listener>,
     /// The keys set in the properties file or by `--override` (DescribeConfigs reports
     /// them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG).
     pub explicit_keys: std::collections::BTreeSet<String>,
@@ -123,6 +127,11 @@ impl Default for BrokerConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_max_size: i32::MAX as usize,
+            admin_listener: Some(Listener {
+                name: "http".into(),
+                host: "127.0.0.1".into(),
+                port: limits::ADMIN_PORT_DEFAULT,
+            }),
             explicit_keys: Default::default(),
         }
     }
@@ -210,6 +219,27 @@ pub fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigEr
         return Err(invalid(key, value, "at least one listener is required"));
     }
     Ok(out)
+}
+
+/// Parses `admin.listeners`: one `host:port` or `http://host:port`; empty disables it.
+pub fn parse_admin_listener(key: &str, value: &str) -> Result<Option<Listener>, ConfigError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let rest = match v.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+        Some(_) => return Err(invalid(key, value, "only http:// is supported (no TLS on the admin listener)")),
+        None => v,
+    };
+    if rest.contains(',') {
+        return Err(invalid(key, value, "exactly one address is supported"));
+    }
+    let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid(key, value, "expected host:port"))?;
+    let port: u16 = port.parse().map_err(|_| invalid(key, value, "port must be in [0, 65535]"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    Ok(Some(Listener { name: "http".into(), host: host.to_string(), port }))
 }
 
 /// Keys Kafka defines that Sluice accepts without acting on them (no warning).
@@ -315,6 +345,7 @@ impl BrokerConfig {
                     cfg.group_max_session_timeout_ms = parse_int(k, v, 1, i32::MAX as u64)?
                 }
                 "group.max.size" => cfg.group_max_size = parse_int(k, v, 1, i32::MAX as usize)?,
+                "admin.listeners" => cfg.admin_listener = parse_admin_listener(k, v)?,
                 _ if ACCEPTED_NOOP_KEYS.contains(&k) => {}
                 _ => warnings.push(format!("unknown configuration key {k:?} ignored")),
             }
@@ -382,6 +413,10 @@ impl BrokerConfig {
             ("group.max.size", self.group_max_size.to_string()),
             ("sluice.fetch.cache.bytes", self.fetch_cache_bytes.to_string()),
             ("sluice.io.memory.bytes", self.io_memory_bytes.to_string()),
+            (
+                "admin.listeners",
+                self.admin_listener.as_ref().map(|l| format!("http://{}:{}", l.host, l.port)).unwrap_or_default(),
+            ),
         ];
         let alias = |k: &str| match k {
             "node.id" => Some("broker.id"),
@@ -589,6 +624,23 @@ mod tests {
         let err = BrokerConfig::from_sources("log.message.timestamp.type=Foo", &[]).unwrap_err();
         assert!(err.to_string().contains("CreateTime or LogAppendTime"));
         assert!(BrokerConfig::from_sources("listeners=nonsense", &[]).is_err());
+    }
+
+    #[test]
+    fn admin_listener_forms() {
+        let addr =
+            |v: &str| BrokerConfig::from_sources("", &ov(&[("admin.listeners", v)])).map(|(c, _)| c.admin_listener);
+        let default = BrokerConfig::default().admin_listener.unwrap();
+        assert_eq!((default.host.as_str(), default.port), ("127.0.0.1", 9644));
+        let l = addr("127.0.0.1:9700").unwrap().unwrap();
+        assert_eq!((l.host.as_str(), l.port), ("127.0.0.1", 9700));
+        let l = addr("http://[::1]:9701").unwrap().unwrap();
+        assert_eq!((l.host.as_str(), l.port), ("::1", 9701));
+        assert_eq!(addr("").unwrap(), None);
+        for bad in ["https://127.0.0.1:1", "127.0.0.1", "127.0.0.1:99999", "a:1,b:2"] {
+            let err = addr(bad).unwrap_err().to_string();
+            assert!(err.contains("admin.listeners"), "{bad}: {err}");
+        }
     }
 
     #[test]

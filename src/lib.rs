@@ -8,7 +8,9 @@
 //! - `metadata`: the topic metadata state machine, fed by records, and its on-disk log.
 //! - `storage`: partition logs: segments, indexes, recovery, the fetch cache (glommio I/O in `storage::io`).
 //! - `shard`: executors, partition placement, cross-shard messages.
-//! - `server`: the TCP listener, connections, and one handler module per Kafka API.
+//! - `server`: the TCP listener, connections, one handler module per Kafka API, and the
+//!   admin HTTP listener (metrics, health, status).
+//! - `metrics`: per-shard counters and histograms, and their Prometheus text encoding.
 //! - `fuzzing`: entry points for the fuzz targets in `fuzz/`.
 pub mod alloc;
 pub mod config;
@@ -17,6 +19,7 @@ pub mod fuzzing;
 pub mod group;
 pub mod limits;
 pub mod metadata;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod shard;

@@ -61,6 +61,28 @@ pub const FETCH_RESPONSE_BYTES_MAX: i32 = 64 * 1024 * 1024;
 pub const FETCH_WAIT_MS_MAX: i32 = 60_000;
 /// Most metadata records one topic configuration may carry.
 pub const TOPIC_CONFIGS_MAX: usize = 256;
+/// Default port of the admin HTTP listener (`admin.listeners`; Redpanda's admin port).
+pub const ADMIN_PORT_DEFAULT: u16 = 9644;
+/// Longest admin HTTP request head (request line and headers); longer gets 431.
+pub const ADMIN_REQUEST_HEAD_BYTES_MAX: usize = 8 * 1024;
+/// An admin HTTP request head must arrive within this; the connection is closed after.
+pub const ADMIN_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// An admin HTTP response must be taken by the client within this.
+pub const ADMIN_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// After an admin response, at most this many further request bytes are read and dropped
+/// before the connection closes (see the lingering close in `server::admin`).
+pub const ADMIN_LINGER_BYTES_MAX: usize = 64 * 1024;
+/// … and for at most this long.
+pub const ADMIN_LINGER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+/// Admin HTTP connections served at once; more are closed at once.
+pub const ADMIN_CONNECTIONS_MAX: usize = 16;
+/// How long a scrape waits for each shard's statistics; a shard that does not answer in
+/// time is left out of that scrape.
+pub const ADMIN_COLLECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Most (group, partition) committed-offset series one scrape exports, over all shards.
+pub const METRICS_GROUP_OFFSETS_MAX: usize = 10_000;
+/// Kafka API keys counted per shard (keys are below this; 92 is the highest in 4.0).
+pub const API_KEYS_MAX: usize = 128;
 
 const _: () = assert!(SEGMENT_BYTES_MIN % DMA_ALIGN == 0);
 const _: () = assert!(READ_CHUNK_BYTES_MAX as u64 % DMA_ALIGN == 0);

@@ -15,6 +15,7 @@ use glommio::{CpuSet, Latency, LocalExecutorBuilder, Placement, Shares};
 use sluice::config::BrokerConfig;
 use sluice::limits;
 use sluice::metadata::{self, store};
+use sluice::metrics::ShardMetrics;
 use sluice::shard::{controller::Controller, Lifecycle, NodeIdentity, Shard, ShardMsg};
 
 #[global_allocator]
@@ -97,6 +98,8 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
         std::net::TcpListener::bind((listener.host.as_str(), listener.port))
             .map_err(|e| format!("listeners: cannot bind {}:{}: {e}", listener.host, listener.port))?,
     );
+    let mut admin = bind_admin_listener(&config)?;
+    let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
     let advertised = config.advertised_listeners.first().cloned().unwrap_or_else(|| listener.clone());
     let node = Arc::new(NodeIdentity {
         node_id: config.node_id,
@@ -111,11 +114,14 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     let image = Arc::new(image);
     let mesh: MeshBuilder<ShardMsg, _> = MeshBuilder::full(shards, limits::SHARD_CHANNEL_DEPTH);
     let started = Instant::now();
+    let metrics: Arc<[Arc<ShardMetrics>]> = (0..shards).map(|_| Arc::new(ShardMetrics::new(shards))).collect();
     let mut handles = Vec::new();
     for (i, &cpu) in online.iter().take(shards).enumerate() {
-        let (config, node, lifecycle, image, mesh) =
-            (config.clone(), node.clone(), lifecycle.clone(), image.clone(), mesh.clone());
+        let (config, node, lifecycle, image, mesh, metrics) =
+            (config.clone(), node.clone(), lifecycle.clone(), image.clone(), mesh.clone(), metrics.clone());
         let addr = format!("{}:{}", listener.host, listener.port);
+        let admin = if i == 0 { admin.take() } else { None };
+        let admin_addr = admin_addr.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("sluice-shard-{i}"))
             .io_memory(config.io_memory_bytes as usize)
@@ -129,6 +135,7 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                     glommio::executor().create_task_queue(Shares::Static(100), Latency::NotImportant, "background");
                 let (senders, receivers) = mesh.join().await.expect("shard mesh");
                 let controller = (i == 0).then(|| Controller::new(&config.log_dir, meta_log_size));
+                sluice::metrics::install_for_this_thread(metrics[i].clone());
                 let shard = Shard::new(
                     i,
                     shards,
@@ -140,8 +147,19 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                     data_tq,
                     background_tq,
                     controller,
+                    metrics[i].clone(),
                 );
                 shard.spawn_receivers(receivers);
+                if let Some(admin) = admin {
+                    // Before the partitions load, so /health answers 503 meanwhile.
+                    let server = sluice::server::admin::serve(
+                        shard.clone(),
+                        sluice::server::admin::from_std(admin),
+                        metrics.clone(),
+                        started,
+                    );
+                    glommio::spawn_local_into(server, background_tq).map_err(|e| e.to_string())?.detach();
+                }
                 sluice::storage::io::prime_iopoll_probe(&shard.config.log_dir).await.map_err(|e| e.to_string())?;
                 shard.apply_metadata(image).await;
                 if i == 0 {
@@ -175,7 +193,13 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                     }
                 };
                 if i == 0 {
-                    tracing::info!(%addr, shards, elapsed_ms = started.elapsed().as_millis() as u64, "sluice ready");
+                    tracing::info!(
+                        %addr,
+                        admin = admin_addr.as_deref().unwrap_or("disabled"),
+                        shards,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "sluice ready"
+                    );
                 }
                 sluice::server::serve(shard.clone(), tcp).await;
                 barrier(&lifecycle.drained_shards, shards, Some(Duration::from_secs(15))).await;
@@ -197,6 +221,25 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
         tracing::info!("sluice stopped cleanly");
     }
     result
+}
+
+/// Binds `admin.listeners` before the shards start. A port in use stops the broker when
+/// the address was configured; the default address only draws a warning (a second broker
+/// on one machine, started without `admin.listeners`, still runs, without metrics).
+fn bind_admin_listener(config: &BrokerConfig) -> Result<Option<std::net::TcpListener>, String> {
+    let Some(l) = &config.admin_listener else { return Ok(None) };
+    match std::net::TcpListener::bind((l.host.as_str(), l.port)) {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) if !config.explicit_keys.contains("admin.listeners") => {
+            tracing::warn!(
+                addr = %format!("{}:{}", l.host, l.port),
+                error = %e,
+                "admin listener disabled: cannot bind the default address (set admin.listeners)"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(format!("admin.listeners: cannot bind {}:{}: {e}", l.host, l.port)),
+    }
 }
 
 /// Creates `__consumer_offsets` (compacted, `offsets.topic.num.partitions`) on first start.

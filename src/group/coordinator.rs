@@ -525,6 +525,7 @@ impl GroupCoordinator {
         group.generation += 1;
         group.state_since = now;
         if group.members.is_empty() {
+            tracing::info!(group = %group.group_id, generation = group.generation, members = 0, "group rebalanced: empty");
             group.state = GroupState::Empty;
             // Kafka keeps the protocol type of an empty group (ListGroups shows it).
             group.protocol_name = None;
@@ -537,6 +538,14 @@ impl GroupCoordinator {
         }
         group.protocol_name = group.select_protocol();
         group.state = GroupState::CompletingRebalance;
+        tracing::info!(
+            group = %group.group_id,
+            generation = group.generation,
+            members = group.members.len(),
+            protocol = group.protocol_name.as_deref().unwrap_or(""),
+            leader = group.leader.as_deref().unwrap_or(""),
+            "group rebalanced"
+        );
         for m in &mut group.members {
             m.assignment = Bytes::new();
         }

@@ -1,5 +1,7 @@
 //! The Kafka listener of one shard and its connections. Every shard binds the same port
-//! (SO_REUSEPORT) and keeps the connections it accepts.
+//! (SO_REUSEPORT) and keeps the connections it accepts. The admin HTTP listener (`admin`)
+//! runs on shard 0 only.
+pub mod admin;
 pub mod admission;
 pub mod connection;
 pub mod handlers;
@@ -53,6 +55,7 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
                 let ticket = match shard.lifecycle.admission.admit(ip, max, per_ip) {
                     Ok(t) => t,
                     Err(refusal) => {
+                        shard.metrics.connections_refused.add(1);
                         // Closed at once (Kafka closes a connection over its per-ip quota the
                         // same way); logged at most once a second per shard.
                         if last_refusal_logged.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1)) {
@@ -68,9 +71,13 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
                 let drained2 = drained.clone();
                 let budget = request_budget.clone();
                 open.set(open.get() + 1);
+                shard.metrics.connections_accepted.add(1);
+                shard.metrics.connections_open.add(1);
                 glommio::spawn_local_into(
                     async move {
+                        let metrics = shard2.metrics.clone();
                         connection::run(shard2, stream, budget).await;
+                        metrics.connections_open.sub(1);
                         drop(ticket);
                         open2.set(open2.get() - 1);
                         drained2.notify_all();

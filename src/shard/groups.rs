@@ -389,6 +389,28 @@ impl GroupDriver {
         }
     }
 
+    /// For a metrics scrape: how many groups are coordinated here, and at most `limit` of
+    /// their committed offsets.
+    pub fn stats(&self, limit: usize) -> (usize, Vec<crate::metrics::GroupOffset>) {
+        let c = self.coordinator.borrow();
+        let ids = c.group_ids();
+        let mut offsets = Vec::new();
+        'groups: for id in &ids {
+            for ((topic, partition), o) in c.committed(id).into_iter().flatten() {
+                if offsets.len() >= limit {
+                    break 'groups;
+                }
+                offsets.push(crate::metrics::GroupOffset {
+                    group: id.clone(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: o.offset,
+                });
+            }
+        }
+        (ids.len(), offsets)
+    }
+
     /// Rebuilds offsets and groups from one `__consumer_offsets` partition (at open).
     pub async fn load(&self, log: &PartitionLog) {
         let mut at = log.log_start_offset();

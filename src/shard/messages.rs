@@ -52,6 +52,11 @@ pub enum ShardMsg {
         op: GroupOp,
         reply: oneshot::Sender<GroupReply>,
     },
+    /// A metrics scrape: the shard's partition, cache and group state, copied out. Handled
+    /// in the background task queue.
+    Stats {
+        reply: oneshot::Sender<crate::metrics::ShardStats>,
+    },
 }
 
 #[derive(Debug)]

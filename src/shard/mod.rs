@@ -77,6 +77,8 @@ pub struct Shard {
     pub background_tq: TaskQueueHandle,
     pub controller: Option<controller::Controller>,
     pub groups: Rc<groups::GroupDriver>,
+    /// This shard's counters; written only here, read by the admin listener's scrape.
+    pub metrics: Arc<crate::metrics::ShardMetrics>,
     /// Fired once when shutdown is seen, so connections can stop without a timer each.
     shutdown: crate::sync::LocalNotify,
 }
@@ -94,6 +96,7 @@ impl Shard {
         data_tq: TaskQueueHandle,
         background_tq: TaskQueueHandle,
         controller: Option<controller::Controller>,
+        metrics: Arc<crate::metrics::ShardMetrics>,
     ) -> Rc<Shard> {
         let cache = Rc::new(ShardCache::new(config.fetch_cache_bytes));
         let groups = Rc::new(groups::GroupDriver::new(&config));
@@ -111,6 +114,7 @@ impl Shard {
             background_tq,
             controller,
             groups,
+            metrics,
             shutdown: crate::sync::LocalNotify::new(),
         })
     }
@@ -135,10 +139,13 @@ impl Shard {
     pub async fn dispatch(self: &Rc<Self>, to: usize, msg: ShardMsg) {
         if to == self.id {
             self.clone().handle(msg).await;
-        } else if let Err(msg) = self.peers.send_to(to, msg).await {
-            // The peer is gone (shutting down): dropping the message drops its reply
-            // sender, which the caller sees as a cancelled reply.
-            drop(msg);
+        } else {
+            match self.peers.send_to(to, msg).await {
+                Ok(()) => self.metrics.cross_shard_sent(to),
+                // The peer is gone (shutting down): dropping the message drops its reply
+                // sender, which the caller sees as a cancelled reply.
+                Err(msg) => drop(msg),
+            }
         }
     }
 
@@ -156,8 +163,12 @@ impl Shard {
             glommio::spawn_local_into(
                 async move {
                     while let Some(msg) = stream.recv().await {
+                        shard.metrics.cross_shard_received.add(1);
+                        // A scrape's request stays out of the latency-sensitive queue.
+                        let tq =
+                            if matches!(msg, ShardMsg::Stats { .. }) { shard.background_tq } else { shard.data_tq };
                         let s = shard.clone();
-                        glommio::spawn_local_into(s.handle(msg), shard.data_tq).expect("data queue exists").detach();
+                        glommio::spawn_local_into(s.handle(msg), tq).expect("task queues exist").detach();
                     }
                 },
                 self.data_tq,
@@ -201,6 +212,9 @@ impl Shard {
             ShardMsg::Group { op, reply } => {
                 let _ = reply.send(self.groups.execute(&self, op).await);
             }
+            ShardMsg::Stats { reply } => {
+                let _ = reply.send(self.stats());
+            }
             ShardMsg::Controller { op, reply } => {
                 let result = match &self.controller {
                     Some(c) => c.execute(&self, op).await,
@@ -208,6 +222,28 @@ impl Shard {
                 };
                 let _ = reply.send(result);
             }
+        }
+    }
+
+    /// This shard's state for a metrics scrape.
+    fn stats(&self) -> crate::metrics::ShardStats {
+        let partitions = self
+            .logs
+            .borrow()
+            .iter()
+            .map(|(tp, (_, log))| crate::metrics::PartitionStats { tp: tp.clone(), log: log.stats() })
+            .collect();
+        let (cache_hits, cache_misses) = self.cache.hits_misses();
+        let (groups, group_offsets) = self.groups.stats(crate::limits::METRICS_GROUP_OFFSETS_MAX);
+        crate::metrics::ShardStats {
+            shard: self.id,
+            partitions,
+            cache_used_bytes: self.cache.used_bytes(),
+            cache_budget_bytes: self.cache.budget_bytes(),
+            cache_hits,
+            cache_misses,
+            groups,
+            group_offsets,
         }
     }
 

@@ -182,7 +182,9 @@ impl SegmentFile {
     pub async fn fdatasync(&self) -> Result<(), StorageError> {
         #[cfg(test)]
         super::faults::check("fdatasync", &self.path).map_err(|e| io_err("fdatasync", &self.path, e))?;
+        let started = std::time::Instant::now();
         self.file.fdatasync().await.map_err(|e| io_err("fdatasync", &self.path, e))?;
+        crate::metrics::record_fdatasync(started.elapsed());
         #[cfg(test)]
         super::faults::synced(&self.path);
         Ok(())

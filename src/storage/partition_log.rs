@@ -133,6 +133,18 @@ pub struct AppendOutcome {
     pub needs_sync: bool,
 }
 
+/// A partition's offsets and size, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStats {
+    /// The offset the next appended record gets.
+    pub log_end_offset: i64,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub segments: usize,
+    /// Logical bytes of every segment (written and pending).
+    pub size_bytes: u64,
+}
+
 pub struct ReadOutcome {
     pub records: Option<RecordSet>,
     pub high_watermark: i64,
@@ -277,6 +289,16 @@ impl PartitionLog {
     }
     pub fn segment_count(&self) -> usize {
         self.state.borrow().segments.len()
+    }
+    pub fn stats(&self) -> LogStats {
+        let st = self.state.borrow();
+        LogStats {
+            log_end_offset: st.next_offset,
+            high_watermark: st.high_watermark,
+            log_start_offset: st.log_start_offset,
+            segments: st.segments.len(),
+            size_bytes: st.segments.iter().map(|s| s.size).sum(),
+        }
     }
     pub fn set_config(&self, config: TopicConfig) {
         *self.config.borrow_mut() = config;

@@ -44,6 +44,8 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Broker {
     child: Option<Child>,
     port: u16,
+    /// The admin HTTP listener's port (`admin.listeners`, unless a test overrides it).
+    admin_port: u16,
     dir: tempfile::TempDir,
     data_dir: PathBuf,
     log_path: PathBuf,
@@ -93,6 +95,7 @@ impl Broker {
         let mut b = Broker {
             child: None,
             port: free_port(),
+            admin_port: free_port(),
             dir,
             data_dir,
             log_path,
@@ -117,9 +120,13 @@ impl Broker {
         cmd.arg("serve");
         let mut has_listeners = false;
         let mut has_logdirs = false;
+        let mut has_admin = false;
         for (k, v) in &self.overrides {
             if k == "listeners" {
                 has_listeners = true;
+            }
+            if k == "admin.listeners" {
+                has_admin = true;
             }
             if k == "log.dirs" {
                 has_logdirs = true;
@@ -128,6 +135,9 @@ impl Broker {
         }
         if !has_listeners {
             cmd.arg("--override").arg(format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port));
+        }
+        if !has_admin {
+            cmd.arg("--override").arg(format!("admin.listeners=127.0.0.1:{}", self.admin_port));
         }
         if !has_logdirs {
             cmd.arg("--override").arg(format!("log.dirs={}", self.data_dir.display()));
@@ -171,6 +181,11 @@ impl Broker {
     /// "127.0.0.1:PORT"
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// "127.0.0.1:PORT" of the admin HTTP listener (metrics, health, status).
+    pub fn admin_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.admin_port)
     }
 
     /// The broker's `log.dirs` directory.

@@ -12,8 +12,10 @@ use kafka_protocol::messages::FetchRequest;
 
 use super::{HandlerResult, Reply};
 use crate::limits;
+use crate::protocol::batch::{self, BatchHeader};
 use crate::protocol::fetch_response::{self, PartitionOut, TopicOut};
 use crate::protocol::frame::Request;
+use crate::protocol::record_set::RecordSet;
 use crate::shard::{FetchError, FetchItem, FetchResult, Shard, ShardMsg};
 use crate::storage::ReadError;
 use crate::types::TopicPartition;
@@ -82,14 +84,17 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         .collect();
     let mut budget = max_bytes;
     let mut first = true;
+    let (mut bytes_out, mut messages_out, mut failed) = (0u64, 0u64, false);
     for ((ti, pi, item), result) in slots.iter().zip(results) {
         let pd = &mut topics[*ti].partitions[*pi];
         if let Err(code) = item {
             pd.error_code = code.code();
+            failed = true;
             continue;
         }
         let Some(result) = result else {
             pd.error_code = ResponseError::NotLeaderOrFollower.code();
+            failed = true;
             continue;
         };
         pd.high_watermark = result.high_watermark;
@@ -102,6 +107,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                 FetchError::Read(ReadError::Storage(_)) => ResponseError::KafkaStorageError,
             }
             .code();
+            failed = true;
             continue;
         }
         // The response-wide max_bytes: the first non-empty partition always goes whole.
@@ -109,11 +115,31 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
             if first || records.len() <= budget {
                 budget = budget.saturating_sub(records.len());
                 first = false;
+                bytes_out += records.len() as u64;
+                messages_out += record_count(&records);
                 pd.records = Some(records);
             }
         }
     }
+    shard.metrics.fetch_bytes.add(bytes_out);
+    shard.metrics.fetch_messages.add(messages_out);
+    if failed {
+        shard.metrics.request_failed(kafka_protocol::messages::ApiKey::Fetch);
+    }
     Ok(Reply::Chunks(fetch_response::encode(req.version(), req.correlation_id(), &topics)))
+}
+
+/// Records in the batches of `set`, from their headers (one header read per batch).
+fn record_count(set: &RecordSet) -> u64 {
+    let mut n = 0u64;
+    for chunk in set.chunks() {
+        for (_, b) in batch::BatchIter::new(chunk) {
+            if let Some(h) = BatchHeader::read(b) {
+                n += h.records_count.get().max(0) as u64;
+            }
+        }
+    }
+    n
 }
 
 /// Reads every readable slot on its owning shard, one message per shard, in parallel.

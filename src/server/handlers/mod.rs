@@ -82,7 +82,17 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, delete_records::MIN_VERSION, delete_records::MAX_VERSION),
 ];
 
-pub async fn handle(shard: Rc<Shard>, mut req: Request, peer: Rc<str>) -> Reply {
+/// Handles one request and counts it in the shard's metrics (a request answered by
+/// closing the connection counts as an error).
+pub async fn handle(shard: Rc<Shard>, req: Request, peer: Rc<str>) -> Reply {
+    let started = std::time::Instant::now();
+    let api = req.api_key;
+    let reply = handle_counted(&shard, req, &peer).await;
+    shard.metrics.request(api, started.elapsed(), matches!(reply, Reply::Close));
+    reply
+}
+
+async fn handle_counted(shard: &Rc<Shard>, mut req: Request, peer: &str) -> Reply {
     if req.api_key == ApiKey::ApiVersions {
         return to_reply(&req, api_versions::handle(&req));
     }
@@ -99,7 +109,7 @@ pub async fn handle(shard: Rc<Shard>, mut req: Request, peer: Rc<str>) -> Reply 
     // Produce owns its body (see produce::handle); every other handler decodes from `req`.
     let body = if api == ApiKey::Produce { std::mem::take(&mut req.body) } else { Bytes::new() };
     // A bug in one handler must not take the shard down: answer it by closing the connection.
-    let dispatched = std::panic::AssertUnwindSafe(dispatch(&shard, &req, body, &peer));
+    let dispatched = std::panic::AssertUnwindSafe(dispatch(shard, &req, body, peer));
     match futures::FutureExt::catch_unwind(dispatched).await {
         Ok(result) => to_reply(&req, result),
         Err(_) => {

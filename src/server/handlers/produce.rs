@@ -51,6 +51,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request, mut body: Bytes) -> Handle
     drop(r);
     let calls = work.into_iter().map(|(ti, pi, meta, index, records)| {
         let shard = shard.clone();
+        let bytes = records.as_ref().map_or(0, |r| r.len() as u64);
         async move {
             let result: Result<ProduceResult, ResponseError> = match (meta, records) {
                 _ if !matches!(acks, -1..=1) => Err(ResponseError::InvalidRequiredAcks),
@@ -67,14 +68,15 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request, mut body: Bytes) -> Handle
                 (Some(_), None) => Err(ResponseError::CorruptMessage),
                 _ => Err(ResponseError::UnknownTopicOrPartition),
             };
-            (ti, pi, result)
+            (ti, pi, result, bytes)
         }
     });
     let results = futures::future::join_all(calls).await;
+    count(shard, &results);
     if acks == 0 {
         return Ok(Reply::None);
     }
-    for (ti, pi, result) in results {
+    for (ti, pi, result, _) in results {
         let pr = &mut resp.responses[ti].partition_responses[pi];
         match result {
             Ok(Ok(outcome)) => {
@@ -108,6 +110,25 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request, mut body: Bytes) -> Handle
         }
     }
     respond(req, &resp)
+}
+
+/// Bytes and records accepted, and whether any partition failed, in the shard's metrics.
+fn count(shard: &Shard, results: &[(usize, usize, Result<ProduceResult, ResponseError>, u64)]) {
+    let (mut bytes, mut messages, mut failed) = (0u64, 0u64, false);
+    for (_, _, result, len) in results {
+        match result {
+            Ok(Ok(outcome)) => {
+                bytes += len;
+                messages += (outcome.end_offset - outcome.base_offset).max(0) as u64;
+            }
+            _ => failed = true,
+        }
+    }
+    shard.metrics.produce_bytes.add(bytes);
+    shard.metrics.produce_messages.add(messages);
+    if failed {
+        shard.metrics.request_failed(kafka_protocol::messages::ApiKey::Produce);
+    }
 }
 
 fn produce_error(e: &ProduceError) -> (ResponseError, String) {
