@@ -7,7 +7,7 @@
 //!
 //! Runs from the shard's background task queue (DESIGN §3), one segment at a time: reads
 //! go through io_uring, the cleaned file is written, synced and renamed over the old one on
-//! glommio's blocking thread, and the swap in memory is a brief synchronous step, so
+//! the shard's background I/O thread (`background_io`), and the swap in memory is a brief synchronous step, so
 //! neither produce nor fetch waits for it. Readers holding the old file keep reading it.
 //! Decoding is CPU work on the shard's thread: the passes offer the CPU back after every
 //! batch (`yield_if_needed`), or a segment's worth of decoding would hold produce and fetch
@@ -24,6 +24,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 
 use super::*;
+use crate::storage::background_io;
 
 /// What one cleaning pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -176,8 +177,7 @@ impl PartitionLog {
         let tmp: PathBuf = self.dir.join(format!("{}.cleaned", segment_file_name(base, "log")));
         let dir = self.dir.clone();
         let (p, t) = (path.clone(), tmp.clone());
-        glommio::executor()
-            .spawn_blocking(move || -> std::io::Result<()> {
+        background_io::run(move || -> std::io::Result<()> {
                 use std::io::Write;
                 let mut f = std::fs::File::create(&t)?;
                 f.write_all(&cleaned)?;
@@ -186,6 +186,7 @@ impl PartitionLog {
                 std::fs::File::open(&dir)?.sync_all()
             })
             .await
+            .and_then(|r| r)
             .map_err(|e| StorageError::Io { op: "write cleaned segment", path: tmp, reason: e.to_string() })?;
         let file = SegmentFile::open_or_create(&path).await?;
         let size = file.size().await?;

@@ -205,7 +205,9 @@ pub async fn write_small_file(path: &Path, data: Vec<u8>) -> Result<(), StorageE
     }
     f.fdatasync().await.map_err(|e| io_err("fdatasync", &tmp, e))?;
     f.close().await.map_err(|e| io_err("close", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_err("rename", path, e))?;
+    // On glommio's blocking thread: a rename waits for the file system journal, which can
+    // take milliseconds while other writers commit, and must not hold up the shard.
+    glommio::io::rename(&tmp, path).await.map_err(|e| io_err("rename", path, e))?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! record batches exactly as produced, offsets assigned; `.index`; `.timeindex`), appended
 //! with O_DIRECT through glommio, recovered on open, and a per-shard cache of recent
 //! batches that serves tail fetches. Lives on the shard that owns the partition.
+pub mod background_io;
 pub mod cache;
 #[cfg(test)]
 pub mod faults;

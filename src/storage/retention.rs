@@ -1,14 +1,14 @@
 //! Retention and DeleteRecords for a partition log: whole old segments are deleted and the
 //! log start offset moves forward. Runs from the shard's background task queue (DESIGN §3);
-//! the state change is synchronous and brief, the file deletions go to glommio's blocking
-//! thread. Even so, deleting segments still shows in produce→fetch latency (BENCHMARKS.md,
-//! "Retention and compaction against produce→fetch latency"); not yet understood.
+//! the state change is synchronous and brief, the file deletions go to the shard's
+//! background I/O thread (`background_io`).
 //!
 //! A log start offset inside a segment (DeleteRecords) is kept in `log-start-offset` in the
 //! partition directory, so it survives restarts; one at a segment boundary needs no file.
 use std::path::PathBuf;
 
 use super::*;
+use crate::storage::background_io;
 
 /// The file that keeps a log start offset set by DeleteRecords.
 pub(super) const LOG_START_FILE: &str = "log-start-offset";
@@ -63,14 +63,14 @@ impl PartitionLog {
         let bytes: u64 = removed.iter().map(|s| s.size).sum();
         let count = removed.len();
         drop(removed);
-        // Unlinking a large file frees its extents synchronously: not on the shard's thread.
-        glommio::executor()
-            .spawn_blocking(move || {
-                for f in files {
-                    let _ = std::fs::remove_file(f);
-                }
-            })
-            .await;
+        // Unlinking a large file frees its extents synchronously: not on the shard's thread,
+        // and not on glommio's blocking thread, which the writer needs when it rolls.
+        let _ = background_io::run(move || {
+            for f in files {
+                let _ = std::fs::remove_file(f);
+            }
+        })
+        .await;
         tracing::info!(partition = %self.tp, segments = count, bytes, log_start_offset = start, "old segments deleted");
         Ok(count)
     }
