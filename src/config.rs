@@ -67,6 +67,9 @@ pub struct BrokerConfig {
     pub log_cleaner_backoff_ms: u64,
     /// `log.cleaner.delete.retention.ms`: how long tombstones outlive compaction.
     pub log_cleaner_delete_retention_ms: i64,
+    /// `log.cleanup.policy`: the default `cleanup.policy` of topics (`delete`, `compact` or
+    /// both, comma-separated).
+    pub log_cleanup_policy: String,
     /// Per-shard budget of the cache of recent batches that serves tail fetches.
     pub fetch_cache_bytes: u64,
     /// DMA memory each shard registers with io_uring for segment writes.
@@ -116,6 +119,7 @@ impl Default for BrokerConfig {
             log_retention_check_interval_ms: 300_000,
             log_cleaner_backoff_ms: 15_000,
             log_cleaner_delete_retention_ms: 86_400_000,
+            log_cleanup_policy: "delete".into(),
             fetch_cache_bytes: limits::FETCH_CACHE_BYTES_DEFAULT,
             io_memory_bytes: limits::IO_MEMORY_BYTES_DEFAULT,
             offsets_topic_num_partitions: 50,
@@ -259,6 +263,81 @@ const ACCEPTED_NOOP_KEYS: &[&str] = &[
     "transaction.state.log.min.isr",
 ];
 
+/// Broker keys that AlterConfigs and IncrementalAlterConfigs may change at run time (Kafka's
+/// dynamic broker configs), per broker or as the cluster-wide default: the topic defaults.
+/// A change applies at once to every topic that does not set the key itself.
+pub const DYNAMIC_BROKER_KEYS: &[&str] = &[
+    "log.segment.bytes",
+    "log.roll.ms",
+    "log.roll.hours",
+    "message.max.bytes",
+    "log.message.timestamp.type",
+    "log.flush.interval.messages",
+    "log.flush.interval.ms",
+    "log.retention.ms",
+    "log.retention.minutes",
+    "log.retention.hours",
+    "log.retention.bytes",
+    "log.cleaner.delete.retention.ms",
+    "log.cleanup.policy",
+];
+
+/// Dynamic broker keys Kafka defines for parts Sluice does not have (request and network
+/// thread pools, replica fetchers, Kerberos): accepted (validated as Kafka does), stored and
+/// shown by DescribeConfigs, without effect, so that tools that set them keep working.
+pub const DYNAMIC_NOOP_BROKER_KEYS: &[&str] = &[
+    "background.threads",
+    "num.io.threads",
+    "num.network.threads",
+    "num.replica.fetchers",
+    "num.recovery.threads.per.data.dir",
+    "log.cleaner.threads",
+    "sasl.kerberos.min.time.before.relogin",
+];
+
+/// Applies one of the `DYNAMIC_BROKER_KEYS` to `cfg`; `Ok(false)` for any other key.
+fn set_dynamic_key(cfg: &mut BrokerConfig, k: &str, v: &str) -> Result<bool, ConfigError> {
+    match k {
+        "log.segment.bytes" => {
+            cfg.log_segment_bytes = parse_int(k, v, limits::SEGMENT_BYTES_MIN, limits::SEGMENT_BYTES_MAX)?
+        }
+        "log.roll.ms" => cfg.log_roll_ms = parse_int(k, v, 1, i64::MAX as u64)?,
+        "log.roll.hours" => cfg.log_roll_ms = parse_int(k, v, 1u64, 1 << 31)? * 3_600_000,
+        "message.max.bytes" => cfg.message_max_bytes = parse_int(k, v, 0, i32::MAX as u32)?,
+        "log.message.timestamp.type" => cfg.log_message_timestamp_type = parse_timestamp_type(k, v)?,
+        "log.flush.interval.messages" => cfg.log_flush_interval_messages = parse_int(k, v, 1, i64::MAX as u64)?,
+        "log.flush.interval.ms" => cfg.log_flush_interval_ms = Some(parse_int(k, v, 0, i64::MAX as u64)?),
+        "log.retention.ms" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX)?,
+        "log.retention.minutes" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 60_000)? * 60_000,
+        "log.retention.hours" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 3_600_000)? * 3_600_000,
+        "log.retention.bytes" => cfg.log_retention_bytes = parse_int(k, v, -1, i64::MAX)?,
+        "log.cleaner.delete.retention.ms" => cfg.log_cleaner_delete_retention_ms = parse_int(k, v, 0, i64::MAX)?,
+        "log.cleanup.policy" => {
+            validate_topic_config("cleanup.policy", v).map_err(|_| invalid(k, v, "expected delete, compact or compact,delete"))?;
+            cfg.log_cleanup_policy = v.to_string();
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Checks one dynamic broker config entry; the error names the key.
+pub fn validate_dynamic_broker_config(k: &str, v: &str) -> Result<(), ConfigError> {
+    if DYNAMIC_NOOP_BROKER_KEYS.contains(&k) {
+        let min = if k == "sasl.kerberos.min.time.before.relogin" { 0 } else { 1 };
+        parse_int(k, v, min, i64::MAX)?;
+        return Ok(());
+    }
+    if !DYNAMIC_BROKER_KEYS.contains(&k) {
+        return Err(invalid(
+            k,
+            v,
+            "cannot be changed dynamically (set it in server.properties or with --override)",
+        ));
+    }
+    set_dynamic_key(&mut BrokerConfig::default(), k, v).map(|_| ())
+}
+
 impl BrokerConfig {
     /// Builds the configuration from properties text plus overrides (which win).
     /// Returns the configuration and one warning per unknown key.
@@ -293,12 +372,6 @@ impl BrokerConfig {
                 "default.replication.factor" => cfg.default_replication_factor = parse_int(k, v, 1, i16::MAX)?,
                 "auto.create.topics.enable" => cfg.auto_create_topics_enable = parse_bool(k, v)?,
                 "delete.topic.enable" => cfg.delete_topic_enable = parse_bool(k, v)?,
-                "log.segment.bytes" => {
-                    cfg.log_segment_bytes = parse_int(k, v, limits::SEGMENT_BYTES_MIN, limits::SEGMENT_BYTES_MAX)?
-                }
-                "log.roll.ms" => cfg.log_roll_ms = parse_int(k, v, 1, i64::MAX as u64)?,
-                "log.roll.hours" => cfg.log_roll_ms = parse_int(k, v, 1u64, 1 << 31)? * 3_600_000,
-                "message.max.bytes" => cfg.message_max_bytes = parse_int(k, v, 0, i32::MAX as u32)?,
                 "socket.request.max.bytes" => {
                     cfg.socket_request_max_bytes = parse_int(k, v, limits::FRAME_BYTES_MIN, i32::MAX as u32)?
                 }
@@ -310,17 +383,7 @@ impl BrokerConfig {
                     cfg.queued_max_request_bytes =
                         if n <= 0 { limits::QUEUED_REQUEST_BYTES_DEFAULT } else { (n as u64).max(1 << 20) };
                 }
-                "log.message.timestamp.type" => cfg.log_message_timestamp_type = parse_timestamp_type(k, v)?,
-                "log.flush.interval.messages" => cfg.log_flush_interval_messages = parse_int(k, v, 1, i64::MAX as u64)?,
-                "log.flush.interval.ms" => cfg.log_flush_interval_ms = Some(parse_int(k, v, 0, i64::MAX as u64)?),
-                "log.retention.ms" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX)?,
-                "log.retention.minutes" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 60_000)? * 60_000,
-                "log.retention.hours" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 3_600_000)? * 3_600_000,
-                "log.retention.bytes" => cfg.log_retention_bytes = parse_int(k, v, -1, i64::MAX)?,
                 "log.cleaner.backoff.ms" => cfg.log_cleaner_backoff_ms = parse_int(k, v, 1, i64::MAX as u64)?,
-                "log.cleaner.delete.retention.ms" => {
-                    cfg.log_cleaner_delete_retention_ms = parse_int(k, v, 0, i64::MAX)?
-                }
                 "log.retention.check.interval.ms" => {
                     cfg.log_retention_check_interval_ms = parse_int(k, v, 1, i64::MAX as u64)?
                 }
@@ -346,6 +409,7 @@ impl BrokerConfig {
                 }
                 "group.max.size" => cfg.group_max_size = parse_int(k, v, 1, i32::MAX as usize)?,
                 "admin.listeners" => cfg.admin_listener = parse_admin_listener(k, v)?,
+                _ if set_dynamic_key(&mut cfg, k, v)? => {}
                 _ if ACCEPTED_NOOP_KEYS.contains(&k) => {}
                 _ => warnings.push(format!("unknown configuration key {k:?} ignored")),
             }
@@ -398,7 +462,7 @@ impl BrokerConfig {
             ("log.retention.ms", self.log_retention_ms.to_string()),
             ("log.retention.bytes", self.log_retention_bytes.to_string()),
             ("log.retention.check.interval.ms", self.log_retention_check_interval_ms.to_string()),
-            ("log.cleanup.policy", "delete".to_string()),
+            ("log.cleanup.policy", self.log_cleanup_policy.clone()),
             ("log.cleaner.delete.retention.ms", self.log_cleaner_delete_retention_ms.to_string()),
             ("log.cleaner.backoff.ms", self.log_cleaner_backoff_ms.to_string()),
             ("compression.type", "producer".to_string()),
@@ -430,6 +494,18 @@ impl BrokerConfig {
                 (k, v, set)
             })
             .collect()
+    }
+
+    /// This configuration with dynamic broker configs applied over it: first the
+    /// cluster-wide defaults, then this broker's own (values were validated when stored).
+    pub fn with_dynamic(&self, layers: &[&BTreeMap<String, String>]) -> BrokerConfig {
+        let mut cfg = self.clone();
+        for layer in layers {
+            for (k, v) in layer.iter() {
+                let _ = set_dynamic_key(&mut cfg, k, v);
+            }
+        }
+        cfg
     }
 
     /// The broker value a topic config defaults from, as DescribeConfigs shows it.
@@ -522,6 +598,7 @@ impl TopicConfig {
     /// Resolves the effective settings; `configs` must already be validated.
     pub fn resolve(broker: &BrokerConfig, configs: &BTreeMap<String, String>) -> TopicConfig {
         let get = |k: &str| configs.get(k).map(String::as_str);
+        let policy = get("cleanup.policy").unwrap_or(&broker.log_cleanup_policy);
         TopicConfig {
             segment_bytes: get("segment.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker.log_segment_bytes),
             segment_ms: get("segment.ms").and_then(|v| v.parse().ok()).unwrap_or(broker.log_roll_ms),
@@ -537,8 +614,8 @@ impl TopicConfig {
             flush_ms: get("flush.ms").and_then(|v| v.parse().ok()).or(broker.log_flush_interval_ms),
             retention_ms: get("retention.ms").and_then(|v| v.parse().ok()).unwrap_or(broker.log_retention_ms),
             retention_bytes: get("retention.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker.log_retention_bytes),
-            cleanup_delete: get("cleanup.policy").is_none_or(|v| v.split(',').any(|p| p.trim() == "delete")),
-            cleanup_compact: get("cleanup.policy").is_some_and(|v| v.split(',').any(|p| p.trim() == "compact")),
+            cleanup_delete: policy.split(',').any(|p| p.trim() == "delete"),
+            cleanup_compact: policy.split(',').any(|p| p.trim() == "compact"),
             delete_retention_ms: get("delete.retention.ms")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(broker.log_cleaner_delete_retention_ms),
@@ -554,7 +631,7 @@ impl TopicConfig {
             TimestampType::LogAppendTime => "LogAppendTime",
         };
         let defaults: [(&str, String); 12] = [
-            ("cleanup.policy", "delete".into()),
+            ("cleanup.policy", broker.log_cleanup_policy.clone()),
             ("compression.type", "producer".into()),
             ("delete.retention.ms", broker.log_cleaner_delete_retention_ms.to_string()),
             ("flush.messages", (t.flush_messages.min(i64::MAX as u64)).to_string()),

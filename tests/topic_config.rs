@@ -58,10 +58,15 @@ fn alter_topic(bs: &str, topic: &str, entries: &[(&str, &str)]) -> Result<(), i1
 
 /// IncrementalAlterConfigs on one topic: (key, op, value); op 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT.
 fn incremental(bs: &str, topic: &str, ops: &[(&str, i8, Option<&str>)]) -> (i16, Option<String>) {
+    incremental_on(bs, 2, topic, ops)
+}
+
+/// IncrementalAlterConfigs on one resource of any type (2 topic, 4 broker).
+fn incremental_on(bs: &str, resource_type: i8, name: &str, ops: &[(&str, i8, Option<&str>)]) -> (i16, Option<String>) {
     use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
     let mut res = AlterConfigsResource::default();
-    res.resource_type = 2;
-    res.resource_name = StrBytes::from_string(topic.to_string());
+    res.resource_type = resource_type;
+    res.resource_name = StrBytes::from_string(name.to_string());
     for (k, op, v) in ops {
         let mut c = AlterableConfig::default();
         c.name = StrBytes::from_string(k.to_string());
@@ -77,6 +82,7 @@ fn incremental(bs: &str, topic: &str, ops: &[(&str, i8, Option<&str>)]) -> (i16,
 }
 
 const INVALID_CONFIG: i16 = 40;
+const INVALID_REQUEST: i16 = 42;
 const UNKNOWN_TOPIC: i16 = 3;
 
 #[test]
@@ -186,10 +192,84 @@ fn describe_broker_configs() {
     let seg = c.get("log.segment.bytes").expect("log.segment.bytes");
     assert_eq!(seg.value.as_deref(), Some("1073741824"));
     assert_eq!(seg.source, ConfigSource::Default);
-    // Broker configs are static.
+    // Only the dynamic broker configs can change at run time.
     let (code, msg) = alter(&bs, 4, "1", &[("num.partitions", "5")]);
     assert_eq!(code, INVALID_CONFIG);
-    assert!(msg.unwrap_or_default().contains("server.properties"));
+    let msg = msg.unwrap_or_default();
+    assert!(msg.contains("num.partitions") && msg.contains("server.properties"), "{msg}");
+}
+
+fn describe_broker(bs: &str) -> rdkafka::admin::ConfigResource {
+    let admin = admin(bs);
+    let res = block_on(ADMIN_TIMEOUT, "DescribeConfigs", admin.describe_configs([&ResourceSpecifier::Broker(1)], &admin_opts()))
+        .expect("DescribeConfigs request");
+    res.into_iter().next().unwrap().expect("broker configs")
+}
+
+/// Dynamic broker configs (AlterConfigs / IncrementalAlterConfigs on a broker resource):
+/// the cluster-wide default ("") and this broker's own ("1") change the defaults of every
+/// topic that does not set the key itself, at once and on the running partitions; they are
+/// shown with Kafka's sources, kept across a restart, and bad keys or values are refused
+/// with a message naming the key.
+#[test]
+fn dynamic_broker_configs_change_topic_defaults() {
+    let mut broker = Broker::start_with(&[], 1);
+    let bs = broker.bootstrap();
+    create_topic(&bs, "dyn", 1);
+    create_topic_with_config(&bs, "own", 1, &[("retention.ms", "5000")]);
+
+    assert_eq!(alter(&bs, 4, "", &[("log.retention.ms", "3600000")]).0, 0);
+    let c = describe_topic(&bs, "dyn");
+    let ret = c.get("retention.ms").unwrap();
+    assert_eq!(ret.value.as_deref(), Some("3600000"));
+    assert_eq!(ret.source, ConfigSource::DynamicDefaultBroker);
+    assert_eq!(describe_topic(&bs, "own").get("retention.ms").unwrap().value.as_deref(), Some("5000"));
+
+    // This broker's own value wins over the cluster-wide default.
+    assert_eq!(alter(&bs, 4, "1", &[("log.retention.ms", "7200000")]).0, 0);
+    let c = describe_topic(&bs, "dyn");
+    let ret = c.get("retention.ms").unwrap();
+    assert_eq!((ret.value.as_deref(), &ret.source), (Some("7200000"), &ConfigSource::DynamicBroker));
+    let b = describe_broker(&bs);
+    let lr = b.get("log.retention.ms").unwrap();
+    assert_eq!((lr.value.as_deref(), &lr.source, lr.is_read_only), (Some("7200000"), &ConfigSource::DynamicBroker, false));
+
+    // Incremental ops on a broker, Kafka's keys for parts Sluice lacks are kept and shown.
+    assert_eq!(incremental_on(&bs, 4, "1", &[("background.threads", 0, Some("9"))]).0, 0);
+    assert_eq!(incremental_on(&bs, 4, "1", &[("log.cleanup.policy", 2, Some("compact"))]).0, 0);
+    assert_eq!(describe_topic(&bs, "dyn").get("cleanup.policy").unwrap().value.as_deref(), Some("delete,compact"));
+    assert_eq!(incremental_on(&bs, 4, "1", &[("log.cleanup.policy", 3, Some("compact"))]).0, 0);
+    assert_eq!(describe_topic(&bs, "dyn").get("cleanup.policy").unwrap().value.as_deref(), Some("delete"));
+    let b = describe_broker(&bs);
+    assert_eq!(b.get("background.threads").and_then(|e| e.value.as_deref()), Some("9"));
+    assert_eq!(b.get("log.retention.ms").unwrap().value.as_deref(), Some("7200000"), "SET kept the others");
+
+    // Bad values, keys that are not dynamic and other brokers are refused; nothing changes.
+    let (code, msg) = incremental_on(&bs, 4, "1", &[("log.retention.ms", 0, Some("soon"))]);
+    assert_eq!(code, INVALID_CONFIG);
+    assert!(msg.unwrap_or_default().contains("log.retention.ms"));
+    assert_eq!(incremental_on(&bs, 4, "1", &[("background.threads", 0, Some("0"))]).0, INVALID_CONFIG);
+    assert_eq!(incremental_on(&bs, 4, "1", &[("log.dirs", 0, Some("/tmp/elsewhere"))]).0, INVALID_CONFIG);
+    assert_eq!(alter(&bs, 4, "7", &[("log.retention.ms", "1")]).0, INVALID_REQUEST);
+    assert_eq!(describe_topic(&bs, "dyn").get("retention.ms").unwrap().value.as_deref(), Some("7200000"));
+
+    // The running partition applies a new default at once: a 4 KiB message is now too large.
+    assert_eq!(incremental_on(&bs, 4, "", &[("message.max.bytes", 0, Some("2048"))]).0, 0);
+    let p = producer(&bs, &[("message.timeout.ms", "10000"), ("retries", "0")]);
+    let big =
+        TestMsg { key: None, value: Some(vec![b'x'; 4096]), headers: vec![], timestamp: None, partition: Some(0) };
+    let d = produce_all(&p, "dyn", &[big], Duration::from_secs(30));
+    assert!(matches!(&d[0], Err(e) if format!("{e:?}").contains("SizeTooLarge")), "{d:?}");
+    drop(p);
+
+    // Dynamic configs are metadata: they survive a restart.
+    broker.stop();
+    broker.restart();
+    let bs = broker.bootstrap();
+    wait_for_topic(&bs, "dyn", 1);
+    let c = describe_topic(&bs, "dyn");
+    assert_eq!(c.get("retention.ms").unwrap().value.as_deref(), Some("7200000"));
+    assert_eq!(c.get("max.message.bytes").unwrap().source, ConfigSource::DynamicDefaultBroker);
 }
 
 #[test]

@@ -34,6 +34,12 @@ pub enum MetadataRecord {
         name: String,
         partitions: i32,
     },
+    /// Replaces the dynamic broker configs of `entity`: a node id, or "" for the
+    /// cluster-wide defaults (AlterConfigs, IncrementalAlterConfigs on a broker resource).
+    SetBrokerConfigs {
+        entity: String,
+        configs: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +61,8 @@ impl TopicMeta {
 pub struct MetadataImage {
     pub version: u64,
     pub topics: BTreeMap<Arc<str>, Arc<TopicMeta>>,
+    /// Dynamic broker configs by entity: "" (cluster-wide default) or a node id.
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl MetadataImage {
@@ -79,8 +87,29 @@ impl MetadataImage {
                     t.partitions = t.partitions.max(*partitions);
                 }
             }
+            MetadataRecord::SetBrokerConfigs { entity, configs } => {
+                if configs.is_empty() {
+                    self.broker_configs.remove(entity);
+                } else {
+                    self.broker_configs.insert(entity.clone(), configs.clone());
+                }
+            }
         }
         self.version += 1;
+    }
+
+    /// The dynamic broker config layers that apply to `node_id`, weakest first: the
+    /// cluster-wide defaults, then the node's own.
+    pub fn broker_config_layers(&self, node_id: i32) -> Vec<&BTreeMap<String, String>> {
+        ["".to_string(), node_id.to_string()].iter().filter_map(|e| self.broker_configs.get(e)).collect()
+    }
+
+    /// Where a dynamic broker config of `node_id` comes from, with its value: the node's
+    /// own (true) or the cluster-wide default (false).
+    pub fn dynamic_broker_config(&self, node_id: i32, key: &str) -> Option<(&str, bool)> {
+        let own = self.broker_configs.get(&node_id.to_string()).and_then(|m| m.get(key));
+        let default = self.broker_configs.get("").and_then(|m| m.get(key));
+        own.map(|v| (v.as_str(), true)).or(default.map(|v| (v.as_str(), false)))
     }
 
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicMeta>> {
@@ -136,6 +165,16 @@ mod tests {
         assert_eq!(img.topic("a").unwrap().partitions, 5, "never shrinks");
         assert_eq!(img.topic("a").unwrap().id, id);
         img.apply(&MetadataRecord::DeleteTopic { name: "a".into() });
+        let mut dynamic = BTreeMap::new();
+        dynamic.insert("log.retention.ms".to_string(), "1000".to_string());
+        img.apply(&MetadataRecord::SetBrokerConfigs { entity: "".into(), configs: dynamic.clone() });
+        dynamic.insert("log.retention.ms".to_string(), "2000".to_string());
+        img.apply(&MetadataRecord::SetBrokerConfigs { entity: "1".into(), configs: dynamic });
+        assert_eq!(img.dynamic_broker_config(1, "log.retention.ms"), Some(("2000", true)));
+        assert_eq!(img.dynamic_broker_config(2, "log.retention.ms"), Some(("1000", false)));
+        assert_eq!(img.broker_config_layers(1).len(), 2);
+        img.apply(&MetadataRecord::SetBrokerConfigs { entity: "1".into(), configs: BTreeMap::new() });
+        assert_eq!(img.dynamic_broker_config(1, "log.retention.ms"), Some(("1000", false)));
         assert!(img.topic("a").is_none());
         assert_eq!(img.version, 5);
     }

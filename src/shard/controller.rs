@@ -36,6 +36,12 @@ pub enum ControllerOp {
         topics: Vec<(String, BTreeMap<String, String>)>,
         validate_only: bool,
     },
+    /// Replaces the dynamic broker configs of each entity ("" or a node id); the maps are
+    /// validated by the caller.
+    SetBrokerConfigs {
+        entities: Vec<(String, BTreeMap<String, String>)>,
+        validate_only: bool,
+    },
     /// Grows each topic to the given partition count.
     CreatePartitions {
         topics: Vec<(String, i32)>,
@@ -59,7 +65,7 @@ pub enum ControllerError {
 pub enum ControllerResult {
     Created(Vec<Result<Arc<TopicMeta>, ControllerError>>),
     Deleted(Vec<Result<(), ControllerError>>),
-    /// For SetTopicConfigs and CreatePartitions, one per topic, in order.
+    /// For SetTopicConfigs, SetBrokerConfigs and CreatePartitions, one per item, in order.
     Changed(Vec<Result<(), ControllerError>>),
 }
 
@@ -176,6 +182,16 @@ impl Controller {
                     let record = MetadataRecord::SetTopicConfigs { name: name.clone(), configs };
                     out.push(self.commit(&mut image, record, validate_only).await);
                     tracing::info!(topic = %name, validate_only, "topic configs changed");
+                }
+                ControllerResult::Changed(out)
+            }
+            ControllerOp::SetBrokerConfigs { entities, validate_only } => {
+                let mut out = Vec::with_capacity(entities.len());
+                for (entity, configs) in entities {
+                    let keys: Vec<String> = configs.keys().cloned().collect();
+                    let record = MetadataRecord::SetBrokerConfigs { entity: entity.clone(), configs };
+                    out.push(self.commit(&mut image, record, validate_only).await);
+                    tracing::info!(entity = %entity, ?keys, validate_only, "dynamic broker configs changed");
                 }
                 ControllerResult::Changed(out)
             }

@@ -309,13 +309,14 @@ impl Shard {
     /// it now owns, closes and deletes those whose topic is gone or was re-created.
     pub async fn apply_metadata(&self, image: Arc<MetadataImage>) {
         *self.image.borrow_mut() = image.clone();
+        let broker = self.config.with_dynamic(&image.broker_config_layers(self.config.node_id));
         let mut wanted: HashMap<TopicPartition, (Uuid, TopicConfig)> = HashMap::new();
         for topic in image.topics.values() {
             for p in 0..topic.partitions {
                 if self.owner_of(&topic.name, p) == self.id {
                     wanted.insert(
                         TopicPartition::new(topic.name.clone(), p),
-                        (topic.id, TopicConfig::resolve(&self.config, &topic.configs)),
+                        (topic.id, TopicConfig::resolve(&broker, &topic.configs)),
                     );
                 }
             }

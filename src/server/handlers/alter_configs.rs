@@ -1,6 +1,7 @@
 //! AlterConfigs v0–2 (the legacy API): each topic's configs are replaced by the request's
 //! set, validated first; a bad value is INVALID_CONFIG with a message naming the key.
-//! Broker configs are static (server.properties), so altering them is refused.
+//! A broker resource (this node's id, or "" for the cluster-wide defaults) replaces that
+//! entity's dynamic broker configs (`config::DYNAMIC_BROKER_KEYS`) the same way.
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -38,6 +39,11 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                     None => Ok(configs),
                 };
                 plans.push(Planned::Topic(name, new));
+            }
+            RESOURCE_BROKER => {
+                let configs: BTreeMap<String, String> =
+                    res.configs.iter().filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string()))).collect();
+                plans.push(Planned::Broker(broker_entity(shard, &name).map(|e| (e, configs))));
             }
             other => plans.push(Planned::Other(other)),
         }

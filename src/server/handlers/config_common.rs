@@ -6,7 +6,7 @@ use std::rc::Rc;
 use kafka_protocol::error::ResponseError;
 
 use super::controller_call;
-use crate::config::validate_topic_config;
+use crate::config::{validate_dynamic_broker_config, validate_topic_config};
 use crate::limits;
 use crate::shard::controller::{ControllerError, ControllerOp, ControllerResult};
 use crate::shard::Shard;
@@ -15,6 +15,8 @@ pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
 pub const SOURCE_DYNAMIC_TOPIC_CONFIG: i8 = 1;
+pub const SOURCE_DYNAMIC_BROKER_CONFIG: i8 = 2;
+pub const SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 pub const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
 pub const SOURCE_DEFAULT_CONFIG: i8 = 5;
 
@@ -91,35 +93,101 @@ pub async fn set_topic_configs(
     results.into_iter().map(|r| r.expect("every resource has a result")).collect()
 }
 
-/// A planned change of one resource of an AlterConfigs-style request: a topic with its new
-/// config map (or the error found while building it), or another resource type.
+/// The dynamic broker config entity a broker resource name stands for: "" (the
+/// cluster-wide defaults) or this node's id; an error for another broker.
+pub fn broker_entity(shard: &Shard, name: &str) -> Result<String, (ResponseError, String)> {
+    let me = shard.node.node_id.to_string();
+    if name.is_empty() || name == me {
+        Ok(name.to_string())
+    } else {
+        Err((ResponseError::InvalidRequest, format!("unknown broker {name}: this cluster has broker {me}")))
+    }
+}
+
+/// Validates the new dynamic config map of each broker entity and, for those that pass,
+/// replaces them in one controller call; results in the same order.
+async fn set_broker_configs(
+    shard: &Rc<Shard>,
+    changes: Vec<Result<(String, BTreeMap<String, String>), (ResponseError, String)>>,
+    validate_only: bool,
+) -> Vec<ResourceResult> {
+    let mut results: Vec<Option<ResourceResult>> = Vec::with_capacity(changes.len());
+    let mut accepted = Vec::new();
+    let mut accepted_at = Vec::new();
+    for (i, change) in changes.into_iter().enumerate() {
+        let checked = change.and_then(|(entity, configs)| {
+            for (k, v) in &configs {
+                validate_dynamic_broker_config(k, v).map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
+            }
+            Ok((entity, configs))
+        });
+        match checked {
+            Ok(c) => {
+                accepted.push(c);
+                accepted_at.push(i);
+                results.push(None);
+            }
+            Err(e) => results.push(Some(Err(e))),
+        }
+    }
+    if !accepted.is_empty() {
+        let op = ControllerOp::SetBrokerConfigs { entities: accepted, validate_only };
+        let outcome = match controller_call(shard, op).await {
+            Some(ControllerResult::Changed(v)) => v,
+            _ => vec![Err(ControllerError::Storage("controller unavailable".into())); accepted_at.len()],
+        };
+        for (i, r) in accepted_at.into_iter().zip(outcome) {
+            results[i] = Some(r.map_err(controller_error));
+        }
+    }
+    results.into_iter().map(|r| r.expect("every resource has a result")).collect()
+}
+
+/// A planned change of one resource of an AlterConfigs-style request: a topic or a broker
+/// entity with its new config map (or the error found while building it), or another
+/// resource type (refused: Sluice has no group or client-metrics configs).
 pub enum Planned {
     Topic(String, Result<BTreeMap<String, String>, (ResponseError, String)>),
+    Broker(Result<(String, BTreeMap<String, String>), (ResponseError, String)>),
     Other(i8),
 }
 
-/// Applies the topic changes in one controller call and refuses the rest; one result per
-/// resource, in request order.
+/// Applies the topic changes and the broker changes in one controller call each and
+/// refuses the rest; one result per resource, in request order.
 pub async fn alter_resources(shard: &Rc<Shard>, plans: Vec<Planned>, validate_only: bool) -> Vec<ResourceResult> {
-    let mut refused = Vec::with_capacity(plans.len());
-    let mut changes = Vec::new();
+    enum Slot {
+        Topic,
+        Broker,
+        Refused((ResponseError, String)),
+    }
+    let mut slots = Vec::with_capacity(plans.len());
+    let mut topics = Vec::new();
+    let mut brokers = Vec::new();
     for p in plans {
         match p {
             Planned::Topic(name, configs) => {
-                changes.push((name, configs));
-                refused.push(None);
+                topics.push((name, configs));
+                slots.push(Slot::Topic);
             }
-            Planned::Other(RESOURCE_BROKER) => refused.push(Some((
-                ResponseError::InvalidConfig,
-                "broker configs are static: set them in server.properties or with --override".to_string(),
-            ))),
+            Planned::Broker(change) => {
+                brokers.push(change);
+                slots.push(Slot::Broker);
+            }
             Planned::Other(t) => {
-                refused.push(Some((ResponseError::InvalidRequest, format!("resource type {t} is not supported"))))
+                slots.push(Slot::Refused((ResponseError::InvalidRequest, format!("resource type {t} is not supported"))))
             }
         }
     }
-    let mut applied = set_topic_configs(shard, changes, validate_only).await.into_iter();
-    refused.into_iter().map(|r| r.map_or_else(|| applied.next().expect("one result per topic"), Err)).collect()
+    let mut topic_results = set_topic_configs(shard, topics, validate_only).await.into_iter();
+    let mut broker_results = set_broker_configs(shard, brokers, validate_only).await.into_iter();
+    slots
+        .into_iter()
+        .map(|slot| match slot {
+            Slot::Topic => topic_results.next().expect("one result per topic"),
+            Slot::Broker => broker_results.next().expect("one result per broker entity"),
+            Slot::Refused(e) => Err(e),
+        })
+        .collect()
 }
 
 pub fn controller_error(e: ControllerError) -> (ResponseError, String) {
