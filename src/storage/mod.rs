@@ -14,10 +14,6 @@ mod scan;
 #[cfg(test)]
 mod simulation_tests;
 
-/// Storage tests that run a glommio executor hold this, so that at most one runs at a time
-/// in the test process. Two executors doing heavy I/O side by side in one test process
-/// hung once each in three full runs (the executor asleep in io_uring_enter with timers
-/// pending); not understood yet, and not seen with one at a time. See the closing note.
 /// The segment files (`*.log`) in a partition directory, oldest first.
 #[cfg(test)]
 pub(crate) fn segment_logs(partition_dir: &std::path::Path) -> Vec<PathBuf> {
@@ -31,6 +27,10 @@ pub(crate) fn segment_logs(partition_dir: &std::path::Path) -> Vec<PathBuf> {
     v
 }
 
+/// Storage tests that run a glommio executor hold this, so that at most one runs at a time
+/// in the test process (they measure and inject faults by path, process-wide). Two
+/// executors side by side once hung asleep in io_uring_enter with work pending: most
+/// likely glommio 0.9.0 parking with runnable tasks, fixed in vendor/glommio.
 #[cfg(test)]
 pub(crate) fn executor_test_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
