@@ -313,7 +313,8 @@ fn set_dynamic_key(cfg: &mut BrokerConfig, k: &str, v: &str) -> Result<bool, Con
         "log.retention.bytes" => cfg.log_retention_bytes = parse_int(k, v, -1, i64::MAX)?,
         "log.cleaner.delete.retention.ms" => cfg.log_cleaner_delete_retention_ms = parse_int(k, v, 0, i64::MAX)?,
         "log.cleanup.policy" => {
-            validate_topic_config("cleanup.policy", v).map_err(|_| invalid(k, v, "expected delete, compact or compact,delete"))?;
+            validate_topic_config("cleanup.policy", v)
+                .map_err(|_| invalid(k, v, "expected delete, compact or compact,delete"))?;
             cfg.log_cleanup_policy = v.to_string();
         }
         _ => return Ok(false),
@@ -329,11 +330,7 @@ pub fn validate_dynamic_broker_config(k: &str, v: &str) -> Result<(), ConfigErro
         return Ok(());
     }
     if !DYNAMIC_BROKER_KEYS.contains(&k) {
-        return Err(invalid(
-            k,
-            v,
-            "cannot be changed dynamically (set it in server.properties or with --override)",
-        ));
+        return Err(invalid(k, v, "cannot be changed dynamically (set it in server.properties or with --override)"));
     }
     set_dynamic_key(&mut BrokerConfig::default(), k, v).map(|_| ())
 }

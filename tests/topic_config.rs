@@ -201,8 +201,12 @@ fn describe_broker_configs() {
 
 fn describe_broker(bs: &str) -> rdkafka::admin::ConfigResource {
     let admin = admin(bs);
-    let res = block_on(ADMIN_TIMEOUT, "DescribeConfigs", admin.describe_configs([&ResourceSpecifier::Broker(1)], &admin_opts()))
-        .expect("DescribeConfigs request");
+    let res = block_on(
+        ADMIN_TIMEOUT,
+        "DescribeConfigs",
+        admin.describe_configs([&ResourceSpecifier::Broker(1)], &admin_opts()),
+    )
+    .expect("DescribeConfigs request");
     res.into_iter().next().unwrap().expect("broker configs")
 }
 
@@ -232,7 +236,10 @@ fn dynamic_broker_configs_change_topic_defaults() {
     assert_eq!((ret.value.as_deref(), &ret.source), (Some("7200000"), &ConfigSource::DynamicBroker));
     let b = describe_broker(&bs);
     let lr = b.get("log.retention.ms").unwrap();
-    assert_eq!((lr.value.as_deref(), &lr.source, lr.is_read_only), (Some("7200000"), &ConfigSource::DynamicBroker, false));
+    assert_eq!(
+        (lr.value.as_deref(), &lr.source, lr.is_read_only),
+        (Some("7200000"), &ConfigSource::DynamicBroker, false)
+    );
 
     // Incremental ops on a broker, Kafka's keys for parts Sluice lacks are kept and shown.
     assert_eq!(incremental_on(&bs, 4, "1", &[("background.threads", 0, Some("9"))]).0, 0);

@@ -176,7 +176,7 @@ mod tests {
         img.apply(&MetadataRecord::SetBrokerConfigs { entity: "1".into(), configs: BTreeMap::new() });
         assert_eq!(img.dynamic_broker_config(1, "log.retention.ms"), Some(("1000", false)));
         assert!(img.topic("a").is_none());
-        assert_eq!(img.version, 5);
+        assert_eq!(img.version, 8);
     }
 
     #[test]

@@ -178,16 +178,16 @@ impl PartitionLog {
         let dir = self.dir.clone();
         let (p, t) = (path.clone(), tmp.clone());
         background_io::run(move || -> std::io::Result<()> {
-                use std::io::Write;
-                let mut f = std::fs::File::create(&t)?;
-                f.write_all(&cleaned)?;
-                f.sync_all()?;
-                std::fs::rename(&t, &p)?;
-                std::fs::File::open(&dir)?.sync_all()
-            })
-            .await
-            .and_then(|r| r)
-            .map_err(|e| StorageError::Io { op: "write cleaned segment", path: tmp, reason: e.to_string() })?;
+            use std::io::Write;
+            let mut f = std::fs::File::create(&t)?;
+            f.write_all(&cleaned)?;
+            f.sync_all()?;
+            std::fs::rename(&t, &p)?;
+            std::fs::File::open(&dir)?.sync_all()
+        })
+        .await
+        .and_then(|r| r)
+        .map_err(|e| StorageError::Io { op: "write cleaned segment", path: tmp, reason: e.to_string() })?;
         let file = SegmentFile::open_or_create(&path).await?;
         let size = file.size().await?;
         let scan = scan_segment(&file, base, size, false).await?;

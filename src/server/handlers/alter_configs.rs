@@ -41,8 +41,11 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                 plans.push(Planned::Topic(name, new));
             }
             RESOURCE_BROKER => {
-                let configs: BTreeMap<String, String> =
-                    res.configs.iter().filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string()))).collect();
+                let configs: BTreeMap<String, String> = res
+                    .configs
+                    .iter()
+                    .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                    .collect();
                 plans.push(Planned::Broker(broker_entity(shard, &name).map(|e| (e, configs))));
             }
             other => plans.push(Planned::Other(other)),

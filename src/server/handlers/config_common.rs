@@ -173,9 +173,8 @@ pub async fn alter_resources(shard: &Rc<Shard>, plans: Vec<Planned>, validate_on
                 brokers.push(change);
                 slots.push(Slot::Broker);
             }
-            Planned::Other(t) => {
-                slots.push(Slot::Refused((ResponseError::InvalidRequest, format!("resource type {t} is not supported"))))
-            }
+            Planned::Other(t) => slots
+                .push(Slot::Refused((ResponseError::InvalidRequest, format!("resource type {t} is not supported")))),
         }
     }
     let mut topic_results = set_topic_configs(shard, topics, validate_only).await.into_iter();

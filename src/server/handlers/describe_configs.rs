@@ -42,7 +42,8 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
     let node = shard.node.node_id;
     let effective = shard.config.with_dynamic(&image.broker_config_layers(node));
     let static_source = |explicit: bool| if explicit { SOURCE_STATIC_BROKER_CONFIG } else { SOURCE_DEFAULT_CONFIG };
-    let dynamic_source = |own: bool| if own { SOURCE_DYNAMIC_BROKER_CONFIG } else { SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG };
+    let dynamic_source =
+        |own: bool| if own { SOURCE_DYNAMIC_BROKER_CONFIG } else { SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG };
     // The source of a broker key's effective value, and its synonyms, strongest first.
     let broker_key = |k: &str, explicit: bool| -> (i8, Vec<DescribeConfigsSynonym>) {
         let mut synonyms = Vec::new();
@@ -54,7 +55,8 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         if let Some((_, v, _)) = shard.config.describe().into_iter().find(|(key, _, _)| *key == k) {
             synonyms.push(synonym(k, &v, static_source(explicit)));
         }
-        let source = image.dynamic_broker_config(node, k).map_or(static_source(explicit), |(_, own)| dynamic_source(own));
+        let source =
+            image.dynamic_broker_config(node, k).map_or(static_source(explicit), |(_, own)| dynamic_source(own));
         (source, synonyms)
     };
     let mut resp = DescribeConfigsResponse::default();
@@ -113,9 +115,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                     }
                     Ok(entries.into_iter().filter(|e| wanted(&e.0)).collect())
                 }
-                RESOURCE_BROKER => {
-                    Err((ResponseError::InvalidRequest, format!("this is broker {node}")))
-                }
+                RESOURCE_BROKER => Err((ResponseError::InvalidRequest, format!("this is broker {node}"))),
                 other => Err((ResponseError::InvalidRequest, format!("resource type {other} is not supported"))),
             };
         match entries {
