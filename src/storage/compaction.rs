@@ -9,9 +9,11 @@
 //! go through io_uring, the cleaned file is written, synced and renamed over the old one on
 //! the shard's background I/O thread (`background_io`), and the swap in memory is a brief synchronous step, so
 //! neither produce nor fetch waits for it. Readers holding the old file keep reading it.
-//! Decoding is CPU work on the shard's thread: the passes offer the CPU back after every
-//! batch (`yield_if_needed`), or a segment's worth of decoding would hold produce and fetch
-//! for milliseconds (glommio's task queues only switch where a task yields).
+//! Decoding and re-encoding records is CPU work (about a microsecond a record): it runs on
+//! the background I/O thread too, a segment at a time, so the shard's thread only reads
+//! the segments and swaps files. On the shard, even in the low-share task queue and
+//! yielding after every batch, it took a large share of a shard that was also serving
+//! produce and fetch (BENCHMARKS.md).
 //!
 //! Like Kafka's cleaner, the key map covers only the dirty segments (sealed since the last
 //! pass): a record goes when the map has a later offset for its key. The clean segments'
@@ -70,6 +72,48 @@ fn decode_error(path: &std::path::Path, e: impl std::fmt::Display) -> StorageErr
     StorageError::Corrupt { path: path.to_path_buf(), position: 0, reason: format!("cannot decode records: {e}") }
 }
 
+/// Adds the offset of every keyed record in `batches` to `latest` (later offsets win).
+fn map_latest_keys(mut latest: HashMap<Bytes, i64>, batches: &[Bytes]) -> Result<HashMap<Bytes, i64>, String> {
+    for b in batches {
+        let set = RecordBatchDecoder::decode(&mut b.clone()).map_err(|e| e.to_string())?;
+        for r in set.records {
+            if let Some(k) = r.key {
+                latest.insert(k, r.offset);
+            }
+        }
+    }
+    Ok(latest)
+}
+
+/// The batches with every record dropped that `latest` has a later offset for, or that is
+/// a tombstone in a batch older than `horizon`; batches that keep everything are copied as
+/// they are, the others re-encoded. Returns the bytes and how many records went.
+fn clean_batches(batches: &[Bytes], latest: &HashMap<Bytes, i64>, horizon: i64) -> Result<(BytesMut, u64), String> {
+    let mut out = BytesMut::new();
+    let mut removed = 0u64;
+    for b in batches {
+        let set = RecordBatchDecoder::decode(&mut b.clone()).map_err(|e| e.to_string())?;
+        let expired = BatchHeader::read(b).is_some_and(|h| h.max_timestamp.get() < horizon);
+        let total = set.records.len();
+        let kept: Vec<_> = set
+            .records
+            .into_iter()
+            .filter(|r| match &r.key {
+                None => true,
+                Some(k) => latest.get(k).is_none_or(|&newest| newest <= r.offset) && !(r.value.is_none() && expired),
+            })
+            .collect();
+        removed += (total - kept.len()) as u64;
+        if kept.len() == total {
+            out.extend_from_slice(b);
+        } else if !kept.is_empty() {
+            let options = RecordEncodeOptions { version: set.version, compression: set.compression };
+            RecordBatchEncoder::encode(&mut out, kept.iter(), &options).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok((out, removed))
+}
+
 impl PartitionLog {
     /// One cleaning pass over the sealed segments, if the topic is compacted and sealed
     /// segments were added since the last pass.
@@ -96,49 +140,27 @@ impl PartitionLog {
         if dirty_end.is_none() || dirty_end == Some(self.compacted_through.get()) {
             return Ok(stats);
         }
-        // Pass 1: the latest offset of every key in the dirty segments.
+        // Pass 1: the latest offset of every key in the dirty segments. Reads are I/O on the
+        // shard; decoding is CPU work, done on the background I/O thread.
         let clean_through = self.compacted_through.get();
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
         for (_, file, size) in sealed.iter().filter(|(base, _, _)| *base > clean_through) {
-            for b in segment_batches(file, *size).await? {
-                let set = RecordBatchDecoder::decode(&mut b.clone()).map_err(|e| decode_error(file.path(), e))?;
-                for r in set.records {
-                    if let Some(k) = r.key {
-                        latest.insert(k, r.offset);
-                    }
-                }
-                glommio::yield_if_needed().await;
-            }
+            let batches = segment_batches(file, *size).await?;
+            let path = file.path().to_path_buf();
+            latest = background_io::run(move || map_latest_keys(latest, &batches).map_err(|e| decode_error(&path, e)))
+                .await
+                .map_err(|e| decode_error(file.path(), e))??;
         }
         // Pass 2: rewrite each segment that holds something superseded.
+        let latest = std::sync::Arc::new(latest);
         let horizon = now_ms.saturating_sub(config.delete_retention_ms);
         for (base, file, size) in &sealed {
-            let mut out = BytesMut::new();
-            let mut removed = 0u64;
-            for b in segment_batches(file, *size).await? {
-                let set = RecordBatchDecoder::decode(&mut b.clone()).map_err(|e| decode_error(file.path(), e))?;
-                let expired = BatchHeader::read(&b).is_some_and(|h| h.max_timestamp.get() < horizon);
-                let total = set.records.len();
-                let kept: Vec<_> = set
-                    .records
-                    .into_iter()
-                    .filter(|r| match &r.key {
-                        None => true,
-                        Some(k) => {
-                            latest.get(k).is_none_or(|&newest| newest <= r.offset) && !(r.value.is_none() && expired)
-                        }
-                    })
-                    .collect();
-                removed += (total - kept.len()) as u64;
-                if kept.len() == total {
-                    out.extend_from_slice(&b);
-                } else if !kept.is_empty() {
-                    let options = RecordEncodeOptions { version: set.version, compression: set.compression };
-                    RecordBatchEncoder::encode(&mut out, kept.iter(), &options)
-                        .map_err(|e| decode_error(file.path(), e))?;
-                }
-                glommio::yield_if_needed().await;
-            }
+            let batches = segment_batches(file, *size).await?;
+            let (path, latest) = (file.path().to_path_buf(), latest.clone());
+            let (out, removed) =
+                background_io::run(move || clean_batches(&batches, &latest, horizon).map_err(|e| decode_error(&path, e)))
+                    .await
+                    .map_err(|e| decode_error(file.path(), e))??;
             if removed == 0 {
                 continue;
             }
