@@ -247,6 +247,55 @@ pub fn encode_batch(base_offset: i64, records: &[(Option<&[u8]>, Option<&[u8]>)]
     b
 }
 
+/// Reads a zigzag varint (Kafka's varint and varlong) at `*pos`, moving `*pos` past it.
+fn get_varint(buf: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut z: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        let byte = *buf.get(*pos)?;
+        *pos += 1;
+        z |= ((byte & 0x7f) as u64) << shift;
+        if byte < 0x80 {
+            return Some((z >> 1) as i64 ^ -((z & 1) as i64));
+        }
+    }
+    None
+}
+
+/// For one uncompressed batch: pushes onto `out` the index (`first_index` + position in the
+/// batch) of every record with a null key, and returns how many records it holds. Walks
+/// the records' length and key-length varints only: no decoding, no allocation unless a
+/// record has no key. `None` for a compressed batch or records that do not parse (the
+/// caller then decodes the batch fully and reports what is wrong).
+pub fn null_key_records(batch: &[u8], first_index: i32, out: &mut Vec<i32>) -> Option<i32> {
+    let before = out.len();
+    let walked = walk_null_keys(batch, first_index, out);
+    if walked.is_none() {
+        out.truncate(before);
+    }
+    walked
+}
+
+fn walk_null_keys(batch: &[u8], first_index: i32, out: &mut Vec<i32>) -> Option<i32> {
+    let h = BatchHeader::read(batch)?;
+    if h.compression() != 0 || batch.len() < HEADER_BYTES {
+        return None;
+    }
+    let count = h.records_count.get();
+    let mut pos = HEADER_BYTES;
+    for i in 0..count {
+        let len = usize::try_from(get_varint(batch, &mut pos)?).ok()?;
+        let end = pos.checked_add(len).filter(|&e| e <= batch.len())?;
+        let mut at = pos + 1; // attributes
+        get_varint(&batch[..end], &mut at)?; // timestamp delta
+        get_varint(&batch[..end], &mut at)?; // offset delta
+        if get_varint(&batch[..end], &mut at)? < 0 {
+            out.push(first_index + i);
+        }
+        pos = end;
+    }
+    (pos == batch.len()).then_some(count)
+}
+
 fn put_varint(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     loop {
@@ -263,6 +312,36 @@ fn put_varint(out: &mut Vec<u8>, v: i64) {
 pub(crate) mod tests {
     pub use super::build_batch as make_batch;
     use super::*;
+
+    #[test]
+    fn null_keys_are_found_without_decoding() {
+        let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> = vec![
+            (Some(b"a"), Some(b"1")),
+            (None, Some(b"2")),
+            (Some(b""), None),
+            (None, None),
+            (Some(&[7u8; 300][..]), Some(&[1u8; 200][..])),
+        ];
+        let b = encode_batch(0, &recs, 1);
+        let mut out = Vec::new();
+        assert_eq!(null_key_records(&b, 10, &mut out), Some(5));
+        assert_eq!(out, vec![11, 13]);
+        // Truncated or compressed: not walked, and nothing reported.
+        let mut out = vec![99];
+        assert_eq!(null_key_records(&b[..b.len() - 1], 0, &mut out), None);
+        assert_eq!(out, vec![99]);
+        let mut z = b.clone();
+        BatchHeader::read_mut(&mut z).unwrap().attributes.set(1);
+        assert_eq!(null_key_records(&z, 0, &mut Vec::new()), None);
+        let mut v = Vec::new();
+        for x in [0i64, 1, -1, 63, -64, 64, 300, -300, i32::MAX as i64, i64::MIN, i64::MAX] {
+            v.clear();
+            put_varint(&mut v, x);
+            let mut pos = 0;
+            assert_eq!(get_varint(&v, &mut pos), Some(x));
+            assert_eq!(pos, v.len());
+        }
+    }
 
     #[test]
     fn valid_batch_passes_and_patches_keep_crc_valid() {

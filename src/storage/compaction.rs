@@ -157,10 +157,11 @@ impl PartitionLog {
         for (base, file, size) in &sealed {
             let batches = segment_batches(file, *size).await?;
             let (path, latest) = (file.path().to_path_buf(), latest.clone());
-            let (out, removed) =
-                background_io::run(move || clean_batches(&batches, &latest, horizon).map_err(|e| decode_error(&path, e)))
-                    .await
-                    .map_err(|e| decode_error(file.path(), e))??;
+            let (out, removed) = background_io::run(move || {
+                clean_batches(&batches, &latest, horizon).map_err(|e| decode_error(&path, e))
+            })
+            .await
+            .map_err(|e| decode_error(file.path(), e))??;
             if removed == 0 {
                 continue;
             }

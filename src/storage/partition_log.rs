@@ -773,15 +773,23 @@ async fn recover_segment(
 }
 
 /// A compacted topic refuses records without a key: the indexes of such records (counted
-/// across the request's batches), as Kafka reports them. Decoding records (and
-/// decompressing them) is the price of this check, paid on compacted topics only.
+/// across the request's batches), as Kafka reports them. Uncompressed batches are checked
+/// by walking the records' varints (no decoding, no allocation); compressed ones are
+/// decompressed and decoded, the price of this check, paid on compacted topics only.
 fn keyed_records_only(records: &Bytes) -> Result<(), AppendError> {
     use kafka_protocol::records::RecordBatchDecoder;
-    let mut buf = records.clone();
     let mut indexes = Vec::new();
     let mut index = 0i32;
-    while !buf.is_empty() {
-        let set = RecordBatchDecoder::decode(&mut buf).map_err(|_| AppendError::Malformed)?;
+    let mut at = 0usize;
+    while at < records.len() {
+        let n = batch::peek_batch_bytes(&records[at..]).map_err(|_| AppendError::Malformed)?;
+        let one = records.slice(at..(at + n).min(records.len()));
+        at += n;
+        if let Some(count) = batch::null_key_records(&one, index, &mut indexes) {
+            index += count;
+            continue;
+        }
+        let set = RecordBatchDecoder::decode(&mut one.clone()).map_err(|_| AppendError::Malformed)?;
         for r in set.records {
             if r.key.is_none() {
                 indexes.push(index);
