@@ -28,8 +28,16 @@ const TESTS: &[&str] = &[
     "0011", "0044", "0069", "0076", "0086", "0090", "0094", "0112",
 ];
 
+/// The tests here share the runner's build directory: the first builds it, in a fresh
+/// clone, and two builds side by side break each other. One at a time.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[test]
 fn librdkafka_regression_suite() {
+    let _one = one_at_a_time();
     // librdkafka's test harness creates its topics with 4 partitions on demand.
     let broker = common::Broker::start_with(&[("num.partitions", "4")], 2);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/librdkafka-tests.sh");
@@ -60,6 +68,7 @@ fn librdkafka_regression_suite() {
 /// selected by librdkafka's `SUBTESTS` (a substring of the sub-test's function name).
 #[test]
 fn librdkafka_admin_config_subtests() {
+    let _one = one_at_a_time();
     let broker = common::Broker::start_with(&[("num.partitions", "4")], 2);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/librdkafka-tests.sh");
     for subtests in ["AlterConfigs", "DescribeConfigs", "DeleteRecords", "CreatePartitions"] {
