@@ -95,7 +95,7 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     // silently; a bind without it first fails with EADDRINUSE as Kafka does (std sets
     // SO_REUSEADDR, so connections left in TIME_WAIT do not block a restart).
     drop(
-        std::net::TcpListener::bind((listener.host.as_str(), listener.port))
+        bind_when_free(&listener.host, listener.port)
             .map_err(|e| format!("listeners: cannot bind {}:{}: {e}", listener.host, listener.port))?,
     );
     let mut admin = bind_admin_listener(&config)?;
@@ -223,12 +223,42 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     result
 }
 
+/// How long start-up waits for a listener port still held by a broker that just died.
+const PORT_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Binds `host:port`, waiting up to `PORT_RELEASE_WAIT` while it is in use: the listening
+/// sockets of a broker killed a moment ago are released by the kernel only once that
+/// process's io_uring rings are torn down, which happens asynchronously after its exit (a
+/// restart right after a crash, as systemd does, would otherwise fail). A port held by a
+/// live process still fails, after the wait.
+fn bind_when_free(host: &str, port: u16) -> std::io::Result<std::net::TcpListener> {
+    let deadline = std::time::Instant::now() + PORT_RELEASE_WAIT;
+    let mut warned = false;
+    loop {
+        match std::net::TcpListener::bind((host, port)) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
+                if !warned {
+                    tracing::warn!(%host, port, "port in use; waiting up to 10 s for it to be released");
+                    warned = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Binds `admin.listeners` before the shards start. A port in use stops the broker when
 /// the address was configured; the default address only draws a warning (a second broker
 /// on one machine, started without `admin.listeners`, still runs, without metrics).
 fn bind_admin_listener(config: &BrokerConfig) -> Result<Option<std::net::TcpListener>, String> {
     let Some(l) = &config.admin_listener else { return Ok(None) };
-    match std::net::TcpListener::bind((l.host.as_str(), l.port)) {
+    let bound = if config.explicit_keys.contains("admin.listeners") {
+        bind_when_free(&l.host, l.port)
+    } else {
+        std::net::TcpListener::bind((l.host.as_str(), l.port))
+    };
+    match bound {
         Ok(listener) => Ok(Some(listener)),
         Err(e) if !config.explicit_keys.contains("admin.listeners") => {
             tracing::warn!(

@@ -161,3 +161,59 @@ fn restart_with_empty_topic_and_single_core() {
     }
     verify(&bs, "full", 4, &msgs, &del);
 }
+
+/// A broker restarted right after a crash finds its port still held for a moment (the dead
+/// process's io_uring, which holds the listening socket, is torn down after it exits): it
+/// waits for the port instead of failing. A port held for good still fails, with the port
+/// named, after that wait.
+#[test]
+fn start_waits_for_a_port_still_held_by_a_dying_broker() {
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = |admin: u16| {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("serve")
+            .arg("--override")
+            .arg(format!("listeners=PLAINTEXT://127.0.0.1:{port}"))
+            .arg("--override")
+            .arg(format!("admin.listeners=127.0.0.1:{admin}"))
+            .arg("--override")
+            .arg(format!("log.dirs={}", dir.path().display()))
+            .arg("--cores")
+            .arg("1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sluice")
+    };
+
+    // Held for 1.5 s, then released: the broker comes up.
+    let held = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let mut child = spawn(free_port());
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "the broker gave up while the port was being released");
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the broker did not come up once the port was free");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Held for good: the broker exits with an error naming the port, after its wait.
+    let _held = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let started = Instant::now();
+    let child = spawn(free_port());
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(started.elapsed() >= Duration::from_secs(5), "gave up at once: {:?}", started.elapsed());
+}
