@@ -46,6 +46,10 @@ fn librdkafka_regression_suite() {
         .arg(broker.bootstrap())
         .args(TESTS)
         .env("LIBRDKAFKA_TEST_TIMEOUT", "180")
+        // librdkafka's own per-test timeouts, doubled for a 2-core CI machine: 0059 seeks nine
+        // times at the log end, and each seek waits for the fetch in flight to time out
+        // (fetch.wait.max.ms, as against Kafka), about 1 s each against a 10 s limit.
+        .env("LIBRDKAFKA_TEST_CONF", "test.timeout.multiplier=2")
         .spawn()
         .expect("run scripts/librdkafka-tests.sh");
     // Building the runner takes a few minutes the first time; each test is bounded by the
