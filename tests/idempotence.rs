@@ -25,7 +25,10 @@ fn no_duplicates_no_reordering_nothing_lost_across_crashes() {
     let mut broker = Broker::start_with(&[("advertised.listeners", &advertised)], 2);
     proxy.target(broker.port());
     let bs = broker.bootstrap();
+    // CreateTopics goes to the advertised address, the proxy; it is not retried, so the
+    // proxy starts cutting only once the topic exists.
     create_topic(&bs, TOPIC, PARTITIONS);
+    proxy.start_cutting();
 
     let producer_bs = format!("127.0.0.1:{}", proxy.port);
     let producing = thread::spawn(move || {
@@ -109,20 +112,23 @@ fn produce_paced(p: &TestProducer, msgs: &[TestMsg]) {
     p.poll(Duration::ZERO);
 }
 
-/// A TCP proxy to the broker that cuts every connection it carries every 200 ms.
+/// A TCP proxy to the broker that, once `start_cutting` is called, cuts every connection it
+/// carries every 200 ms.
 struct Proxy {
     port: u16,
     target: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    cutting: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Proxy {
     fn start() -> Proxy {
         use std::net::{Shutdown, TcpListener, TcpStream};
-        use std::sync::atomic::{AtomicU16, Ordering};
+        use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
         use std::sync::{Arc, Mutex};
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let target = Arc::new(AtomicU16::new(0));
+        let cutting = Arc::new(AtomicBool::new(false));
         let live: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
         let (t, l) = (target.clone(), live.clone());
         thread::spawn(move || {
@@ -141,13 +147,21 @@ impl Proxy {
                 }
             }
         });
+        let armed = cutting.clone();
         thread::spawn(move || loop {
             thread::sleep(Duration::from_millis(200));
+            if !armed.load(Ordering::SeqCst) {
+                continue;
+            }
             for s in live.lock().unwrap().drain(..) {
                 let _ = s.shutdown(Shutdown::Both);
             }
         });
-        Proxy { port, target }
+        Proxy { port, target, cutting }
+    }
+
+    fn start_cutting(&self) {
+        self.cutting.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn target(&self, port: u16) {
