@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use glommio::channels::channel_mesh::MeshBuilder;
-use glommio::{CpuSet, Latency, LocalExecutorBuilder, Placement, Shares};
+use glommio::{CpuSet, Latency, LocalExecutorBuilder, Placement, PoolPlacement, Shares};
 
 use sluice::config::BrokerConfig;
 use sluice::limits;
@@ -84,6 +84,14 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
         return Err(format!("--cores {shards}: only {} cores are online", online.len()));
     }
     raise_memlock_limit();
+    // Helper threads (background I/O, glommio's blocking pool) run on the CPUs the shards
+    // leave free; a thread spawned from a shard would otherwise inherit its pinning and
+    // take time from it on its own core.
+    let helper_cpus: Vec<usize> = match &online[shards..] {
+        [] => online.clone(),
+        free => free.to_vec(),
+    };
+    sluice::storage::background_io::set_cpus(helper_cpus.clone());
 
     std::fs::create_dir_all(&config.log_dir).map_err(|e| format!("log.dirs {}: {e}", config.log_dir.display()))?;
     let cluster_id = load_or_create_meta_properties(&config.log_dir, config.node_id)?;
@@ -122,8 +130,10 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
         let addr = format!("{}:{}", listener.host, listener.port);
         let admin = if i == 0 { admin.take() } else { None };
         let admin_addr = admin_addr.clone();
+        let pool_cpus = CpuSet::online().map_err(|e| e.to_string())?.filter(|l| helper_cpus.contains(&l.cpu));
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("sluice-shard-{i}"))
+            .blocking_thread_pool_placement(PoolPlacement::Fenced(1, pool_cpus))
             .io_memory(config.io_memory_bytes as usize)
             .spawn(move || async move {
                 let data_tq = glommio::executor().create_task_queue(

@@ -7,7 +7,15 @@
 //! next roll behind it and stalled produce for tens of milliseconds (BENCHMARKS.md,
 //! "Retention and compaction against produce→fetch latency"). Background work now waits
 //! only for other background work.
-use std::sync::mpsc;
+//!
+//! Where it runs: a thread spawned from a shard inherits the shard's pinning, so the
+//! cleaner's decoding and re-encoding time-sliced with produce and fetch on the shard's own
+//! core (client p90 x3.5-4 while compacting, BENCHMARKS.md). The thread therefore moves to
+//! the CPUs no shard is pinned to (`set_cpus`, from `main`), and runs under `SCHED_IDLE`
+//! so that, where it must share a core with a shard, the shard preempts it as soon as it
+//! wakes. `SCHED_IDLE` still gets a small share of a busy core, so background work slows
+//! down under full load but never stops.
+use std::sync::{mpsc, Mutex};
 
 use futures::channel::oneshot;
 
@@ -17,12 +25,49 @@ thread_local! {
     static WORKER: std::cell::OnceCell<mpsc::Sender<Job>> = const { std::cell::OnceCell::new() };
 }
 
+/// The CPUs background threads may run on; `None`: wherever their creator may.
+static CPUS: Mutex<Option<Vec<usize>>> = Mutex::new(None);
+
+/// Sets the CPUs that background I/O threads started from now on run on: the online CPUs
+/// no shard is pinned to, or all online CPUs when the shards take every one. An empty
+/// list is ignored.
+pub fn set_cpus(cpus: Vec<usize>) {
+    if !cpus.is_empty() {
+        *CPUS.lock().unwrap_or_else(|e| e.into_inner()) = Some(cpus);
+    }
+}
+
+/// Moves the calling thread to the configured CPUs and to `SCHED_IDLE`. Failures are
+/// logged and otherwise ignored: the thread still works, only less politely.
+fn step_aside() {
+    let cpus = CPUS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(cpus) = cpus {
+        // SAFETY: `set` is a plain bit set owned by this frame; the calls only read it.
+        let rc = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            for &c in &cpus {
+                libc::CPU_SET(c, &mut set);
+            }
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+        };
+        if rc != 0 {
+            tracing::warn!(?cpus, error = %std::io::Error::last_os_error(), "background I/O thread: cannot set its CPUs");
+        }
+    }
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` lives across the call, which only reads it; 0 is the calling thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "background I/O thread: cannot switch to SCHED_IDLE");
+    }
+}
+
 fn start_worker() -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel::<Job>();
     let name = format!("{}-bg", std::thread::current().name().unwrap_or("sluice"));
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {
+            step_aside();
             // Ends when the shard's sender goes, with its thread. A job that panics is
             // reported to its caller (its result channel closes); the thread goes on.
             for job in rx {
@@ -63,6 +108,38 @@ mod tests {
                 // A job that panics is an error for its caller; the thread goes on.
                 assert!(super::run(|| panic!("boom")).await.is_err());
                 assert_eq!(super::run(|| 7).await.unwrap(), 7);
+            })
+            .unwrap();
+        ex.join().unwrap();
+    }
+
+    /// The thread leaves the shard's core: a shard pinned to CPU 0 gets a background
+    /// thread that runs on the configured CPUs only (not on 0, as it would by inheritance)
+    /// and under SCHED_IDLE.
+    #[test]
+    fn leaves_the_shards_core_and_yields_to_it() {
+        let online = glommio::CpuSet::online().unwrap().into_iter().map(|l| l.cpu).collect::<Vec<_>>();
+        let (shard_cpu, others) = (online[0], online[1..].to_vec());
+        if others.is_empty() {
+            eprintln!("one CPU online: nothing to check");
+            return;
+        }
+        super::set_cpus(others.clone());
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(shard_cpu))
+            .spawn(move || async move {
+                let (policy, cpus) = super::run(|| {
+                    // SAFETY: `set` is owned by this frame and written by the call.
+                    unsafe {
+                        let mut set: libc::cpu_set_t = std::mem::zeroed();
+                        assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
+                        let cpus = (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect::<Vec<_>>();
+                        (libc::sched_getscheduler(0), cpus)
+                    }
+                })
+                .await
+                .unwrap();
+                assert_eq!(policy, libc::SCHED_IDLE);
+                assert_eq!(cpus, others);
             })
             .unwrap();
         ex.join().unwrap();

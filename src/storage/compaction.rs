@@ -20,13 +20,14 @@
 //! records were each the latest of their key as of the last pass, so a key absent from
 //! the map has nothing newer.
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 
 use super::*;
 use crate::storage::background_io;
+use crate::storage::io::space_err;
+use crate::storage::scan::scan_bytes;
 
 /// What one cleaning pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -192,38 +193,80 @@ impl PartitionLog {
         Ok(stats)
     }
 
-    /// Replaces segment `base` with `cleaned`: written to `<base>.log.cleaned`, synced and
-    /// renamed over the segment (atomic), then indexed and swapped in. False if the segment
-    /// went meanwhile (retention).
+    /// Replaces segment `base` with `cleaned`, on the background I/O thread: its indexes
+    /// are built from the bytes in memory, the old index files removed (so that a crash
+    /// before the new ones are in place leaves a segment that recovery re-scans, never a
+    /// stale index over new bytes), the bytes written to `<base>.log.cleaned`, synced and
+    /// renamed over the segment (atomic), then the new index files written. The shard only
+    /// opens the new file and swaps it in. False if the segment went meanwhile (retention).
     async fn swap_in_cleaned(&self, base: i64, cleaned: Bytes) -> Result<bool, StorageError> {
         let path = self.dir.join(segment_file_name(base, "log"));
-        let tmp: PathBuf = self.dir.join(format!("{}.cleaned", segment_file_name(base, "log")));
         let dir = self.dir.clone();
-        let (p, t) = (path.clone(), tmp.clone());
-        background_io::run(move || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&t)?;
-            f.write_all(&cleaned)?;
-            f.sync_all()?;
-            std::fs::rename(&t, &p)?;
-            std::fs::File::open(&dir)?.sync_all()
-        })
-        .await
-        .and_then(|r| r)
-        .map_err(|e| StorageError::Io { op: "write cleaned segment", path: tmp, reason: e.to_string() })?;
+        let p = path.clone();
+        let written = background_io::run(move || write_cleaned_segment(&dir, &p, base, &cleaned))
+            .await
+            .map_err(|e| StorageError::Io { op: "write cleaned segment", path: path.clone(), reason: e.to_string() })??;
+        let (index, timeindex, size) = written;
         let file = SegmentFile::open_or_create(&path).await?;
-        let size = file.size().await?;
-        let scan = scan_segment(&file, base, size, false).await?;
-        write_small_file(&self.dir.join(segment_file_name(base, "index")), scan.index.encode()).await?;
-        write_small_file(&self.dir.join(segment_file_name(base, "timeindex")), scan.timeindex.encode()).await?;
         let mut st = self.state.borrow_mut();
         let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == base) else { return Ok(false) };
         seg.file = Some(file);
         seg.size = size;
         seg.written = size;
-        seg.index = scan.index;
-        seg.timeindex = scan.timeindex;
+        seg.index = index;
+        seg.timeindex = timeindex;
         // `next_offset` stays: offsets are not reused even if the last batches went.
         Ok(true)
     }
+}
+
+/// The blocking part of `swap_in_cleaned`; returns the new indexes and the file's size.
+fn write_cleaned_segment(
+    dir: &std::path::Path,
+    log: &std::path::Path,
+    base: i64,
+    cleaned: &[u8],
+) -> Result<(OffsetIndex, TimeIndex, u64), StorageError> {
+    let io = |op: &'static str, path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| StorageError::Io { op, path, reason: e.to_string() }
+    };
+    let scan = scan_bytes(cleaned, base, false);
+    if scan.valid_bytes != cleaned.len() as u64 {
+        return Err(StorageError::Corrupt {
+            path: log.to_path_buf(),
+            position: scan.valid_bytes,
+            reason: format!("cleaned segment does not scan: {}", scan.stop_reason.unwrap_or_default()),
+        });
+    }
+    let index_path = dir.join(segment_file_name(base, "index"));
+    let time_path = dir.join(segment_file_name(base, "timeindex"));
+    for p in [&index_path, &time_path] {
+        match std::fs::remove_file(p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("remove index", p)(e)),
+            _ => {}
+        }
+    }
+    let sync_dir = || std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync directory", dir));
+    sync_dir()?;
+    let tmp = dir.join(format!("{}.cleaned", segment_file_name(base, "log")));
+    write_synced(&tmp, cleaned)?;
+    std::fs::rename(&tmp, log).map_err(io("rename cleaned segment", log))?;
+    let encoded: [(&std::path::Path, Vec<u8>); 2] =
+        [(&index_path, scan.index.encode()), (&time_path, scan.timeindex.encode())];
+    for (p, bytes) in encoded {
+        let tmp = p.with_extension(format!("{}.tmp", p.extension().and_then(|e| e.to_str()).unwrap_or("")));
+        write_synced(&tmp, &bytes)?;
+        std::fs::rename(&tmp, p).map_err(io("rename index", p))?;
+    }
+    sync_dir()?;
+    Ok((scan.index, scan.timeindex, cleaned.len() as u64))
+}
+
+/// Creates `path` with `bytes` and syncs it.
+fn write_synced(path: &std::path::Path, bytes: &[u8]) -> Result<(), StorageError> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(|e| space_err("create", path, e.raw_os_error(), e))?;
+    f.write_all(bytes).map_err(|e| space_err("write", path, e.raw_os_error(), e))?;
+    f.sync_all().map_err(|e| StorageError::Io { op: "fsync", path: path.to_path_buf(), reason: e.to_string() })
 }

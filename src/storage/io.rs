@@ -18,7 +18,7 @@ fn io_err(op: &'static str, path: &Path, e: impl std::fmt::Display) -> StorageEr
 /// For the operations that claim space before data is accepted as written (creating a
 /// file, preallocating, writing a small file): ENOSPC is `NoSpace`, which the writer waits
 /// out; anything else is an I/O failure. Never used for fdatasync, whose failure is final.
-fn space_err(op: &'static str, path: &Path, errno: Option<i32>, e: impl std::fmt::Display) -> StorageError {
+pub(super) fn space_err(op: &'static str, path: &Path, errno: Option<i32>, e: impl std::fmt::Display) -> StorageError {
     if errno == Some(libc::ENOSPC) || errno == Some(libc::EDQUOT) {
         StorageError::NoSpace { op, path: path.to_path_buf() }
     } else {

@@ -80,6 +80,46 @@ pub fn producer_batch(h: &BatchHeader) -> Option<(i64, i16, BatchSeq)> {
     ))
 }
 
+impl ScanOutcome {
+    fn empty(base_offset: i64) -> ScanOutcome {
+        ScanOutcome {
+            valid_bytes: 0,
+            next_offset: base_offset,
+            index: OffsetIndex::default(),
+            timeindex: TimeIndex::default(),
+            max_timestamp: -1,
+            stop_reason: None,
+            producer_batches: Vec::new(),
+        }
+    }
+}
+
+/// `scan_segment` of segment bytes already in memory (a cleaned segment before it is
+/// written): plain CPU work, for a thread other than the shard's.
+pub fn scan_bytes(bytes: &[u8], base_offset: i64, contiguous: bool) -> ScanOutcome {
+    let mut out = ScanOutcome::empty(base_offset);
+    let mut last_indexed = None;
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let size = match batch::peek_batch_bytes(&bytes[at..]) {
+            Ok(s) if at + s <= bytes.len() => s,
+            Ok(s) => {
+                out.stop_reason = Some(format!("at position {at}: batch of {s} bytes runs past the end"));
+                break;
+            }
+            Err(e) => {
+                out.stop_reason = Some(format!("at position {at}: {e}"));
+                break;
+            }
+        };
+        if !out.accept(&bytes[at..at + size], at as u64, base_offset, &mut last_indexed, contiguous) {
+            break;
+        }
+        at += size;
+    }
+    out
+}
+
 /// Scans a whole segment, verifying every batch. Stops at the first batch that is torn,
 /// corrupt, or whose offset does not follow the previous one (exactly, if `contiguous`:
 /// the active segment; older ones may have been compacted).
@@ -89,15 +129,7 @@ pub async fn scan_segment(
     file_bytes: u64,
     contiguous: bool,
 ) -> Result<ScanOutcome, StorageError> {
-    let mut out = ScanOutcome {
-        valid_bytes: 0,
-        next_offset: base_offset,
-        index: OffsetIndex::default(),
-        timeindex: TimeIndex::default(),
-        max_timestamp: -1,
-        stop_reason: None,
-        producer_batches: Vec::new(),
-    };
+    let mut out = ScanOutcome::empty(base_offset);
     let mut last_indexed = None;
     let mut pos = 0u64;
     while pos < file_bytes {
