@@ -63,7 +63,8 @@ fn step_aside() {
 
 fn start_worker() -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel::<Job>();
-    let name = format!("{}-bg", std::thread::current().name().unwrap_or("sluice"));
+    // "sluice-shard-3" -> "sluice-bg-3": within the 15 characters Linux keeps of a name.
+    let name = std::thread::current().name().unwrap_or("sluice").replace("shard", "bg");
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {

@@ -5,15 +5,15 @@
 //! its key goes once its batch is older than `delete.retention.ms`. Records without a key
 //! are kept.
 //!
-//! Runs from the shard's background task queue (DESIGN §3), one segment at a time: reads
-//! go through io_uring, the cleaned file is written, synced and renamed over the old one on
-//! the shard's background I/O thread (`background_io`), and the swap in memory is a brief synchronous step, so
-//! neither produce nor fetch waits for it. Readers holding the old file keep reading it.
-//! Decoding and re-encoding records is CPU work (about a microsecond a record): it runs on
-//! the background I/O thread too, a segment at a time, so the shard's thread only reads
-//! the segments and swaps files. On the shard, even in the low-share task queue and
-//! yielding after every batch, it took a large share of a shard that was also serving
-//! produce and fetch (BENCHMARKS.md).
+//! Driven from the shard's background task queue (DESIGN §3), one segment at a time, but
+//! all the work runs on the shard's background I/O thread (`background_io`, off the
+//! shards' cores, SCHED_IDLE): reading the segment whole (O_DIRECT), decoding and
+//! re-encoding its records (about a microsecond a record), writing, syncing and renaming
+//! the cleaned file and its indexes. The shard only opens the new file and swaps it in
+//! memory, a brief synchronous step, so neither produce nor fetch waits for it. Readers
+//! holding the old file keep reading it. Each of these steps, done on the shard, showed in
+//! produce→fetch latency (BENCHMARKS.md): the decoding even from the low-share task queue,
+//! and the 4 MiB copy of each segment read.
 //!
 //! Like Kafka's cleaner, the key map covers only the dirty segments (sealed since the last
 //! pass): a record goes when the map has a later offset for its key. The clean segments'
@@ -38,35 +38,59 @@ pub struct CompactionStats {
     pub bytes_after: u64,
 }
 
-/// The batches of a segment file, each as its own `Bytes`, in order.
-async fn segment_batches(file: &SegmentFile, size: u64) -> Result<Vec<Bytes>, StorageError> {
+/// Reads a sealed segment whole, on the calling thread (the background I/O thread), with
+/// O_DIRECT like the shard's own reads and writes: no page cache to fill and evict.
+fn read_segment(path: &std::path::Path, size: u64) -> Result<Bytes, StorageError> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let io = |e: std::io::Error| StorageError::Io { op: "read", path: path.to_path_buf(), reason: e.to_string() };
+    let direct = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(path);
+    let file = match direct {
+        // A file system without O_DIRECT (tmpfs): read through the page cache.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => std::fs::File::open(path).map_err(io)?,
+        other => other.map_err(io)?,
+    };
+    let align = limits::DMA_ALIGN as usize;
+    let want = (size as usize).div_ceil(align) * align;
+    let mut buf = vec![0u8; want + align];
+    let start = buf.as_ptr().align_offset(align);
+    let mut got = 0usize;
+    while got < size as usize {
+        let n = file.read_at(&mut buf[start + got..start + want], got as u64).map_err(io)?;
+        if n == 0 || (got + n) % align != 0 {
+            got += n;
+            break;
+        }
+        got += n;
+    }
+    if got < size as usize {
+        return Err(StorageError::Corrupt {
+            path: path.to_path_buf(),
+            position: got as u64,
+            reason: format!("segment shorter than its {size} bytes"),
+        });
+    }
+    Ok(Bytes::from(buf).slice(start..start + size as usize))
+}
+
+/// The batches of a sealed segment, each as its own `Bytes` (sharing one buffer), in order.
+fn segment_batches(path: &std::path::Path, size: u64) -> Result<Vec<Bytes>, StorageError> {
+    let bytes = read_segment(path, size)?;
     let mut out = Vec::new();
-    let mut pos = 0u64;
-    while pos < size {
-        let want = ((size - pos) as usize).min(limits::READ_CHUNK_BYTES_MAX);
-        let chunk = file.read(pos, want).await?;
-        let mut at = 0usize;
-        while at + batch::LOG_OVERHEAD <= chunk.len() {
-            let Ok(n) = batch::peek_batch_bytes(&chunk[at..]) else { break };
-            if at + n > chunk.len() {
-                break;
-            }
-            out.push(chunk.slice(at..at + n));
-            at += n;
-        }
-        if at == 0 {
-            // A batch larger than the chunk: read it whole.
-            let n = batch::peek_batch_bytes(&chunk).map_err(|e| StorageError::Corrupt {
-                path: file.path().to_path_buf(),
-                position: pos,
-                reason: e.to_string(),
-            })?;
-            out.push(file.read(pos, n).await?);
-            at = n;
-        }
-        pos += at as u64;
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let n = match batch::peek_batch_bytes(&bytes[at..]) {
+            Ok(n) if at + n <= bytes.len() => n,
+            Ok(n) => return Err(corrupt(path, at, format!("batch of {n} bytes runs past the end"))),
+            Err(e) => return Err(corrupt(path, at, e.to_string())),
+        };
+        out.push(bytes.slice(at..at + n));
+        at += n;
     }
     Ok(out)
+}
+
+fn corrupt(path: &std::path::Path, position: usize, reason: String) -> StorageError {
+    StorageError::Corrupt { path: path.to_path_buf(), position: position as u64, reason }
 }
 
 fn decode_error(path: &std::path::Path, e: impl std::fmt::Display) -> StorageError {
@@ -125,7 +149,7 @@ impl PartitionLog {
             return Ok(stats);
         }
         let Some(_busy) = MaintenanceGuard::try_new(&self.maintenance_busy) else { return Ok(stats) };
-        let sealed: Vec<(i64, Rc<SegmentFile>, u64)> = {
+        let sealed: Vec<(i64, u64)> = {
             let st = self.state.borrow();
             if st.failed.is_some() || st.closing {
                 return Ok(stats);
@@ -134,40 +158,47 @@ impl PartitionLog {
                 .iter()
                 .take(st.segments.len().saturating_sub(1))
                 .take_while(|s| s.sealed && s.finalized)
-                .filter_map(|s| s.file.clone().map(|f| (s.base_offset, f, s.size)))
+                .filter(|s| s.file.is_some())
+                .map(|s| (s.base_offset, s.size))
                 .collect()
         };
-        let dirty_end = sealed.last().map(|(b, _, _)| *b);
+        let dirty_end = sealed.last().map(|(b, _)| *b);
         if dirty_end.is_none() || dirty_end == Some(self.compacted_through.get()) {
             return Ok(stats);
         }
-        // Pass 1: the latest offset of every key in the dirty segments. Reads are I/O on the
-        // shard; decoding is CPU work, done on the background I/O thread.
+        let failed = |e: std::io::Error| StorageError::Io { op: "compact", path: self.dir.clone(), reason: e.to_string() };
+        // Pass 1: the latest offset of every key in the dirty segments.
         let clean_through = self.compacted_through.get();
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
-        for (_, file, size) in sealed.iter().filter(|(base, _, _)| *base > clean_through) {
-            let batches = segment_batches(file, *size).await?;
-            let path = file.path().to_path_buf();
-            latest = background_io::run(move || map_latest_keys(latest, &batches).map_err(|e| decode_error(&path, e)))
-                .await
-                .map_err(|e| decode_error(file.path(), e))??;
+        for &(base, size) in sealed.iter().filter(|(base, _)| *base > clean_through) {
+            let path = self.dir.join(segment_file_name(base, "log"));
+            latest = background_io::run(move || {
+                let batches = segment_batches(&path, size)?;
+                map_latest_keys(latest, &batches).map_err(|e| decode_error(&path, e))
+            })
+            .await
+            .map_err(failed)??;
         }
         // Pass 2: rewrite each segment that holds something superseded.
         let latest = std::sync::Arc::new(latest);
         let horizon = now_ms.saturating_sub(config.delete_retention_ms);
-        for (base, file, size) in &sealed {
-            let batches = segment_batches(file, *size).await?;
-            let (path, latest) = (file.path().to_path_buf(), latest.clone());
-            let (out, removed) = background_io::run(move || {
-                clean_batches(&batches, &latest, horizon).map_err(|e| decode_error(&path, e))
+        for &(base, size) in &sealed {
+            let (dir, latest) = (self.dir.clone(), latest.clone());
+            let cleaned = background_io::run(move || -> Result<Option<Cleaned>, StorageError> {
+                let path = dir.join(segment_file_name(base, "log"));
+                let batches = segment_batches(&path, size)?;
+                let (out, removed) = clean_batches(&batches, &latest, horizon).map_err(|e| decode_error(&path, e))?;
+                if removed == 0 {
+                    return Ok(None);
+                }
+                let (index, timeindex, size) = write_cleaned_segment(&dir, &path, base, &out)?;
+                Ok(Some(Cleaned { index, timeindex, size, removed }))
             })
             .await
-            .map_err(|e| decode_error(file.path(), e))??;
-            if removed == 0 {
-                continue;
-            }
-            let after = out.len() as u64;
-            if self.swap_in_cleaned(*base, out.freeze()).await? {
+            .map_err(failed)??;
+            let Some(cleaned) = cleaned else { continue };
+            let (removed, after) = (cleaned.removed, cleaned.size);
+            if self.swap_in_cleaned(base, cleaned).await? {
                 stats.segments_rewritten += 1;
                 stats.records_removed += removed;
                 stats.bytes_before += size;
@@ -193,34 +224,37 @@ impl PartitionLog {
         Ok(stats)
     }
 
-    /// Replaces segment `base` with `cleaned`, on the background I/O thread: its indexes
-    /// are built from the bytes in memory, the old index files removed (so that a crash
-    /// before the new ones are in place leaves a segment that recovery re-scans, never a
-    /// stale index over new bytes), the bytes written to `<base>.log.cleaned`, synced and
-    /// renamed over the segment (atomic), then the new index files written. The shard only
-    /// opens the new file and swaps it in. False if the segment went meanwhile (retention).
-    async fn swap_in_cleaned(&self, base: i64, cleaned: Bytes) -> Result<bool, StorageError> {
-        let path = self.dir.join(segment_file_name(base, "log"));
-        let dir = self.dir.clone();
-        let p = path.clone();
-        let written = background_io::run(move || write_cleaned_segment(&dir, &p, base, &cleaned))
-            .await
-            .map_err(|e| StorageError::Io { op: "write cleaned segment", path: path.clone(), reason: e.to_string() })??;
-        let (index, timeindex, size) = written;
-        let file = SegmentFile::open_or_create(&path).await?;
+    /// Swaps in segment `base` as rewritten by `write_cleaned_segment`: opens the new file
+    /// and takes its indexes. Readers holding the old file keep reading it. False if the
+    /// segment went meanwhile.
+    async fn swap_in_cleaned(&self, base: i64, cleaned: Cleaned) -> Result<bool, StorageError> {
+        let file = SegmentFile::open_or_create(&self.dir.join(segment_file_name(base, "log"))).await?;
         let mut st = self.state.borrow_mut();
         let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == base) else { return Ok(false) };
         seg.file = Some(file);
-        seg.size = size;
-        seg.written = size;
-        seg.index = index;
-        seg.timeindex = timeindex;
+        seg.size = cleaned.size;
+        seg.written = cleaned.size;
+        seg.index = cleaned.index;
+        seg.timeindex = cleaned.timeindex;
         // `next_offset` stays: offsets are not reused even if the last batches went.
         Ok(true)
     }
 }
 
-/// The blocking part of `swap_in_cleaned`; returns the new indexes and the file's size.
+/// A segment rewritten on disk, to swap in.
+struct Cleaned {
+    index: OffsetIndex,
+    timeindex: TimeIndex,
+    size: u64,
+    removed: u64,
+}
+
+/// Replaces segment `base` on disk with `cleaned` (the background I/O thread's part of a
+/// rewrite): its indexes are built from the bytes in memory, the old index files removed
+/// (so that a crash before the new ones are in place leaves a segment that recovery
+/// re-scans, never a stale index over new bytes), the bytes written to
+/// `<base>.log.cleaned`, synced and renamed over the segment (atomic), then the new index
+/// files written. Returns the new indexes and the file's size.
 fn write_cleaned_segment(
     dir: &std::path::Path,
     log: &std::path::Path,
