@@ -1,18 +1,21 @@
 #!/bin/bash
 # A/B of produce->fetch e2e latency under a keyed background load, into a delete topic (B1)
 # and into a compacted one (B2, compaction running), for two builds, alternating, ROUNDS
-# times. Also prints, per build, the CPU time the broker's threads took during B2 and the
-# CPUs they last ran on (the shard is pinned to CPU 0 with --cores 1).
+# times. Also prints, per build, the CPU time each broker thread took during B1 and during
+# B2, the CPUs it may run on and the one it last ran on (--cores 1: one shard, pinned).
 # Usage: compaction-latency-ab.sh <bin dir A> <bin dir B> [rounds]; SLUICE_BENCH_DIR: log.dirs.
 set -u
 A=$1; B=$2; ROUNDS=${3:-3}; D=${SLUICE_BENCH_DIR:-/tmp/sbm}
 E2E="--partitions 1 --message-size 100 --batch-messages 1000 --acks 1 --rate 1000000 --warmup 2 --duration 12"
 BG="--partitions 1 --message-size 100 --batch-messages 1000 --acks 1 --rate 200000 --keyed --duration 17"
-threads() { # each broker thread: name, CPU seconds, CPUs it may run on, CPU it last ran on
+threads() { # each broker thread: tid name cpu-ticks allowed-cpus last-cpu
   for t in /proc/$1/task/*; do
-    printf "    %-6s %-16s %6.2f s  allowed %-4s last on cpu%s\n" "${t##*/}" "$(cat $t/comm)" \
-      "$(awk '{print ($14+$15)/100}' $t/stat)" "$(awk '/Cpus_allowed_list/ {print $2}' $t/status)" "$(awk '{print $39}' $t/stat)"
+    echo "${t##*/} $(cat $t/comm | tr ' ' _) $(awk '{print $14+$15}' $t/stat) $(awk '/Cpus_allowed_list/ {print $2}' $t/status) $(awk '{print $39}' $t/stat)"
   done
+}
+delta() { # before after: CPU seconds each thread took in between
+  join -a 2 -e 0 -o 2.1,2.2,1.3,2.3,2.4,2.5 <(sort $1) <(sort $2) |
+    awk '{printf "    %-7s %-17s %6.2f s  allowed %-4s last on cpu%s\n", $1, $2, ($4-$3)/100, $5, $6}'
 }
 one() { # bin dir, label
   local bin=$1 tag=$2; local S="$bin/sluicectl --bootstrap 127.0.0.1:19999"
@@ -24,14 +27,16 @@ one() { # bin dir, label
   $S topic create plain -c segment.bytes=4194304 -c retention.ms=-1 >/dev/null
   $S topic create cmp -c cleanup.policy=compact -c segment.bytes=4194304 >/dev/null
   $S topic create lat1 >/dev/null; $S topic create lat2 >/dev/null
+  threads $pid > /tmp/ab.t0
   $S bench produce --topic plain $BG >/dev/null 2>&1 & local bgp=$!
   echo "$tag B1 $($S bench e2e --topic lat1 $E2E 2>&1 | tail -1)"; wait $bgp
+  threads $pid > /tmp/ab.t1; delta /tmp/ab.t0 /tmp/ab.t1
   sync; sleep 8
-  threads $pid > /tmp/ab.before
+  threads $pid > /tmp/ab.t2
   $S bench produce --topic cmp $BG >/dev/null 2>&1 & bgp=$!
   echo "$tag B2 $($S bench e2e --topic lat2 $E2E 2>&1 | tail -1)"; wait $bgp
-  echo "  threads (cumulative CPU since start; B2 included), compaction passes: $(grep -c '"compacted"\|compacted' /tmp/ab.$tag.log)"
-  threads $pid
+  threads $pid > /tmp/ab.t3; delta /tmp/ab.t2 /tmp/ab.t3
+  echo "  compaction passes that rewrote segments: $(grep -c 'compacted' /tmp/ab.$tag.log)"
   kill $pid; wait $pid 2>/dev/null
 }
 for r in $(seq 1 $ROUNDS); do
