@@ -16,6 +16,7 @@ use sluice::config::BrokerConfig;
 use sluice::limits;
 use sluice::metadata::{self, store};
 use sluice::metrics::ShardMetrics;
+use sluice::storage::background_io;
 use sluice::shard::{controller::Controller, Lifecycle, NodeIdentity, Shard, ShardMsg};
 
 #[global_allocator]
@@ -87,11 +88,11 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     // Helper threads (background I/O, glommio's blocking pool) run on the CPUs the shards
     // leave free; a thread spawned from a shard would otherwise inherit its pinning and
     // take time from it on its own core.
-    let helper_cpus: Vec<usize> = match &online[shards..] {
-        [] => online.clone(),
-        free => free.to_vec(),
+    let (helper_cpus, placement) = match &online[shards..] {
+        [] => (online.clone(), background_io::Placement::Shared(online.clone())),
+        free => (free.to_vec(), background_io::Placement::Free(free.to_vec())),
     };
-    sluice::storage::background_io::set_cpus(helper_cpus.clone());
+    background_io::set_placement(placement);
 
     std::fs::create_dir_all(&config.log_dir).map_err(|e| format!("log.dirs {}: {e}", config.log_dir.display()))?;
     let cluster_id = load_or_create_meta_properties(&config.log_dir, config.node_id)?;

@@ -9,12 +9,14 @@
 //! only for other background work.
 //!
 //! Where it runs: a thread spawned from a shard inherits the shard's pinning, so the
-//! cleaner's decoding and re-encoding time-sliced with produce and fetch on the shard's own
-//! core (client p90 x3.5-4 while compacting, BENCHMARKS.md). The thread therefore moves to
-//! the CPUs no shard is pinned to (`set_cpus`, from `main`), and runs under `SCHED_IDLE`
-//! so that, where it must share a core with a shard, the shard preempts it as soon as it
-//! wakes. `SCHED_IDLE` still gets a small share of a busy core, so background work slows
-//! down under full load but never stops.
+//! cleaner's reading, decoding and re-encoding time-sliced with produce and fetch on the
+//! shard's own core (client p90 x3.5-4 while compacting, BENCHMARKS.md). The thread
+//! therefore moves to the CPUs no shard is pinned to (`set_placement`, from `main`). When
+//! the shards take every CPU it shares them all at nice 19, the lowest share of normal
+//! scheduling. Not `SCHED_IDLE`, although that would let a waking shard preempt it at
+//! once: under full load an idle-class thread runs only every few hundred milliseconds,
+//! and preempted inside the file system (an open journal handle, a directory lock during
+//! an unlink or rename) it would hold up every shard's fdatasync that long.
 use std::sync::{mpsc, Mutex};
 
 use futures::channel::oneshot;
@@ -25,23 +27,34 @@ thread_local! {
     static WORKER: std::cell::OnceCell<mpsc::Sender<Job>> = const { std::cell::OnceCell::new() };
 }
 
-/// The CPUs background threads may run on; `None`: wherever their creator may.
-static CPUS: Mutex<Option<Vec<usize>>> = Mutex::new(None);
-
-/// Sets the CPUs that background I/O threads started from now on run on: the online CPUs
-/// no shard is pinned to, or all online CPUs when the shards take every one. An empty
-/// list is ignored.
-pub fn set_cpus(cpus: Vec<usize>) {
-    if !cpus.is_empty() {
-        *CPUS.lock().unwrap_or_else(|e| e.into_inner()) = Some(cpus);
-    }
+/// Where background I/O threads run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Wherever their creator may (the default: tests, tools).
+    Inherit,
+    /// On these CPUs, which no shard is pinned to, at normal priority.
+    Free(Vec<usize>),
+    /// On these CPUs, shared with shards, at nice 19.
+    Shared(Vec<usize>),
 }
 
-/// Moves the calling thread to the configured CPUs and to `SCHED_IDLE`. Failures are
-/// logged and otherwise ignored: the thread still works, only less politely.
+static PLACEMENT: Mutex<Placement> = Mutex::new(Placement::Inherit);
+
+/// Sets where background I/O threads started from now on run.
+pub fn set_placement(p: Placement) {
+    *PLACEMENT.lock().unwrap_or_else(|e| e.into_inner()) = p;
+}
+
+/// Moves the calling thread as `PLACEMENT` says. Failures are logged and otherwise
+/// ignored: the thread still works, only less politely.
 fn step_aside() {
-    let cpus = CPUS.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    if let Some(cpus) = cpus {
+    let placement = PLACEMENT.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let (cpus, nice) = match placement {
+        Placement::Inherit => return,
+        Placement::Free(cpus) => (cpus, 0),
+        Placement::Shared(cpus) => (cpus, 19),
+    };
+    if !cpus.is_empty() {
         // SAFETY: `set` is a plain bit set owned by this frame; the calls only read it.
         let rc = unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -54,10 +67,9 @@ fn step_aside() {
             tracing::warn!(?cpus, error = %std::io::Error::last_os_error(), "background I/O thread: cannot set its CPUs");
         }
     }
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` lives across the call, which only reads it; 0 is the calling thread.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
-        tracing::warn!(error = %std::io::Error::last_os_error(), "background I/O thread: cannot switch to SCHED_IDLE");
+    // SAFETY: plain syscalls on the calling thread (a thread id is a process id to them).
+    if nice != 0 && unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) } != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "background I/O thread: cannot lower its priority");
     }
 }
 
@@ -114,35 +126,43 @@ mod tests {
         ex.join().unwrap();
     }
 
-    /// The thread leaves the shard's core: a shard pinned to CPU 0 gets a background
-    /// thread that runs on the configured CPUs only (not on 0, as it would by inheritance)
-    /// and under SCHED_IDLE.
+    /// What a job sees of its thread: (nice value, CPUs it may run on).
+    fn where_am_i() -> (i32, Vec<usize>) {
+        // SAFETY: `set` is owned by this frame and written by the call; getpriority only
+        // reads the calling thread's priority.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
+            let cpus = (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect();
+            (libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t), cpus)
+        }
+    }
+
+    /// The thread leaves the shard's core: from a shard pinned to one CPU, the background
+    /// thread runs on the free CPUs only (not on the shard's, as it would by inheritance),
+    /// at normal priority; told to share every CPU, it does so at nice 19.
     #[test]
-    fn leaves_the_shards_core_and_yields_to_it() {
+    fn leaves_the_shards_core_or_shares_it_at_the_lowest_priority() {
+        use super::Placement;
         let online = glommio::CpuSet::online().unwrap().into_iter().map(|l| l.cpu).collect::<Vec<_>>();
-        let (shard_cpu, others) = (online[0], online[1..].to_vec());
-        if others.is_empty() {
+        let (shard_cpu, free) = (online[0], online[1..].to_vec());
+        if free.is_empty() {
             eprintln!("one CPU online: nothing to check");
             return;
         }
-        super::set_cpus(others.clone());
-        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(shard_cpu))
-            .spawn(move || async move {
-                let (policy, cpus) = super::run(|| {
-                    // SAFETY: `set` is owned by this frame and written by the call.
-                    unsafe {
-                        let mut set: libc::cpu_set_t = std::mem::zeroed();
-                        assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
-                        let cpus = (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect::<Vec<_>>();
-                        (libc::sched_getscheduler(0), cpus)
-                    }
-                })
-                .await
+        for (placement, want) in
+            [(Placement::Free(free.clone()), (0, free.clone())), (Placement::Shared(online.clone()), (19, online.clone()))]
+        {
+            super::set_placement(placement);
+            let got = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(shard_cpu))
+                .spawn(|| async { super::run(where_am_i).await.unwrap() })
+                .unwrap()
+                .join()
                 .unwrap();
-                assert_eq!(policy, libc::SCHED_IDLE);
-                assert_eq!(cpus, others);
-            })
-            .unwrap();
-        ex.join().unwrap();
+            let mut want = want;
+            want.1.sort();
+            assert_eq!(got, want);
+        }
+        super::set_placement(Placement::Inherit);
     }
 }
