@@ -2,20 +2,22 @@
 # A/B of produce->fetch e2e latency under a keyed background load, into a delete topic (B1)
 # and into a compacted one (B2, compaction running), for two builds, alternating, ROUNDS
 # times. Also prints, per build, the CPU time each broker thread took during B1 and during
-# B2, the CPUs it may run on and the one it last ran on (--cores 1: one shard, pinned).
+# B2, how long it waited runnable for a CPU (schedstat: what other threads on its CPU cost
+# it; the host's steal is not in it), the CPUs it may run on and the one it last ran on
+# (--cores 1: one shard, pinned).
 # Usage: compaction-latency-ab.sh <bin dir A> <bin dir B> [rounds]; SLUICE_BENCH_DIR: log.dirs.
 set -u
 A=$1; B=$2; ROUNDS=${3:-3}; D=${SLUICE_BENCH_DIR:-/tmp/sbm}
 E2E="--partitions 1 --message-size 100 --batch-messages 1000 --acks 1 --rate 1000000 --warmup 2 --duration 12"
 BG="--partitions 1 --message-size 100 --batch-messages 1000 --acks 1 --rate 200000 --keyed --duration 17"
-threads() { # each broker thread: tid name cpu-ticks allowed-cpus last-cpu
+threads() { # each broker thread: tid name cpu-ns runqueue-wait-ns allowed-cpus last-cpu
   for t in /proc/$1/task/*; do
-    echo "${t##*/} $(cat $t/comm | tr ' ' _) $(awk '{print $14+$15}' $t/stat) $(awk '/Cpus_allowed_list/ {print $2}' $t/status) $(awk '{print $39}' $t/stat)"
+    echo "${t##*/} $(cat $t/comm | tr ' ' _) $(awk '{print $1, $2}' $t/schedstat) $(awk '/Cpus_allowed_list/ {print $2}' $t/status) $(awk '{print $39}' $t/stat)"
   done
 }
-delta() { # before after: CPU seconds each thread took in between
-  join -a 2 -e 0 -o 2.1,2.2,1.3,2.3,2.4,2.5 <(sort $1) <(sort $2) |
-    awk '{printf "    %-7s %-17s %6.2f s  allowed %-4s last on cpu%s\n", $1, $2, ($4-$3)/100, $5, $6}'
+delta() { # before after: CPU seconds and runnable-waiting milliseconds of each thread in between
+  join -a 2 -e 0 -o 2.1,2.2,1.3,2.3,1.4,2.4,2.5,2.6 <(sort $1) <(sort $2) |
+    awk '{printf "    %-7s %-17s cpu %6.2f s  waited %7.1f ms  allowed %-4s last on cpu%s\n", $1, $2, ($4-$3)/1e9, ($6-$5)/1e6, $7, $8}'
 }
 one() { # bin dir, label
   local bin=$1 tag=$2; local S="$bin/sluicectl --bootstrap 127.0.0.1:19999"
