@@ -16,8 +16,8 @@ use sluice::config::BrokerConfig;
 use sluice::limits;
 use sluice::metadata::{self, store};
 use sluice::metrics::ShardMetrics;
-use sluice::storage::background_io;
 use sluice::shard::{controller::Controller, Lifecycle, NodeIdentity, Shard, ShardMsg};
+use sluice::storage::background_io;
 
 #[global_allocator]
 static ALLOCATOR: sluice::alloc::BrokerAllocator = sluice::alloc::BrokerAllocator;
@@ -93,6 +93,7 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
         free => (free.to_vec(), background_io::Placement::Free(free.to_vec())),
     };
     background_io::set_placement(placement);
+    let pool_cpus = CpuSet::online().map_err(|e| e.to_string())?.filter(|l| helper_cpus.contains(&l.cpu));
 
     std::fs::create_dir_all(&config.log_dir).map_err(|e| format!("log.dirs {}: {e}", config.log_dir.display()))?;
     let cluster_id = load_or_create_meta_properties(&config.log_dir, config.node_id)?;
@@ -131,10 +132,9 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
         let addr = format!("{}:{}", listener.host, listener.port);
         let admin = if i == 0 { admin.take() } else { None };
         let admin_addr = admin_addr.clone();
-        let pool_cpus = CpuSet::online().map_err(|e| e.to_string())?.filter(|l| helper_cpus.contains(&l.cpu));
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("sluice-shard-{i}"))
-            .blocking_thread_pool_placement(PoolPlacement::Fenced(1, pool_cpus))
+            .blocking_thread_pool_placement(PoolPlacement::Fenced(1, pool_cpus.clone()))
             .io_memory(config.io_memory_bytes as usize)
             .spawn(move || async move {
                 let data_tq = glommio::executor().create_task_queue(

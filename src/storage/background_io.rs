@@ -150,9 +150,10 @@ mod tests {
             eprintln!("one CPU online: nothing to check");
             return;
         }
-        for (placement, want) in
-            [(Placement::Free(free.clone()), (0, free.clone())), (Placement::Shared(online.clone()), (19, online.clone()))]
-        {
+        for (placement, want) in [
+            (Placement::Free(free.clone()), (0, free.clone())),
+            (Placement::Shared(online.clone()), (19, online.clone())),
+        ] {
             super::set_placement(placement);
             let got = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(shard_cpu))
                 .spawn(|| async { super::run(where_am_i).await.unwrap() })

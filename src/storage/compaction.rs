@@ -7,7 +7,7 @@
 //!
 //! Driven from the shard's background task queue (DESIGN §3), one segment at a time, but
 //! all the work runs on the shard's background I/O thread (`background_io`, off the
-//! shards' cores, SCHED_IDLE): reading the segment whole (O_DIRECT), decoding and
+//! shards' cores where there are free ones): reading the segment whole (O_DIRECT), decoding and
 //! re-encoding its records (about a microsecond a record), writing, syncing and renaming
 //! the cleaned file and its indexes. The shard only opens the new file and swaps it in
 //! memory, a brief synchronous step, so neither produce nor fetch waits for it. Readers
@@ -26,7 +26,7 @@ use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEnco
 
 use super::*;
 use crate::storage::background_io;
-use crate::storage::io::space_err;
+use crate::storage::io::{space_err, temp_path};
 use crate::storage::scan::scan_bytes;
 
 /// What one cleaning pass did.
@@ -56,18 +56,14 @@ fn read_segment(path: &std::path::Path, size: u64) -> Result<Bytes, StorageError
     let mut got = 0usize;
     while got < size as usize {
         let n = file.read_at(&mut buf[start + got..start + want], got as u64).map_err(io)?;
-        if n == 0 || (got + n) % align != 0 {
-            got += n;
+        got += n;
+        // O_DIRECT reads whole blocks: a short one is the end of the file.
+        if n == 0 || got % align != 0 {
             break;
         }
-        got += n;
     }
     if got < size as usize {
-        return Err(StorageError::Corrupt {
-            path: path.to_path_buf(),
-            position: got as u64,
-            reason: format!("segment shorter than its {size} bytes"),
-        });
+        return Err(corrupt(path, got, format!("segment shorter than its {size} bytes")));
     }
     Ok(Bytes::from(buf).slice(start..start + size as usize))
 }
@@ -166,7 +162,8 @@ impl PartitionLog {
         if dirty_end.is_none() || dirty_end == Some(self.compacted_through.get()) {
             return Ok(stats);
         }
-        let failed = |e: std::io::Error| StorageError::Io { op: "compact", path: self.dir.clone(), reason: e.to_string() };
+        let failed =
+            |e: std::io::Error| StorageError::Io { op: "compact", path: self.dir.clone(), reason: e.to_string() };
         // Pass 1: the latest offset of every key in the dirty segments.
         let clean_through = self.compacted_through.get();
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
@@ -289,7 +286,7 @@ fn write_cleaned_segment(
     let encoded: [(&std::path::Path, Vec<u8>); 2] =
         [(&index_path, scan.index.encode()), (&time_path, scan.timeindex.encode())];
     for (p, bytes) in encoded {
-        let tmp = p.with_extension(format!("{}.tmp", p.extension().and_then(|e| e.to_str()).unwrap_or("")));
+        let tmp = temp_path(p);
         write_synced(&tmp, &bytes)?;
         std::fs::rename(&tmp, p).map_err(io("rename index", p))?;
     }

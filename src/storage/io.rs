@@ -191,9 +191,14 @@ impl SegmentFile {
     }
 }
 
+/// Where a small file is written before it is renamed over `path`: `00.index` -> `00.index.tmp`.
+pub(super) fn temp_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")))
+}
+
 /// Writes a small file whole (index files), replacing it atomically via a temp file.
 pub async fn write_small_file(path: &Path, data: Vec<u8>) -> Result<(), StorageError> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    let tmp = temp_path(path);
     let f = BufferedFile::create(&tmp).await.map_err(|e| space_err("create", &tmp, e.raw_os_error(), e))?;
     if !data.is_empty() {
         let len = data.len();

@@ -94,28 +94,63 @@ impl ScanOutcome {
     }
 }
 
+/// How `ScanOutcome::accept_run` ended.
+enum Run {
+    /// The scan stopped (`stop_reason` says why).
+    Stopped,
+    /// The first `consumed` bytes were whole batches, all accepted; what follows is less
+    /// than a batch header, or (`pending`: its size) a batch the bytes hold only part of.
+    Consumed { consumed: usize, pending: Option<usize> },
+}
+
+impl ScanOutcome {
+    /// Accepts the whole batches at the start of `bytes`, which sit at `pos` in a file of
+    /// `end` bytes.
+    fn accept_run(
+        &mut self,
+        bytes: &[u8],
+        pos: u64,
+        end: u64,
+        base_offset: i64,
+        last_indexed: &mut Option<u64>,
+        contiguous: bool,
+    ) -> Run {
+        let mut at = 0usize;
+        while bytes.len() - at >= batch::LOG_OVERHEAD {
+            let here = pos + at as u64;
+            let size = match batch::peek_batch_bytes(&bytes[at..]) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.stop_reason = Some(format!("at position {here}: {e}"));
+                    return Run::Stopped;
+                }
+            };
+            if here + size as u64 > end {
+                self.stop_reason =
+                    Some(format!("at position {here}: batch of {size} bytes runs past the end of the file"));
+                return Run::Stopped;
+            }
+            if bytes.len() - at < size {
+                return Run::Consumed { consumed: at, pending: Some(size) };
+            }
+            if !self.accept(&bytes[at..at + size], here, base_offset, last_indexed, contiguous) {
+                return Run::Stopped;
+            }
+            at += size;
+        }
+        Run::Consumed { consumed: at, pending: None }
+    }
+}
+
 /// `scan_segment` of segment bytes already in memory (a cleaned segment before it is
 /// written): plain CPU work, for a thread other than the shard's.
 pub fn scan_bytes(bytes: &[u8], base_offset: i64, contiguous: bool) -> ScanOutcome {
     let mut out = ScanOutcome::empty(base_offset);
-    let mut last_indexed = None;
-    let mut at = 0usize;
-    while at < bytes.len() {
-        let size = match batch::peek_batch_bytes(&bytes[at..]) {
-            Ok(s) if at + s <= bytes.len() => s,
-            Ok(s) => {
-                out.stop_reason = Some(format!("at position {at}: batch of {s} bytes runs past the end"));
-                break;
-            }
-            Err(e) => {
-                out.stop_reason = Some(format!("at position {at}: {e}"));
-                break;
-            }
-        };
-        if !out.accept(&bytes[at..at + size], at as u64, base_offset, &mut last_indexed, contiguous) {
-            break;
+    let run = out.accept_run(bytes, 0, bytes.len() as u64, base_offset, &mut None, contiguous);
+    if let Run::Consumed { consumed, .. } = run {
+        if consumed < bytes.len() {
+            out.stop_reason = Some(format!("at position {consumed}: incomplete batch header"));
         }
-        at += size;
     }
     out
 }
@@ -135,45 +170,22 @@ pub async fn scan_segment(
     while pos < file_bytes {
         let want = ((file_bytes - pos) as usize).min(limits::RECOVERY_CHUNK_BYTES);
         let chunk = file.read(pos, want).await?;
-        let mut at = 0usize;
-        loop {
-            let rest = &chunk[at..];
-            let here = pos + at as u64;
-            if rest.len() < batch::LOG_OVERHEAD {
-                break;
-            }
-            let size = match batch::peek_batch_bytes(rest) {
-                Ok(s) => s,
-                Err(e) => {
-                    out.stop_reason = Some(format!("at position {here}: {e}"));
+        let at = match out.accept_run(&chunk, pos, file_bytes, base_offset, &mut last_indexed, contiguous) {
+            Run::Stopped => return Ok(out),
+            Run::Consumed { consumed: 0, pending: Some(size) } => {
+                // One batch bigger than the chunk: read exactly it.
+                let whole = file.read(pos, size).await?;
+                if whole.len() < size {
+                    out.stop_reason = Some(format!("at position {pos}: short read"));
                     return Ok(out);
                 }
-            };
-            if here + size as u64 > file_bytes {
-                out.stop_reason =
-                    Some(format!("at position {here}: batch of {size} bytes runs past the end of the file"));
-                return Ok(out);
-            }
-            if rest.len() < size {
-                if at == 0 {
-                    // One batch bigger than the chunk: read exactly it.
-                    let whole = file.read(here, size).await?;
-                    if whole.len() < size {
-                        out.stop_reason = Some(format!("at position {here}: short read"));
-                        return Ok(out);
-                    }
-                    if !out.accept(&whole, here, base_offset, &mut last_indexed, contiguous) {
-                        return Ok(out);
-                    }
-                    at += size;
+                if !out.accept(&whole, pos, base_offset, &mut last_indexed, contiguous) {
+                    return Ok(out);
                 }
-                break;
+                size
             }
-            if !out.accept(&rest[..size], here, base_offset, &mut last_indexed, contiguous) {
-                return Ok(out);
-            }
-            at += size;
-        }
+            Run::Consumed { consumed, .. } => consumed,
+        };
         if at == 0 {
             out.stop_reason = Some(format!("at position {pos}: incomplete batch header"));
             return Ok(out);
