@@ -4,6 +4,7 @@
 use zerocopy::byteorder::big_endian::{I16, I32, I64, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
+use super::record_walk::walk_records;
 use crate::limits;
 
 /// The record batch v2 header, exactly as on the wire and on disk.
@@ -247,53 +248,24 @@ pub fn encode_batch(base_offset: i64, records: &[(Option<&[u8]>, Option<&[u8]>)]
     b
 }
 
-/// Reads a zigzag varint (Kafka's varint and varlong) at `*pos`, moving `*pos` past it.
-fn get_varint(buf: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut z: u64 = 0;
-    for shift in (0..70).step_by(7) {
-        let byte = *buf.get(*pos)?;
-        *pos += 1;
-        z |= ((byte & 0x7f) as u64) << shift;
-        if byte < 0x80 {
-            return Some((z >> 1) as i64 ^ -((z & 1) as i64));
-        }
-    }
-    None
-}
-
 /// For one uncompressed batch: pushes onto `out` the index (`first_index` + position in the
 /// batch) of every record with a null key, and returns how many records it holds. Walks
-/// the records' length and key-length varints only: no decoding, no allocation unless a
-/// record has no key. `None` for a compressed batch or records that do not parse (the
-/// caller then decodes the batch fully and reports what is wrong).
+/// the records' varints only (`record_walk`): no decoding, no allocation unless a record
+/// has no key. `None` for a compressed batch or records that do not parse (the caller then
+/// decodes the batch fully and reports what is wrong).
 pub fn null_key_records(batch: &[u8], first_index: i32, out: &mut Vec<i32>) -> Option<i32> {
     let before = out.len();
-    let walked = walk_null_keys(batch, first_index, out);
+    let mut index = first_index;
+    let walked = walk_records(batch, |r| {
+        if r.key.is_none() {
+            out.push(index);
+        }
+        index += 1;
+    });
     if walked.is_none() {
         out.truncate(before);
     }
     walked
-}
-
-fn walk_null_keys(batch: &[u8], first_index: i32, out: &mut Vec<i32>) -> Option<i32> {
-    let h = BatchHeader::read(batch)?;
-    if h.compression() != 0 || batch.len() < HEADER_BYTES {
-        return None;
-    }
-    let count = h.records_count.get();
-    let mut pos = HEADER_BYTES;
-    for i in 0..count {
-        let len = usize::try_from(get_varint(batch, &mut pos)?).ok()?;
-        let end = pos.checked_add(len).filter(|&e| e <= batch.len())?;
-        let mut at = pos + 1; // attributes
-        get_varint(&batch[..end], &mut at)?; // timestamp delta
-        get_varint(&batch[..end], &mut at)?; // offset delta
-        if get_varint(&batch[..end], &mut at)? < 0 {
-            out.push(first_index + i);
-        }
-        pos = end;
-    }
-    (pos == batch.len()).then_some(count)
 }
 
 fn put_varint(out: &mut Vec<u8>, v: i64) {
@@ -312,6 +284,7 @@ fn put_varint(out: &mut Vec<u8>, v: i64) {
 pub(crate) mod tests {
     pub use super::build_batch as make_batch;
     use super::*;
+    use crate::protocol::record_walk::get_varint;
 
     #[test]
     fn null_keys_are_found_without_decoding() {

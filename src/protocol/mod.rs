@@ -4,3 +4,4 @@ pub mod batch;
 pub mod fetch_response;
 pub mod frame;
 pub mod record_set;
+pub mod record_walk;

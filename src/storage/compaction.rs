@@ -7,9 +7,9 @@
 //!
 //! Driven from the shard's background task queue (DESIGN §3), one segment at a time, but
 //! all the work runs on the shard's background I/O thread (`background_io`, off the
-//! shards' cores where there are free ones): reading the segment whole (O_DIRECT), decoding and
-//! re-encoding its records (about a microsecond a record), writing, syncing and renaming
-//! the cleaned file and its indexes. The shard only opens the new file and swaps it in
+//! shards' cores where there are free ones): reading the segment whole (O_DIRECT), mapping
+//! and dropping records (`cleaner`), writing, syncing and renaming the cleaned file and its
+//! indexes. The shard only opens the new file and swaps it in
 //! memory, a brief synchronous step, so neither produce nor fetch waits for it. Readers
 //! holding the old file keep reading it. Each of these steps, done on the shard, showed in
 //! produce→fetch latency (BENCHMARKS.md): the decoding even from the low-share task queue,
@@ -19,13 +19,11 @@
 //! pass): a record goes when the map has a later offset for its key. The clean segments'
 //! records were each the latest of their key as of the last pass, so a key absent from
 //! the map has nothing newer.
-use std::collections::HashMap;
-
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use bytes::Bytes;
 
 use super::*;
 use crate::storage::background_io;
+use crate::storage::cleaner::{clean_batches, KeyMap};
 use crate::storage::io::{space_err, temp_path};
 use crate::storage::scan::scan_bytes;
 
@@ -93,48 +91,6 @@ fn decode_error(path: &std::path::Path, e: impl std::fmt::Display) -> StorageErr
     StorageError::Corrupt { path: path.to_path_buf(), position: 0, reason: format!("cannot decode records: {e}") }
 }
 
-/// Adds the offset of every keyed record in `batches` to `latest` (later offsets win).
-fn map_latest_keys(mut latest: HashMap<Bytes, i64>, batches: &[Bytes]) -> Result<HashMap<Bytes, i64>, String> {
-    for b in batches {
-        let set = RecordBatchDecoder::decode(&mut b.clone()).map_err(|e| e.to_string())?;
-        for r in set.records {
-            if let Some(k) = r.key {
-                latest.insert(k, r.offset);
-            }
-        }
-    }
-    Ok(latest)
-}
-
-/// The batches with every record dropped that `latest` has a later offset for, or that is
-/// a tombstone in a batch older than `horizon`; batches that keep everything are copied as
-/// they are, the others re-encoded. Returns the bytes and how many records went.
-fn clean_batches(batches: &[Bytes], latest: &HashMap<Bytes, i64>, horizon: i64) -> Result<(BytesMut, u64), String> {
-    let mut out = BytesMut::new();
-    let mut removed = 0u64;
-    for b in batches {
-        let set = RecordBatchDecoder::decode(&mut b.clone()).map_err(|e| e.to_string())?;
-        let expired = BatchHeader::read(b).is_some_and(|h| h.max_timestamp.get() < horizon);
-        let total = set.records.len();
-        let kept: Vec<_> = set
-            .records
-            .into_iter()
-            .filter(|r| match &r.key {
-                None => true,
-                Some(k) => latest.get(k).is_none_or(|&newest| newest <= r.offset) && !(r.value.is_none() && expired),
-            })
-            .collect();
-        removed += (total - kept.len()) as u64;
-        if kept.len() == total {
-            out.extend_from_slice(b);
-        } else if !kept.is_empty() {
-            let options = RecordEncodeOptions { version: set.version, compression: set.compression };
-            RecordBatchEncoder::encode(&mut out, kept.iter(), &options).map_err(|e| e.to_string())?;
-        }
-    }
-    Ok((out, removed))
-}
-
 impl PartitionLog {
     /// One cleaning pass over the sealed segments, if the topic is compacted and sealed
     /// segments were added since the last pass.
@@ -166,12 +122,13 @@ impl PartitionLog {
             |e: std::io::Error| StorageError::Io { op: "compact", path: self.dir.clone(), reason: e.to_string() };
         // Pass 1: the latest offset of every key in the dirty segments.
         let clean_through = self.compacted_through.get();
-        let mut latest: HashMap<Bytes, i64> = HashMap::new();
+        let mut latest = KeyMap::default();
         for &(base, size) in sealed.iter().filter(|(base, _)| *base > clean_through) {
             let path = self.dir.join(segment_file_name(base, "log"));
             latest = background_io::run(move || {
                 let batches = segment_batches(&path, size)?;
-                map_latest_keys(latest, &batches).map_err(|e| decode_error(&path, e))
+                latest.add_batches(&batches).map_err(|e| decode_error(&path, e))?;
+                Ok::<_, StorageError>(latest)
             })
             .await
             .map_err(failed)??;

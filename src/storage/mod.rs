@@ -4,6 +4,7 @@
 //! batches that serves tail fetches. Lives on the shard that owns the partition.
 pub mod background_io;
 pub mod cache;
+pub mod cleaner;
 #[cfg(test)]
 pub mod faults;
 pub mod index;
