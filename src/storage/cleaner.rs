@@ -114,7 +114,7 @@ impl Hasher for Prehashed {
 fn keep(map: &KeyMap, key: Option<&[u8]>, null_value: bool, offset: i64, expired: bool) -> bool {
     match key {
         None => true,
-        Some(k) => !map.superseded(k, offset) && !(null_value && expired),
+        Some(k) => !(map.superseded(k, offset) || null_value && expired),
     }
 }
 
