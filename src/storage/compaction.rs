@@ -37,8 +37,11 @@ pub struct CompactionStats {
 }
 
 /// Reads a sealed segment whole, on the calling thread (the background I/O thread), with
-/// O_DIRECT like the shard's own reads and writes: no page cache to fill and evict.
-fn read_segment(path: &std::path::Path, size: u64) -> Result<Bytes, StorageError> {
+/// O_DIRECT like the shard's own reads and writes: no page cache to fill and evict. Also
+/// returns the open file, which a rewrite keeps open until the shard has closed its own
+/// descriptor, so that the last close, which frees the replaced file's blocks, is not the
+/// shard's.
+fn read_segment(path: &std::path::Path, size: u64) -> Result<(Bytes, std::fs::File), StorageError> {
     use std::os::unix::fs::{FileExt, OpenOptionsExt};
     let io = |e: std::io::Error| StorageError::Io { op: "read", path: path.to_path_buf(), reason: e.to_string() };
     let direct = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(path);
@@ -63,12 +66,13 @@ fn read_segment(path: &std::path::Path, size: u64) -> Result<Bytes, StorageError
     if got < size as usize {
         return Err(corrupt(path, got, format!("segment shorter than its {size} bytes")));
     }
-    Ok(Bytes::from(buf).slice(start..start + size as usize))
+    Ok((Bytes::from(buf).slice(start..start + size as usize), file))
 }
 
-/// The batches of a sealed segment, each as its own `Bytes` (sharing one buffer), in order.
-fn segment_batches(path: &std::path::Path, size: u64) -> Result<Vec<Bytes>, StorageError> {
-    let bytes = read_segment(path, size)?;
+/// The batches of a sealed segment, each as its own `Bytes` (sharing one buffer), in order,
+/// and the segment's file, still open (`read_segment`).
+fn segment_batches(path: &std::path::Path, size: u64) -> Result<(Vec<Bytes>, std::fs::File), StorageError> {
+    let (bytes, file) = read_segment(path, size)?;
     let mut out = Vec::new();
     let mut at = 0usize;
     while at < bytes.len() {
@@ -80,7 +84,7 @@ fn segment_batches(path: &std::path::Path, size: u64) -> Result<Vec<Bytes>, Stor
         out.push(bytes.slice(at..at + n));
         at += n;
     }
-    Ok(out)
+    Ok((out, file))
 }
 
 fn corrupt(path: &std::path::Path, position: usize, reason: String) -> StorageError {
@@ -126,7 +130,7 @@ impl PartitionLog {
         for &(base, size) in sealed.iter().filter(|(base, _)| *base > clean_through) {
             let path = self.dir.join(segment_file_name(base, "log"));
             latest = background_io::run(move || {
-                let batches = segment_batches(&path, size)?;
+                let (batches, _) = segment_batches(&path, size)?;
                 latest.add_batches(&batches).map_err(|e| decode_error(&path, e))?;
                 Ok::<_, StorageError>(latest)
             })
@@ -138,21 +142,25 @@ impl PartitionLog {
         let horizon = now_ms.saturating_sub(config.delete_retention_ms);
         for &(base, size) in &sealed {
             let (dir, latest) = (self.dir.clone(), latest.clone());
-            let cleaned = background_io::run(move || -> Result<Option<Cleaned>, StorageError> {
+            let cleaned = background_io::run(move || -> Result<Option<(Cleaned, std::fs::File)>, StorageError> {
                 let path = dir.join(segment_file_name(base, "log"));
-                let batches = segment_batches(&path, size)?;
+                let (batches, replaced) = segment_batches(&path, size)?;
                 let (out, removed) = clean_batches(&batches, &latest, horizon).map_err(|e| decode_error(&path, e))?;
                 if removed == 0 {
                     return Ok(None);
                 }
                 let (index, timeindex, size) = write_cleaned_segment(&dir, &path, base, &out)?;
-                Ok(Some(Cleaned { index, timeindex, size, removed }))
+                Ok(Some((Cleaned { index, timeindex, size, removed }, replaced)))
             })
             .await
             .map_err(failed)??;
-            let Some(cleaned) = cleaned else { continue };
+            let Some((cleaned, replaced)) = cleaned else { continue };
             let (removed, after) = (cleaned.removed, cleaned.size);
-            if self.swap_in_cleaned(base, cleaned).await? {
+            let swapped = self.swap_in_cleaned(base, cleaned).await;
+            // The shard's descriptor of the replaced file is closed: the last one goes on
+            // the background thread, which frees the file's blocks.
+            let _ = background_io::run(move || close_replaced(replaced)).await;
+            if swapped? {
                 stats.segments_rewritten += 1;
                 stats.records_removed += removed;
                 stats.bytes_before += size;
@@ -179,20 +187,50 @@ impl PartitionLog {
     }
 
     /// Swaps in segment `base` as rewritten by `write_cleaned_segment`: opens the new file
-    /// and takes its indexes. Readers holding the old file keep reading it. False if the
-    /// segment went meanwhile.
+    /// and takes its indexes, and closes the old file (readers holding it keep reading it
+    /// and close it when done). False if the segment went meanwhile.
     async fn swap_in_cleaned(&self, base: i64, cleaned: Cleaned) -> Result<bool, StorageError> {
         let file = SegmentFile::open_or_create(&self.dir.join(segment_file_name(base, "log"))).await?;
-        let mut st = self.state.borrow_mut();
-        let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == base) else { return Ok(false) };
-        seg.file = Some(file);
-        seg.size = cleaned.size;
-        seg.written = cleaned.size;
-        seg.index = cleaned.index;
-        seg.timeindex = cleaned.timeindex;
-        // `next_offset` stays: offsets are not reused even if the last batches went.
+        let old = {
+            let mut st = self.state.borrow_mut();
+            let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == base) else { return Ok(false) };
+            seg.size = cleaned.size;
+            seg.written = cleaned.size;
+            seg.index = cleaned.index;
+            seg.timeindex = cleaned.timeindex;
+            // `next_offset` stays: offsets are not reused even if the last batches went.
+            seg.file.replace(file)
+        };
+        if let Some(old) = old {
+            SegmentFile::release(old).await;
+        }
         Ok(true)
     }
+}
+
+/// Closes the background thread's descriptor of a segment file replaced by its cleaned
+/// copy, once the shard has closed its own: the last close, which frees the blocks.
+fn close_replaced(file: std::fs::File) {
+    #[cfg(test)]
+    REPLACED_FDS_AT_LAST_CLOSE.fetch_max(open_descriptors_of(&file), std::sync::atomic::Ordering::Relaxed);
+    drop(file);
+}
+
+/// Test builds: the most descriptors any replaced segment file had open in this process
+/// when the background thread closed its own (1: the shard's was closed before).
+#[cfg(test)]
+pub(crate) static REPLACED_FDS_AT_LAST_CLOSE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cfg(test)]
+fn open_descriptors_of(file: &std::fs::File) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let me = file.metadata().expect("fstat");
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .flatten()
+        .filter_map(|fd| std::fs::metadata(fd.path()).ok())
+        .filter(|m| m.dev() == me.dev() && m.ino() == me.ino())
+        .count()
 }
 
 /// A segment rewritten on disk, to swap in.
@@ -204,11 +242,16 @@ struct Cleaned {
 }
 
 /// Replaces segment `base` on disk with `cleaned` (the background I/O thread's part of a
-/// rewrite): its indexes are built from the bytes in memory, the old index files removed
+/// rewrite): its indexes are built from the bytes in memory; the old index files removed
 /// (so that a crash before the new ones are in place leaves a segment that recovery
-/// re-scans, never a stale index over new bytes), the bytes written to
-/// `<base>.log.cleaned`, synced and renamed over the segment (atomic), then the new index
-/// files written. Returns the new indexes and the file's size.
+/// re-scans, never a stale index over new bytes); the bytes and the new indexes written to
+/// temporary files and synced; renamed into place, the segment first; the directory
+/// synced. Returns the new indexes and the file's size.
+///
+/// Two journal commits a segment, not five: all three files are written back before any
+/// is synced, so the first fsync commits one transaction holding their blocks and the old
+/// indexes' removal, and the other two find nothing left to commit. Each commit is one the
+/// shard's own appends and fdatasyncs may have to wait behind.
 fn write_cleaned_segment(
     dir: &std::path::Path,
     log: &std::path::Path,
@@ -235,26 +278,38 @@ fn write_cleaned_segment(
             _ => {}
         }
     }
-    let sync_dir = || std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync directory", dir));
-    sync_dir()?;
-    let tmp = dir.join(format!("{}.cleaned", segment_file_name(base, "log")));
-    write_synced(&tmp, cleaned)?;
-    std::fs::rename(&tmp, log).map_err(io("rename cleaned segment", log))?;
-    let encoded: [(&std::path::Path, Vec<u8>); 2] =
-        [(&index_path, scan.index.encode()), (&time_path, scan.timeindex.encode())];
-    for (p, bytes) in encoded {
-        let tmp = temp_path(p);
-        write_synced(&tmp, &bytes)?;
-        std::fs::rename(&tmp, p).map_err(io("rename index", p))?;
+    let (index, timeindex) = (scan.index.encode(), scan.timeindex.encode());
+    let files = [
+        (dir.join(format!("{}.cleaned", segment_file_name(base, "log"))), log, cleaned),
+        (temp_path(&index_path), index_path.as_path(), index.as_slice()),
+        (temp_path(&time_path), time_path.as_path(), timeindex.as_slice()),
+    ];
+    let mut written = Vec::with_capacity(files.len());
+    for (tmp, _, bytes) in &files {
+        written.push(write_back(tmp, bytes)?);
     }
-    sync_dir()?;
+    for ((tmp, _, _), f) in files.iter().zip(&written) {
+        f.sync_all().map_err(io("fsync", tmp))?;
+    }
+    for (tmp, path, _) in &files {
+        std::fs::rename(tmp, path).map_err(io("rename", path))?;
+    }
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync directory", dir))?;
     Ok((scan.index, scan.timeindex, cleaned.len() as u64))
 }
 
-/// Creates `path` with `bytes` and syncs it.
-fn write_synced(path: &std::path::Path, bytes: &[u8]) -> Result<(), StorageError> {
+/// Creates `path` with `bytes` and writes them back to the disk (waiting for it), without
+/// the journal commit of an fsync.
+fn write_back(path: &std::path::Path, bytes: &[u8]) -> Result<std::fs::File, StorageError> {
     use std::io::Write;
+    use std::os::fd::AsRawFd;
     let mut f = std::fs::File::create(path).map_err(|e| space_err("create", path, e.raw_os_error(), e))?;
     f.write_all(bytes).map_err(|e| space_err("write", path, e.raw_os_error(), e))?;
-    f.sync_all().map_err(|e| StorageError::Io { op: "fsync", path: path.to_path_buf(), reason: e.to_string() })
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    // SAFETY: a plain syscall on a descriptor this function owns.
+    if unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, flags) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(space_err("write back", path, e.raw_os_error(), e));
+    }
+    Ok(f)
 }

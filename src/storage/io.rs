@@ -61,6 +61,16 @@ impl SegmentFile {
         &self.path
     }
 
+    /// Closes the file now, and waits for it, if `file` is its last holder (else the last
+    /// reader's drop closes it later). The last close of an unlinked or replaced file frees
+    /// its blocks, in the closing thread: callers close their descriptor first and leave the
+    /// last one to the background I/O thread.
+    pub async fn release(file: Rc<SegmentFile>) {
+        if let Ok(f) = Rc::try_unwrap(file) {
+            let _ = f.file.close().await;
+        }
+    }
+
     pub async fn size(&self) -> Result<u64, StorageError> {
         self.file.file_size().await.map_err(|e| io_err("stat", &self.path, e))
     }

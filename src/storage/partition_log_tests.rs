@@ -766,6 +766,10 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
         let stats = log.compact(now).await.unwrap();
         assert!(stats.records_removed > 0 && stats.bytes_after < stats.bytes_before, "{stats:?}");
         assert_eq!(log.compact(now).await.unwrap(), CompactionStats::default(), "nothing new to clean");
+        // The shard closed its descriptor of each replaced file before the background
+        // thread's last close (which frees the blocks, and must not be the shard's).
+        use std::sync::atomic::Ordering::Relaxed;
+        assert_eq!(super::compaction::REPLACED_FDS_AT_LAST_CLOSE.load(Relaxed), 1);
 
         let check = |bytes: Vec<u8>, what: &str| {
             let mut buf = Bytes::from(bytes);

@@ -62,9 +62,12 @@ impl PartitionLog {
             .collect();
         let bytes: u64 = removed.iter().map(|s| s.size).sum();
         let count = removed.len();
-        drop(removed);
         // Unlinking a large file frees its extents synchronously: not on the shard's thread,
-        // and not on glommio's blocking thread, which the writer needs when it rolls.
+        // and not on glommio's blocking thread, which the writer needs when it rolls. So the
+        // shard's descriptors are closed first (a reader still holding one closes it later).
+        for file in removed.into_iter().filter_map(|s| s.file) {
+            SegmentFile::release(file).await;
+        }
         let _ = background_io::run(move || {
             for f in files {
                 let _ = std::fs::remove_file(f);
