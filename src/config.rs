@@ -67,6 +67,9 @@ pub struct BrokerConfig {
     pub log_cleaner_backoff_ms: u64,
     /// `log.cleaner.delete.retention.ms`: how long tombstones outlive compaction.
     pub log_cleaner_delete_retention_ms: i64,
+    /// `log.cleaner.min.cleanable.ratio`: the share of a compacted log that must be dirty
+    /// (written since its last cleaning) before the cleaner rewrites it.
+    pub log_cleaner_min_cleanable_ratio: f64,
     /// `log.cleanup.policy`: the default `cleanup.policy` of topics (`delete`, `compact` or
     /// both, comma-separated).
     pub log_cleanup_policy: String,
@@ -119,6 +122,7 @@ impl Default for BrokerConfig {
             log_retention_check_interval_ms: 300_000,
             log_cleaner_backoff_ms: 15_000,
             log_cleaner_delete_retention_ms: 86_400_000,
+            log_cleaner_min_cleanable_ratio: 0.5,
             log_cleanup_policy: "delete".into(),
             fetch_cache_bytes: limits::FETCH_CACHE_BYTES_DEFAULT,
             io_memory_bytes: limits::IO_MEMORY_BYTES_DEFAULT,
@@ -187,6 +191,14 @@ where
         return Err(invalid(key, value, format!("must be in [{min}, {max}]")));
     }
     Ok(v)
+}
+
+/// A fraction in [0, 1] (Kafka's `min.cleanable.dirty.ratio`).
+fn parse_ratio(key: &str, value: &str) -> Result<f64, ConfigError> {
+    match value.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(invalid(key, value, "expected a number in [0, 1]")),
+    }
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
@@ -279,6 +291,7 @@ pub const DYNAMIC_BROKER_KEYS: &[&str] = &[
     "log.retention.hours",
     "log.retention.bytes",
     "log.cleaner.delete.retention.ms",
+    "log.cleaner.min.cleanable.ratio",
     "log.cleanup.policy",
 ];
 
@@ -312,6 +325,7 @@ fn set_dynamic_key(cfg: &mut BrokerConfig, k: &str, v: &str) -> Result<bool, Con
         "log.retention.hours" => cfg.log_retention_ms = parse_int(k, v, -1, i64::MAX / 3_600_000)? * 3_600_000,
         "log.retention.bytes" => cfg.log_retention_bytes = parse_int(k, v, -1, i64::MAX)?,
         "log.cleaner.delete.retention.ms" => cfg.log_cleaner_delete_retention_ms = parse_int(k, v, 0, i64::MAX)?,
+        "log.cleaner.min.cleanable.ratio" => cfg.log_cleaner_min_cleanable_ratio = parse_ratio(k, v)?,
         "log.cleanup.policy" => {
             validate_topic_config("cleanup.policy", v)
                 .map_err(|_| invalid(k, v, "expected delete, compact or compact,delete"))?;
@@ -461,6 +475,7 @@ impl BrokerConfig {
             ("log.retention.check.interval.ms", self.log_retention_check_interval_ms.to_string()),
             ("log.cleanup.policy", self.log_cleanup_policy.clone()),
             ("log.cleaner.delete.retention.ms", self.log_cleaner_delete_retention_ms.to_string()),
+            ("log.cleaner.min.cleanable.ratio", self.log_cleaner_min_cleanable_ratio.to_string()),
             ("log.cleaner.backoff.ms", self.log_cleaner_backoff_ms.to_string()),
             ("compression.type", "producer".to_string()),
             ("min.insync.replicas", "1".to_string()),
@@ -530,6 +545,10 @@ pub struct TopicConfig {
     pub cleanup_compact: bool,
     /// `delete.retention.ms`: how long a tombstone is kept once it is the latest for its key.
     pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the cleaner rewrites the log only once at least this
+    /// share of its sealed bytes was written since the last cleaning, so that each pass
+    /// reads and rewrites at most about 1/ratio times what is new (Kafka's default 0.5).
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 /// Topic config keys Sluice knows, with the broker key each one defaults from.
@@ -541,6 +560,7 @@ pub const TOPIC_CONFIG_KEYS: &[(&str, &str)] = &[
     ("flush.ms", "log.flush.interval.ms"),
     ("max.message.bytes", "message.max.bytes"),
     ("message.timestamp.type", "log.message.timestamp.type"),
+    ("min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio"),
     ("min.insync.replicas", "min.insync.replicas"),
     ("retention.bytes", "log.retention.bytes"),
     ("retention.ms", "log.retention.ms"),
@@ -573,6 +593,9 @@ pub fn validate_topic_config(key: &str, value: &str) -> Result<(), ConfigError> 
         }
         "message.timestamp.type" => {
             parse_timestamp_type(key, value)?;
+        }
+        "min.cleanable.dirty.ratio" => {
+            parse_ratio(key, value)?;
         }
         "min.insync.replicas" => {
             parse_int(key, value, 1i64, i32::MAX as i64)?;
@@ -616,6 +639,9 @@ impl TopicConfig {
             delete_retention_ms: get("delete.retention.ms")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(broker.log_cleaner_delete_retention_ms),
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(broker.log_cleaner_min_cleanable_ratio),
         }
     }
 
@@ -627,7 +653,7 @@ impl TopicConfig {
             TimestampType::CreateTime => "CreateTime",
             TimestampType::LogAppendTime => "LogAppendTime",
         };
-        let defaults: [(&str, String); 12] = [
+        let defaults: [(&str, String); 13] = [
             ("cleanup.policy", broker.log_cleanup_policy.clone()),
             ("compression.type", "producer".into()),
             ("delete.retention.ms", broker.log_cleaner_delete_retention_ms.to_string()),
@@ -635,6 +661,7 @@ impl TopicConfig {
             ("flush.ms", t.flush_ms.map(|v| v.to_string()).unwrap_or_else(|| i64::MAX.to_string())),
             ("max.message.bytes", t.max_message_bytes.to_string()),
             ("message.timestamp.type", ts(t.timestamp_type).into()),
+            ("min.cleanable.dirty.ratio", broker.log_cleaner_min_cleanable_ratio.to_string()),
             ("min.insync.replicas", "1".into()),
             ("retention.bytes", t.retention_bytes.to_string()),
             ("retention.ms", t.retention_ms.to_string()),
@@ -730,5 +757,17 @@ mod tests {
         let t = TopicConfig::resolve(&broker, &m);
         assert_eq!(t.segment_bytes, 8192);
         assert_eq!(t.max_message_bytes, broker.message_max_bytes);
+        // min.cleanable.dirty.ratio: a fraction, defaulting from the broker's (dynamic) key.
+        assert!(validate_topic_config("min.cleanable.dirty.ratio", "0.25").is_ok());
+        for bad in ["1.5", "-0.1", "half"] {
+            let err = validate_topic_config("min.cleanable.dirty.ratio", bad).unwrap_err().to_string();
+            assert!(err.contains("min.cleanable.dirty.ratio"), "{err}");
+        }
+        assert_eq!(t.min_cleanable_dirty_ratio, 0.5);
+        let (b, _) = BrokerConfig::from_sources("log.cleaner.min.cleanable.ratio=0.2\n", &[]).unwrap();
+        assert_eq!(TopicConfig::resolve(&b, &m).min_cleanable_dirty_ratio, 0.2);
+        m.insert("min.cleanable.dirty.ratio".to_string(), "0.75".to_string());
+        assert_eq!(TopicConfig::resolve(&b, &m).min_cleanable_dirty_ratio, 0.75);
+        assert!(validate_dynamic_broker_config("log.cleaner.min.cleanable.ratio", "2").is_err());
     }
 }

@@ -122,10 +122,17 @@ impl PartitionLog {
         if dirty_end.is_none() || dirty_end == Some(self.compacted_through.get()) {
             return Ok(stats);
         }
+        // Kafka's dirty ratio: cleaning reads every sealed segment, so it waits until what
+        // is new is a large enough share of them.
+        let clean_through = self.compacted_through.get();
+        let dirty: u64 = sealed.iter().filter(|(base, _)| *base > clean_through).map(|(_, size)| size).sum();
+        let total: u64 = sealed.iter().map(|(_, size)| size).sum();
+        if total > 0 && (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64 {
+            return Ok(stats);
+        }
         let failed =
             |e: std::io::Error| StorageError::Io { op: "compact", path: self.dir.clone(), reason: e.to_string() };
         // Pass 1: the latest offset of every key in the dirty segments.
-        let clean_through = self.compacted_through.get();
         let mut latest = KeyMap::default();
         for &(base, size) in sealed.iter().filter(|(base, _)| *base > clean_through) {
             let path = self.dir.join(segment_file_name(base, "log"));

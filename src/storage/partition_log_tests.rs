@@ -716,6 +716,50 @@ fn later_compaction_passes_clean_old_segments_against_new_keys() {
     });
 }
 
+/// `min.cleanable.dirty.ratio`: a pass waits until the bytes sealed since the last one are
+/// that share of all sealed bytes, then cleans as usual.
+#[test]
+fn compaction_waits_for_the_dirty_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let mut broker = BrokerConfig::default();
+        broker.log_segment_bytes = 4096;
+        let mut topic = std::collections::BTreeMap::new();
+        topic.insert("cleanup.policy".to_string(), "compact".to_string());
+        let config = TopicConfig::resolve(&broker, &topic);
+        assert_eq!(config.min_cleanable_dirty_ratio, 0.5, "Kafka's default");
+        let log = open_with(&path, config.clone()).await;
+        let now = now_ms();
+        let append = |keys: std::ops::Range<usize>| {
+            let mut end = 0;
+            let values: Vec<(Vec<u8>, Vec<u8>)> = keys
+                .map(|i| (format!("key-{i}").into_bytes(), format!("value-{i}-{}", "z".repeat(60)).into_bytes()))
+                .collect();
+            for chunk in values.chunks(4) {
+                let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
+                    chunk.iter().map(|(k, v)| (Some(k.as_slice()), Some(v.as_slice()))).collect();
+                end = log.append(Bytes::from(batch::encode_batch(0, &refs, now))).unwrap().end_offset;
+            }
+            end
+        };
+        // Ten or so segments of distinct keys: the first pass finds nothing to remove.
+        let end = append(0..480);
+        log.wait_durable(end, true).await.unwrap();
+        wait_finalized(&log).await;
+        assert_eq!(log.compact(now).await.unwrap().records_removed, 0);
+        // About one more segment that rewrites keys of the first: dirty, but a small share.
+        let end = append(0..60);
+        log.wait_durable(end, true).await.unwrap();
+        wait_finalized(&log).await;
+        assert_eq!(log.compact(now).await.unwrap(), CompactionStats::default(), "under the dirty ratio");
+        log.set_config(TopicConfig { min_cleanable_dirty_ratio: 0.05, ..config });
+        let stats = log.compact(now).await.unwrap();
+        assert!(stats.records_removed >= 40, "over a lower ratio the pass runs: {stats:?}");
+        log.close().await;
+    });
+}
+
 /// Compaction keeps, in the sealed segments, only the latest record of each key (as of all
 /// sealed segments), drops a tombstone once it is older than `delete.retention.ms`, keeps
 /// every record's offset, never touches the active segment, and the result survives a
