@@ -9,16 +9,18 @@
 //! all the work runs on the shard's background I/O thread (`background_io`, off the
 //! shards' cores where there are free ones): reading the segment whole (O_DIRECT), mapping
 //! and dropping records (`cleaner`), writing, syncing and renaming the cleaned file and its
-//! indexes. The shard only opens the new file and swaps it in
-//! memory, a brief synchronous step, so neither produce nor fetch waits for it. Readers
-//! holding the old file keep reading it. Each of these steps, done on the shard, showed in
-//! produce→fetch latency (BENCHMARKS.md): the decoding even from the low-share task queue,
-//! and the 4 MiB copy of each segment read.
+//! indexes, and the last close of the replaced file, which frees its blocks. The shard only
+//! opens the new file, swaps it in memory and closes its old descriptor, so neither
+//! produce nor fetch waits for the rest. Readers holding the old file keep reading it.
+//! Each of these steps, done on the shard, showed in produce→fetch latency
+//! (BENCHMARKS.md): the decoding even from the low-share task queue, and the 4 MiB copy
+//! of each segment read.
 //!
 //! Like Kafka's cleaner, the key map covers only the dirty segments (sealed since the last
 //! pass): a record goes when the map has a later offset for its key. The clean segments'
 //! records were each the latest of their key as of the last pass, so a key absent from
-//! the map has nothing newer.
+//! the map has nothing newer. A pass reads every sealed segment, so it waits until the
+//! dirty ones are `min.cleanable.dirty.ratio` of the sealed bytes.
 use bytes::Bytes;
 
 use super::*;
