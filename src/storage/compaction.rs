@@ -26,7 +26,7 @@ use bytes::Bytes;
 use super::*;
 use crate::storage::background_io;
 use crate::storage::cleaner::{clean_batches, KeyMap};
-use crate::storage::io::{space_err, temp_path};
+use crate::storage::io::{read_small_file, space_err, temp_path};
 use crate::storage::scan::scan_bytes;
 
 /// What one cleaning pass did.
@@ -178,6 +178,17 @@ impl PartitionLog {
         }
         let dirty_end = dirty_end.expect("checked");
         self.compacted_through.set(dirty_end);
+        // Kept across restarts (Kafka's cleaner-offset-checkpoint), so that the first pass
+        // after a start does not read the whole log again. Not synced: a lost or older
+        // point only makes more of the log dirty, which is safe.
+        let point = self.dir.join(CLEANING_POINT_FILE);
+        let _ = background_io::run(move || {
+            let tmp = temp_path(&point);
+            if std::fs::write(&tmp, dirty_end.to_string()).and_then(|_| std::fs::rename(&tmp, &point)).is_err() {
+                let _ = std::fs::remove_file(&point);
+            }
+        })
+        .await;
         if stats.segments_rewritten > 0 {
             let next = self.state.borrow().segments.iter().find(|s| s.base_offset > dirty_end).map(|s| s.base_offset);
             if let Some(next) = next {
@@ -215,6 +226,18 @@ impl PartitionLog {
         }
         Ok(true)
     }
+}
+
+/// Where a partition keeps its cleaning point: the base offset of the last segment the
+/// last pass cleaned (the segments up to it are clean).
+const CLEANING_POINT_FILE: &str = "cleaner-offset-checkpoint";
+
+/// The cleaning point kept by the last pass, if it is a segment base the log still can
+/// have (`last_base`: the base of its last segment); else -1, all dirty.
+pub(super) async fn saved_cleaning_point(dir: &std::path::Path, last_base: Option<i64>) -> i64 {
+    let saved = read_small_file(&dir.join(CLEANING_POINT_FILE)).await.ok().flatten();
+    let point = saved.and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse::<i64>().ok());
+    point.filter(|&p| p >= 0 && last_base.is_some_and(|last| p <= last)).unwrap_or(-1)
 }
 
 /// Closes the background thread's descriptor of a segment file replaced by its cleaned

@@ -229,6 +229,7 @@ impl PartitionLog {
         let log_start_offset = retention::saved_log_start(&dir, segments[0].base_offset, next_offset)
             .await
             .unwrap_or(segments[0].base_offset);
+        let compacted_through = compaction::saved_cleaning_point(&dir, segments.last().map(|s| s.base_offset)).await;
         let log = Rc::new(PartitionLog {
             tp,
             dir,
@@ -258,7 +259,7 @@ impl PartitionLog {
             tasks_done: LocalNotify::new(),
             cached_bytes: Cell::new(0),
             writes_in_flight_peak: Cell::new(0),
-            compacted_through: Cell::new(-1),
+            compacted_through: Cell::new(compacted_through),
             cache_floor: Cell::new(0),
             maintenance_busy: Cell::new(false),
         });

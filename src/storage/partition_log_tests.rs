@@ -717,7 +717,8 @@ fn later_compaction_passes_clean_old_segments_against_new_keys() {
 }
 
 /// `min.cleanable.dirty.ratio`: a pass waits until the bytes sealed since the last one are
-/// that share of all sealed bytes, then cleans as usual.
+/// that share of all sealed bytes, then cleans as usual; the point up to which the log is
+/// clean is kept across a restart.
 #[test]
 fn compaction_waits_for_the_dirty_ratio() {
     let dir = tempfile::tempdir().unwrap();
@@ -731,7 +732,7 @@ fn compaction_waits_for_the_dirty_ratio() {
         assert_eq!(config.min_cleanable_dirty_ratio, 0.5, "Kafka's default");
         let log = open_with(&path, config.clone()).await;
         let now = now_ms();
-        let append = |keys: std::ops::Range<usize>| {
+        let append = |log: &PartitionLog, keys: std::ops::Range<usize>| {
             let mut end = 0;
             let values: Vec<(Vec<u8>, Vec<u8>)> = keys
                 .map(|i| (format!("key-{i}").into_bytes(), format!("value-{i}-{}", "z".repeat(60)).into_bytes()))
@@ -744,12 +745,15 @@ fn compaction_waits_for_the_dirty_ratio() {
             end
         };
         // Ten or so segments of distinct keys: the first pass finds nothing to remove.
-        let end = append(0..480);
+        let end = append(&log, 0..480);
         log.wait_durable(end, true).await.unwrap();
         wait_finalized(&log).await;
         assert_eq!(log.compact(now).await.unwrap().records_removed, 0);
+        // The cleaning point survives a restart: what was cleaned is not dirty again.
+        log.close().await;
+        let log = open_with(&path, config.clone()).await;
         // About one more segment that rewrites keys of the first: dirty, but a small share.
-        let end = append(0..60);
+        let end = append(&log, 0..60);
         log.wait_durable(end, true).await.unwrap();
         wait_finalized(&log).await;
         assert_eq!(log.compact(now).await.unwrap(), CompactionStats::default(), "under the dirty ratio");
