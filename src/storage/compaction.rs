@@ -168,7 +168,8 @@ impl PartitionLog {
             let swapped = self.swap_in_cleaned(base, cleaned).await;
             // The shard's descriptor of the replaced file is closed: the last one goes on
             // the background thread, which frees the file's blocks.
-            let _ = background_io::run(move || close_replaced(replaced)).await;
+            let dir = self.dir.clone();
+            let _ = background_io::run(move || close_replaced(replaced, &dir)).await;
             if swapped? {
                 stats.segments_rewritten += 1;
                 stats.records_removed += removed;
@@ -242,16 +243,21 @@ pub(super) async fn saved_cleaning_point(dir: &std::path::Path, last_base: Optio
 
 /// Closes the background thread's descriptor of a segment file replaced by its cleaned
 /// copy, once the shard has closed its own: the last close, which frees the blocks.
-fn close_replaced(file: std::fs::File) {
+fn close_replaced(file: std::fs::File, _dir: &std::path::Path) {
     #[cfg(test)]
-    REPLACED_FDS_AT_LAST_CLOSE.fetch_max(open_descriptors_of(&file), std::sync::atomic::Ordering::Relaxed);
+    REPLACED_FDS_AT_LAST_CLOSE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((_dir.to_path_buf(), open_descriptors_of(&file)));
     drop(file);
 }
 
-/// Test builds: the most descriptors any replaced segment file had open in this process
-/// when the background thread closed its own (1: the shard's was closed before).
+/// Test builds: for each replaced segment file, its partition directory and how many
+/// descriptors of it this process had open when the background thread closed its own (1:
+/// the shard's was closed before; more while a reader still holds the old file).
 #[cfg(test)]
-pub(crate) static REPLACED_FDS_AT_LAST_CLOSE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+pub(crate) static REPLACED_FDS_AT_LAST_CLOSE: std::sync::Mutex<Vec<(PathBuf, usize)>> =
+    std::sync::Mutex::new(Vec::new());
 
 #[cfg(test)]
 fn open_descriptors_of(file: &std::fs::File) -> usize {
