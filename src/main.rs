@@ -137,6 +137,7 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
             .blocking_thread_pool_placement(PoolPlacement::Fenced(1, pool_cpus.clone()))
             .io_memory(config.io_memory_bytes as usize)
             .spawn(move || async move {
+                sluice::storage::io_workers::keep_off_the_shards_core();
                 let data_tq = glommio::executor().create_task_queue(
                     Shares::Static(1000),
                     Latency::Matters(Duration::from_millis(1)),

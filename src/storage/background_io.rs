@@ -45,6 +45,14 @@ pub fn set_placement(p: Placement) {
     *PLACEMENT.lock().unwrap_or_else(|e| e.into_inner()) = p;
 }
 
+/// The CPUs no shard is pinned to, when there are any.
+pub(crate) fn free_cpus() -> Option<Vec<usize>> {
+    match &*PLACEMENT.lock().unwrap_or_else(|e| e.into_inner()) {
+        Placement::Free(cpus) => Some(cpus.clone()),
+        _ => None,
+    }
+}
+
 /// Moves the calling thread as `PLACEMENT` says. Failures are logged and otherwise
 /// ignored: the thread still works, only less politely.
 fn step_aside() {

@@ -9,6 +9,7 @@ pub mod cleaner;
 pub mod faults;
 pub mod index;
 pub mod io;
+pub mod io_workers;
 pub mod partition_log;
 pub mod producer_state;
 mod scan;
