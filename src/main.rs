@@ -78,8 +78,13 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let online: Vec<usize> =
+    // Sorted: glommio lists the CPUs from a hash set, in a different order each start, so
+    // the shards landed on different cores from one start to the next (with `--cores 1` on
+    // two cores, half the time on the one the user had kept for other work). Shards take the
+    // lowest-numbered CPUs, helpers the rest.
+    let mut online: Vec<usize> =
         CpuSet::online().map_err(|e| format!("cannot list CPUs: {e}"))?.into_iter().map(|l| l.cpu).collect();
+    online.sort_unstable();
     let shards = cores.unwrap_or(online.len()).max(1);
     if shards > online.len() {
         return Err(format!("--cores {shards}: only {} cores are online", online.len()));
