@@ -21,6 +21,9 @@ struct Plan {
     synced: std::collections::HashMap<std::path::PathBuf, Vec<u8>>,
     /// How many times each faulty operation was attempted (and failed).
     failures: Vec<(&'static str, u64)>,
+    /// fdatasyncs of paths containing one of these wait until `release` (a slow disk or a
+    /// busy journal, as long as a test needs).
+    held: Vec<String>,
 }
 
 thread_local! {
@@ -30,6 +33,24 @@ thread_local! {
 /// From now on, every matching operation fails.
 pub fn inject(f: Fault) {
     PLAN.with(|p| p.borrow_mut().faults.push(f));
+}
+
+/// From now on, fdatasyncs of paths containing `path_contains` wait until `release`.
+pub fn hold_syncs(path_contains: &str) {
+    PLAN.with(|p| p.borrow_mut().held.push(path_contains.to_string()));
+}
+
+/// Lets held fdatasyncs go on.
+pub fn release() {
+    PLAN.with(|p| p.borrow_mut().held.clear());
+}
+
+/// Waits while an fdatasync of `path` is held.
+pub(super) async fn wait_if_held(path: &std::path::Path) {
+    let path = path.to_string_lossy().to_string();
+    while PLAN.with(|p| p.borrow().held.iter().any(|h| path.contains(h.as_str()))) {
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 /// Removes every fault (the failure counts stay).

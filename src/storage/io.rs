@@ -191,6 +191,8 @@ impl SegmentFile {
 
     pub async fn fdatasync(&self) -> Result<(), StorageError> {
         #[cfg(test)]
+        super::faults::wait_if_held(&self.path).await;
+        #[cfg(test)]
         super::faults::check("fdatasync", &self.path).map_err(|e| io_err("fdatasync", &self.path, e))?;
         let started = std::time::Instant::now();
         self.file.fdatasync().await.map_err(|e| io_err("fdatasync", &self.path, e))?;

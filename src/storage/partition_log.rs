@@ -57,6 +57,8 @@ struct Segment {
     sealed: bool,
     /// Trimmed to its logical size, synced, indexes saved.
     finalized: bool,
+    /// Its finalization is running (in a task of its own, beside the writer).
+    finalizing: bool,
     /// Idempotent batches found by the recovery scan (the active segment's), to rebuild
     /// the producer state from; emptied at open.
     recovered_producers: Vec<(i64, i16, BatchSeq)>,
@@ -81,6 +83,7 @@ impl Segment {
             created_ms: now_ms,
             sealed: false,
             finalized: false,
+            finalizing: false,
             recovered_producers: Vec::new(),
         }
     }

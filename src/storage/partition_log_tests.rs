@@ -438,6 +438,49 @@ fn read_prefix(bytes: &[u8], end: i64) -> Vec<u8> {
 /// and reads are refused, and the syncer never tries again (a retry that succeeded would
 /// report bytes as durable that the kernel may already have dropped). What was acknowledged
 /// as durable before is there after a reopen.
+/// A sealed segment's finalization (trim, fdatasync, indexes and snapshot) runs beside the
+/// writer: with the first segment's fdatasync held, as by a slow disk or a journal busy
+/// with compaction's commits, appends that rolled into the next segments are still written
+/// and acknowledged. Once it is released the first segment is finalized, and everything
+/// reads back after a reopen.
+#[test]
+fn appends_after_a_roll_do_not_wait_for_the_sealed_segment_to_be_finalized() {
+    use super::super::faults;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let log = open(&path).await;
+        faults::hold_syncs(&segment_file_name(0, "log"));
+        let mut expected = Vec::new();
+        for i in 0..40 {
+            let out = log.append(make_batch(0, 5, 100, 1000 + i).into()).unwrap();
+            expected.push(out.base_offset);
+            let acked = async { Some(log.wait_durable(out.end_offset, false).await) }
+                .or(async {
+                    glommio::timer::sleep(Duration::from_secs(10)).await;
+                    None
+                })
+                .await;
+            assert!(acked.is_some_and(|r| r.is_ok()), "append {i} waited for the held finalization");
+        }
+        assert!(log.segment_count() > 2, "8 KiB segments must roll");
+        let index = path.join("t-0").join(segment_file_name(0, "index"));
+        assert!(!index.exists(), "the first segment was finalized while its fdatasync was held");
+        faults::release();
+        for _ in 0..1000 {
+            if index.exists() {
+                break;
+            }
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(index.exists(), "the first segment was not finalized once released");
+        log.close().await;
+        let log = open(&path).await;
+        assert_eq!(read_all(&log).await, expected);
+        log.close().await;
+    });
+}
+
 #[test]
 fn a_failed_fdatasync_takes_the_partition_offline_and_is_never_retried() {
     use super::super::faults::{self, Fault};

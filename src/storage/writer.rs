@@ -50,11 +50,21 @@ impl PartitionLog {
                             other => other,
                         }
                     }
-                    WriterAction::Finalize(base) => self.finalize_segment(base).await.map(|()| true),
+                    WriterAction::Finalize(base) => {
+                        self.start_finalizing(base);
+                        Ok(false)
+                    }
                     WriterAction::Wait => {
-                        if writes.is_empty() && self.state.borrow().closing {
+                        let st = self.state.borrow();
+                        // Closing: done once every segment is finalized (a finalization
+                        // still running wakes this task when it ends) or the log failed.
+                        if writes.is_empty()
+                            && st.closing
+                            && (st.failed.is_some() || st.segments.iter().all(|s| s.finalized))
+                        {
                             return Ok(());
                         }
+                        drop(st);
                         self.wait_for_writer(&mut running, &mut writes, notified).await.map(|()| false)
                     }
                 };
@@ -148,22 +158,31 @@ impl PartitionLog {
     }
 
     /// What the writer can do next, given the writes in flight.
+    ///
+    /// Finalizing (trim, fdatasync, indexes and producer snapshot written and synced) takes
+    /// a few journal commits: milliseconds, more while compaction or another partition
+    /// commits too. It runs beside the writer, so the next segment's appends do not wait
+    /// for it (they did, and every roll stalled the partition's produce for that long:
+    /// BENCHMARKS.md, "Segment rolls off the append path"). One segment at a time, oldest
+    /// first, each once all its writes completed, so a segment with saved indexes still
+    /// always has its producer snapshot and every older segment is finalized too.
     fn next_write_action(&self, writes: &VecDeque<WriteInFlight>) -> WriterAction {
         let st = self.state.borrow();
-        let job = st
-            .segments
-            .iter()
-            .position(|s| !s.pending.is_empty() || s.tail_unsubmitted || ((s.sealed || st.closing) && !s.finalized));
+        if let Some(seg) = st.segments.iter().find(|s| (s.sealed || st.closing) && !s.finalized) {
+            let written = seg.pending.is_empty()
+                && !seg.tail_unsubmitted
+                && !writes.iter().any(|w| w.segment_base == seg.base_offset);
+            if written && !seg.finalizing {
+                return WriterAction::Finalize(seg.base_offset);
+            }
+        }
+        let job = st.segments.iter().position(|s| !s.pending.is_empty() || s.tail_unsubmitted);
         let Some(i) = job else { return WriterAction::Wait };
         let seg = &st.segments[i];
         let i = seg.base_offset;
-        if seg.pending.is_empty() && seg.tail_unsubmitted {
+        if seg.pending.is_empty() {
             // Only the partial last block is left: it goes out once the pipeline drains.
             return if writes.is_empty() { WriterAction::Write(i) } else { WriterAction::Wait };
-        }
-        if seg.pending.is_empty() {
-            // Finalizing trims and syncs the file: only once all its writes completed.
-            return if writes.is_empty() { WriterAction::Finalize(i) } else { WriterAction::Wait };
         }
         match writes.back() {
             None => WriterAction::Write(i),
@@ -245,6 +264,55 @@ impl PartitionLog {
                 Ok(f)
             }
         }
+    }
+
+    /// Finalizes segment `base` in a task of its own (counted in `tasks_running`, so that
+    /// `close` waits for it). Out of space, it retries with backoff and appends are refused
+    /// meanwhile, as for a write; any other failure takes the partition offline.
+    fn start_finalizing(self: &Rc<Self>, base: i64) {
+        {
+            let mut st = self.state.borrow_mut();
+            let i = st.segment_index(base);
+            st.segments[i].finalizing = true;
+            st.tasks_running += 1;
+        }
+        let log = self.clone();
+        let task = async move {
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                match log.finalize_segment(base).await {
+                    Ok(()) => {
+                        if log.state.borrow_mut().disk_full.take().is_some() {
+                            tracing::info!(partition = %log.tp, "disk space available again: appends accepted");
+                        }
+                        break;
+                    }
+                    Err(e @ StorageError::NoSpace { .. }) if !log.state.borrow().closing => {
+                        let first = log.state.borrow_mut().disk_full.replace(e.clone()).is_none();
+                        if first {
+                            tracing::warn!(partition = %log.tp, error = %e, "disk full: appends refused until space returns");
+                            log.progressed.notify_all();
+                            log.synced.notify_all();
+                        }
+                        glommio::timer::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                    Err(e) => {
+                        tracing::error!(partition = %log.tp, error = %e, "storage failure: partition taken offline");
+                        log.state.borrow_mut().failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            {
+                let mut st = log.state.borrow_mut();
+                let i = st.segment_index(base);
+                st.segments[i].finalizing = false;
+            }
+            log.work.notify_all();
+            log.task_exited();
+        };
+        glommio::spawn_local(task).detach();
     }
 
     /// A sealed (or, when closing, the active) segment that is fully written: trim it to
