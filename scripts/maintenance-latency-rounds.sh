@@ -12,20 +12,23 @@
 # (`taskset`), as a broker's cores are its own in production. Prints a line per case and
 # round, then per case the median and range over rounds of each percentile, and the broker's
 # own Produce handling time (its /metrics histogram: decoded request to response built).
-# Usage: maintenance-latency-rounds.sh <bin dir> [rounds]; SLUICE_BENCH_DIR: log.dirs.
+# Usage: maintenance-latency-rounds.sh <bin dir>[,<bin dir>...] [rounds]; SLUICE_BENCH_DIR:
+# log.dirs; CASES: which cases (default "keep retain compact"). With several builds, every
+# case runs for each of them in turn, named case/1, case/2... in the order given.
 set -u
-bin=$1; ROUNDS=${2:-8}; D=${SLUICE_BENCH_DIR:-/tmp/sbm}
+BINS=(${1//,/ }); ROUNDS=${2:-8}; D=${SLUICE_BENCH_DIR:-/tmp/sbm}
 BGRATE=${BGRATE:-50000}; DUR=${DUR:-15}
 OUT=$(mktemp -d /tmp/mlr.XXXX)
-S="$bin/sluicectl --bootstrap 127.0.0.1:19999"
 CLIENT_CPUS=$(awk -v n="$(nproc)" 'BEGIN {for (i = 1; i < n; i++) printf "%s%d", (i > 1 ? "," : ""), i}')
 produce_hist() { # the broker's cumulative Produce buckets: "le count" lines, then "sum S"
   curl -s --max-time 5 http://127.0.0.1:19998/metrics | grep 'api="Produce"' |
     sed -n -e 's/^sluice_request_latency_seconds_bucket{.*le="\([^"]*\)"} \(.*\)$/\1 \2/p' \
            -e 's/^sluice_request_latency_seconds_sum{.*} \(.*\)$/sum \1/p'
 }
-one() { # case, round
-  local c=$1 r=$2
+one() { # case, round, build number
+  local c=$1 r=$2 n=$3 bin=${BINS[$(($3 - 1))]}
+  local S="$bin/sluicectl --bootstrap 127.0.0.1:19999" label=$1
+  [ ${#BINS[@]} -gt 1 ] && label=$c/$n
   rm -rf "$D"/*; mkdir -p "$D"; sync; sleep 2
   $bin/sluice serve --override log.dirs=$D --override listeners=PLAINTEXT://127.0.0.1:19999 \
     --override admin.listeners=127.0.0.1:19998 --cores 1 \
@@ -57,11 +60,16 @@ one() { # case, round
     compact) work=$(grep -c 'compacted' $OUT/broker.log) ;;
   esac
   kill $pid; wait $pid 2>/dev/null
-  echo "$c $r $lat steal $steal produce $hist work $work" | tee -a $OUT/rounds
+  echo "$label $r $lat steal $steal produce $hist work $work" | tee -a $OUT/rounds
 }
-cases=(keep retain compact)
-for r in $(seq 1 $ROUNDS); do
-  for k in 0 1 2; do one ${cases[$(( (r + k) % 3 ))]} $r; done
+base=(${CASES:-keep retain compact}); runs=(); cases=()
+for c in "${base[@]}"; do
+  for n in $(seq 1 ${#BINS[@]}); do
+    runs+=("$c $n"); if [ ${#BINS[@]} -gt 1 ]; then cases+=("$c/$n"); else cases+=("$c"); fi
+  done
+done
+for r in $(seq 1 $ROUNDS); do  # each round starts one further along the list
+  for k in $(seq 0 $((${#runs[@]} - 1))); do one ${runs[$(( (r + k) % ${#runs[@]} ))]% *} $r ${runs[$(( (r + k) % ${#runs[@]} ))]#* }; done
 done
 # The host's steal shows in every case alike and swamps what the broker does, so the
 # summary is given twice: over all rounds, and over the quiet ones (steal under 1 %).

@@ -55,16 +55,15 @@ impl PartitionLog {
                         Ok(false)
                     }
                     WriterAction::Wait => {
-                        let st = self.state.borrow();
                         // Closing: done once every segment is finalized (a finalization
                         // still running wakes this task when it ends) or the log failed.
-                        if writes.is_empty()
-                            && st.closing
-                            && (st.failed.is_some() || st.segments.iter().all(|s| s.finalized))
-                        {
+                        let done = {
+                            let st = self.state.borrow();
+                            st.closing && (st.failed.is_some() || st.segments.iter().all(|s| s.finalized))
+                        };
+                        if writes.is_empty() && done {
                             return Ok(());
                         }
-                        drop(st);
                         self.wait_for_writer(&mut running, &mut writes, notified).await.map(|()| false)
                     }
                 };
@@ -163,7 +162,7 @@ impl PartitionLog {
     /// a few journal commits: milliseconds, more while compaction or another partition
     /// commits too. It runs beside the writer, so the next segment's appends do not wait
     /// for it (they did, and every roll stalled the partition's produce for that long:
-    /// BENCHMARKS.md, "Segment rolls off the append path"). One segment at a time, oldest
+    /// BENCHMARKS.md, "What was left of maintenance in produce latency"). One segment at a time, oldest
     /// first, each once all its writes completed, so a segment with saved indexes still
     /// always has its producer snapshot and every older segment is finalized too.
     fn next_write_action(&self, writes: &VecDeque<WriteInFlight>) -> WriterAction {
