@@ -126,17 +126,19 @@ impl PartitionLog {
         }
         // Kafka's dirty ratio: cleaning reads every sealed segment, so it waits until what
         // is new is a large enough share of them.
+        // The dirty segments (sealed since the last pass) are the tail of the sealed ones.
         let clean_through = self.compacted_through.get();
-        let dirty: u64 = sealed.iter().filter(|(base, _)| *base > clean_through).map(|(_, size)| size).sum();
+        let dirty = &sealed[sealed.partition_point(|(base, _)| *base <= clean_through)..];
+        let dirty_bytes: u64 = dirty.iter().map(|(_, size)| size).sum();
         let total: u64 = sealed.iter().map(|(_, size)| size).sum();
-        if total > 0 && (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64 {
+        if total > 0 && (dirty_bytes as f64) < config.min_cleanable_dirty_ratio * total as f64 {
             return Ok(stats);
         }
         let failed =
             |e: std::io::Error| StorageError::Io { op: "compact", path: self.dir.clone(), reason: e.to_string() };
         // Pass 1: the latest offset of every key in the dirty segments.
         let mut latest = KeyMap::default();
-        for &(base, size) in sealed.iter().filter(|(base, _)| *base > clean_through) {
+        for &(base, size) in dirty {
             let path = self.dir.join(segment_file_name(base, "log"));
             latest = background_io::run(move || {
                 let (batches, _) = segment_batches(&path, size)?;

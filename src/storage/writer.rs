@@ -69,8 +69,7 @@ impl PartitionLog {
                 };
                 match step {
                     Ok(claimed) => {
-                        if claimed && self.state.borrow_mut().disk_full.take().is_some() {
-                            tracing::info!(partition = %self.tp, "disk space available again: appends accepted");
+                        if claimed && self.space_returned() {
                             backoff = Duration::from_millis(50);
                         }
                     }
@@ -79,12 +78,7 @@ impl PartitionLog {
                         if self.state.borrow().closing {
                             return Err(e);
                         }
-                        let first = self.state.borrow_mut().disk_full.replace(e.clone()).is_none();
-                        if first {
-                            tracing::warn!(partition = %self.tp, error = %e, "disk full: appends refused until space returns");
-                            self.progressed.notify_all();
-                            self.synced.notify_all();
-                        }
+                        self.disk_full(e);
                         let sleep = glommio::timer::sleep(backoff);
                         sleep.or(self.work.notified()).await;
                         backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -265,6 +259,29 @@ impl PartitionLog {
         }
     }
 
+    /// Out of space: appends are refused until `space_returned`. The first time is logged,
+    /// and waiters are woken to see it.
+    fn disk_full(&self, e: StorageError) {
+        let first = self.state.borrow().disk_full.is_none();
+        if first {
+            tracing::warn!(partition = %self.tp, error = %e, "disk full: appends refused until space returns");
+        }
+        self.state.borrow_mut().disk_full = Some(e);
+        if first {
+            self.progressed.notify_all();
+            self.synced.notify_all();
+        }
+    }
+
+    /// Space was claimed again: appends are accepted. True if they had been refused.
+    fn space_returned(&self) -> bool {
+        let was_full = self.state.borrow_mut().disk_full.take().is_some();
+        if was_full {
+            tracing::info!(partition = %self.tp, "disk space available again: appends accepted");
+        }
+        was_full
+    }
+
     /// Finalizes segment `base` in a task of its own (counted in `tasks_running`, so that
     /// `close` waits for it). Out of space, it retries with backoff and appends are refused
     /// meanwhile, as for a write; any other failure takes the partition offline.
@@ -281,18 +298,11 @@ impl PartitionLog {
             loop {
                 match log.finalize_segment(base).await {
                     Ok(()) => {
-                        if log.state.borrow_mut().disk_full.take().is_some() {
-                            tracing::info!(partition = %log.tp, "disk space available again: appends accepted");
-                        }
+                        log.space_returned();
                         break;
                     }
                     Err(e @ StorageError::NoSpace { .. }) if !log.state.borrow().closing => {
-                        let first = log.state.borrow_mut().disk_full.replace(e.clone()).is_none();
-                        if first {
-                            tracing::warn!(partition = %log.tp, error = %e, "disk full: appends refused until space returns");
-                            log.progressed.notify_all();
-                            log.synced.notify_all();
-                        }
+                        log.disk_full(e);
                         glommio::timer::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(1));
                     }
