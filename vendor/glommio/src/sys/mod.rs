@@ -320,7 +320,11 @@ impl SleepNotifier {
         // Sender only errors out if the destination disconnected. That
         // most likely happened because the remote executor already died, in which
         // case they were no longer interested in this notification. But log.
-        if self.waker_sender.send(waker).is_err() {
+        if let Err(unsent) = self.waker_sender.send(waker) {
+            // Sluice patch: the waker is not dropped here. Its task belongs to that
+            // executor's thread, and dropping its last reference on this one would only
+            // queue it here again. The task is leaked along with its dead executor.
+            std::mem::forget(unsent.into_inner());
             debug!(
                 "Executor {} cannot send the waker to its destination!",
                 self.id()

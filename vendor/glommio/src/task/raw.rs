@@ -300,17 +300,34 @@ where
 
             if Self::thread_id() != Some(raw.my_id()) {
                 dbg_context!(ptr, "foreign", {
-                    // In case the task complete before the last foreign waker
-                    // is dropped, schedule it once more to ensure the task
-                    // will be destroyed
-                    if Self::decrement_references(&*(raw.header as *mut Header)) == 0 {
-                        let notifier = raw.notifier();
-                        notifier.queue_waker(
-                            Waker::from_raw(Self::clone_waker(ptr)),
-                            (*raw.header).latency_matters,
-                        );
+                    // Sluice patch (SLUICE-PATCH.md, second fix): the count never
+                    // reaches zero on a foreign thread. glommio 0.9.0 took it to zero
+                    // and back to one to send the task home; the owner dropping the
+                    // `JoinHandle` in between saw zero references, freed the task, and
+                    // this thread then wrote to and queued freed memory. Instead, the
+                    // holder of what may be the last reference hands that reference to
+                    // the owner, which drops it (and frees the task) on its own thread.
+                    let header = &*(raw.header as *const Header);
+                    let mut refs = header.references.load(Ordering::Acquire);
+                    loop {
+                        assert_ne!(refs, 0, "Waker invariant broken: {header:?}");
+                        if refs == 1 {
+                            raw.notifier().queue_waker(
+                                Waker::from_raw(RawWaker::new(ptr, &Self::RAW_WAKER_VTABLE)),
+                                header.latency_matters,
+                            );
+                            return;
+                        }
+                        match header.references.compare_exchange_weak(
+                            refs,
+                            refs - 1,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        ) {
+                            Ok(_) => return,
+                            Err(now) => refs = now,
+                        }
                     }
-                    return;
                 });
             }
 
