@@ -89,12 +89,7 @@ impl PartitionLog {
         }
         .await;
         if let Err(e) = result {
-            tracing::error!(partition = %self.tp, error = %e, "storage failure: partition taken offline");
-            let mut st = self.state.borrow_mut();
-            st.failed = Some(e);
-            drop(st);
-            self.progressed.notify_all();
-            self.synced.notify_all();
+            self.take_offline(e);
             // Let in-flight writes finish before the buffers go away with this task.
             while running.next().await.is_some() {}
         }
@@ -273,6 +268,15 @@ impl PartitionLog {
         }
     }
 
+    /// A storage failure other than running out of space: the partition refuses appends
+    /// and reads from now on, and waiters are woken to see it.
+    fn take_offline(&self, e: StorageError) {
+        tracing::error!(partition = %self.tp, error = %e, "storage failure: partition taken offline");
+        self.state.borrow_mut().failed = Some(e);
+        self.progressed.notify_all();
+        self.synced.notify_all();
+    }
+
     /// Space was claimed again: appends are accepted. True if they had been refused.
     fn space_returned(&self) -> bool {
         let was_full = self.state.borrow_mut().disk_full.take().is_some();
@@ -307,8 +311,7 @@ impl PartitionLog {
                         backoff = (backoff * 2).min(Duration::from_secs(1));
                     }
                     Err(e) => {
-                        tracing::error!(partition = %log.tp, error = %e, "storage failure: partition taken offline");
-                        log.state.borrow_mut().failed = Some(e);
+                        log.take_offline(e);
                         break;
                     }
                 }
