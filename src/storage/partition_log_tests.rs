@@ -434,10 +434,6 @@ fn read_prefix(bytes: &[u8], end: i64) -> Vec<u8> {
     bytes[..len].to_vec()
 }
 
-/// A failed fdatasync takes the partition offline for good: the waiter is told, appends
-/// and reads are refused, and the syncer never tries again (a retry that succeeded would
-/// report bytes as durable that the kernel may already have dropped). What was acknowledged
-/// as durable before is there after a reopen.
 /// A sealed segment's finalization (trim, fdatasync, indexes and snapshot) runs beside the
 /// writer: with the first segment's fdatasync held, as by a slow disk or a journal busy
 /// with compaction's commits, appends that rolled into the next segments are still written
@@ -481,6 +477,10 @@ fn appends_after_a_roll_do_not_wait_for_the_sealed_segment_to_be_finalized() {
     });
 }
 
+/// A failed fdatasync takes the partition offline for good: the waiter is told, appends
+/// and reads are refused, and the syncer never tries again (a retry that succeeded would
+/// report bytes as durable that the kernel may already have dropped). What was acknowledged
+/// as durable before is there after a reopen.
 #[test]
 fn a_failed_fdatasync_takes_the_partition_offline_and_is_never_retried() {
     use super::super::faults::{self, Fault};
