@@ -88,6 +88,26 @@ fn ballast(path: &Path, bytes: u64) {
     assert_eq!(rc, 0, "fallocate ballast of {bytes} bytes: {}", std::io::Error::last_os_error());
 }
 
+/// Takes every block still free into the file at `path` (fallocate in 64 KiB, then 4 KiB
+/// steps until ENOSPC, after a journal commit so that blocks freed meanwhile count); the
+/// bytes taken.
+fn take_the_rest(path: &Path, mnt: &Path) -> u64 {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    assert_eq!(unsafe { libc::syncfs(f.as_raw_fd()) }, 0, "syncfs");
+    let start = f.metadata().unwrap().len() as libc::off_t;
+    let mut end = start;
+    for step in [64 << 10, 4 << 10] {
+        while unsafe { libc::fallocate(f.as_raw_fd(), 0, end, step) } == 0 {
+            end += step;
+        }
+        let e = std::io::Error::last_os_error();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "fallocate the rest: {e}");
+    }
+    assert!(free_bytes(mnt) < 64 << 10, "{} bytes still free", free_bytes(mnt));
+    (end - start) as u64
+}
+
 fn record(seq: usize) -> Record {
     let mut v = format!("full-{seq:08}-").into_bytes();
     v.resize(VALUE_BYTES, b'a' + (seq % 26) as u8);
@@ -142,24 +162,55 @@ fn a_full_disk_refuses_produce_serves_fetch_and_recovers_when_space_returns() {
             within(Duration::from_secs(30), "produce", pc.produce(records, Compression::NoCompression))
         };
 
-        // Fill the disk: produce until the broker refuses.
-        let refused = loop {
-            assert!(seq < 100 * PER_CALL, "the disk never filled ({seq} records acknowledged)");
-            match produce(seq).await {
-                Ok(offsets) => {
-                    for (k, o) in offsets.into_iter().enumerate() {
-                        acked.insert(o, seq + k);
+        // Fill the disk: produce until the broker refuses. Some space can come back a
+        // little later by itself: finalizing the segment that rolled trims its preallocated
+        // tail, and ext4 frees those blocks at the next journal commit; the writer may
+        // already have claimed them for the active segment. So after a refusal the test
+        // takes what is free (a second ballast) and tries again, until a produce is refused
+        // with nothing free: the disk is full for good.
+        let rest_path = fs.mnt.join("ballast-rest");
+        let mut rounds = 0;
+        loop {
+            let refused = loop {
+                assert!(seq < 100 * PER_CALL, "the disk never filled ({seq} records acknowledged)");
+                let result = produce(seq).await;
+                seq += PER_CALL;
+                match result {
+                    Ok(offsets) => {
+                        for (k, o) in offsets.into_iter().enumerate() {
+                            acked.insert(o, seq - PER_CALL + k);
+                        }
+                    }
+                    Err(e) => break e,
+                }
+            };
+            assert_eq!(rs_protocol_error(&refused), Some(ProtocolError::KafkaStorageError), "{refused}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let taken = take_the_rest(&rest_path, &fs.mnt);
+            eprintln!("disk_full: refused after {} records; {taken} bytes came back", acked.len());
+            if taken == 0 {
+                // Still full: still refused.
+                let again = produce(seq).await;
+                seq += PER_CALL;
+                match again {
+                    Err(e) => {
+                        assert_eq!(rs_protocol_error(&e), Some(ProtocolError::KafkaStorageError), "{e}");
+                        break;
+                    }
+                    Ok(offsets) => {
+                        for (k, o) in offsets.into_iter().enumerate() {
+                            acked.insert(o, seq - PER_CALL + k);
+                        }
                     }
                 }
-                Err(e) => break e,
             }
-            seq += PER_CALL;
-        };
-        assert_eq!(rs_protocol_error(&refused), Some(ProtocolError::KafkaStorageError), "{refused}");
-        seq += PER_CALL;
+            rounds += 1;
+            assert!(rounds < 10, "produce accepted again after {rounds} refusals with the disk full");
+        }
         assert!(acked.len() > 1000, "only {} records fit before the disk was full", acked.len());
 
-        // Still full: still refused, and fetches still serve everything acknowledged.
+        // It stays refused while the disk is full, and fetches serve everything acknowledged.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let again = produce(seq).await.expect_err("produce on a full disk");
         seq += PER_CALL;
         assert_eq!(rs_protocol_error(&again), Some(ProtocolError::KafkaStorageError), "{again}");
@@ -167,6 +218,7 @@ fn a_full_disk_refuses_produce_serves_fetch_and_recovers_when_space_returns() {
 
         // Space returns: produce works again, without a restart.
         std::fs::remove_file(&ballast_path).unwrap();
+        std::fs::remove_file(&rest_path).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         let offsets = loop {
             match produce(seq).await {

@@ -212,6 +212,10 @@ pub(super) fn temp_path(path: &Path) -> std::path::PathBuf {
 pub async fn write_small_file(path: &Path, data: Vec<u8>) -> Result<(), StorageError> {
     let tmp = temp_path(path);
     let f = BufferedFile::create(&tmp).await.map_err(|e| space_err("create", &tmp, e.raw_os_error(), e))?;
+    #[cfg(test)]
+    if let Err(e) = super::faults::check("write", &tmp) {
+        return Err(space_err("write", &tmp, e.raw_os_error(), e));
+    }
     if !data.is_empty() {
         let len = data.len();
         let written = f.write_at(data, 0).await.map_err(|e| space_err("write", &tmp, e.raw_os_error(), e))?;

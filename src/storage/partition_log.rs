@@ -108,11 +108,44 @@ struct LogState {
     producers: ProducerState,
     cache: VecDeque<CachedBatch>,
     failed: Option<StorageError>,
-    /// The writer could not claim space (ENOSPC): appends are refused and waiters fail
-    /// until it can; reads go on. Unlike `failed`, this clears by itself.
-    disk_full: Option<StorageError>,
+    /// Out of space (ENOSPC): appends are refused and waiters fail until the step that ran
+    /// out succeeds; reads go on. Unlike `failed`, this clears by itself.
+    disk_full: DiskFull,
     closing: bool,
     tasks_running: u32,
+}
+
+/// Which background step ran out of space. Each clears only its own: the writer can go on
+/// filling a segment's preallocated space while finalizing the last one cannot write its
+/// indexes, and its success says nothing about the space the finalizer needs (it cleared
+/// the finalizer's state too, and the full disk accepted appends between two retries).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SpaceUser {
+    /// Creating and preallocating segment files for pending bytes.
+    Writer,
+    /// Writing a sealed segment's indexes and producer snapshot.
+    Finalizer,
+}
+
+/// The last out-of-space error of each `SpaceUser` still failing.
+#[derive(Default)]
+struct DiskFull {
+    writer: Option<StorageError>,
+    finalizer: Option<StorageError>,
+}
+
+impl DiskFull {
+    /// Why appends are refused, if they are.
+    fn error(&self) -> Option<&StorageError> {
+        self.writer.as_ref().or(self.finalizer.as_ref())
+    }
+
+    fn slot(&mut self, who: SpaceUser) -> &mut Option<StorageError> {
+        match who {
+            SpaceUser::Writer => &mut self.writer,
+            SpaceUser::Finalizer => &mut self.finalizer,
+        }
+    }
 }
 
 impl LogState {
@@ -249,7 +282,7 @@ impl PartitionLog {
                 producers,
                 cache: VecDeque::new(),
                 failed: None,
-                disk_full: None,
+                disk_full: DiskFull::default(),
                 closing: false,
                 tasks_running: 2,
             }),
@@ -344,7 +377,7 @@ impl PartitionLog {
         if let Some(e) = &st.failed {
             return Err(AppendError::Storage(StorageError::Offline(e.to_string())));
         }
-        if let Some(e) = &st.disk_full {
+        if let Some(e) = st.disk_full.error() {
             return Err(AppendError::Storage(e.clone()));
         }
         if st.closing {
@@ -465,7 +498,7 @@ impl PartitionLog {
                 if reached >= end_offset {
                     return Ok(());
                 }
-                if let Some(e) = &st.disk_full {
+                if let Some(e) = st.disk_full.error() {
                     // Not written yet, and the disk is full: the producer hears it now. The
                     // bytes stay queued and are written once space returns (an idempotent
                     // producer's retry is then answered as a duplicate).
@@ -864,6 +897,9 @@ mod writer;
 
 pub use compaction::CompactionStats;
 
+#[cfg(test)]
+#[path = "partition_log_fault_tests.rs"]
+mod fault_tests;
 #[cfg(test)]
 #[path = "partition_log_tests.rs"]
 mod tests;

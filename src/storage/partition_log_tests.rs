@@ -4,22 +4,21 @@ use super::*;
 use crate::config::BrokerConfig;
 use crate::protocol::batch::tests::make_batch;
 
-fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
+pub(super) fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
     let _one_at_a_time = super::super::executor_test_lock();
     glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound).spawn(f).unwrap().join().unwrap();
 }
 
-fn small_segments() -> TopicConfig {
-    let mut broker = BrokerConfig::default();
-    broker.log_segment_bytes = 8192;
+pub(super) fn small_segments() -> TopicConfig {
+    let broker = BrokerConfig { log_segment_bytes: 8192, ..Default::default() };
     TopicConfig::resolve(&broker, &Default::default())
 }
 
-async fn open(dir: &Path) -> Rc<PartitionLog> {
+pub(super) async fn open(dir: &Path) -> Rc<PartitionLog> {
     open_with(dir, small_segments()).await
 }
 
-async fn open_with(dir: &Path, config: TopicConfig) -> Rc<PartitionLog> {
+pub(super) async fn open_with(dir: &Path, config: TopicConfig) -> Rc<PartitionLog> {
     std::fs::create_dir_all(dir).unwrap();
     super::super::io::write_iopoll_probe(dir).unwrap();
     super::super::io::prime_iopoll_probe(dir).await.unwrap();
@@ -29,7 +28,7 @@ async fn open_with(dir: &Path, config: TopicConfig) -> Rc<PartitionLog> {
         .unwrap()
 }
 
-async fn read_all(log: &PartitionLog) -> Vec<i64> {
+pub(super) async fn read_all(log: &PartitionLog) -> Vec<i64> {
     let mut offsets = Vec::new();
     let mut at = log.log_start_offset();
     while at < log.high_watermark() {
@@ -477,97 +476,8 @@ fn appends_after_a_roll_do_not_wait_for_the_sealed_segment_to_be_finalized() {
     });
 }
 
-/// A failed fdatasync takes the partition offline for good: the waiter is told, appends
-/// and reads are refused, and the syncer never tries again (a retry that succeeded would
-/// report bytes as durable that the kernel may already have dropped). What was acknowledged
-/// as durable before is there after a reopen.
-#[test]
-fn a_failed_fdatasync_takes_the_partition_offline_and_is_never_retried() {
-    use super::super::faults::{self, Fault};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
-        let log = open(&path).await;
-        let durable = log.append(make_batch(0, 3, 100, 1).into()).unwrap();
-        log.wait_durable(durable.end_offset, true).await.unwrap();
-        faults::inject(Fault { op: "fdatasync", path_contains: "t-0".into(), errno: libc::EIO });
-        let next = log.append(make_batch(0, 3, 100, 2).into()).unwrap();
-        let err = log.wait_durable(next.end_offset, true).await.expect_err("the fdatasync failed");
-        assert!(err.to_string().contains("fdatasync"), "{err}");
-        assert!(matches!(
-            log.append(make_batch(0, 1, 10, 3).into()),
-            Err(AppendError::Storage(StorageError::Offline(_)))
-        ));
-        assert!(matches!(log.read(0, 1 << 20).await, Err(ReadError::Storage(StorageError::Offline(_)))));
-        faults::clear();
-        glommio::timer::sleep(Duration::from_millis(300)).await;
-        assert_eq!(faults::failures("fdatasync"), 1, "the syncer retried a failed fdatasync");
-        assert!(log.wait_durable(next.end_offset, true).await.is_err(), "still offline once the fault is gone");
-        log.close().await;
-
-        let log = open(&path).await;
-        assert!(log.high_watermark() >= durable.end_offset);
-        assert_eq!(read_all(&log).await[0], 0);
-        log.close().await;
-    });
-}
-
-/// No space to grow the segment (fallocate fails with ENOSPC): appends are refused and the
-/// producer waiting on the unwritten one is told, while reads go on; once space returns the
-/// writer finishes what it queued and appends are accepted again. Nothing is lost.
-#[test]
-fn a_full_disk_refuses_appends_until_space_returns() {
-    use super::super::faults::{self, Fault};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    run(move || async move {
-        let mut broker = BrokerConfig::default();
-        broker.log_segment_bytes = 1 << 30;
-        let log = open_with(&path, TopicConfig::resolve(&broker, &Default::default())).await;
-        let first = log.append(make_batch(0, 3, 100, 1).into()).unwrap();
-        log.wait_durable(first.end_offset, false).await.unwrap();
-        faults::inject(Fault { op: "fallocate", path_contains: "t-0".into(), errno: libc::ENOSPC });
-        // Fill what was preallocated, then one batch more.
-        let mut queued = Vec::new();
-        let refused = loop {
-            match log.append(make_batch(0, 10, 10_000, 2).into()) {
-                Ok(out) => {
-                    queued.push(out);
-                    if let Err(e) = log.wait_durable(out.end_offset, false).await {
-                        assert!(matches!(e, StorageError::NoSpace { .. }), "{e}");
-                    }
-                }
-                Err(e) => break e,
-            }
-            assert!(queued.len() < 1000, "appends never refused");
-        };
-        assert!(matches!(refused, AppendError::Storage(StorageError::NoSpace { .. })), "{refused}");
-        let before = log.high_watermark();
-        assert!(before < queued.last().unwrap().end_offset, "the last append cannot have been written");
-        assert_eq!(read_all(&log).await.len() as i64, 1 + (before - 3) / 10, "reads go on below the high watermark");
-        faults::clear();
-        // The writer retries on its own (waiters arriving before it does are told the disk
-        // is full, as they were).
-        let end = queued.last().unwrap().end_offset;
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while log.high_watermark() < end {
-            assert!(std::time::Instant::now() < deadline, "the queued appends were not written once space returned");
-            glommio::timer::sleep(Duration::from_millis(20)).await;
-        }
-        log.wait_durable(end, true).await.unwrap();
-        let again = log.append(make_batch(0, 1, 10, 3).into()).expect("appends accepted again");
-        assert_eq!(again.base_offset, end);
-        log.wait_durable(again.end_offset, true).await.unwrap();
-        log.close().await;
-        let log = open_with(&path, TopicConfig::resolve(&broker, &Default::default())).await;
-        assert_eq!(log.high_watermark(), again.end_offset);
-        assert_eq!(read_all(&log).await.len(), queued.len() + 2);
-        log.close().await;
-    });
-}
-
 /// Waits (bounded) until the writer has finalized every sealed segment.
-async fn wait_finalized(log: &PartitionLog) {
+pub(super) async fn wait_finalized(log: &PartitionLog) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while log.state.borrow().segments.iter().any(|s| s.sealed && !s.finalized) {
         assert!(std::time::Instant::now() < deadline, "sealed segments not finalized");

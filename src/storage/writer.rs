@@ -69,7 +69,7 @@ impl PartitionLog {
                 };
                 match step {
                     Ok(claimed) => {
-                        if claimed && self.space_returned() {
+                        if claimed && self.space_returned(SpaceUser::Writer) {
                             backoff = Duration::from_millis(50);
                         }
                     }
@@ -78,7 +78,7 @@ impl PartitionLog {
                         if self.state.borrow().closing {
                             return Err(e);
                         }
-                        self.disk_full(e);
+                        self.disk_full(SpaceUser::Writer, e);
                         let sleep = glommio::timer::sleep(backoff);
                         sleep.or(self.work.notified()).await;
                         backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -254,14 +254,14 @@ impl PartitionLog {
         }
     }
 
-    /// Out of space: appends are refused until `space_returned`. The first time is logged,
-    /// and waiters are woken to see it.
-    fn disk_full(&self, e: StorageError) {
-        let first = self.state.borrow().disk_full.is_none();
+    /// `who` is out of space: appends are refused until it succeeds again
+    /// (`space_returned`). Logged, and waiters woken to see it, when appends were accepted.
+    fn disk_full(&self, who: SpaceUser, e: StorageError) {
+        let first = self.state.borrow().disk_full.error().is_none();
         if first {
             tracing::warn!(partition = %self.tp, error = %e, "disk full: appends refused until space returns");
         }
-        self.state.borrow_mut().disk_full = Some(e);
+        *self.state.borrow_mut().disk_full.slot(who) = Some(e);
         if first {
             self.progressed.notify_all();
             self.synced.notify_all();
@@ -277,13 +277,17 @@ impl PartitionLog {
         self.synced.notify_all();
     }
 
-    /// Space was claimed again: appends are accepted. True if they had been refused.
-    fn space_returned(&self) -> bool {
-        let was_full = self.state.borrow_mut().disk_full.take().is_some();
-        if was_full {
+    /// `who` claimed space again. True if it had been out; appends are accepted once no one
+    /// is.
+    fn space_returned(&self, who: SpaceUser) -> bool {
+        let mut st = self.state.borrow_mut();
+        let was_out = st.disk_full.slot(who).take().is_some();
+        let accepted = was_out && st.disk_full.error().is_none();
+        drop(st);
+        if accepted {
             tracing::info!(partition = %self.tp, "disk space available again: appends accepted");
         }
-        was_full
+        was_out
     }
 
     /// Finalizes segment `base` in a task of its own (counted in `tasks_running`, so that
@@ -302,11 +306,11 @@ impl PartitionLog {
             loop {
                 match log.finalize_segment(base).await {
                     Ok(()) => {
-                        log.space_returned();
+                        log.space_returned(SpaceUser::Finalizer);
                         break;
                     }
                     Err(e @ StorageError::NoSpace { .. }) if !log.state.borrow().closing => {
-                        log.disk_full(e);
+                        log.disk_full(SpaceUser::Finalizer, e);
                         glommio::timer::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(1));
                     }
