@@ -237,6 +237,7 @@ impl PartitionLog {
             path: dir.clone(),
             reason: e.to_string(),
         })?;
+        remove_unfinished_files(&tp, &dir);
         let mut bases = list_segments(&dir)?;
         bases.sort_unstable();
         let now = now_ms();
@@ -857,6 +858,24 @@ async fn load_producer_snapshot(dir: &Path, at: i64) -> (ProducerState, i64) {
         }
     }
     (ProducerState::default(), 0)
+}
+
+/// Removes what a crash or a full disk left of files written whole and renamed into place
+/// (`*.tmp`: indexes, snapshots, the cleaner checkpoint; `*.cleaned`: a compacted segment).
+/// Nothing reads them, nothing is writing them while the log is closed, and each would
+/// otherwise stay for good.
+fn remove_unfinished_files(tp: &TopicPartition, dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".tmp") || name.ends_with(".cleaned") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!(partition = %tp, file = %name, "removed an unfinished file"),
+                Err(e) => tracing::warn!(partition = %tp, file = %name, error = %e, "cannot remove an unfinished file"),
+            }
+        }
+    }
 }
 
 /// Keeps the two newest producer snapshots up to `newest`.

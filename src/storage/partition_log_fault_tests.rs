@@ -162,3 +162,34 @@ fn appends_stay_refused_while_a_sealed_segment_cannot_save_its_indexes() {
         log.close().await;
     });
 }
+
+/// What a crash or a full disk leaves of files written whole and then renamed into place
+/// (`*.tmp`, a compacted `*.cleaned` segment) is removed when the log opens; the log itself
+/// is untouched.
+#[test]
+fn opening_removes_unfinished_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let log = open(&path).await;
+        let out = log.append(make_batch(0, 3, 100, 1).into()).unwrap();
+        log.wait_durable(out.end_offset, true).await.unwrap();
+        log.close().await;
+        let part = path.join("t-0");
+        let junk = [
+            segment_file_name(0, "index.tmp"),
+            segment_file_name(3, "snapshot.tmp"),
+            format!("{}.cleaned", segment_file_name(0, "log")),
+            "cleaner-offset-checkpoint..tmp".to_string(),
+        ];
+        for name in &junk {
+            std::fs::write(part.join(name), b"partial").unwrap();
+        }
+        let log = open(&path).await;
+        for name in &junk {
+            assert!(!part.join(name).exists(), "{name} is still there");
+        }
+        assert_eq!(read_all(&log).await, vec![0], "the batch at offset 0");
+        log.close().await;
+    });
+}
