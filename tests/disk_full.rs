@@ -119,6 +119,23 @@ fn seq_of(r: &Record) -> usize {
     std::str::from_utf8(&v[5..13]).unwrap().parse().unwrap()
 }
 
+/// Produces the next `PER_CALL` records from `seq` (which moves past them, sent or not)
+/// and notes each acknowledged one's offset in `acked`.
+async fn produce_next(
+    pc: &rskafka::client::partition::PartitionClient,
+    seq: &mut usize,
+    acked: &mut BTreeMap<i64, usize>,
+) -> Result<(), rskafka::client::error::Error> {
+    let from = *seq;
+    *seq += PER_CALL;
+    let records: Vec<Record> = (from..from + PER_CALL).map(record).collect();
+    let offsets = within(Duration::from_secs(30), "produce", pc.produce(records, Compression::NoCompression)).await?;
+    for (k, o) in offsets.into_iter().enumerate() {
+        acked.insert(o, from + k);
+    }
+    Ok(())
+}
+
 /// Every record in the log is one we sent, unchanged; offsets are contiguous from 0; each
 /// acknowledged record is at its acknowledged offset; no record appears twice.
 async fn verify(pc: &rskafka::client::partition::PartitionClient, acked: &BTreeMap<i64, usize>, what: &str) -> i64 {
@@ -157,10 +174,6 @@ fn a_full_disk_refuses_produce_serves_fetch_and_recovers_when_space_returns() {
     rt.block_on(async {
         let client = rs_client(&bs).await;
         let pc = rs_partition(&client, TOPIC, 0).await;
-        let produce = |from: usize| {
-            let records: Vec<Record> = (from..from + PER_CALL).map(record).collect();
-            within(Duration::from_secs(30), "produce", pc.produce(records, Compression::NoCompression))
-        };
 
         // Fill the disk: produce until the broker refuses. Some space can come back a
         // little later by itself: finalizing the segment that rolled trims its preallocated
@@ -173,15 +186,8 @@ fn a_full_disk_refuses_produce_serves_fetch_and_recovers_when_space_returns() {
         loop {
             let refused = loop {
                 assert!(seq < 100 * PER_CALL, "the disk never filled ({seq} records acknowledged)");
-                let result = produce(seq).await;
-                seq += PER_CALL;
-                match result {
-                    Ok(offsets) => {
-                        for (k, o) in offsets.into_iter().enumerate() {
-                            acked.insert(o, seq - PER_CALL + k);
-                        }
-                    }
-                    Err(e) => break e,
+                if let Err(e) = produce_next(&pc, &mut seq, &mut acked).await {
+                    break e;
                 }
             };
             assert_eq!(rs_protocol_error(&refused), Some(ProtocolError::KafkaStorageError), "{refused}");
@@ -190,18 +196,9 @@ fn a_full_disk_refuses_produce_serves_fetch_and_recovers_when_space_returns() {
             eprintln!("disk_full: refused after {} records; {taken} bytes came back", acked.len());
             if taken == 0 {
                 // Still full: still refused.
-                let again = produce(seq).await;
-                seq += PER_CALL;
-                match again {
-                    Err(e) => {
-                        assert_eq!(rs_protocol_error(&e), Some(ProtocolError::KafkaStorageError), "{e}");
-                        break;
-                    }
-                    Ok(offsets) => {
-                        for (k, o) in offsets.into_iter().enumerate() {
-                            acked.insert(o, seq - PER_CALL + k);
-                        }
-                    }
+                if let Err(e) = produce_next(&pc, &mut seq, &mut acked).await {
+                    assert_eq!(rs_protocol_error(&e), Some(ProtocolError::KafkaStorageError), "{e}");
+                    break;
                 }
             }
             rounds += 1;
@@ -211,8 +208,7 @@ fn a_full_disk_refuses_produce_serves_fetch_and_recovers_when_space_returns() {
 
         // It stays refused while the disk is full, and fetches serve everything acknowledged.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let again = produce(seq).await.expect_err("produce on a full disk");
-        seq += PER_CALL;
+        let again = produce_next(&pc, &mut seq, &mut acked).await.expect_err("produce on a full disk");
         assert_eq!(rs_protocol_error(&again), Some(ProtocolError::KafkaStorageError), "{again}");
         verify(&pc, &acked, "while the disk is full").await;
 
@@ -220,21 +216,11 @@ fn a_full_disk_refuses_produce_serves_fetch_and_recovers_when_space_returns() {
         std::fs::remove_file(&ballast_path).unwrap();
         std::fs::remove_file(&rest_path).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
-        let offsets = loop {
-            match produce(seq).await {
-                Ok(offsets) => break offsets,
-                Err(e) => {
-                    assert_eq!(rs_protocol_error(&e), Some(ProtocolError::KafkaStorageError), "{e}");
-                    assert!(Instant::now() < deadline, "produce still refused 30 s after space returned: {e}");
-                    seq += PER_CALL;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        };
-        for (k, o) in offsets.into_iter().enumerate() {
-            acked.insert(o, seq + k);
+        while let Err(e) = produce_next(&pc, &mut seq, &mut acked).await {
+            assert_eq!(rs_protocol_error(&e), Some(ProtocolError::KafkaStorageError), "{e}");
+            assert!(Instant::now() < deadline, "produce still refused 30 s after space returned: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        seq += PER_CALL;
         verify(&pc, &acked, "after space returned").await;
     });
 

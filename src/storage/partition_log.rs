@@ -28,6 +28,7 @@ use crate::protocol::batch::{self, BatchHeader};
 use crate::protocol::record_set::RecordSet;
 use crate::sync::LocalNotify;
 use crate::types::TopicPartition;
+use writer::DiskFull;
 
 struct Segment {
     base_offset: i64,
@@ -113,39 +114,6 @@ struct LogState {
     disk_full: DiskFull,
     closing: bool,
     tasks_running: u32,
-}
-
-/// Which background step ran out of space. Each clears only its own: the writer can go on
-/// filling a segment's preallocated space while finalizing the last one cannot write its
-/// indexes, and its success says nothing about the space the finalizer needs (it cleared
-/// the finalizer's state too, and the full disk accepted appends between two retries).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum SpaceUser {
-    /// Creating and preallocating segment files for pending bytes.
-    Writer,
-    /// Writing a sealed segment's indexes and producer snapshot.
-    Finalizer,
-}
-
-/// The last out-of-space error of each `SpaceUser` still failing.
-#[derive(Default)]
-struct DiskFull {
-    writer: Option<StorageError>,
-    finalizer: Option<StorageError>,
-}
-
-impl DiskFull {
-    /// Why appends are refused, if they are.
-    fn error(&self) -> Option<&StorageError> {
-        self.writer.as_ref().or(self.finalizer.as_ref())
-    }
-
-    fn slot(&mut self, who: SpaceUser) -> &mut Option<StorageError> {
-        match who {
-            SpaceUser::Writer => &mut self.writer,
-            SpaceUser::Finalizer => &mut self.finalizer,
-        }
-    }
 }
 
 impl LogState {

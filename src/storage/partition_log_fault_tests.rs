@@ -1,7 +1,7 @@
 //! Partition log tests of storage failures, against real files with injected faults
 //! (`storage::faults`): a failed fdatasync, and a full disk met by the writer and by the
 //! finalization of a sealed segment.
-use super::tests::{open, open_with, read_all, run, wait_finalized};
+use super::tests::{open, open_with, read_all, run, wait_finalized, wait_until};
 use super::*;
 use crate::config::BrokerConfig;
 use crate::protocol::batch::tests::make_batch;
@@ -77,11 +77,7 @@ fn a_full_disk_refuses_appends_until_space_returns() {
         // The writer retries on its own (waiters arriving before it does are told the disk
         // is full, as they were).
         let end = queued.last().unwrap().end_offset;
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while log.high_watermark() < end {
-            assert!(std::time::Instant::now() < deadline, "the queued appends were not written once space returned");
-            glommio::timer::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until("the queued appends were not written once space returned", || log.high_watermark() >= end).await;
         log.wait_durable(end, true).await.unwrap();
         let again = log.append(make_batch(0, 1, 10, 3).into()).expect("appends accepted again");
         assert_eq!(again.base_offset, end);
@@ -115,23 +111,18 @@ fn appends_stay_refused_while_a_sealed_segment_cannot_save_its_indexes() {
         // and the two retry out of step.
         faults::hold_syncs(&segment_file_name(0, "log"));
         let mut queued = vec![first];
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while faults::failures("fallocate") == 0 {
-            assert!(std::time::Instant::now() < deadline, "the roll never ran out of space");
+        wait_until("the roll never ran out of space", || {
             if let Ok(out) = log.append(make_batch(0, 3, 1000, 2).into()) {
                 queued.push(out);
             }
-            glommio::timer::sleep(Duration::from_millis(2)).await;
-        }
+            faults::failures("fallocate") > 0
+        })
+        .await;
         let end = queued.last().unwrap().end_offset;
         assert!(log.high_watermark() < end, "the last append cannot have been written");
         glommio::timer::sleep(Duration::from_millis(20)).await;
         faults::release();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while faults::failures("write") == 0 {
-            assert!(std::time::Instant::now() < deadline, "finalizing segment 0 never ran out of space");
-            glommio::timer::sleep(Duration::from_millis(1)).await;
-        }
+        wait_until("finalizing segment 0 never ran out of space", || faults::failures("write") > 0).await;
 
         // Space for the segment, none for the indexes: the writer's retry writes what was
         // queued; the finalizer's retries keep failing, and appends stay refused.

@@ -476,13 +476,21 @@ fn appends_after_a_roll_do_not_wait_for_the_sealed_segment_to_be_finalized() {
     });
 }
 
-/// Waits (bounded) until the writer has finalized every sealed segment.
-pub(super) async fn wait_finalized(log: &PartitionLog) {
+/// Polls `done` until it holds; fails with `what` after 10 s.
+pub(super) async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while log.state.borrow().segments.iter().any(|s| s.sealed && !s.finalized) {
-        assert!(std::time::Instant::now() < deadline, "sealed segments not finalized");
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Waits (bounded) until the writer has finalized every sealed segment.
+pub(super) async fn wait_finalized(log: &PartitionLog) {
+    wait_until("sealed segments not finalized", || {
+        !log.state.borrow().segments.iter().any(|s| s.sealed && !s.finalized)
+    })
+    .await;
 }
 
 fn segment_files(path: &Path) -> Vec<PathBuf> {

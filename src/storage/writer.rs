@@ -4,6 +4,39 @@
 //! commit) and answers the producers waiting for durability.
 use super::*;
 
+/// Which background step ran out of space. Each clears only its own: the writer can go on
+/// filling a segment's preallocated space while finalizing the last one cannot write its
+/// indexes, and its success says nothing about the space the finalizer needs (it cleared
+/// the finalizer's state too, and the full disk accepted appends between two retries).
+#[derive(Clone, Copy)]
+enum SpaceUser {
+    /// Creating and preallocating segment files for pending bytes.
+    Writer,
+    /// Writing a sealed segment's indexes and producer snapshot.
+    Finalizer,
+}
+
+/// The last out-of-space error of each `SpaceUser` still failing.
+#[derive(Default)]
+pub(super) struct DiskFull {
+    writer: Option<StorageError>,
+    finalizer: Option<StorageError>,
+}
+
+impl DiskFull {
+    /// Why appends are refused, if they are.
+    pub(super) fn error(&self) -> Option<&StorageError> {
+        self.writer.as_ref().or(self.finalizer.as_ref())
+    }
+
+    fn slot(&mut self, who: SpaceUser) -> &mut Option<StorageError> {
+        match who {
+            SpaceUser::Writer => &mut self.writer,
+            SpaceUser::Finalizer => &mut self.finalizer,
+        }
+    }
+}
+
 /// A segment write submitted and not yet applied to `written`.
 struct WriteInFlight {
     seq: u64,
