@@ -46,6 +46,14 @@ if [ -n "$missing" ]; then
     "$PYTHON" -m pip install --disable-pip-version-check -q $missing
 fi
 
+# Each client family under tests/clients/<family>/ installs (and builds once) what it
+# needs with its own install.sh: Maven artifacts, Go modules, npm packages.
+for fam in tests/clients/*/install.sh; do
+    [ -f "$fam" ] || continue
+    echo "install-test-deps: $fam"
+    bash "$fam"
+done
+
 "$PYTHON" -c "import kafka, confluent_kafka, pytest" 
 command -v kcat >/dev/null
 command -v mkfs.ext4 >/dev/null

@@ -30,6 +30,8 @@ use rdkafka::{ClientContext, Offset, Timestamp, TopicPartitionList};
 
 pub use rskafka;
 
+pub mod external;
+
 /// Default number of shards (`--cores`) so that cross-shard paths are used.
 pub const DEFAULT_CORES: usize = 2;
 /// How long a broker may take to accept TCP connections after spawn.
@@ -121,7 +123,11 @@ impl Broker {
         let mut has_listeners = false;
         let mut has_logdirs = false;
         let mut has_admin = false;
+        let mut has_rebalance_delay = false;
         for (k, v) in &self.overrides {
+            if k == "group.initial.rebalance.delay.ms" {
+                has_rebalance_delay = true;
+            }
             if k == "listeners" {
                 has_listeners = true;
             }
@@ -138,6 +144,11 @@ impl Broker {
         }
         if !has_admin {
             cmd.arg("--override").arg(format!("admin.listeners=127.0.0.1:{}", self.admin_port));
+        }
+        if !has_rebalance_delay {
+            // Kafka's default (3000 ms) makes every new group wait for more members; tests
+            // want their groups formed at once, unless they set the key themselves.
+            cmd.arg("--override").arg("group.initial.rebalance.delay.ms=0");
         }
         if !has_logdirs {
             cmd.arg("--override").arg(format!("log.dirs={}", self.data_dir.display()));
