@@ -131,7 +131,9 @@ impl Default for BrokerConfig {
             offsets_retention_ms: 7 * 24 * 3600 * 1000,
             offset_metadata_max_bytes: 4096,
             // Kafka's code default is 3000; its shipped server.properties sets 0, as here.
-            group_initial_rebalance_delay_ms: 0,
+            // Kafka's default: a new group's first rebalance waits 3 s for more members
+            // (librdkafka's static-membership test 0102 relies on it).
+            group_initial_rebalance_delay_ms: 3_000,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_max_size: i32::MAX as usize,
@@ -693,6 +695,7 @@ mod tests {
         assert_eq!(cfg.listeners[0].port, 9092);
         assert_eq!(cfg.listeners[0].host, "127.0.0.1");
         assert_eq!(cfg.log_dir, PathBuf::from("./sluice-data"));
+        assert_eq!(cfg.group_initial_rebalance_delay_ms, 3_000, "Kafka's default");
     }
 
     #[test]

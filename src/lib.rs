@@ -8,6 +8,7 @@
 //! - `metadata`: the topic metadata state machine, fed by records, and its on-disk log.
 //! - `storage`: partition logs: segments, indexes, recovery, the fetch cache (glommio I/O in `storage::io`).
 //! - `shard`: executors, partition placement, cross-shard messages.
+//! - `security`: what clients may do (so far: Kafka's answer without an authorizer).
 //! - `server`: the TCP listener, connections, one handler module per Kafka API, and the
 //!   admin HTTP listener (metrics, health, status).
 //! - `metrics`: per-shard counters and histograms, and their Prometheus text encoding.
@@ -21,6 +22,7 @@ pub mod limits;
 pub mod metadata;
 pub mod metrics;
 pub mod protocol;
+pub mod security;
 pub mod server;
 pub mod shard;
 pub mod storage;

@@ -141,6 +141,46 @@ fn earliest_latest_and_by_timestamp() {
             );
         }
     }
+
+    // The special timestamps of newer versions, as the Java AdminClient and librdkafka send
+    // them: the record with the largest timestamp (-3, v7, KIP-734; the last one here),
+    // earliest local (-4, v8) and latest tiered (-5, v9: nothing is tiered, so -1).
+    for (version, special, want_offset, want_ts) in
+        [(7, -3, COUNT - 1, ts(COUNT - 1)), (8, -4, 0, -1), (9, -5, -1, -1), (10, -3, COUNT - 1, ts(COUNT - 1))]
+    {
+        let got = list_offsets_raw(&bs, version, special);
+        for (part, error, offset, timestamp) in got {
+            assert_eq!(error, 0, "ListOffsets v{version} timestamp {special} partition {part}: error");
+            assert_eq!(
+                (offset, timestamp),
+                (want_offset, want_ts),
+                "ListOffsets v{version} timestamp {special} partition {part}: (offset, timestamp)"
+            );
+        }
+    }
+}
+
+/// ListOffsets at `version` for `timestamp` on both partitions of TOPIC:
+/// (partition, error code, offset, timestamp).
+fn list_offsets_raw(bs: &str, version: i16, timestamp: i64) -> Vec<(i32, i16, i64, i64)> {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let mut req = ListOffsetsRequest::default();
+    req.replica_id = kafka_protocol::messages::BrokerId(-1);
+    let mut t = ListOffsetsTopic::default();
+    t.name = TopicName(StrBytes::from_static_str(TOPIC));
+    t.partitions = (0..2)
+        .map(|p| {
+            let mut lp = ListOffsetsPartition::default();
+            lp.partition_index = p;
+            lp.timestamp = timestamp;
+            lp
+        })
+        .collect();
+    req.topics = vec![t];
+    let resp: ListOffsetsResponse = kafka_call(bs, ApiKey::ListOffsets, version, &req);
+    resp.topics[0].partitions.iter().map(|p| (p.partition_index, p.error_code, p.offset, p.timestamp)).collect()
 }
 
 #[test]

@@ -181,6 +181,12 @@ pub struct Group {
     rebalance_deadline: Now,
     /// `group.initial.rebalance.delay.ms`: the first rebalance waits for more members.
     delay_until: Now,
+    /// The initial delay in force for this rebalance (0: none), and how much of the
+    /// rebalance timeout is left to extend it by: as Kafka's InitialDelayedJoin, a delay
+    /// that expires after a new member joined the first generation waits once more.
+    initial_delay_ms: u64,
+    delay_remaining_ms: u64,
+    new_member_added: bool,
     pub state_since: Now,
 }
 
@@ -197,6 +203,9 @@ impl Group {
             pending_members: HashMap::new(),
             rebalance_deadline: 0,
             delay_until: 0,
+            initial_delay_ms: 0,
+            delay_remaining_ms: 0,
+            new_member_added: false,
             state_since: now,
         }
     }
@@ -431,6 +440,9 @@ impl GroupCoordinator {
                 awaiting_sync: None,
             });
             let delay = if group.state == GroupState::Empty { self.initial_rebalance_delay_ms } else { 0 };
+            if group.state == GroupState::PreparingRebalance && group.generation == 0 {
+                group.new_member_added = true;
+            }
             Self::prepare_rebalance(group, now, delay, &mut out);
             Self::maybe_complete_join(group, now, &mut out);
             return out;
@@ -500,6 +512,9 @@ impl GroupCoordinator {
             let timeout = group.members.iter().map(|m| m.rebalance_timeout_ms).max().unwrap_or(0);
             group.rebalance_deadline = now + timeout.max(delay_ms);
             group.delay_until = now + delay_ms;
+            group.initial_delay_ms = delay_ms;
+            group.delay_remaining_ms = timeout.saturating_sub(delay_ms);
+            group.new_member_added = false;
             group.state = GroupState::PreparingRebalance;
             group.state_since = now;
         }
@@ -513,6 +528,15 @@ impl GroupCoordinator {
         }
         let all_joined = group.members.iter().all(|m| m.awaiting_join.is_some()) && group.pending_members.is_empty();
         let delaying = now < group.delay_until;
+        if !delaying && group.new_member_added && group.initial_delay_ms > 0 && group.delay_remaining_ms > 0 {
+            // Members are still arriving: wait another delay, within the rebalance timeout.
+            let delay = group.initial_delay_ms.min(group.delay_remaining_ms);
+            group.delay_remaining_ms -= delay;
+            group.delay_until = now + delay;
+            group.rebalance_deadline = group.rebalance_deadline.max(group.delay_until);
+            group.new_member_added = false;
+            return;
+        }
         if (!all_joined || delaying) && now < group.rebalance_deadline {
             return;
         }
@@ -809,7 +833,9 @@ impl GroupCoordinator {
             return if generation < 0 { Ok(()) } else { Err(GroupError::IllegalGeneration) };
         };
         if generation < 0 && member_id.is_empty() {
-            return if group.members.is_empty() { Ok(()) } else { Err(GroupError::IllegalGeneration) };
+            // An admin or a consumer outside group management: allowed only while the group
+            // has no members; otherwise UNKNOWN_MEMBER_ID, as Kafka's ClassicGroup answers.
+            return if group.members.is_empty() { Ok(()) } else { Err(GroupError::UnknownMemberId) };
         }
         Self::check_member(group, member_id, instance_id, generation)?;
         // As in Kafka: members of the current generation may commit while the group
@@ -959,19 +985,14 @@ pub fn restored_group(
     leader: Option<String>,
     members: Vec<Member>,
 ) -> Group {
-    Group {
-        state: if members.is_empty() { GroupState::Empty } else { GroupState::Stable },
-        generation,
-        protocol_type,
-        protocol_name,
-        leader,
-        members,
-        pending_members: HashMap::new(),
-        rebalance_deadline: 0,
-        delay_until: 0,
-        state_since: 0,
-        group_id,
-    }
+    let mut group = Group::new(&group_id, 0);
+    group.state = if members.is_empty() { GroupState::Empty } else { GroupState::Stable };
+    group.generation = generation;
+    group.protocol_type = protocol_type;
+    group.protocol_name = protocol_name;
+    group.leader = leader;
+    group.members = members;
+    group
 }
 
 /// The topics of a consumer-protocol subscription (empty if it is not one).

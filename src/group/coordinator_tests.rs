@@ -209,10 +209,24 @@ fn initial_rebalance_delay_waits_then_completes_on_tick() {
     assert!(joins(&out).is_empty());
     assert!(c.tick(2999).is_empty());
     assert_eq!(c.next_deadline(), Some(3000));
-    let out = c.tick(3000);
+    // b joined during the delay: as Kafka's InitialDelayedJoin, wait one delay more.
+    assert!(c.tick(3000).is_empty(), "a member joined during the delay: it is extended");
+    assert_eq!(c.next_deadline(), Some(6000));
+    assert!(c.tick(5999).is_empty());
+    let out = c.tick(6000);
     let j = joins(&out);
     assert_eq!(j.len(), 2, "both members are in the first generation");
     assert!(j.iter().all(|(_, r)| r.generation == 1));
+}
+
+#[test]
+fn initial_rebalance_delay_without_new_members_is_not_extended() {
+    let mut c = GroupCoordinator::new();
+    c.initial_rebalance_delay_ms = 3000;
+    let (_a, out) = first_join(&mut c, 1, 0);
+    assert!(joins(&out).is_empty());
+    let out = c.tick(3000);
+    assert_eq!(joins(&out).len(), 1, "nobody else came: the group forms after one delay");
 }
 
 #[test]
@@ -254,7 +268,8 @@ fn commits_are_checked_against_generation_and_membership() {
     assert!(c.validate_commit("g", &a, None, 1).is_ok());
     assert_eq!(c.validate_commit("g", &a, None, 0), Err(GroupError::IllegalGeneration));
     assert_eq!(c.validate_commit("g", "nobody", None, 1), Err(GroupError::UnknownMemberId));
-    assert_eq!(c.validate_commit("g", "", None, -1), Err(GroupError::IllegalGeneration));
+    // An admin commit (AlterConsumerGroupOffsets) to a group with members: Kafka says UNKNOWN_MEMBER_ID.
+    assert_eq!(c.validate_commit("g", "", None, -1), Err(GroupError::UnknownMemberId));
     c.apply_commit(
         "g",
         vec![(

@@ -295,8 +295,15 @@ impl Shard {
     async fn list_offset_local(&self, tp: &TopicPartition, timestamp: i64) -> ListOffsetResult {
         let log = self.log(tp).ok_or(ListOffsetError::UnknownPartition)?;
         match timestamp {
-            -2 => Ok(Some((log.log_start_offset(), -1))),
+            // Earliest, and earliest local (-4, KIP-405): every segment is local.
+            -2 | -4 => Ok(Some((log.log_start_offset(), -1))),
             -1 => Ok(Some((log.high_watermark(), -1))),
+            // Latest tiered (-5, KIP-1005): nothing is tiered; Kafka answers -1 then.
+            -5 => Ok(None),
+            -3 => log.max_timestamp_offset().await.map_err(|e| {
+                tracing::warn!(partition = %tp, error = %e, "max timestamp lookup failed");
+                ListOffsetError::Read(e)
+            }),
             ts if ts < 0 => Err(ListOffsetError::UnsupportedTimestamp(ts)),
             ts => log.offset_for_timestamp(ts).await.map_err(|e| {
                 tracing::warn!(partition = %tp, error = %e, "timestamp lookup failed");

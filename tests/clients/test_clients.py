@@ -90,6 +90,9 @@ class Broker:
             "listeners=PLAINTEXT://%s" % self.bootstrap,
             "--override",
             "log.dirs=%s" % self.data_dir,
+            # Kafka's default is 3000 ms; these tests want their groups formed at once.
+            "--override",
+            "group.initial.rebalance.delay.ms=0",
             "--cores",
             "2",
         ]

@@ -1,14 +1,16 @@
-//! DescribeCluster v0–1: this node, the cluster id, the controller.
+//! DescribeCluster v0–2: this node, the cluster id, the controller, and (KIP-430) the
+//! authorized cluster operations when asked. v2's fenced brokers: none is fenced.
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::{authorized_operations, ResourceType};
 use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
-pub const MAX_VERSION: i16 = 1;
+pub const MAX_VERSION: i16 = 2;
 
 pub async fn handle(shard: &Shard, req: &Request) -> HandlerResult {
     let r: DescribeClusterRequest = req.decode()?;
@@ -16,7 +18,8 @@ pub async fn handle(shard: &Shard, req: &Request) -> HandlerResult {
     resp.endpoint_type = r.endpoint_type.max(1);
     resp.cluster_id = StrBytes::from_string(shard.node.cluster_id.clone());
     resp.controller_id = BrokerId(shard.node.node_id);
-    resp.cluster_authorized_operations = i32::MIN;
+    resp.cluster_authorized_operations =
+        authorized_operations(ResourceType::Cluster, r.include_cluster_authorized_operations);
     let mut b = DescribeClusterBroker::default();
     b.broker_id = BrokerId(shard.node.node_id);
     b.host = StrBytes::from_string(shard.node.advertised_host.clone());

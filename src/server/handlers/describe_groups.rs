@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::group_common::call;
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::{authorized_operations, ResourceType};
 use crate::shard::groups::{GroupOp, GroupReply};
 use crate::shard::Shard;
 
@@ -23,7 +24,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         let group = gid.0.to_string();
         let mut g = DescribedGroup::default();
         g.group_id = gid.clone();
-        g.authorized_operations = i32::MIN;
+        g.authorized_operations = authorized_operations(ResourceType::Group, v >= 3 && r.include_authorized_operations);
         match call(shard, &group, GroupOp::Describe { group: group.clone() }).await {
             Some(GroupReply::Describe(Some(d))) => {
                 g.group_state = StrBytes::from_static_str(d.state);

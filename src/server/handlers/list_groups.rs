@@ -1,4 +1,5 @@
-//! ListGroups v0–4 (v4: filter by state): asks every shard for the groups it coordinates.
+//! ListGroups v0–5 (v4: filter by state; v5: by type, KIP-848, every group here being
+//! `classic`): asks every shard for the groups it coordinates.
 use std::rc::Rc;
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
@@ -11,7 +12,10 @@ use crate::shard::groups::{GroupOp, GroupReply};
 use crate::shard::{Shard, ShardMsg};
 
 pub const MIN_VERSION: i16 = 0;
-pub const MAX_VERSION: i16 = 4;
+pub const MAX_VERSION: i16 = 5;
+
+/// The only group type Sluice has: the classic protocol (KIP-848's `consumer` is not here).
+const GROUP_TYPE: &str = "classic";
 
 pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
     let r: ListGroupsRequest = req.decode()?;
@@ -24,11 +28,17 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
             if v >= 4 && !r.states_filter.is_empty() && !r.states_filter.iter().any(|s| s.eq_ignore_ascii_case(state)) {
                 continue;
             }
+            if v >= 5 && !r.types_filter.is_empty() && !r.types_filter.iter().any(|t| t.eq_ignore_ascii_case(GROUP_TYPE)) {
+                continue;
+            }
             let mut g = ListedGroup::default();
             g.group_id = GroupId(StrBytes::from_string(id));
             g.protocol_type = StrBytes::from_string(protocol_type);
             if v >= 4 {
                 g.group_state = StrBytes::from_static_str(state);
+            }
+            if v >= 5 {
+                g.group_type = StrBytes::from_static_str(GROUP_TYPE);
             }
             resp.groups.push(g);
         }

@@ -1,6 +1,8 @@
-//! ListOffsets v1–6: earliest (-2), latest (-1, the high watermark; also the last stable
-//! offset, there being no transactions), or the first offset with a timestamp at or after
-//! the one given, found through the time index.
+//! ListOffsets v1–10: earliest (-2; also earliest local, -4), latest (-1, the high
+//! watermark; also the last stable offset, there being no transactions), the record with
+//! the largest timestamp (-3, v7+, KIP-734), latest tiered (-5: none, -1 as Kafka without
+//! remote storage), or the first offset with a timestamp at or after the one given, found
+//! through the time index. v10's timeout is not needed: every answer is local.
 use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
@@ -14,7 +16,7 @@ use crate::storage::ReadError;
 use crate::types::TopicPartition;
 
 pub const MIN_VERSION: i16 = 1;
-pub const MAX_VERSION: i16 = 6;
+pub const MAX_VERSION: i16 = 10;
 
 pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
     let r: ListOffsetsRequest = req.decode()?;

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{controller_call, respond, HandlerResult};
 use crate::metadata::{validate_topic_name, TopicMeta};
 use crate::protocol::frame::Request;
+use crate::security::operations::{authorized_operations, ResourceType};
 use crate::shard::controller::{ControllerOp, ControllerResult, NewTopic};
 use crate::shard::Shard;
 
@@ -75,14 +76,17 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
     if v >= 1 {
         resp.controller_id = BrokerId(shard.node.node_id);
     }
-    resp.cluster_authorized_operations = i32::MIN;
+    // v8–10 only; Kafka asks DescribeCluster from v11 on.
+    resp.cluster_authorized_operations =
+        authorized_operations(ResourceType::Cluster, (8..=10).contains(&v) && r.include_cluster_authorized_operations);
+    let topic_ops = authorized_operations(ResourceType::Topic, v >= 8 && r.include_topic_authorized_operations);
     resp.topics = match wanted {
-        None => image.topics.values().map(|t| describe(shard, t, v)).collect(),
+        None => image.topics.values().map(|t| describe(shard, t, v, topic_ops)).collect(),
         Some(list) => list
             .into_iter()
             .map(|w| match w {
                 Wanted::Name(n) => match image.topic(&n) {
-                    Some(t) => describe(shard, t, v),
+                    Some(t) => describe(shard, t, v, topic_ops),
                     None => {
                         let code = if validate_topic_name(&n).is_err() {
                             ResponseError::InvalidTopicException
@@ -93,7 +97,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                     }
                 },
                 Wanted::Id(id) => match image.topic_by_id(id) {
-                    Some(t) => describe(shard, t, v),
+                    Some(t) => describe(shard, t, v, topic_ops),
                     None => error_topic(None, id, ResponseError::UnknownTopicId),
                 },
             })
@@ -111,7 +115,7 @@ fn error_topic(name: Option<String>, id: Uuid, code: ResponseError) -> MetadataR
     t
 }
 
-fn describe(shard: &Shard, topic: &Arc<TopicMeta>, v: i16) -> MetadataResponseTopic {
+fn describe(shard: &Shard, topic: &Arc<TopicMeta>, v: i16, authorized_ops: i32) -> MetadataResponseTopic {
     let node = BrokerId(shard.node.node_id);
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(StrBytes::from_string(topic.name.to_string())));
@@ -121,7 +125,7 @@ fn describe(shard: &Shard, topic: &Arc<TopicMeta>, v: i16) -> MetadataResponseTo
     if v >= 1 {
         t.is_internal = topic.is_internal();
     }
-    t.topic_authorized_operations = i32::MIN;
+    t.topic_authorized_operations = authorized_ops;
     t.partitions = (0..topic.partitions)
         .map(|p| {
             let mut mp = MetadataResponsePartition::default();
