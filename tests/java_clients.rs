@@ -1,0 +1,169 @@
+//! The Java client (org.apache.kafka:kafka-clients 4.4.0) against Sluice: the program in
+//! `tests/clients/java` (`ClientTests`) runs named scenarios and prints `PASS name` or
+//! `FAIL name: why` for each; every test here runs some of them in one JVM against its
+//! own broker and fails on any FAIL line.
+//!
+//! Maven and a JDK 17+ build the program offline (`mvn -o package`, once per test binary,
+//! so edits to the Java sources are picked up); the jars come from `bash
+//! scripts/install-test-deps.sh` (tests/clients/java/install.sh). Missing tools or jars
+//! FAIL these tests, never skip them.
+//!
+//! `SLUICE_TEST_BOOTSTRAP=127.0.0.1:19092` (after `bash scripts/kafka-reference.sh start`)
+//! runs the same scenarios against Apache Kafka 4.4: a scenario failing there is a wrong
+//! test.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::external::*;
+
+const INSTALL_HINT: &str = "install the Java client tests' dependencies (a JDK 17+, Maven, the kafka-clients jars in \
+     ~/.m2) with `bash scripts/install-test-deps.sh`";
+
+/// Each scenario's bound inside the program; the JVM as a whole gets this per scenario plus
+/// [`JVM_SLACK`].
+const SCENARIO_TIMEOUT_S: u64 = 60;
+const JVM_SLACK: Duration = Duration::from_secs(60);
+const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn java_dir() -> PathBuf {
+    repo_root().join("tests/clients/java")
+}
+
+/// Builds the program once per test binary (offline); the error message if that failed.
+fn build() -> &'static Result<(), String> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        for (tool, arg) in [("java", "-version"), ("mvn", "-v")] {
+            match Command::new(tool).arg(arg).stdin(Stdio::null()).output() {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => {
+                    return Err(format!(
+                        "`{tool} {arg}` failed ({}): {}; {INSTALL_HINT}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ))
+                }
+                Err(e) => return Err(format!("cannot run `{tool}` ({e}); {INSTALL_HINT}")),
+            }
+        }
+        let t0 = Instant::now();
+        let mut mvn = Command::new("mvn");
+        mvn.args(["-o", "-q", "-B", "package"]).current_dir(java_dir());
+        let out = run_bounded(mvn, BUILD_TIMEOUT);
+        if !out.success() {
+            return Err(format!(
+                "{}\n(an offline build: a missing artifact means the dependencies are not installed; {INSTALL_HINT})",
+                out.describe("building tests/clients/java (mvn -o -q -B package) failed")
+            ));
+        }
+        for jar in ["target/sluice-java-clients.jar", "target/lib/kafka-clients-4.4.0.jar"] {
+            if !java_dir().join(jar).is_file() {
+                return Err(format!("tests/clients/java/{jar} is missing after the build; {INSTALL_HINT}"));
+            }
+        }
+        eprintln!("[java_clients] built tests/clients/java in {:.1} s", t0.elapsed().as_secs_f64());
+        Ok(())
+    })
+}
+
+/// Runs `scenarios` in one JVM against a fresh broker (or the external one); fails on any
+/// FAIL line, a missing verdict, a crash or a timeout.
+fn run_scenarios(test: &str, scenarios: &[&str]) {
+    if let Err(e) = build() {
+        panic!("{e}");
+    }
+    let target = Target::start(&[]);
+    let mut java = Command::new("java");
+    java.current_dir(java_dir()).args([
+        // Short-lived and on 2 cores: the C1 compiler only and the serial collector start fastest.
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-Xmx512m",
+        "-cp",
+        "target/sluice-java-clients.jar:target/lib/*",
+        "ClientTests",
+        "--bootstrap",
+        &target.bootstrap(),
+        "--broker",
+        target.kind(),
+        "--timeout-s",
+        &SCENARIO_TIMEOUT_S.to_string(),
+        "--scenarios",
+        &scenarios.join(","),
+    ]);
+    let t0 = Instant::now();
+    let out = run_bounded(java, Duration::from_secs(SCENARIO_TIMEOUT_S * scenarios.len() as u64) + JVM_SLACK);
+    println!(
+        "[{test}] {} scenarios against {} ({}) in {:.1} s:",
+        scenarios.len(),
+        target.kind(),
+        target.bootstrap(),
+        t0.elapsed().as_secs_f64()
+    );
+    println!("{}", out.stdout.trim_end());
+    println!("---- the program's stderr ----\n{}", out.stderr.trim_end());
+
+    let failures = scenario_failures(&out);
+    let missing: Vec<&str> = scenarios
+        .iter()
+        .copied()
+        .filter(|s| !out.stdout.lines().any(|l| l == format!("PASS {s}") || l.starts_with(&format!("FAIL {s}:"))))
+        .collect();
+    if !failures.is_empty() || !missing.is_empty() || !out.success() {
+        panic!(
+            "{test}: {} failed{}:\n{}\n{}\n---- broker log (last lines) ----\n{}",
+            failures.len(),
+            if missing.is_empty() { String::new() } else { format!(", no verdict for {missing:?}") },
+            failures.join("\n"),
+            out.describe("ClientTests"),
+            target.log_tail(60)
+        );
+    }
+}
+
+/// The default producer (idempotent, acks=all): murmur2 partitioning, contiguous offsets;
+/// every codec round-trips keys, values, headers and timestamps.
+#[test]
+fn java_producer() {
+    run_scenarios(
+        "java_producer",
+        &["producer_defaults", "compression_gzip", "compression_snappy", "compression_lz4", "compression_zstd"],
+    );
+}
+
+/// One consumer: seek/seekToBeginning/seekToEnd, offsetsForTimes, pause/resume, and a
+/// group's committed offsets (commitSync, commitAsync, auto commit) resumed by a new member.
+#[test]
+fn java_consumer() {
+    run_scenarios("java_consumer", &["seek", "offsets_for_times", "pause_resume", "commit_sync_async", "auto_commit"]);
+}
+
+/// Two members of a classic group (range; cooperative-sticky) split partitions and
+/// rebalance when one leaves; group.protocol=consumer works or fails clearly.
+#[test]
+fn java_consumer_groups() {
+    run_scenarios("java_consumer_groups", &["group_range", "group_cooperative_sticky", "consumer_protocol"]);
+}
+
+/// AdminClient: topics, configs (topic and broker), the cluster, consumer groups,
+/// deleteRecords, listOffsets.
+#[test]
+fn java_admin() {
+    run_scenarios(
+        "java_admin",
+        &[
+            "admin_topics",
+            "admin_configs",
+            "admin_cluster",
+            "admin_groups",
+            "admin_delete_records",
+            "admin_list_offsets",
+            "admin_list_offsets_max_timestamp",
+        ],
+    );
+}
