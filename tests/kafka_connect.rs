@@ -1,0 +1,563 @@
+//! Kafka Connect (org.apache.kafka:connect-runtime 4.4.0) against Sluice: Connect's own
+//! workers (`ConnectStandalone`, `ConnectDistributed`) copy a file through a topic into
+//! another file with the file connectors of `tests/clients/connect` (a source that tails a
+//! file, one record per line; a sink that appends each record as a line).
+//!
+//! - standalone: worker properties and connector properties files, source offsets in a
+//!   file; the copy is exact, and after a SIGTERM and a restart the lines appended since
+//!   arrive once (the sink's consumer group resumes from its committed offsets).
+//! - distributed: configs, offsets and status in compacted topics Connect creates, the
+//!   worker in a group of protocol type `connect`, connectors created through the REST
+//!   API; after a SIGTERM and a restart the connectors come back from the config topic,
+//!   the source resumes from the offsets topic, and the appended lines arrive exactly once.
+//!
+//! Maven and a JDK 17+ build the classpath offline (`mvn -o package`, once per test
+//! binary); the jars come from `bash scripts/install-test-deps.sh`
+//! (tests/clients/connect/install.sh). Missing tools or jars FAIL these tests, never skip.
+//! Every worker is a child process killed (its whole process group) when the test ends,
+//! panics included; every wait is bounded.
+//!
+//! `SLUICE_TEST_BOOTSTRAP=127.0.0.1:19092` (after `bash scripts/kafka-reference.sh start`)
+//! runs the same tests against Apache Kafka 4.4: a test failing there is a wrong test.
+
+mod common;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::external::*;
+use rdkafka::admin::ResourceSpecifier;
+use rdkafka::consumer::Consumer;
+
+const INSTALL_HINT: &str = "install the Kafka Connect tests' dependencies (a JDK 17+, Maven, the connect-runtime \
+     jars in ~/.m2) with `bash scripts/install-test-deps.sh`";
+const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a worker may take to start answering REST (a JVM, the plugin scan, joining).
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long lines may take to go from the source file to the sink file.
+const COPY_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a worker may take to exit after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the sink file must stay unchanged once complete (no late duplicates).
+const QUIET: Duration = Duration::from_secs(3);
+
+const SOURCE_CLASS: &str = "dev.sluice.connect.LineFileSourceConnector";
+const SINK_CLASS: &str = "dev.sluice.connect.LineFileSinkConnector";
+
+fn connect_dir() -> PathBuf {
+    repo_root().join("tests/clients/connect")
+}
+
+/// Builds the classpath once per test binary (offline); panics with how to install.
+fn build() {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = BUILT.get_or_init(|| {
+        for (tool, arg) in [("java", "-version"), ("mvn", "-v")] {
+            match Command::new(tool).arg(arg).stdin(Stdio::null()).output() {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => {
+                    return Err(format!(
+                        "`{tool} {arg}` failed ({}): {}; {INSTALL_HINT}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ))
+                }
+                Err(e) => return Err(format!("cannot run `{tool}` ({e}); {INSTALL_HINT}")),
+            }
+        }
+        let t0 = Instant::now();
+        let mut mvn = Command::new("mvn");
+        mvn.args(["-o", "-q", "-B", "package"]).current_dir(connect_dir());
+        let out = run_bounded(mvn, BUILD_TIMEOUT);
+        if !out.success() {
+            return Err(format!(
+                "{}\n(an offline build: a missing artifact means the dependencies are not installed; {INSTALL_HINT})",
+                out.describe("building tests/clients/connect (mvn -o -q -B package) failed")
+            ));
+        }
+        for f in [
+            "target/classes/dev/sluice/connect/LineFileSourceConnector.class",
+            "target/classes/log4j2.properties",
+            "target/lib/connect-runtime-4.4.0.jar",
+            "target/lib/kafka-clients-4.4.0.jar",
+        ] {
+            if !connect_dir().join(f).is_file() {
+                return Err(format!("tests/clients/connect/{f} is missing after the build; {INSTALL_HINT}"));
+            }
+        }
+        eprintln!("[kafka_connect] built tests/clients/connect in {:.1} s", t0.elapsed().as_secs_f64());
+        Ok(())
+    });
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A Connect worker: a child JVM, killed with its process group when dropped
+// ---------------------------------------------------------------------------
+
+struct Worker {
+    what: String,
+    child: Option<Child>,
+    log: PathBuf,
+    rest_port: u16,
+}
+
+impl Worker {
+    /// Starts `main` (a Connect CLI class) with `args`; stdout and stderr go to `<name>.log`
+    /// in `dir` (appended: a restarted worker keeps the earlier lines).
+    fn spawn(what: &str, dir: &Path, rest_port: u16, main: &str, args: &[&Path]) -> Worker {
+        let log = dir.join(format!("{}.log", what.replace(' ', "-")));
+        let out = OpenOptions::new().create(true).append(true).open(&log).expect("the worker's log file");
+        let err = out.try_clone().expect("the worker's log file");
+        let mut cmd = Command::new("java");
+        cmd.current_dir(connect_dir())
+            .args(["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xmx512m", "-cp", "target/classes:target/lib/*", main])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start the {what} ({main}): {e}"));
+        eprintln!("[kafka_connect] started the {what} (pid {}, REST on port {rest_port})", child.id());
+        Worker { what: what.to_string(), child: Some(child), log, rest_port }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running worker").id()
+    }
+
+    /// The worker's log (WARN and above, and anything it printed), last `n` lines.
+    fn log_tail(&self, n: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        format!("---- {} log ({}), last lines ----\n{}", self.what, self.log.display(), lines[lines.len().saturating_sub(n)..].join("\n"))
+    }
+
+    /// Panics unless the worker is still running (it exits on a fatal error).
+    fn assert_alive(&mut self) {
+        if let Some(status) = self.child.as_mut().expect("a worker").try_wait().expect("waiting for a worker") {
+            panic!("the {} exited early: {status}\n{}", self.what, self.log_tail(80));
+        }
+    }
+
+    /// SIGTERM (Connect's shutdown hook stops the connectors and commits their offsets),
+    /// then waits for the exit; past [`STOP_TIMEOUT`] the group is killed and this panics.
+    fn stop(&mut self) -> ExitStatus {
+        let pid = self.pid();
+        let t0 = Instant::now();
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().expect("waiting for a worker") {
+                self.kill_group();
+                self.child = None;
+                eprintln!("[kafka_connect] the {} exited {:.1} s after SIGTERM: {status}", self.what, t0.elapsed().as_secs_f64());
+                return status;
+            }
+            if t0.elapsed() > STOP_TIMEOUT {
+                let tail = self.log_tail(80);
+                self.kill();
+                panic!("the {} did not exit within {STOP_TIMEOUT:?} of SIGTERM\n{tail}", self.what);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn kill_group(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    fn kill(&mut self) {
+        self.kill_group();
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// One REST call to this worker.
+    fn rest(&self, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String), String> {
+        http(self.rest_port, method, path, body)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One HTTP/1.0 exchange (no chunking, the server closes): the status and the body.
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String), String> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).map_err(|e| format!("send: {e}"))?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).map_err(|e| format!("read: {e}"))?;
+    let resp = String::from_utf8_lossy(&resp).into_owned();
+    let (head, body) = resp.split_once("\r\n\r\n").ok_or_else(|| format!("no HTTP header end in {resp:?}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| format!("no HTTP status in {head:?}"))?;
+    Ok((status, body.to_string()))
+}
+
+/// Polls `f` every 200 ms until it is true or `timeout` passes; false then.
+fn poll_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Files
+// ---------------------------------------------------------------------------
+
+/// `n` distinct lines, `from` on: some long, some with UTF-8 past ASCII.
+fn lines(tag: &str, from: usize, n: usize) -> Vec<String> {
+    (from..from + n)
+        .map(|i| {
+            let pad = "x".repeat(i % 7 * 13);
+            if i % 5 == 0 {
+                format!("{tag} line {i:05} ñandú 水 {pad}")
+            } else {
+                format!("{tag} line {i:05} {pad}")
+            }
+        })
+        .collect()
+}
+
+fn append_lines(path: &Path, lines: &[String]) {
+    let mut f = OpenOptions::new().create(true).append(true).open(path).expect("open the source file");
+    let mut text = lines.join("\n");
+    text.push('\n');
+    f.write_all(text.as_bytes()).expect("append to the source file");
+    f.sync_all().expect("sync the source file");
+}
+
+/// The complete lines of the sink file (a line still being written is left out).
+fn sink_lines(path: &Path) -> Vec<String> {
+    let mut text = String::new();
+    if let Ok(mut f) = File::open(path) {
+        let _ = f.read_to_string(&mut text);
+    }
+    match text.rfind('\n') {
+        Some(end) => text[..end].split('\n').map(str::to_string).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Waits until the sink file holds as many lines as `want`, then checks they are `want`
+/// exactly and that nothing more arrives for [`QUIET`].
+fn await_copy(sink: &Path, want: &[String], what: &str, worker: &mut Worker) {
+    let t0 = Instant::now();
+    let done = poll_until(COPY_TIMEOUT, || {
+        worker.assert_alive();
+        sink_lines(sink).len() >= want.len()
+    });
+    let have = sink_lines(sink);
+    if !done {
+        panic!(
+            "{what}: the sink file has {} lines after {COPY_TIMEOUT:?}, expected {}\n{}",
+            have.len(),
+            want.len(),
+            worker.log_tail(80)
+        );
+    }
+    check_lines(&have, want, what, worker);
+    std::thread::sleep(QUIET);
+    check_lines(&sink_lines(sink), want, &format!("{what}, {QUIET:?} later"), worker);
+    eprintln!("[kafka_connect] {what}: {} lines copied exactly in {:.1} s", want.len(), t0.elapsed().as_secs_f64());
+}
+
+fn check_lines(have: &[String], want: &[String], what: &str, worker: &Worker) {
+    if have == want {
+        return;
+    }
+    let first_diff = have.iter().zip(want).position(|(h, w)| h != w).unwrap_or(have.len().min(want.len()));
+    let mut seen = std::collections::HashMap::new();
+    let dups: Vec<&String> = have.iter().filter(|l| *seen.entry(l.as_str()).and_modify(|c| *c += 1).or_insert(1) == 2).collect();
+    panic!(
+        "{what}: the sink file differs from the source: {} lines, expected {}; first difference at line {}: {:?} vs expected {:?}; \
+         {} lines duplicated (first: {:?})\n{}",
+        have.len(),
+        want.len(),
+        first_diff + 1,
+        have.get(first_diff),
+        want.get(first_diff),
+        dups.len(),
+        dups.first(),
+        worker.log_tail(80)
+    );
+}
+
+fn write_props(path: &Path, props: &[(&str, String)]) {
+    let text: String = props.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(path, text).expect("write a properties file");
+}
+
+fn work_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("kafka-connect-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a work dir")
+}
+
+/// Worker settings both modes share.
+fn worker_common(bootstrap: &str, rest_port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("bootstrap.servers", bootstrap.to_string()),
+        ("key.converter", "org.apache.kafka.connect.storage.StringConverter".into()),
+        ("value.converter", "org.apache.kafka.connect.storage.StringConverter".into()),
+        ("offset.flush.interval.ms", "1000".into()),
+        ("listeners", format!("http://127.0.0.1:{rest_port}")),
+        ("rest.advertised.host.name", "127.0.0.1".into()),
+        // The test's connectors carry ServiceLoader manifests: no classpath scan.
+        ("plugin.discovery", "service_load".into()),
+        // (the default; Sluice has no transactions)
+        ("exactly.once.source.support", "disabled".into()),
+    ]
+}
+
+/// The source connector's settings: Connect creates its topic (CreateTopics with the
+/// broker's default replication factor).
+fn source_props(name: &str, file: &Path, topic: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", name.to_string()),
+        ("connector.class", SOURCE_CLASS.into()),
+        ("tasks.max", "1".into()),
+        ("file", file.display().to_string()),
+        ("topic", topic.to_string()),
+        ("topic.creation.default.replication.factor", "-1".into()),
+        ("topic.creation.default.partitions", "1".into()),
+    ]
+}
+
+fn sink_props(name: &str, file: &Path, topic: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", name.to_string()),
+        ("connector.class", SINK_CLASS.into()),
+        ("tasks.max", "1".into()),
+        ("file", file.display().to_string()),
+        ("topics", topic.to_string()),
+    ]
+}
+
+fn json_object(props: &[(&str, String)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> =
+        props.iter().filter(|(k, _)| *k != "name").map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone()))).collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// The topic's partition count and configs, as the broker describes them.
+fn topic_facts(bootstrap: &str, topic: &str) -> (usize, std::collections::BTreeMap<String, Option<String>>) {
+    let md = common::metadata(bootstrap, Some(topic));
+    let partitions = md.topic(topic).map(|t| t.partitions.len()).unwrap_or(0);
+    let admin = common::admin(bootstrap);
+    let res = common::block_on(
+        Duration::from_secs(30),
+        "DescribeConfigs",
+        admin.describe_configs(&[ResourceSpecifier::Topic(topic)], &common::admin_opts()),
+    )
+    .unwrap_or_else(|e| panic!("DescribeConfigs {topic}: {e}"));
+    let cfg = res.into_iter().next().expect("one resource").unwrap_or_else(|e| panic!("DescribeConfigs {topic}: {e}"));
+    (partitions, cfg.entries.into_iter().map(|e| (e.name, e.value)).collect())
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+/// A standalone worker copies a file through a topic (created by Connect) into another
+/// file, exactly; stopped with SIGTERM and restarted on the same offsets file, it copies
+/// the lines appended since, once.
+#[test]
+fn standalone_worker_copies_a_file_through_a_topic() {
+    build();
+    let target = Target::start(&[]);
+    let bootstrap = target.bootstrap();
+    let work = work_dir();
+    let name = unique("connect-sa");
+    let topic = format!("{name}-lines");
+    let (source, sink) = (work.path().join("source.txt"), work.path().join("sink.txt"));
+    let mut want = lines("standalone", 0, 300);
+    append_lines(&source, &want);
+
+    let rest_port = common::free_port();
+    let mut worker_props = worker_common(&bootstrap, rest_port);
+    worker_props.push(("offset.storage.file.filename", work.path().join("offsets").display().to_string()));
+    let (wp, sp, kp) = (work.path().join("worker.properties"), work.path().join("source.properties"), work.path().join("sink.properties"));
+    write_props(&wp, &worker_props);
+    write_props(&sp, &source_props(&format!("{name}-source"), &source, &topic));
+    write_props(&kp, &sink_props(&format!("{name}-sink"), &sink, &topic));
+
+    let t0 = Instant::now();
+    let main = "org.apache.kafka.connect.cli.ConnectStandalone";
+    let mut worker = Worker::spawn("standalone worker", work.path(), rest_port, main, &[&wp, &sp, &kp]);
+    await_copy(&sink, &want, "standalone, first run", &mut worker);
+    let (partitions, _) = topic_facts(&bootstrap, &topic);
+    assert_eq!(partitions, 1, "the topic Connect created for the source ({topic}) has {partitions} partitions, expected 1");
+    let status = worker.stop();
+    assert!(
+        std::fs::metadata(work.path().join("offsets")).map(|m| m.len() > 0).unwrap_or(false),
+        "the standalone worker ({status}) left no source offsets in its offsets file\n{}",
+        worker.log_tail(80)
+    );
+
+    // Restart: the source resumes from the offsets file, the sink from its group's offsets.
+    let mut worker = Worker::spawn("standalone worker", work.path(), rest_port, main, &[&wp, &sp, &kp]);
+    let more = lines("standalone", 300, 120);
+    append_lines(&source, &more);
+    want.extend(more);
+    await_copy(&sink, &want, "standalone, after a restart", &mut worker);
+    worker.stop();
+    println!("[standalone] against {} ({bootstrap}): passed in {:.1} s", target.kind(), t0.elapsed().as_secs_f64());
+}
+
+/// A distributed worker (its configs, offsets and status in compacted topics it creates;
+/// a group of protocol type `connect`) runs connectors created through its REST API; after
+/// a SIGTERM and a restart the connectors come back from the config topic, the source
+/// resumes from the offsets topic, and lines appended since arrive exactly once.
+#[test]
+fn distributed_worker_via_rest_survives_a_restart() {
+    build();
+    let target = Target::start(&[]);
+    let bootstrap = target.bootstrap();
+    let work = work_dir();
+    let name = unique("connect-dist");
+    let topic = format!("{name}-lines");
+    let group = format!("{name}-cluster");
+    let (configs, offsets, statuses) = (format!("{name}-configs"), format!("{name}-offsets"), format!("{name}-status"));
+    let (source, sink) = (work.path().join("source.txt"), work.path().join("sink.txt"));
+    let mut want = lines("distributed", 0, 300);
+    append_lines(&source, &want);
+
+    let rest_port = common::free_port();
+    let mut worker_props = worker_common(&bootstrap, rest_port);
+    worker_props.extend([
+        ("group.id", group.clone()),
+        ("config.storage.topic", configs.clone()),
+        ("offset.storage.topic", offsets.clone()),
+        ("status.storage.topic", statuses.clone()),
+        ("config.storage.replication.factor", "1".into()),
+        ("offset.storage.replication.factor", "1".into()),
+        ("status.storage.replication.factor", "1".into()),
+    ]);
+    let wp = work.path().join("worker.properties");
+    write_props(&wp, &worker_props);
+    let main = "org.apache.kafka.connect.cli.ConnectDistributed";
+    let (source_name, sink_name) = (format!("{name}-source"), format!("{name}-sink"));
+
+    let t0 = Instant::now();
+    let mut worker = Worker::spawn("distributed worker", work.path(), rest_port, main, &[&wp]);
+    await_rest(&mut worker);
+    for (connector, props) in [
+        (&source_name, source_props(&source_name, &source, &topic)),
+        (&sink_name, sink_props(&sink_name, &sink, &topic)),
+    ] {
+        let body = json_object(&props);
+        let path = format!("/connectors/{connector}/config");
+        let mut last = Err(String::new());
+        // A worker still joining its group answers 409 (rebalance in progress): retry.
+        let ok = poll_until(START_TIMEOUT, || {
+            worker.assert_alive();
+            last = worker.rest("PUT", &path, Some(&body));
+            matches!(last, Ok((201, _)))
+        });
+        assert!(ok, "PUT {path} did not create the connector: {last:?}\n{}", worker.log_tail(80));
+    }
+    await_running(&mut worker, &[&source_name, &sink_name], "first run");
+    await_copy(&sink, &want, "distributed, first run", &mut worker);
+
+    // Connect created its three internal topics compacted, with its default partitions.
+    for (t, parts) in [(&configs, 1), (&offsets, 25), (&statuses, 5)] {
+        let (partitions, cfg) = topic_facts(&bootstrap, t);
+        assert_eq!(partitions, parts, "Connect's internal topic {t} has {partitions} partitions, expected {parts}");
+        let policy = cfg.get("cleanup.policy").cloned().flatten();
+        assert_eq!(policy.as_deref(), Some("compact"), "Connect's internal topic {t}: cleanup.policy {policy:?}, expected compact");
+    }
+    // The worker is the one member of a group of protocol type `connect`.
+    let c = common::consumer(&bootstrap, &[]);
+    let groups = c.fetch_group_list(Some(&group), Duration::from_secs(30)).expect("DescribeGroups of the Connect group");
+    let g = groups.groups().first().unwrap_or_else(|| panic!("no group {group} described"));
+    let facts = format!(
+        "state {:?}, protocol type {:?}, protocol {:?}, {} members",
+        g.state(),
+        g.protocol_type(),
+        g.protocol(),
+        g.members().len()
+    );
+    assert!(
+        g.protocol_type() == "connect" && g.state() == "Stable" && g.members().len() == 1 && g.protocol() == "sessioned",
+        "the Connect worker's group {group}: {facts}; expected Stable, protocol type connect, protocol sessioned, 1 member"
+    );
+    println!("[distributed] group {group}: {facts}");
+
+    // SIGTERM: the worker stops its tasks, commits the source offsets, leaves the group.
+    worker.stop();
+    let mut worker = Worker::spawn("distributed worker", work.path(), rest_port, main, &[&wp]);
+    await_rest(&mut worker);
+    await_running(&mut worker, &[&source_name, &sink_name], "after a restart");
+    let more = lines("distributed", 300, 150);
+    append_lines(&source, &more);
+    want.extend(more);
+    await_copy(&sink, &want, "distributed, after a restart", &mut worker);
+    worker.stop();
+    println!("[distributed] against {} ({bootstrap}): passed in {:.1} s", target.kind(), t0.elapsed().as_secs_f64());
+}
+
+/// Waits until the worker's REST API answers `GET /connectors`.
+fn await_rest(worker: &mut Worker) {
+    let t0 = Instant::now();
+    let mut last = Err(String::new());
+    let ok = poll_until(START_TIMEOUT, || {
+        worker.assert_alive();
+        last = worker.rest("GET", "/connectors", None);
+        matches!(last, Ok((200, _)))
+    });
+    assert!(ok, "the {}'s REST API did not answer GET /connectors: {last:?}\n{}", worker.what, worker.log_tail(80));
+    eprintln!("[kafka_connect] the {}'s REST API answers after {:.1} s", worker.what, t0.elapsed().as_secs_f64());
+}
+
+/// Waits until each connector and its one task are RUNNING.
+fn await_running(worker: &mut Worker, connectors: &[&str], what: &str) {
+    for c in connectors {
+        let path = format!("/connectors/{c}/status");
+        let mut last = Err(String::new());
+        let ok = poll_until(START_TIMEOUT, || {
+            worker.assert_alive();
+            last = worker.rest("GET", &path, None);
+            let Ok((200, body)) = &last else { return false };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else { return false };
+            let tasks = v["tasks"].as_array().cloned().unwrap_or_default();
+            v["connector"]["state"] == "RUNNING" && tasks.len() == 1 && tasks[0]["state"] == "RUNNING"
+        });
+        assert!(ok, "{what}: {c} and its task are not RUNNING: GET {path}: {last:?}\n{}", worker.log_tail(80));
+    }
+}
