@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/IBM/sarama"
 )
 
 // env is what every scenario gets.
@@ -45,6 +47,8 @@ var scenarios = []scenario{
 	{"sarama-produce-snappy", 60 * time.Second, saramaProduce("snappy", false)},
 	{"sarama-produce-lz4", 60 * time.Second, saramaProduce("lz4", false)},
 	{"sarama-produce-zstd", 60 * time.Second, saramaProduce("zstd", false)},
+	// Sarama's default cfg.Version (2.8: older request versions than the others use).
+	{"sarama-produce-zstd-v2.8", 60 * time.Second, saramaProduceAt("zstd", true, sarama.V2_8_0_0)},
 	{"sarama-group-range", 90 * time.Second, saramaGroup("range")},
 	{"sarama-group-sticky", 90 * time.Second, saramaGroup("sticky")},
 	{"sarama-admin", 90 * time.Second, saramaAdmin},

@@ -93,8 +93,10 @@ func saramaCodec(codec string) sarama.CompressionCodec {
 }
 
 // saramaReadBack consumes [from, to) of each partition with Sarama's partition consumer.
-func saramaReadBack(ctx context.Context, e *env, topic string, spans map[int32][2]int64) ([]got, error) {
-	c, err := sarama.NewConsumer([]string{e.bootstrap}, saramaConfig(e))
+func saramaReadBack(ctx context.Context, e *env, topic string, spans map[int32][2]int64, version sarama.KafkaVersion) ([]got, error) {
+	cfg := saramaConfig(e)
+	cfg.Version = version
+	c, err := sarama.NewConsumer([]string{e.bootstrap}, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +136,12 @@ func saramaReadBack(ctx context.Context, e *env, topic string, spans map[int32][
 // saramaProduce: the sync producer with one codec (optionally idempotent); read back
 // with Sarama, and with franz-go, which shows each batch's codec and producer id.
 func saramaProduce(codec string, idempotent bool) func(ctx context.Context, e *env) error {
+	return saramaProduceAt(codec, idempotent, sarama.KafkaVersion{})
+}
+
+// saramaProduceAt: saramaProduce with the producer's and consumer's cfg.Version set to
+// `version` (the zero value: saramaConfig's V4_0_0_0).
+func saramaProduceAt(codec string, idempotent bool, version sarama.KafkaVersion) func(ctx context.Context, e *env) error {
 	return func(ctx context.Context, e *env) error {
 		topic := unique("go-sarama-produce-" + codec)
 		adm, err := saramaAdminClient(e)
@@ -145,6 +153,9 @@ func saramaProduce(codec string, idempotent bool) func(ctx context.Context, e *e
 			return err
 		}
 		cfg := saramaConfig(e)
+		if version != (sarama.KafkaVersion{}) {
+			cfg.Version = version
+		}
 		cfg.Producer.Compression = saramaCodec(codec)
 		if idempotent {
 			cfg.Producer.Idempotent = true
@@ -177,7 +188,7 @@ func saramaProduce(codec string, idempotent bool) func(ctx context.Context, e *e
 			wants[i].partition, wants[i].offset = m.Partition, m.Offset
 		}
 		spans := partitionsSpan(wants)
-		gots, err := saramaReadBack(ctx, e, topic, spans)
+		gots, err := saramaReadBack(ctx, e, topic, spans, cfg.Version)
 		if err != nil {
 			return err
 		}
@@ -697,7 +708,7 @@ func saramaAdmin(ctx context.Context, e *env) error {
 		}
 		return fmt.Errorf("ConsumePartition at deleted offset 1: %v, want OFFSET_OUT_OF_RANGE", err)
 	}
-	if gots, err := saramaReadBack(ctx, e, topic, map[int32][2]int64{0: {4, 10}}); err != nil || len(gots) != 6 || gots[0].offset != 4 {
+	if gots, err := saramaReadBack(ctx, e, topic, map[int32][2]int64{0: {4, 10}}, sarama.V4_0_0_0); err != nil || len(gots) != 6 || gots[0].offset != 4 {
 		return fmt.Errorf("consuming %s/0 from the new start 4: %v %v", topic, gots, err)
 	}
 
