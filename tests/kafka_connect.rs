@@ -41,7 +41,7 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a worker may take to start answering REST (a JVM, the plugin scan, joining).
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long lines may take to go from the source file to the sink file.
-const COPY_TIMEOUT: Duration = Duration::from_secs(90);
+const COPY_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a worker may take to exit after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the sink file must stay unchanged once complete (no late duplicates).
@@ -440,6 +440,95 @@ fn standalone_worker_copies_a_file_through_a_topic() {
     println!("[standalone] against {} ({bootstrap}): passed in {:.1} s", target.kind(), t0.elapsed().as_secs_f64());
 }
 
+/// A distributed cluster's names and files: one group, its three internal topics, the
+/// copied topic, the two connectors and their files.
+struct Cluster {
+    bootstrap: String,
+    work: tempfile::TempDir,
+    group: String,
+    configs: String,
+    offsets: String,
+    statuses: String,
+    topic: String,
+    source_name: String,
+    sink_name: String,
+    source: PathBuf,
+    sink: PathBuf,
+}
+
+const DISTRIBUTED_MAIN: &str = "org.apache.kafka.connect.cli.ConnectDistributed";
+
+impl Cluster {
+    fn new(bootstrap: &str, prefix: &str) -> Cluster {
+        let name = unique(prefix);
+        let work = work_dir();
+        Cluster {
+            bootstrap: bootstrap.to_string(),
+            group: format!("{name}-cluster"),
+            configs: format!("{name}-configs"),
+            offsets: format!("{name}-offsets"),
+            statuses: format!("{name}-status"),
+            topic: format!("{name}-lines"),
+            source_name: format!("{name}-source"),
+            sink_name: format!("{name}-sink"),
+            source: work.path().join("source.txt"),
+            sink: work.path().join("sink.txt"),
+            work,
+        }
+    }
+
+    /// Writes `<what>.properties` for a worker of this cluster with its REST listener on
+    /// `rest_port`, and starts it.
+    fn spawn_worker(&self, what: &str, rest_port: u16, extra: &[(&'static str, &str)]) -> Worker {
+        let mut props = worker_common(&self.bootstrap, rest_port);
+        props.extend([
+            ("group.id", self.group.clone()),
+            ("config.storage.topic", self.configs.clone()),
+            ("offset.storage.topic", self.offsets.clone()),
+            ("status.storage.topic", self.statuses.clone()),
+            ("config.storage.replication.factor", "1".into()),
+            ("offset.storage.replication.factor", "1".into()),
+            ("status.storage.replication.factor", "1".into()),
+        ]);
+        props.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        let path = self.work.path().join(format!("{}.properties", what.replace(' ', "-")));
+        write_props(&path, &props);
+        Worker::spawn(what, self.work.path(), rest_port, DISTRIBUTED_MAIN, &[&path])
+    }
+
+    /// Creates the source and the sink connector through `worker`'s REST API.
+    fn create_connectors(&self, worker: &mut Worker) {
+        for (connector, props) in [
+            (&self.source_name, source_props(&self.source_name, &self.source, &self.topic)),
+            (&self.sink_name, sink_props(&self.sink_name, &self.sink, &self.topic)),
+        ] {
+            let body = json_object(&props);
+            let path = format!("/connectors/{connector}/config");
+            let mut last = Err(String::new());
+            // A worker still joining its group answers 409 (rebalance in progress): retry.
+            let ok = poll_until(START_TIMEOUT, || {
+                worker.assert_alive();
+                last = worker.rest("PUT", &path, Some(&body));
+                matches!(last, Ok((201, _)))
+            });
+            assert!(ok, "PUT {path} did not create the connector: {last:?}\n{}", worker.log_tail(80));
+        }
+    }
+
+    fn connectors(&self) -> [&str; 2] {
+        [&self.source_name, &self.sink_name]
+    }
+
+    /// The group's state as DescribeGroups answers it: (state, protocol type, protocol,
+    /// members), and a description.
+    fn describe_group(&self) -> (String, String, String, usize) {
+        let c = common::consumer(&self.bootstrap, &[]);
+        let groups = c.fetch_group_list(Some(&self.group), Duration::from_secs(30)).expect("DescribeGroups of the Connect group");
+        let g = groups.groups().first().unwrap_or_else(|| panic!("no group {} described", self.group));
+        (g.state().to_string(), g.protocol_type().to_string(), g.protocol().to_string(), g.members().len())
+    }
+}
+
 /// A distributed worker (its configs, offsets and status in compacted topics it creates;
 /// a group of protocol type `connect`) runs connectors created through its REST API; after
 /// a SIGTERM and a restart the connectors come back from the config topic, the source
@@ -448,88 +537,121 @@ fn standalone_worker_copies_a_file_through_a_topic() {
 fn distributed_worker_via_rest_survives_a_restart() {
     build();
     let target = Target::start(&[]);
-    let bootstrap = target.bootstrap();
-    let work = work_dir();
-    let name = unique("connect-dist");
-    let topic = format!("{name}-lines");
-    let group = format!("{name}-cluster");
-    let (configs, offsets, statuses) = (format!("{name}-configs"), format!("{name}-offsets"), format!("{name}-status"));
-    let (source, sink) = (work.path().join("source.txt"), work.path().join("sink.txt"));
+    let cl = Cluster::new(&target.bootstrap(), "connect-dist");
     let mut want = lines("distributed", 0, 300);
-    append_lines(&source, &want);
-
+    append_lines(&cl.source, &want);
     let rest_port = common::free_port();
-    let mut worker_props = worker_common(&bootstrap, rest_port);
-    worker_props.extend([
-        ("group.id", group.clone()),
-        ("config.storage.topic", configs.clone()),
-        ("offset.storage.topic", offsets.clone()),
-        ("status.storage.topic", statuses.clone()),
-        ("config.storage.replication.factor", "1".into()),
-        ("offset.storage.replication.factor", "1".into()),
-        ("status.storage.replication.factor", "1".into()),
-    ]);
-    let wp = work.path().join("worker.properties");
-    write_props(&wp, &worker_props);
-    let main = "org.apache.kafka.connect.cli.ConnectDistributed";
-    let (source_name, sink_name) = (format!("{name}-source"), format!("{name}-sink"));
 
     let t0 = Instant::now();
-    let mut worker = Worker::spawn("distributed worker", work.path(), rest_port, main, &[&wp]);
+    let mut worker = cl.spawn_worker("distributed worker", rest_port, &[]);
     await_rest(&mut worker);
-    for (connector, props) in [
-        (&source_name, source_props(&source_name, &source, &topic)),
-        (&sink_name, sink_props(&sink_name, &sink, &topic)),
-    ] {
-        let body = json_object(&props);
-        let path = format!("/connectors/{connector}/config");
-        let mut last = Err(String::new());
-        // A worker still joining its group answers 409 (rebalance in progress): retry.
-        let ok = poll_until(START_TIMEOUT, || {
-            worker.assert_alive();
-            last = worker.rest("PUT", &path, Some(&body));
-            matches!(last, Ok((201, _)))
-        });
-        assert!(ok, "PUT {path} did not create the connector: {last:?}\n{}", worker.log_tail(80));
-    }
-    await_running(&mut worker, &[&source_name, &sink_name], "first run");
-    await_copy(&sink, &want, "distributed, first run", &mut worker);
+    cl.create_connectors(&mut worker);
+    await_running(&mut worker, &cl.connectors(), "first run");
+    await_copy(&cl.sink, &want, "distributed, first run", &mut worker);
 
     // Connect created its three internal topics compacted, with its default partitions.
-    for (t, parts) in [(&configs, 1), (&offsets, 25), (&statuses, 5)] {
-        let (partitions, cfg) = topic_facts(&bootstrap, t);
+    for (t, parts) in [(&cl.configs, 1), (&cl.offsets, 25), (&cl.statuses, 5)] {
+        let (partitions, cfg) = topic_facts(&cl.bootstrap, t);
         assert_eq!(partitions, parts, "Connect's internal topic {t} has {partitions} partitions, expected {parts}");
         let policy = cfg.get("cleanup.policy").cloned().flatten();
         assert_eq!(policy.as_deref(), Some("compact"), "Connect's internal topic {t}: cleanup.policy {policy:?}, expected compact");
     }
     // The worker is the one member of a group of protocol type `connect`.
-    let c = common::consumer(&bootstrap, &[]);
-    let groups = c.fetch_group_list(Some(&group), Duration::from_secs(30)).expect("DescribeGroups of the Connect group");
-    let g = groups.groups().first().unwrap_or_else(|| panic!("no group {group} described"));
-    let facts = format!(
-        "state {:?}, protocol type {:?}, protocol {:?}, {} members",
-        g.state(),
-        g.protocol_type(),
-        g.protocol(),
-        g.members().len()
-    );
+    let g = cl.describe_group();
     assert!(
-        g.protocol_type() == "connect" && g.state() == "Stable" && g.members().len() == 1 && g.protocol() == "sessioned",
-        "the Connect worker's group {group}: {facts}; expected Stable, protocol type connect, protocol sessioned, 1 member"
+        g == ("Stable".into(), "connect".into(), "sessioned".into(), 1),
+        "the Connect worker's group {}: (state, protocol type, protocol, members) = {g:?}; expected Stable, connect, sessioned, 1",
+        cl.group
     );
-    println!("[distributed] group {group}: {facts}");
+    println!("[distributed] group {}: (state, protocol type, protocol, members) = {g:?}", cl.group);
 
     // SIGTERM: the worker stops its tasks, commits the source offsets, leaves the group.
     worker.stop();
-    let mut worker = Worker::spawn("distributed worker", work.path(), rest_port, main, &[&wp]);
+    let mut worker = cl.spawn_worker("distributed worker", rest_port, &[]);
     await_rest(&mut worker);
-    await_running(&mut worker, &[&source_name, &sink_name], "after a restart");
+    await_running(&mut worker, &cl.connectors(), "after a restart");
     let more = lines("distributed", 300, 150);
-    append_lines(&source, &more);
+    append_lines(&cl.source, &more);
     want.extend(more);
-    await_copy(&sink, &want, "distributed, after a restart", &mut worker);
+    await_copy(&cl.sink, &want, "distributed, after a restart", &mut worker);
     worker.stop();
-    println!("[distributed] against {} ({bootstrap}): passed in {:.1} s", target.kind(), t0.elapsed().as_secs_f64());
+    println!("[distributed] against {} ({}): passed in {:.1} s", target.kind(), cl.bootstrap, t0.elapsed().as_secs_f64());
+}
+
+/// Two distributed workers in one group share the two connectors and their tasks (the
+/// leader's incremental cooperative assignment); when one stops (SIGTERM: its tasks commit
+/// their offsets, it leaves the group), the other takes everything over and the lines
+/// appended since arrive exactly once.
+#[test]
+fn two_distributed_workers_share_and_hand_over_connectors() {
+    build();
+    let target = Target::start(&[]);
+    let cl = Cluster::new(&target.bootstrap(), "connect-two");
+    let mut want = lines("two workers", 0, 300);
+    append_lines(&cl.source, &want);
+    // A departed worker's connectors and tasks are reassigned after this delay (default 5 min).
+    let extra = [("scheduled.rebalance.max.delay.ms", "1000")];
+    let (port_a, port_b) = (common::free_port(), common::free_port());
+
+    let t0 = Instant::now();
+    let mut a = cl.spawn_worker("worker a", port_a, &extra);
+    let mut b = cl.spawn_worker("worker b", port_b, &extra);
+    await_rest(&mut a);
+    await_rest(&mut b);
+    cl.create_connectors(&mut a);
+    // The connectors and their tasks end up on both workers: (a, b) run 2 units each.
+    let mut last = Vec::new();
+    let shared = poll_until(START_TIMEOUT, || {
+        a.assert_alive();
+        b.assert_alive();
+        last = placement(&a, &cl.connectors());
+        let on = |port: u16| last.iter().filter(|(_, state, w)| state == "RUNNING" && w.ends_with(&format!(":{port}"))).count();
+        last.len() == 4 && on(port_a) == 2 && on(port_b) == 2
+    });
+    assert!(
+        shared,
+        "the two workers did not share the 2 connectors and 2 tasks 2/2 (a on port {port_a}, b on {port_b}): {last:?}\n{}\n{}",
+        a.log_tail(60),
+        b.log_tail(60)
+    );
+    println!("[two workers] placement: {last:?}");
+    let g = cl.describe_group();
+    assert!(
+        g == ("Stable".into(), "connect".into(), "sessioned".into(), 2),
+        "the Connect group {}: (state, protocol type, protocol, members) = {g:?}; expected Stable, connect, sessioned, 2",
+        cl.group
+    );
+    await_copy(&cl.sink, &want, "two workers", &mut a);
+
+    b.stop();
+    let mut last = Vec::new();
+    let moved = poll_until(START_TIMEOUT, || {
+        a.assert_alive();
+        last = placement(&a, &cl.connectors());
+        last.len() == 4 && last.iter().all(|(_, state, w)| state == "RUNNING" && w.ends_with(&format!(":{port_a}")))
+    });
+    assert!(moved, "worker a did not take over all 4 units after b stopped: {last:?}\n{}", a.log_tail(80));
+    let more = lines("two workers", 300, 150);
+    append_lines(&cl.source, &more);
+    want.extend(more);
+    await_copy(&cl.sink, &want, "worker a alone", &mut a);
+    a.stop();
+    println!("[two workers] against {} ({}): passed in {:.1} s", target.kind(), cl.bootstrap, t0.elapsed().as_secs_f64());
+}
+
+/// Each connector's and task's (name, state, worker id) from `worker`'s REST API.
+fn placement(worker: &Worker, connectors: &[&str]) -> Vec<(String, String, String)> {
+    let mut units = Vec::new();
+    for c in connectors {
+        let Ok((200, body)) = worker.rest("GET", &format!("/connectors/{c}/status"), None) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) else { continue };
+        let s = |x: &serde_json::Value| x.as_str().unwrap_or("").to_string();
+        units.push((c.to_string(), s(&v["connector"]["state"]), s(&v["connector"]["worker_id"])));
+        for t in v["tasks"].as_array().cloned().unwrap_or_default() {
+            units.push((format!("{c}-{}", t["id"]), s(&t["state"]), s(&t["worker_id"])));
+        }
+    }
+    units
 }
 
 /// Waits until the worker's REST API answers `GET /connectors`.

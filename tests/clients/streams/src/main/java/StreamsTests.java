@@ -81,6 +81,7 @@ public final class StreamsTests {
     static final Duration WAIT = Duration.ofSeconds(90);
     static final String STORE = "word-counts";
     static final String GROUPED = "words-by-word";
+    static final Map<String, String> CHANGELOG_CONFIG = Map.of("segment.ms", "1000", "min.cleanable.dirty.ratio", "0.01");
     static final String[] VOCAB = {
         "apple", "banana", "cherry", "date", "elder", "fig", "grape", "hazel",
         "iris", "juniper", "kiwi", "lemon", "mango",
@@ -166,6 +167,9 @@ public final class StreamsTests {
             step("run 2 restored " + restores2.total.get() + " changelog records");
             checkCommitted(admin, app, in, 180, "run 2");
 
+            // The broker compacts the changelog's sealed segments (runs 1 and 2 rolled them).
+            long compacted = awaitCompacted(changelog, "after run 2");
+
             // 3. Restart on a fresh state dir: the store is restored from the changelog.
             step("run 3 (fresh state dir): produce 60 more lines");
             before = new TreeMap<>(expected);
@@ -177,6 +181,8 @@ public final class StreamsTests {
                 output.awaitExactly(expected, before, "run 3");
                 check(restores3.total.get() > 0,
                     "run 3 on an empty state dir restored no changelog record (" + restores3 + ")");
+                check(restores3.total.get() <= compacted, "run 3 restored " + restores3.total.get()
+                    + " changelog records, more than the " + compacted + " left by compaction");
                 check(restores3.stores.equals(Set.of(STORE)), "run 3 restored the stores " + restores3.stores);
                 step("run 3 restored " + restores3.total.get() + " changelog records");
                 checkChangelog(changelog, expected, "run 3");
@@ -247,7 +253,10 @@ public final class StreamsTests {
             .groupBy((k, word) -> word, Grouped.with(GROUPED, Serdes.String(), Serdes.String()))
             .count(Materialized.<String, Long, KeyValueStore<Bytes, byte[]>>as(STORE)
                 .withKeySerde(Serdes.String())
-                .withValueSerde(Serdes.Long()))
+                .withValueSerde(Serdes.Long())
+                // The changelog rolls a segment a second and is compacted as soon as the
+                // cleaner comes by: a restore reads a compacted log (offsets with gaps).
+                .withLoggingEnabled(CHANGELOG_CONFIG))
             .toStream()
             .to(out, Produced.with(Serdes.String(), Serdes.Long()));
         return builder.build();
@@ -267,8 +276,6 @@ public final class StreamsTests {
         props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
         // Purge the committed repartition records at every commit (DeleteRecords).
         props.put(StreamsConfig.REPARTITION_PURGE_INTERVAL_MS_CONFIG, 0);
-        // (Only to quiet a deprecation warning: the topology has no global store.)
-        props.put("processing.exception.handler.global.enabled", true);
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 10_000);
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1_000);
         KafkaStreams streams = new KafkaStreams(topology(p + "-lines", p + "-counts"), props);
@@ -469,6 +476,9 @@ public final class StreamsTests {
         Config rc = configs.get(new ConfigResource(ConfigResource.Type.TOPIC, repartition));
         Config cc = configs.get(new ConfigResource(ConfigResource.Type.TOPIC, changelog));
         checkConfig(changelog, cc, "cleanup.policy", "compact");
+        for (Map.Entry<String, String> e : CHANGELOG_CONFIG.entrySet()) {
+            checkConfig(changelog, cc, e.getKey(), e.getValue());
+        }
         checkConfig(repartition, rc, "cleanup.policy", "delete");
         // Streams creates repartition topics with infinite retention (they are purged instead).
         checkConfig(repartition, rc, "retention.ms", "-1");
@@ -504,6 +514,44 @@ public final class StreamsTests {
         }
         check(latest.equals(expected), what + ": the changelog " + changelog + " does not hold the counts: "
             + diff(expected, latest));
+    }
+
+    /**
+     * Waits until the changelog holds fewer records than its offsets span (compaction
+     * removed superseded counts); returns how many records it holds.
+     */
+    static long awaitCompacted(String changelog, String what) throws Exception {
+        Properties props = clientProps();
+        props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, LongDeserializer.class.getName());
+        props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        String last = "";
+        try (KafkaConsumer<String, Long> c = new KafkaConsumer<>(props)) {
+            List<TopicPartition> tps = c.partitionsFor(changelog, Duration.ofSeconds(30)).stream()
+                .map(pi -> new TopicPartition(changelog, pi.partition())).collect(Collectors.toList());
+            c.assign(tps);
+            while (System.nanoTime() < deadline) {
+                c.seekToBeginning(tps);
+                Map<TopicPartition, Long> begin = c.beginningOffsets(tps, Duration.ofSeconds(30));
+                Map<TopicPartition, Long> end = c.endOffsets(tps, Duration.ofSeconds(30));
+                long records = 0;
+                long span = tps.stream().mapToLong(tp -> end.get(tp) - begin.get(tp)).sum();
+                long readDeadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+                while (tps.stream().anyMatch(tp -> c.position(tp, Duration.ofSeconds(30)) < end.get(tp))) {
+                    check(System.nanoTime() < readDeadline, what + ": could not read " + changelog + " to its end " + end);
+                    records += c.poll(Duration.ofMillis(200)).count();
+                }
+                last = records + " records in " + span + " offsets " + begin + ".." + end;
+                if (records < span) {
+                    step(what + ": " + changelog + " compacted: " + last);
+                    return records;
+                }
+                Thread.sleep(1000);
+            }
+        }
+        throw new AssertionError(what + ": the broker did not compact " + changelog + " (cleanup.policy=compact, "
+            + CHANGELOG_CONFIG + ") within " + WAIT.toSeconds() + " s: " + last);
     }
 
     /** Streams deletes the committed records of its repartition topic (DeleteRecords). */
