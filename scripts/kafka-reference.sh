@@ -75,7 +75,9 @@ tool_java_opts=(-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto)
 write_config() {
     mkdir -p "$DIR/data" "$DIR/logs"
     cat >"$DIR/server.properties" <<EOF
-# Written by scripts/kafka-reference.sh (rewritten on every start).
+# Written by scripts/kafka-reference.sh (rewritten on every start). Only what a single
+# node needs and the tests' settings: everything else keeps Kafka's default, as on Sluice
+# (kafka-configs.sh --describe shows a key set here as STATIC_BROKER_CONFIG).
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CPORT
@@ -85,16 +87,11 @@ inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$DIR/data
-num.network.threads=3
-num.io.threads=8
-num.recovery.threads.per.data.dir=1
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
-log.retention.hours=168
-log.retention.check.interval.ms=300000
 # The client-family tests' settings (tests/common/external.rs FAMILY_OVERRIDES).
 group.initial.rebalance.delay.ms=0
 num.partitions=1
