@@ -683,3 +683,36 @@ fn await_running(worker: &mut Worker, connectors: &[&str], what: &str) {
         assert!(ok, "{what}: {c} and its task are not RUNNING: GET {path}: {last:?}\n{}", worker.log_tail(80));
     }
 }
+
+/// Every Java consumer that Connect (and Streams) closes sends a last Fetch that closes its
+/// fetch session: no partitions, `session_epoch` -1 (FINAL_EPOCH), `session_id` the session's
+/// (0 on a broker without fetch sessions), and waits for its answer. Kafka answers a Fetch
+/// without partitions at once (ReplicaManager.fetchMessages responds immediately when
+/// there is nothing to fetch); a broker that holds it for `max_wait_ms` makes each consumer
+/// close take `fetch.max.wait.ms` (500 ms by default: a distributed worker's SIGTERM closes
+/// five consumers, one after another).
+#[test]
+fn a_fetch_without_partitions_is_answered_at_once() {
+    use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+    let target = Target::start(&[]);
+    for (version, epoch) in [(4i16, 0i32), (12, 0), (12, -1)] {
+        let req = FetchRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_max_wait_ms(3000)
+            .with_min_bytes(1)
+            .with_max_bytes(50 << 20)
+            .with_session_id(0)
+            .with_session_epoch(epoch);
+        let t0 = Instant::now();
+        let resp: FetchResponse = common::kafka_call(&target.bootstrap(), ApiKey::Fetch, version, &req);
+        let took = t0.elapsed();
+        assert_eq!(resp.error_code, 0, "Fetch v{version} (session epoch {epoch}, no partitions): error {}", resp.error_code);
+        assert!(resp.responses.is_empty(), "Fetch v{version} without partitions answered partitions: {:?}", resp.responses);
+        assert!(
+            took < Duration::from_millis(1500),
+            "Fetch v{version} (session id 0, session epoch {epoch}) without partitions, max_wait_ms 3000, min_bytes 1: \
+             answered after {took:?}; Kafka answers at once (there is nothing to wait for)\n{}",
+            target.log_tail(20)
+        );
+    }
+}
