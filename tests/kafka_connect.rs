@@ -119,7 +119,14 @@ impl Worker {
         let err = out.try_clone().expect("the worker's log file");
         let mut cmd = Command::new("java");
         cmd.current_dir(connect_dir())
-            .args(["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xmx512m", "-cp", "target/classes:target/lib/*", main])
+            .args([
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-Xmx512m",
+                "-cp",
+                "target/classes:target/lib/*",
+                main,
+            ])
             .args(args)
             .stdin(Stdio::null())
             .stdout(out)
@@ -138,7 +145,12 @@ impl Worker {
     fn log_tail(&self, n: usize) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
-        format!("---- {} log ({}), last lines ----\n{}", self.what, self.log.display(), lines[lines.len().saturating_sub(n)..].join("\n"))
+        format!(
+            "---- {} log ({}), last lines ----\n{}",
+            self.what,
+            self.log.display(),
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        )
     }
 
     /// Panics unless the worker is still running (it exits on a fatal error).
@@ -158,7 +170,11 @@ impl Worker {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().expect("waiting for a worker") {
                 self.kill_group();
                 self.child = None;
-                eprintln!("[kafka_connect] the {} exited {:.1} s after SIGTERM: {status}", self.what, t0.elapsed().as_secs_f64());
+                eprintln!(
+                    "[kafka_connect] the {} exited {:.1} s after SIGTERM: {status}",
+                    self.what,
+                    t0.elapsed().as_secs_f64()
+                );
                 return status;
             }
             if t0.elapsed() > STOP_TIMEOUT {
@@ -305,7 +321,8 @@ fn check_lines(have: &[String], want: &[String], what: &str, worker: &Worker) {
     }
     let first_diff = have.iter().zip(want).position(|(h, w)| h != w).unwrap_or(have.len().min(want.len()));
     let mut seen = std::collections::HashMap::new();
-    let dups: Vec<&String> = have.iter().filter(|l| *seen.entry(l.as_str()).and_modify(|c| *c += 1).or_insert(1) == 2).collect();
+    let dups: Vec<&String> =
+        have.iter().filter(|l| *seen.entry(l.as_str()).and_modify(|c| *c += 1).or_insert(1) == 2).collect();
     panic!(
         "{what}: the sink file differs from the source: {} lines, expected {}; first difference at line {}: {:?} vs expected {:?}; \
          {} lines duplicated (first: {:?})\n{}",
@@ -370,8 +387,11 @@ fn sink_props(name: &str, file: &Path, topic: &str) -> Vec<(&'static str, String
 }
 
 fn json_object(props: &[(&str, String)]) -> String {
-    let map: serde_json::Map<String, serde_json::Value> =
-        props.iter().filter(|(k, _)| *k != "name").map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone()))).collect();
+    let map: serde_json::Map<String, serde_json::Value> = props
+        .iter()
+        .filter(|(k, _)| *k != "name")
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+        .collect();
     serde_json::Value::Object(map).to_string()
 }
 
@@ -412,7 +432,11 @@ fn standalone_worker_copies_a_file_through_a_topic() {
     let rest_port = common::free_port();
     let mut worker_props = worker_common(&bootstrap, rest_port);
     worker_props.push(("offset.storage.file.filename", work.path().join("offsets").display().to_string()));
-    let (wp, sp, kp) = (work.path().join("worker.properties"), work.path().join("source.properties"), work.path().join("sink.properties"));
+    let (wp, sp, kp) = (
+        work.path().join("worker.properties"),
+        work.path().join("source.properties"),
+        work.path().join("sink.properties"),
+    );
     write_props(&wp, &worker_props);
     write_props(&sp, &source_props(&format!("{name}-source"), &source, &topic));
     write_props(&kp, &sink_props(&format!("{name}-sink"), &sink, &topic));
@@ -422,7 +446,10 @@ fn standalone_worker_copies_a_file_through_a_topic() {
     let mut worker = Worker::spawn("standalone worker", work.path(), rest_port, main, &[&wp, &sp, &kp]);
     await_copy(&sink, &want, "standalone, first run", &mut worker);
     let (partitions, _) = topic_facts(&bootstrap, &topic);
-    assert_eq!(partitions, 1, "the topic Connect created for the source ({topic}) has {partitions} partitions, expected 1");
+    assert_eq!(
+        partitions, 1,
+        "the topic Connect created for the source ({topic}) has {partitions} partitions, expected 1"
+    );
     let status = worker.stop();
     assert!(
         std::fs::metadata(work.path().join("offsets")).map(|m| m.len() > 0).unwrap_or(false),
@@ -523,7 +550,9 @@ impl Cluster {
     /// members), and a description.
     fn describe_group(&self) -> (String, String, String, usize) {
         let c = common::consumer(&self.bootstrap, &[]);
-        let groups = c.fetch_group_list(Some(&self.group), Duration::from_secs(30)).expect("DescribeGroups of the Connect group");
+        let groups = c
+            .fetch_group_list(Some(&self.group), Duration::from_secs(30))
+            .expect("DescribeGroups of the Connect group");
         let g = groups.groups().first().unwrap_or_else(|| panic!("no group {} described", self.group));
         (g.state().to_string(), g.protocol_type().to_string(), g.protocol().to_string(), g.members().len())
     }
@@ -554,7 +583,11 @@ fn distributed_worker_via_rest_survives_a_restart() {
         let (partitions, cfg) = topic_facts(&cl.bootstrap, t);
         assert_eq!(partitions, parts, "Connect's internal topic {t} has {partitions} partitions, expected {parts}");
         let policy = cfg.get("cleanup.policy").cloned().flatten();
-        assert_eq!(policy.as_deref(), Some("compact"), "Connect's internal topic {t}: cleanup.policy {policy:?}, expected compact");
+        assert_eq!(
+            policy.as_deref(),
+            Some("compact"),
+            "Connect's internal topic {t}: cleanup.policy {policy:?}, expected compact"
+        );
     }
     // The worker is the one member of a group of protocol type `connect`.
     let g = cl.describe_group();
@@ -575,7 +608,12 @@ fn distributed_worker_via_rest_survives_a_restart() {
     want.extend(more);
     await_copy(&cl.sink, &want, "distributed, after a restart", &mut worker);
     worker.stop();
-    println!("[distributed] against {} ({}): passed in {:.1} s", target.kind(), cl.bootstrap, t0.elapsed().as_secs_f64());
+    println!(
+        "[distributed] against {} ({}): passed in {:.1} s",
+        target.kind(),
+        cl.bootstrap,
+        t0.elapsed().as_secs_f64()
+    );
 }
 
 /// Two distributed workers in one group share the two connectors and their tasks (the
@@ -605,7 +643,9 @@ fn two_distributed_workers_share_and_hand_over_connectors() {
         a.assert_alive();
         b.assert_alive();
         last = placement(&a, &cl.connectors());
-        let on = |port: u16| last.iter().filter(|(_, state, w)| state == "RUNNING" && w.ends_with(&format!(":{port}"))).count();
+        let on = |port: u16| {
+            last.iter().filter(|(_, state, w)| state == "RUNNING" && w.ends_with(&format!(":{port}"))).count()
+        };
         last.len() == 4 && on(port_a) == 2 && on(port_b) == 2
     });
     assert!(
@@ -636,7 +676,12 @@ fn two_distributed_workers_share_and_hand_over_connectors() {
     want.extend(more);
     await_copy(&cl.sink, &want, "worker a alone", &mut a);
     a.stop();
-    println!("[two workers] against {} ({}): passed in {:.1} s", target.kind(), cl.bootstrap, t0.elapsed().as_secs_f64());
+    println!(
+        "[two workers] against {} ({}): passed in {:.1} s",
+        target.kind(),
+        cl.bootstrap,
+        t0.elapsed().as_secs_f64()
+    );
 }
 
 /// Each connector's and task's (name, state, worker id) from `worker`'s REST API.
@@ -706,8 +751,16 @@ fn a_fetch_without_partitions_is_answered_at_once() {
         let t0 = Instant::now();
         let resp: FetchResponse = common::kafka_call(&target.bootstrap(), ApiKey::Fetch, version, &req);
         let took = t0.elapsed();
-        assert_eq!(resp.error_code, 0, "Fetch v{version} (session epoch {epoch}, no partitions): error {}", resp.error_code);
-        assert!(resp.responses.is_empty(), "Fetch v{version} without partitions answered partitions: {:?}", resp.responses);
+        assert_eq!(
+            resp.error_code, 0,
+            "Fetch v{version} (session epoch {epoch}, no partitions): error {}",
+            resp.error_code
+        );
+        assert!(
+            resp.responses.is_empty(),
+            "Fetch v{version} without partitions answered partitions: {:?}",
+            resp.responses
+        );
         assert!(
             took < Duration::from_millis(1500),
             "Fetch v{version} (session id 0, session epoch {epoch}) without partitions, max_wait_ms 3000, min_bytes 1: \

@@ -64,7 +64,11 @@ fn build() -> &'static Result<(), String> {
                 out.describe("building tests/clients/streams (mvn -o -q -B package) failed")
             ));
         }
-        for f in ["target/classes/StreamsTests.class", "target/lib/kafka-streams-4.4.0.jar", "target/lib/kafka-clients-4.4.0.jar"] {
+        for f in [
+            "target/classes/StreamsTests.class",
+            "target/lib/kafka-streams-4.4.0.jar",
+            "target/lib/kafka-clients-4.4.0.jar",
+        ] {
             if !streams_dir().join(f).is_file() {
                 return Err(format!("tests/clients/streams/{f} is missing after the build; {INSTALL_HINT}"));
             }
@@ -104,7 +108,10 @@ fn run_scenario(scenario: &str) {
         t0.elapsed().as_secs_f64(),
         out.stdout.trim_end()
     );
-    let verdict = out.stdout.lines().any(|l| l.starts_with(&format!("PASS {scenario}")) || l.starts_with(&format!("FAIL {scenario}:")));
+    let verdict = out
+        .stdout
+        .lines()
+        .any(|l| l.starts_with(&format!("PASS {scenario}")) || l.starts_with(&format!("FAIL {scenario}:")));
     let failures = if verdict { scenario_failures(&out) } else { Vec::new() };
     if !verdict || !failures.is_empty() || !out.success() {
         panic!(
