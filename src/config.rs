@@ -90,9 +90,9 @@ pub struct BrokerConfig {
     /// `None` when set to an empty value (disabled). Only the address is kept: the name
     /// is always `http`.
     pub admin_listener: Option<Listener>,
-    /// The keys set in the properties file or by `--override` (DescribeConfigs reports
-    /// them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG).
-    pub explicit_keys: std::collections::BTreeSet<String>,
+    /// The keys set in the properties file or by `--override`, with the values as given
+    /// (DescribeConfigs reports them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG).
+    pub explicit_keys: BTreeMap<String, String>,
 }
 
 impl Default for BrokerConfig {
@@ -365,7 +365,7 @@ impl BrokerConfig {
         let mut advertised_set = false;
         for (key, value) in &entries {
             let (k, v) = (key.as_str(), value.as_str());
-            cfg.explicit_keys.insert(k.to_string());
+            cfg.explicit_keys.insert(k.to_string(), v.to_string());
             match k {
                 "node.id" | "broker.id" => cfg.node_id = parse_int(k, v, 0, i32::MAX)?,
                 "listeners" => cfg.listeners = parse_listeners(k, v)?,
@@ -504,7 +504,7 @@ impl BrokerConfig {
         entries
             .into_iter()
             .map(|(k, v)| {
-                let set = self.explicit_keys.contains(k) || alias(k).is_some_and(|a| self.explicit_keys.contains(a));
+                let set = self.explicit_keys.contains_key(k) || alias(k).is_some_and(|a| self.explicit_keys.contains_key(a));
                 (k, v, set)
             })
             .collect()
@@ -520,12 +520,6 @@ impl BrokerConfig {
             }
         }
         cfg
-    }
-
-    /// The broker value a topic config defaults from, as DescribeConfigs shows it.
-    pub fn topic_default(&self, topic_key: &str) -> Option<(&'static str, String, bool)> {
-        let broker_key = TOPIC_CONFIG_KEYS.iter().find(|(t, _)| *t == topic_key)?.1;
-        self.describe().into_iter().find(|(k, _, _)| *k == broker_key)
     }
 }
 
@@ -569,6 +563,11 @@ pub const TOPIC_CONFIG_KEYS: &[(&str, &str)] = &[
     ("segment.bytes", "log.segment.bytes"),
     ("segment.ms", "log.roll.ms"),
 ];
+
+/// The broker key a topic config defaults from (`log.retention.ms` for `retention.ms`).
+pub fn topic_broker_key(topic_key: &str) -> Option<&'static str> {
+    TOPIC_CONFIG_KEYS.iter().find(|(t, _)| *t == topic_key).map(|(_, b)| *b)
+}
 
 /// Checks one topic config entry; the error names the key and the allowed values.
 pub fn validate_topic_config(key: &str, value: &str) -> Result<(), ConfigError> {

@@ -270,14 +270,14 @@ fn bind_when_free(host: &str, port: u16) -> std::io::Result<std::net::TcpListene
 /// on one machine, started without `admin.listeners`, still runs, without metrics).
 fn bind_admin_listener(config: &BrokerConfig) -> Result<Option<std::net::TcpListener>, String> {
     let Some(l) = &config.admin_listener else { return Ok(None) };
-    let bound = if config.explicit_keys.contains("admin.listeners") {
+    let bound = if config.explicit_keys.contains_key("admin.listeners") {
         bind_when_free(&l.host, l.port)
     } else {
         std::net::TcpListener::bind((l.host.as_str(), l.port))
     };
     match bound {
         Ok(listener) => Ok(Some(listener)),
-        Err(e) if !config.explicit_keys.contains("admin.listeners") => {
+        Err(e) if !config.explicit_keys.contains_key("admin.listeners") => {
             tracing::warn!(
                 addr = %format!("{}:{}", l.host, l.port),
                 error = %e,

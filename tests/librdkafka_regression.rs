@@ -62,7 +62,7 @@ fn librdkafka_regression_suite() {
 fn librdkafka_static_membership_with_kafkas_rebalance_delay() {
     let _one = one_at_a_time();
     let broker = common::Broker::start_with(&[("num.partitions", "4"), ("group.initial.rebalance.delay.ms", "3000")], 2);
-    run_script(&broker, &["0102"], &[("LIBRDKAFKA_TEST_TIMEOUT", "180")], "0102", Duration::from_secs(10 * 60));
+    run_script(&broker, &["0102"], &[("LIBRDKAFKA_TEST_TIMEOUT", "180")], "0102", Duration::from_secs(40 * 60));
 }
 
 /// Runs scripts/librdkafka-tests.sh on `tests` against `broker`, bounded by `limit`.
@@ -117,7 +117,7 @@ fn librdkafka_admin_subtests() {
             &["0081"],
             &[("SUBTESTS", subtests), ("LIBRDKAFKA_TEST_TIMEOUT", "120")],
             &format!("0081 sub-tests {subtests}"),
-            Duration::from_secs(10 * 60),
+            Duration::from_secs(40 * 60),
         );
     }
 }

@@ -3,7 +3,7 @@
 //! has STATIC_BROKER_CONFIG when server.properties (or `--override`) sets the broker key,
 //! DEFAULT_CONFIG otherwise, or DYNAMIC_BROKER_CONFIG / DYNAMIC_DEFAULT_BROKER_CONFIG when a
 //! dynamic broker config (AlterConfigs on this broker, or on the cluster default) sets it.
-//! Synonyms list the topic value, then the broker ones. Broker configs are read-only except
+//! Synonyms list the topic value, then the broker ones, as Kafka's `configSynonyms` does. Broker configs are read-only except
 //! the dynamic ones (`config::DYNAMIC_BROKER_KEYS`).
 use std::rc::Rc;
 
@@ -16,7 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::config_common::*;
 use super::{respond, HandlerResult};
-use crate::config::{TopicConfig, DYNAMIC_BROKER_KEYS};
+use crate::config::{topic_broker_key, BrokerConfig, TopicConfig, DYNAMIC_BROKER_KEYS};
 use crate::protocol::frame::Request;
 use crate::shard::Shard;
 
@@ -35,30 +35,79 @@ fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {
     syn
 }
 
+/// Kafka's synonyms of a broker key (`DynamicBrokerConfig.brokerConfigSynonyms`): the
+/// units of one time setting, finest first.
+fn broker_synonym_names(name: &str) -> Vec<&str> {
+    match name {
+        "log.roll.ms" | "log.roll.hours" => vec!["log.roll.ms", "log.roll.hours"],
+        "log.retention.ms" | "log.retention.minutes" | "log.retention.hours" => {
+            vec!["log.retention.ms", "log.retention.minutes", "log.retention.hours"]
+        }
+        other => vec![other],
+    }
+}
+
+/// A broker key's default as Kafka has it: the finer units of the time settings (and
+/// `log.flush.interval.ms`) have none, their defaults living in the hours keys.
+fn kafka_default(defaults: &[(&'static str, String, bool)], name: &str) -> Option<String> {
+    match name {
+        "log.retention.ms" | "log.retention.minutes" | "log.roll.ms" | "log.flush.interval.ms" => None,
+        "log.retention.hours" | "log.roll.hours" => Some("168".to_string()),
+        _ => defaults.iter().find(|(k, _, _)| *k == name).map(|(_, v, _)| v.clone()),
+    }
+}
+
 pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
     let r: DescribeConfigsRequest = req.decode()?;
     let v = req.version();
     let image = shard.image();
     let node = shard.node.node_id;
     let effective = shard.config.with_dynamic(&image.broker_config_layers(node));
-    let static_source = |explicit: bool| if explicit { SOURCE_STATIC_BROKER_CONFIG } else { SOURCE_DEFAULT_CONFIG };
-    let dynamic_source =
-        |own: bool| if own { SOURCE_DYNAMIC_BROKER_CONFIG } else { SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG };
-    // The source of a broker key's effective value, and its synonyms, strongest first.
-    let broker_key = |k: &str, explicit: bool| -> (i8, Vec<DescribeConfigsSynonym>) {
-        let mut synonyms = Vec::new();
-        for (entity, own) in [(node.to_string(), true), (String::new(), false)] {
-            if let Some(v) = image.broker_configs.get(&entity).and_then(|m| m.get(k)) {
-                synonyms.push(synonym(k, v, dynamic_source(own)));
+    let defaults = BrokerConfig::default().describe();
+    let static_value = |k: &str| {
+        let alias = match k {
+            "node.id" => "broker.id",
+            "log.dirs" => "log.dir",
+            other => other,
+        };
+        shard.config.explicit_keys.get(k).or_else(|| shard.config.explicit_keys.get(alias)).cloned()
+    };
+    // A broker key's synonyms as Kafka's `configSynonyms` lists them: per source, strongest
+    // first (this broker's dynamic value, the cluster default, server.properties, the
+    // default), each over the key's synonym names; then those before the first entry for
+    // the key itself are dropped (so a key set nowhere has none, even if a coarser unit
+    // of it has a default). `per_broker` false (the cluster default resource) leaves out
+    // this broker's own dynamic values.
+    let broker_synonyms = |k: &str, per_broker: bool| -> Vec<DescribeConfigsSynonym> {
+        let names = broker_synonym_names(k);
+        let mut out = Vec::new();
+        for (entity, source) in
+            [(node.to_string(), SOURCE_DYNAMIC_BROKER_CONFIG), (String::new(), SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG)]
+        {
+            if source == SOURCE_DYNAMIC_BROKER_CONFIG && !per_broker {
+                continue;
+            }
+            for n in &names {
+                if let Some(v) = image.broker_configs.get(&entity).and_then(|m| m.get(*n)) {
+                    out.push(synonym(n, v, source));
+                }
             }
         }
-        if let Some((_, v, _)) = shard.config.describe().into_iter().find(|(key, _, _)| *key == k) {
-            synonyms.push(synonym(k, &v, static_source(explicit)));
+        for n in &names {
+            if let Some(v) = static_value(n) {
+                out.push(synonym(n, &v, SOURCE_STATIC_BROKER_CONFIG));
+            }
         }
-        let source =
-            image.dynamic_broker_config(node, k).map_or(static_source(explicit), |(_, own)| dynamic_source(own));
-        (source, synonyms)
+        for n in &names {
+            if let Some(v) = kafka_default(&defaults, n) {
+                out.push(synonym(n, &v, SOURCE_DEFAULT_CONFIG));
+            }
+        }
+        let first = out.iter().position(|syn| syn.name.as_str() == k).unwrap_or(out.len());
+        out.split_off(first)
     };
+    // An entry's source is its first synonym's; with none, the built-in default.
+    let source_of = |synonyms: &[DescribeConfigsSynonym]| synonyms.first().map_or(SOURCE_DEFAULT_CONFIG, |syn| syn.source);
     let mut resp = DescribeConfigsResponse::default();
     for res in &r.resources {
         let mut out = DescribeConfigsResult::default();
@@ -75,20 +124,15 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                         .into_iter()
                         .filter(|(k, _, _)| wanted(k))
                         .map(|(k, value, set)| {
+                            // The topic's own value, then its broker key's synonyms.
                             let mut synonyms = Vec::new();
                             if set {
                                 synonyms.push(synonym(&k, &value, SOURCE_DYNAMIC_TOPIC_CONFIG));
                             }
-                            let mut source = SOURCE_DYNAMIC_TOPIC_CONFIG;
-                            if let Some((bk, _, explicit)) = effective.topic_default(&k) {
-                                let (broker_source, broker_synonyms) = broker_key(bk, explicit);
-                                if !set {
-                                    source = broker_source;
-                                }
-                                synonyms.extend(broker_synonyms);
-                            } else if !set {
-                                source = SOURCE_DEFAULT_CONFIG;
+                            if let Some(bk) = topic_broker_key(&k) {
+                                synonyms.extend(broker_synonyms(bk, true));
                             }
+                            let source = source_of(&synonyms);
                             (k, value, source, false, synonyms)
                         })
                         .collect()),
@@ -97,8 +141,9 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                     let mut entries: Vec<_> = effective
                         .describe()
                         .into_iter()
-                        .map(|(k, value, explicit)| {
-                            let (source, synonyms) = broker_key(k, explicit);
+                        .map(|(k, value, _)| {
+                            let synonyms = broker_synonyms(k, !name.is_empty());
+                            let source = source_of(&synonyms);
                             let read_only = !DYNAMIC_BROKER_KEYS.contains(&k);
                             (k.to_string(), value, source, read_only, synonyms)
                         })
@@ -108,7 +153,8 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                     for (entity, own) in [(node.to_string(), true), (String::new(), false)] {
                         for (k, v) in image.broker_configs.get(&entity).into_iter().flatten() {
                             if !entries.iter().any(|e| &e.0 == k) {
-                                let source = dynamic_source(own);
+                                let source =
+                                    if own { SOURCE_DYNAMIC_BROKER_CONFIG } else { SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG };
                                 entries.push((k.clone(), v.clone(), source, false, vec![synonym(k, v, source)]));
                             }
                         }

@@ -53,7 +53,16 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         results = read_all(shard, &slots).await;
         let total: usize = results.iter().flatten().filter_map(|r| r.records.as_ref()).map(|b| b.len()).sum();
         let any_error = results.iter().flatten().any(|r| r.error.is_some()) || slots.iter().any(|s| s.2.is_err());
-        if min_bytes == 0 || total >= min_bytes || any_error || Instant::now() >= deadline || shard.shutting_down() {
+        // Nothing asked for (what every Java consumer sends when it closes): answer at once,
+        // as Kafka does, instead of holding the close for max_wait_ms.
+        let nothing_asked = slots.is_empty();
+        if min_bytes == 0
+            || nothing_asked
+            || total >= min_bytes
+            || any_error
+            || Instant::now() >= deadline
+            || shard.shutting_down()
+        {
             break;
         }
         wait_for_data(shard, &slots, deadline).await;
