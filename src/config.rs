@@ -504,7 +504,8 @@ impl BrokerConfig {
         entries
             .into_iter()
             .map(|(k, v)| {
-                let set = self.explicit_keys.contains_key(k) || alias(k).is_some_and(|a| self.explicit_keys.contains_key(a));
+                let set =
+                    self.explicit_keys.contains_key(k) || alias(k).is_some_and(|a| self.explicit_keys.contains_key(a));
                 (k, v, set)
             })
             .collect()

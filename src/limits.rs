@@ -61,6 +61,9 @@ pub const FETCH_RESPONSE_BYTES_MAX: i32 = 64 * 1024 * 1024;
 pub const FETCH_WAIT_MS_MAX: i32 = 60_000;
 /// Most metadata records one topic configuration may carry.
 pub const TOPIC_CONFIGS_MAX: usize = 256;
+/// Most partitions in one DescribeTopicPartitions response (Kafka's
+/// `max.request.partition.size.limit` default); the client pages on with the cursor.
+pub const DESCRIBE_TOPIC_PARTITIONS_MAX: usize = 2000;
 /// Default port of the admin HTTP listener (`admin.listeners`; Redpanda's admin port).
 pub const ADMIN_PORT_DEFAULT: u16 = 9644;
 /// Longest admin HTTP request head (request line and headers); longer gets 431.

@@ -230,3 +230,78 @@ fn metadata_uses_configured_node_id() {
     let got = consume_range(&bs, "n7", &[(1, 0, 1)], Duration::from_secs(30));
     assert!(got[&1][0].matches(&m));
 }
+
+/// DescribeTopicPartitions v0 (what the Java AdminClient and Kafka's 4.x tools describe
+/// topics with): sorted topics, partitions paged by `response_partition_limit` and the
+/// cursor, an unknown topic named with its error, empty ELR lists.
+#[test]
+fn describe_topic_partitions_pages_with_a_cursor() {
+    use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
+    use kafka_protocol::messages::{
+        ApiKey, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let broker = Broker::start();
+    let bs = broker.bootstrap();
+    create_topic(&bs, "dtp-b", 3);
+    create_topic(&bs, "dtp-a", 2);
+    wait_for_topic(&bs, "dtp-b", 3);
+    wait_for_topic(&bs, "dtp-a", 2);
+    let name = |n: &str| TopicName(StrBytes::from_string(n.to_string()));
+    let describe = |limit: i32, cursor: Option<(&str, i32)>| -> DescribeTopicPartitionsResponse {
+        let mut req = DescribeTopicPartitionsRequest::default();
+        req.topics = ["dtp-b", "dtp-missing", "dtp-a"]
+            .iter()
+            .map(|n| {
+                let mut t = TopicRequest::default();
+                t.name = name(n);
+                t
+            })
+            .collect();
+        req.response_partition_limit = limit;
+        req.cursor = cursor.map(|(t, p)| {
+            let mut c = Cursor::default();
+            c.topic_name = name(t);
+            c.partition_index = p;
+            c
+        });
+        kafka_call(&bs, ApiKey::DescribeTopicPartitions, 0, &req)
+    };
+    // Everything at once: a, b, missing (by name), each partition led by this node.
+    let all = describe(2000, None);
+    let seen: Vec<(String, i16, Vec<i32>)> = all
+        .topics
+        .iter()
+        .map(|t| {
+            let n = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+            (n, t.error_code, t.partitions.iter().map(|p| p.partition_index).collect())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("dtp-a".to_string(), 0, vec![0, 1]),
+            ("dtp-b".to_string(), 0, vec![0, 1, 2]),
+            ("dtp-missing".to_string(), 3, vec![]),
+        ],
+        "sorted topics, their partitions, UNKNOWN_TOPIC_OR_PARTITION for the missing one"
+    );
+    assert!(all.next_cursor.is_none());
+    let p = &all.topics[0].partitions[0];
+    assert_eq!((p.leader_id.0, p.isr_nodes.len()), (1, 1));
+    assert_eq!((p.eligible_leader_replicas.as_deref(), p.last_known_elr.as_deref()), (Some(&[][..]), Some(&[][..])));
+    // Three partitions a page: a/0, a/1, b/0, then the cursor b/1, then b/1, b/2 and the rest.
+    let page = describe(3, None);
+    assert_eq!(page.topics.iter().map(|t| t.partitions.len()).collect::<Vec<_>>(), vec![2, 1]);
+    let next = page.next_cursor.expect("a cursor after a full page");
+    assert_eq!((next.topic_name.0.as_str(), next.partition_index), ("dtp-b", 1));
+    let rest = describe(3, Some(("dtp-b", 1)));
+    assert_eq!(rest.topics[0].partitions.iter().map(|p| p.partition_index).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(rest.topics.len(), 2, "dtp-b from the cursor, then dtp-missing");
+    assert!(rest.next_cursor.is_none());
+    // A page that fills up at a topic boundary names the next topic, not an empty entry.
+    let page = describe(2, None);
+    assert_eq!(page.topics.len(), 1, "only dtp-a fits");
+    let next = page.next_cursor.expect("a cursor at the boundary");
+    assert_eq!((next.topic_name.0.as_str(), next.partition_index), ("dtp-b", 0));
+}

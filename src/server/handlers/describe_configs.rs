@@ -107,7 +107,8 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         out.split_off(first)
     };
     // An entry's source is its first synonym's; with none, the built-in default.
-    let source_of = |synonyms: &[DescribeConfigsSynonym]| synonyms.first().map_or(SOURCE_DEFAULT_CONFIG, |syn| syn.source);
+    let source_of =
+        |synonyms: &[DescribeConfigsSynonym]| synonyms.first().map_or(SOURCE_DEFAULT_CONFIG, |syn| syn.source);
     let mut resp = DescribeConfigsResponse::default();
     for res in &r.resources {
         let mut out = DescribeConfigsResult::default();
@@ -153,8 +154,11 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                     for (entity, own) in [(node.to_string(), true), (String::new(), false)] {
                         for (k, v) in image.broker_configs.get(&entity).into_iter().flatten() {
                             if !entries.iter().any(|e| &e.0 == k) {
-                                let source =
-                                    if own { SOURCE_DYNAMIC_BROKER_CONFIG } else { SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG };
+                                let source = if own {
+                                    SOURCE_DYNAMIC_BROKER_CONFIG
+                                } else {
+                                    SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG
+                                };
                                 entries.push((k.clone(), v.clone(), source, false, vec![synonym(k, v, source)]));
                             }
                         }

@@ -1,4 +1,6 @@
-//! DescribeGroups v0–5: state, protocol and members (metadata and assignment) of groups.
+//! DescribeGroups v0–6: state, protocol and members (metadata and assignment) of groups.
+//! An unknown group is Dead with no members before v6, GROUP_ID_NOT_FOUND from v6 on (as
+//! Kafka 4.x, with its message: the 4.x tools print it).
 use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
@@ -14,7 +16,7 @@ use crate::shard::groups::{GroupOp, GroupReply};
 use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
-pub const MAX_VERSION: i16 = 5;
+pub const MAX_VERSION: i16 = 6;
 
 pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
     let r: DescribeGroupsRequest = req.decode()?;
@@ -47,7 +49,11 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                     })
                     .collect();
             }
-            // Kafka describes an unknown group as Dead with no members.
+            Some(GroupReply::Describe(None)) if v >= 6 => {
+                g.error_code = ResponseError::GroupIdNotFound.code();
+                g.error_message = Some(StrBytes::from_string(format!("Group {group} not found.")));
+            }
+            // Before v6 Kafka describes an unknown group as Dead with no members.
             Some(GroupReply::Describe(None)) => g.group_state = StrBytes::from_static_str("Dead"),
             _ => g.error_code = ResponseError::CoordinatorNotAvailable.code(),
         }

@@ -28,7 +28,10 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
             if v >= 4 && !r.states_filter.is_empty() && !r.states_filter.iter().any(|s| s.eq_ignore_ascii_case(state)) {
                 continue;
             }
-            if v >= 5 && !r.types_filter.is_empty() && !r.types_filter.iter().any(|t| t.eq_ignore_ascii_case(GROUP_TYPE)) {
+            if v >= 5
+                && !r.types_filter.is_empty()
+                && !r.types_filter.iter().any(|t| t.eq_ignore_ascii_case(GROUP_TYPE))
+            {
                 continue;
             }
             let mut g = ListedGroup::default();

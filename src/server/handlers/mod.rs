@@ -11,6 +11,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod find_coordinator;
 mod group_common;
@@ -80,6 +81,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, create_partitions::MIN_VERSION, create_partitions::MAX_VERSION),
     (ApiKey::InitProducerId, init_producer_id::MIN_VERSION, init_producer_id::MAX_VERSION),
     (ApiKey::DeleteRecords, delete_records::MIN_VERSION, delete_records::MAX_VERSION),
+    (ApiKey::DescribeTopicPartitions, describe_topic_partitions::MIN_VERSION, describe_topic_partitions::MAX_VERSION),
 ];
 
 /// Handles one request and counts it in the shard's metrics (a request answered by
@@ -145,6 +147,7 @@ async fn dispatch(shard: &Rc<Shard>, req: &Request, body: Bytes, peer: &str) -> 
         ApiKey::CreatePartitions => create_partitions::handle(shard, req).await,
         ApiKey::InitProducerId => init_producer_id::handle(shard, req).await,
         ApiKey::DeleteRecords => delete_records::handle(shard, req).await,
+        ApiKey::DescribeTopicPartitions => describe_topic_partitions::handle(shard, req).await,
         _ => unreachable!("checked against SUPPORTED"),
     }
 }
