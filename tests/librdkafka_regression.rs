@@ -22,8 +22,8 @@ const TESTS: &[&str] = &[
     "0036", "0039", "0041", "0048", "0054", "0057", "0059", "0063", "0065", "0068", "0070", "0073", "0075", "0088",
     "0114", "0123", "0127", // Consumer groups and committed offsets.
     "0014", "0018", "0019", "0020", "0022", "0026", "0029", "0030", "0033", "0040", "0042", "0045", "0049", "0050",
-    "0051", "0056", "0060", "0064", "0067", "0083", "0085", "0089", "0091", "0093", "0099", "0113", "0122",
-    "0125", "0130", "0132", "0137", "0140", // Idempotence, CreatePartitions, per-record errors.
+    "0051", "0056", "0060", "0064", "0067", "0083", "0085", "0089", "0091", "0093", "0099", "0113", "0122", "0125",
+    "0130", "0132", "0137", "0140", // Idempotence, CreatePartitions, per-record errors.
     "0011", "0044", "0069", "0076", "0086", "0090", "0094", "0112",
 ];
 
@@ -61,7 +61,8 @@ fn librdkafka_regression_suite() {
 #[test]
 fn librdkafka_static_membership_with_kafkas_rebalance_delay() {
     let _one = one_at_a_time();
-    let broker = common::Broker::start_with(&[("num.partitions", "4"), ("group.initial.rebalance.delay.ms", "3000")], 2);
+    let broker =
+        common::Broker::start_with(&[("num.partitions", "4"), ("group.initial.rebalance.delay.ms", "3000")], 2);
     run_script(&broker, &["0102"], &[("LIBRDKAFKA_TEST_TIMEOUT", "180")], "0102", Duration::from_secs(40 * 60));
 }
 
