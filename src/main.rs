@@ -178,6 +178,15 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                     glommio::spawn_local_into(server, background_tq).map_err(|e| e.to_string())?.detach();
                 }
                 sluice::storage::io::prime_iopoll_probe(&shard.config.log_dir).await.map_err(|e| e.to_string())?;
+                if i > 0 {
+                    // Tests only: hold the other shards' first metadata apply, so that the
+                    // controller's broadcast of a newer image overtakes it (tests/restart.rs).
+                    if let Some(ms) =
+                        std::env::var("SLUICE_TEST_DELAY_STARTUP_APPLY_MS").ok().and_then(|v| v.parse::<u64>().ok())
+                    {
+                        glommio::timer::sleep(std::time::Duration::from_millis(ms)).await;
+                    }
+                }
                 shard.apply_metadata(image).await;
                 if i == 0 {
                     ensure_offsets_topic(&shard).await;

@@ -81,6 +81,12 @@ pub struct Shard {
     pub metrics: Arc<crate::metrics::ShardMetrics>,
     /// Fired once when shutdown is seen, so connections can stop without a timer each.
     shutdown: crate::sync::LocalNotify,
+    /// One `apply_metadata` at a time, and the version it last applied. It awaits between
+    /// closing and opening logs; an image arriving meanwhile must wait, and an older one
+    /// arriving late (the startup image, applied after the controller's broadcast of a
+    /// newer one had already been handled) must not win: it would close and delete the
+    /// partitions only the newer image has.
+    metadata_applied: futures::lock::Mutex<Option<u64>>,
 }
 
 impl Shard {
@@ -116,6 +122,7 @@ impl Shard {
             groups,
             metrics,
             shutdown: crate::sync::LocalNotify::new(),
+            metadata_applied: futures::lock::Mutex::new(None),
         })
     }
 
@@ -315,6 +322,12 @@ impl Shard {
     /// Installs a new image and reconciles this shard's logs with it: opens the partitions
     /// it now owns, closes and deletes those whose topic is gone or was re-created.
     pub async fn apply_metadata(&self, image: Arc<MetadataImage>) {
+        let mut applied = self.metadata_applied.lock().await;
+        if applied.is_some_and(|v| image.version < v) {
+            tracing::debug!(version = image.version, applied = ?*applied, "older metadata image ignored");
+            return;
+        }
+        *applied = Some(image.version);
         *self.image.borrow_mut() = image.clone();
         let broker = self.config.with_dynamic(&image.broker_config_layers(self.config.node_id));
         let mut wanted: HashMap<TopicPartition, (Uuid, TopicConfig)> = HashMap::new();
