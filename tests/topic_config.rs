@@ -192,9 +192,9 @@ fn describe_broker_configs() {
     let seg = c.get("log.segment.bytes").expect("log.segment.bytes");
     assert_eq!(seg.value.as_deref(), Some("1073741824"));
     assert_eq!(seg.source, ConfigSource::Default);
-    // Only the dynamic broker configs can change at run time.
+    // Only the dynamic broker configs can change at run time (INVALID_REQUEST, as Kafka).
     let (code, msg) = alter(&bs, 4, "1", &[("num.partitions", "5")]);
-    assert_eq!(code, INVALID_CONFIG);
+    assert_eq!(code, INVALID_REQUEST);
     let msg = msg.unwrap_or_default();
     assert!(msg.contains("num.partitions") && msg.contains("server.properties"), "{msg}");
 }
@@ -252,11 +252,12 @@ fn dynamic_broker_configs_change_topic_defaults() {
     assert_eq!(b.get("log.retention.ms").unwrap().value.as_deref(), Some("7200000"), "SET kept the others");
 
     // Bad values, keys that are not dynamic and other brokers are refused; nothing changes.
+    // A broker's config is INVALID_REQUEST, as Kafka ("Invalid config value for resource").
     let (code, msg) = incremental_on(&bs, 4, "1", &[("log.retention.ms", 0, Some("soon"))]);
-    assert_eq!(code, INVALID_CONFIG);
+    assert_eq!(code, INVALID_REQUEST);
     assert!(msg.unwrap_or_default().contains("log.retention.ms"));
-    assert_eq!(incremental_on(&bs, 4, "1", &[("background.threads", 0, Some("0"))]).0, INVALID_CONFIG);
-    assert_eq!(incremental_on(&bs, 4, "1", &[("log.dirs", 0, Some("/tmp/elsewhere"))]).0, INVALID_CONFIG);
+    assert_eq!(incremental_on(&bs, 4, "1", &[("background.threads", 0, Some("0"))]).0, INVALID_REQUEST);
+    assert_eq!(incremental_on(&bs, 4, "1", &[("log.dirs", 0, Some("/tmp/elsewhere"))]).0, INVALID_REQUEST);
     assert_eq!(alter(&bs, 4, "7", &[("log.retention.ms", "1")]).0, INVALID_REQUEST);
     assert_eq!(describe_topic(&bs, "dyn").get("retention.ms").unwrap().value.as_deref(), Some("7200000"));
 

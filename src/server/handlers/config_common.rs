@@ -117,7 +117,7 @@ async fn set_broker_configs(
     for (i, change) in changes.into_iter().enumerate() {
         let checked = change.and_then(|(entity, configs)| {
             for (k, v) in &configs {
-                validate_dynamic_broker_config(k, v).map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
+                validate_dynamic_broker_config(k, v).map_err(|e| (ResponseError::InvalidRequest, e.to_string()))?;
             }
             Ok((entity, configs))
         });
