@@ -15,7 +15,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,6 @@ const INSTALL_HINT: &str = "install the Java client tests' dependencies (a JDK 1
 /// [`JVM_SLACK`].
 const SCENARIO_TIMEOUT_S: u64 = 60;
 const JVM_SLACK: Duration = Duration::from_secs(60);
-const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn java_dir() -> PathBuf {
     repo_root().join("tests/clients/java")
@@ -38,36 +37,7 @@ fn java_dir() -> PathBuf {
 fn build() -> &'static Result<(), String> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     BUILT.get_or_init(|| {
-        for (tool, arg) in [("java", "-version"), ("mvn", "-v")] {
-            match Command::new(tool).arg(arg).stdin(Stdio::null()).output() {
-                Ok(out) if out.status.success() => {}
-                Ok(out) => {
-                    return Err(format!(
-                        "`{tool} {arg}` failed ({}): {}; {INSTALL_HINT}",
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ))
-                }
-                Err(e) => return Err(format!("cannot run `{tool}` ({e}); {INSTALL_HINT}")),
-            }
-        }
-        let t0 = Instant::now();
-        let mut mvn = Command::new("mvn");
-        mvn.args(["-o", "-q", "-B", "package"]).current_dir(java_dir());
-        let out = run_bounded(mvn, BUILD_TIMEOUT);
-        if !out.success() {
-            return Err(format!(
-                "{}\n(an offline build: a missing artifact means the dependencies are not installed; {INSTALL_HINT})",
-                out.describe("building tests/clients/java (mvn -o -q -B package) failed")
-            ));
-        }
-        for jar in ["target/sluice-java-clients.jar", "target/lib/kafka-clients-4.4.0.jar"] {
-            if !java_dir().join(jar).is_file() {
-                return Err(format!("tests/clients/java/{jar} is missing after the build; {INSTALL_HINT}"));
-            }
-        }
-        eprintln!("[java_clients] built tests/clients/java in {:.1} s", t0.elapsed().as_secs_f64());
-        Ok(())
+        maven_build("java", &["target/sluice-java-clients.jar", "target/lib/kafka-clients-4.4.0.jar"], INSTALL_HINT)
     })
 }
 

@@ -37,7 +37,6 @@ use rdkafka::consumer::Consumer;
 
 const INSTALL_HINT: &str = "install the Kafka Connect tests' dependencies (a JDK 17+, Maven, the connect-runtime \
      jars in ~/.m2) with `bash scripts/install-test-deps.sh`";
-const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a worker may take to start answering REST (a JVM, the plugin scan, joining).
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long lines may take to go from the source file to the sink file.
@@ -58,41 +57,16 @@ fn connect_dir() -> PathBuf {
 fn build() {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let r = BUILT.get_or_init(|| {
-        for (tool, arg) in [("java", "-version"), ("mvn", "-v")] {
-            match Command::new(tool).arg(arg).stdin(Stdio::null()).output() {
-                Ok(out) if out.status.success() => {}
-                Ok(out) => {
-                    return Err(format!(
-                        "`{tool} {arg}` failed ({}): {}; {INSTALL_HINT}",
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ))
-                }
-                Err(e) => return Err(format!("cannot run `{tool}` ({e}); {INSTALL_HINT}")),
-            }
-        }
-        let t0 = Instant::now();
-        let mut mvn = Command::new("mvn");
-        mvn.args(["-o", "-q", "-B", "package"]).current_dir(connect_dir());
-        let out = run_bounded(mvn, BUILD_TIMEOUT);
-        if !out.success() {
-            return Err(format!(
-                "{}\n(an offline build: a missing artifact means the dependencies are not installed; {INSTALL_HINT})",
-                out.describe("building tests/clients/connect (mvn -o -q -B package) failed")
-            ));
-        }
-        for f in [
-            "target/classes/dev/sluice/connect/LineFileSourceConnector.class",
-            "target/classes/log4j2.properties",
-            "target/lib/connect-runtime-4.4.0.jar",
-            "target/lib/kafka-clients-4.4.0.jar",
-        ] {
-            if !connect_dir().join(f).is_file() {
-                return Err(format!("tests/clients/connect/{f} is missing after the build; {INSTALL_HINT}"));
-            }
-        }
-        eprintln!("[kafka_connect] built tests/clients/connect in {:.1} s", t0.elapsed().as_secs_f64());
-        Ok(())
+        maven_build(
+            "connect",
+            &[
+                "target/classes/dev/sluice/connect/LineFileSourceConnector.class",
+                "target/classes/log4j2.properties",
+                "target/lib/connect-runtime-4.4.0.jar",
+                "target/lib/kafka-clients-4.4.0.jar",
+            ],
+            INSTALL_HINT,
+        )
     });
     if let Err(e) = r {
         panic!("{e}");

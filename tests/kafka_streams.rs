@@ -19,7 +19,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,6 @@ const INSTALL_HINT: &str = "install the Kafka Streams tests' dependencies (a JDK
 /// The whole JVM's bound for one scenario (the program bounds each of its waits at 90 s;
 /// a scenario takes 10 to 30 s).
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(200);
-const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn streams_dir() -> PathBuf {
     repo_root().join("tests/clients/streams")
@@ -41,40 +40,15 @@ fn streams_dir() -> PathBuf {
 fn build() -> &'static Result<(), String> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     BUILT.get_or_init(|| {
-        for (tool, arg) in [("java", "-version"), ("mvn", "-v")] {
-            match Command::new(tool).arg(arg).stdin(Stdio::null()).output() {
-                Ok(out) if out.status.success() => {}
-                Ok(out) => {
-                    return Err(format!(
-                        "`{tool} {arg}` failed ({}): {}; {INSTALL_HINT}",
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ))
-                }
-                Err(e) => return Err(format!("cannot run `{tool}` ({e}); {INSTALL_HINT}")),
-            }
-        }
-        let t0 = Instant::now();
-        let mut mvn = Command::new("mvn");
-        mvn.args(["-o", "-q", "-B", "package"]).current_dir(streams_dir());
-        let out = run_bounded(mvn, BUILD_TIMEOUT);
-        if !out.success() {
-            return Err(format!(
-                "{}\n(an offline build: a missing artifact means the dependencies are not installed; {INSTALL_HINT})",
-                out.describe("building tests/clients/streams (mvn -o -q -B package) failed")
-            ));
-        }
-        for f in [
-            "target/classes/StreamsTests.class",
-            "target/lib/kafka-streams-4.4.0.jar",
-            "target/lib/kafka-clients-4.4.0.jar",
-        ] {
-            if !streams_dir().join(f).is_file() {
-                return Err(format!("tests/clients/streams/{f} is missing after the build; {INSTALL_HINT}"));
-            }
-        }
-        eprintln!("[kafka_streams] built tests/clients/streams in {:.1} s", t0.elapsed().as_secs_f64());
-        Ok(())
+        maven_build(
+            "streams",
+            &[
+                "target/classes/StreamsTests.class",
+                "target/lib/kafka-streams-4.4.0.jar",
+                "target/lib/kafka-clients-4.4.0.jar",
+            ],
+            INSTALL_HINT,
+        )
     })
 }
 

@@ -193,3 +193,41 @@ pub fn scenario_failures(out: &RunOutput) -> Vec<String> {
     assert!(passed + failed.len() > 0, "{}", out.describe("the program reported no scenario"));
     failed
 }
+
+/// Builds the Maven project in `tests/clients/<family>` offline (`mvn -o -q -B package`;
+/// its dependencies come from `install.sh`) and checks that `expect` (paths inside it)
+/// exist afterwards. A missing JDK, Maven or artifact is an error naming `install_hint`.
+/// Callers keep the result in a `OnceLock`, so each test binary builds once.
+pub fn maven_build(family: &str, expect: &[&str], install_hint: &str) -> Result<(), String> {
+    for (tool, arg) in [("java", "-version"), ("mvn", "-v")] {
+        match Command::new(tool).arg(arg).stdin(Stdio::null()).output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                return Err(format!(
+                    "`{tool} {arg}` failed ({}): {}; {install_hint}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+            Err(e) => return Err(format!("cannot run `{tool}` ({e}); {install_hint}")),
+        }
+    }
+    let dir = repo_root().join("tests/clients").join(family);
+    let t0 = Instant::now();
+    let mut mvn = Command::new("mvn");
+    mvn.args(["-o", "-q", "-B", "package"]).current_dir(&dir);
+    let out = run_bounded(mvn, Duration::from_secs(300));
+    if !out.success() {
+        return Err(format!(
+            "{}\n(an offline build: a missing artifact means the dependencies are not installed; {install_hint})",
+            out.describe(&format!("building tests/clients/{family} (mvn -o -q -B package) failed"))
+        ));
+    }
+    for f in expect {
+        if !dir.join(f).is_file() {
+            return Err(format!("tests/clients/{family}/{f} is missing after the build; {install_hint}"));
+        }
+    }
+    eprintln!("[harness] built tests/clients/{family} in {:.1} s", t0.elapsed().as_secs_f64());
+    Ok(())
+}
