@@ -130,9 +130,9 @@ impl Default for BrokerConfig {
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             offsets_retention_ms: 7 * 24 * 3600 * 1000,
             offset_metadata_max_bytes: 4096,
-            // Kafka's code default is 3000; its shipped server.properties sets 0, as here.
-            // Kafka's default: a new group's first rebalance waits 3 s for more members
-            // (librdkafka's static-membership test 0102 relies on it).
+            // Kafka's code default (its sample server.properties sets 0): a new group's first
+            // rebalance waits 3 s for more members (librdkafka's static-membership test 0102
+            // relies on it).
             group_initial_rebalance_delay_ms: 3_000,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,

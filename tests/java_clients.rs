@@ -75,25 +75,7 @@ fn run_scenarios(test: &str, scenarios: &[&str]) {
         target.bootstrap(),
         t0.elapsed().as_secs_f64()
     );
-    println!("{}", out.stdout.trim_end());
-    println!("---- the program's stderr ----\n{}", out.stderr.trim_end());
-
-    let failures = scenario_failures(&out);
-    let missing: Vec<&str> = scenarios
-        .iter()
-        .copied()
-        .filter(|s| !out.stdout.lines().any(|l| l == format!("PASS {s}") || l.starts_with(&format!("FAIL {s}:"))))
-        .collect();
-    if !failures.is_empty() || !missing.is_empty() || !out.success() {
-        panic!(
-            "{test}: {} failed{}:\n{}\n{}\n---- broker log (last lines) ----\n{}",
-            failures.len(),
-            if missing.is_empty() { String::new() } else { format!(", no verdict for {missing:?}") },
-            failures.join("\n"),
-            out.describe("ClientTests"),
-            target.log_tail(60)
-        );
-    }
+    assert_scenarios(&format!("ClientTests ({test})"), &out, &target, scenarios);
 }
 
 /// The default producer (idempotent, acks=all): murmur2 partitioning, contiguous offsets;

@@ -51,23 +51,12 @@ fn run_scenarios(scenarios: &str) {
     let started = Instant::now();
     let out = run_bounded(cmd, RUN_TIMEOUT);
     eprintln!(
-        "[kafkajs_clients] {scenarios} against {} ({}) took {:.1}s\n---- stdout ----\n{}---- stderr ----\n{}",
+        "[kafkajs_clients] {scenarios} against {} ({}) took {:.1}s",
         target.kind(),
         target.bootstrap(),
-        started.elapsed().as_secs_f64(),
-        out.stdout,
-        out.stderr
+        started.elapsed().as_secs_f64()
     );
-    let failures = scenario_failures(&out);
-    if !failures.is_empty() || !out.success() {
-        panic!(
-            "{} scenario(s) failed:\n{}\n\n{}\n---- broker log (tail) ----\n{}",
-            failures.len(),
-            failures.join("\n"),
-            out.describe(&format!("node tests/clients/kafkajs/scenarios.js --scenarios {scenarios}")),
-            target.log_tail(150)
-        );
-    }
+    assert_scenarios(&format!("node tests/clients/kafkajs/scenarios.js --scenarios {scenarios}"), &out, &target, &[]);
 }
 
 #[test]

@@ -307,15 +307,16 @@ impl Shard {
             -1 => Ok(Some((log.high_watermark(), -1))),
             // Latest tiered (-5, KIP-1005): nothing is tiered; Kafka answers -1 then.
             -5 => Ok(None),
-            -3 => log.max_timestamp_offset().await.map_err(|e| {
-                tracing::warn!(partition = %tp, error = %e, "max timestamp lookup failed");
-                ListOffsetError::Read(e)
-            }),
-            ts if ts < 0 => Err(ListOffsetError::UnsupportedTimestamp(ts)),
-            ts => log.offset_for_timestamp(ts).await.map_err(|e| {
-                tracing::warn!(partition = %tp, error = %e, "timestamp lookup failed");
-                ListOffsetError::Read(e)
-            }),
+            ts if ts < 0 && ts != -3 => Err(ListOffsetError::UnsupportedTimestamp(ts)),
+            // The record with the largest timestamp (-3, KIP-734), or the first at or after `ts`.
+            ts => {
+                let found =
+                    if ts == -3 { log.max_timestamp_offset().await } else { log.offset_for_timestamp(ts).await };
+                found.map_err(|e| {
+                    tracing::warn!(partition = %tp, error = %e, timestamp = ts, "timestamp lookup failed");
+                    ListOffsetError::Read(e)
+                })
+            }
         }
     }
 

@@ -642,15 +642,10 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// The first record carrying the log's largest timestamp, with that timestamp (ListOffsets
-    /// -3, KIP-734): every earlier segment's newest timestamp is smaller, so the first
-    /// record at or after it is that record.
+    /// The first record with the log's largest timestamp (ListOffsets -3): the first at or after it.
     pub async fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, ReadError> {
         let max = self.state.borrow().segments.iter().map(|s| s.max_timestamp).max().unwrap_or(-1);
-        if max < 0 {
-            return Ok(None);
-        }
-        self.offset_for_timestamp(max).await
+        Ok(if max < 0 { None } else { self.offset_for_timestamp(max).await? })
     }
 
     /// Writes everything pending, trims and syncs the active segment, saves indexes, and

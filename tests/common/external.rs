@@ -231,3 +231,27 @@ pub fn maven_build(family: &str, expect: &[&str], install_hint: &str) -> Result<
     eprintln!("[harness] built tests/clients/{family} in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
 }
+
+/// Prints a family program's output, then panics with the failures, the program's output
+/// and the broker's log tail if any scenario failed, one of `expected` (if given) got no
+/// verdict, or the program did not exit cleanly.
+pub fn assert_scenarios(what: &str, out: &RunOutput, target: &Target, expected: &[&str]) {
+    println!("---- {what}: stdout ----\n{}", out.stdout.trim_end());
+    println!("---- {what}: stderr ----\n{}", out.stderr.trim_end());
+    let failures = scenario_failures(out);
+    let missing: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|s| !out.stdout.lines().any(|l| l == format!("PASS {s}") || l.starts_with(&format!("FAIL {s}:"))))
+        .collect();
+    if !failures.is_empty() || !missing.is_empty() || !out.success() {
+        panic!(
+            "{what}: {} scenario(s) failed{}:\n{}\n\n{}\n---- broker log (tail) ----\n{}",
+            failures.len(),
+            if missing.is_empty() { String::new() } else { format!(", no verdict for {missing:?}") },
+            failures.join("\n"),
+            out.describe(what),
+            target.log_tail(150)
+        );
+    }
+}

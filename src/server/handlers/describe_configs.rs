@@ -3,8 +3,8 @@
 //! has STATIC_BROKER_CONFIG when server.properties (or `--override`) sets the broker key,
 //! DEFAULT_CONFIG otherwise, or DYNAMIC_BROKER_CONFIG / DYNAMIC_DEFAULT_BROKER_CONFIG when a
 //! dynamic broker config (AlterConfigs on this broker, or on the cluster default) sets it.
-//! Synonyms list the topic value, then the broker ones, as Kafka's `configSynonyms` does. Broker configs are read-only except
-//! the dynamic ones (`config::DYNAMIC_BROKER_KEYS`).
+//! Synonyms list the topic value, then the broker ones, as Kafka's `configSynonyms` does.
+//! Broker configs are read-only except the dynamic ones (`config::DYNAMIC_BROKER_KEYS`).
 use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
