@@ -3,7 +3,8 @@
 //! Layout (what each module owns):
 //! - `limits`: every bound on untrusted input and every queue depth, in one place.
 //! - `config`: `server.properties` parsing and per-topic configuration.
-//! - `types`: newtypes for offsets, shards, nodes.
+//! - `model`: newtypes for offsets, epochs, shards, nodes, producers, partitions.
+//! - `cluster`: sans-IO partition state: leader epochs, high watermark, in-sync replicas.
 //! - `protocol`: record-batch header layout, validation and in-place patching; frame codec.
 //! - `metadata`: the topic metadata state machine, fed by records, and its on-disk log.
 //! - `storage`: partition logs: segments, indexes, recovery, the fetch cache (glommio I/O in `storage::io`).
@@ -14,6 +15,7 @@
 //! - `metrics`: per-shard counters and histograms, and their Prometheus text encoding.
 //! - `fuzzing`: entry points for the fuzz targets in `fuzz/`.
 pub mod alloc;
+pub mod cluster;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -27,4 +29,4 @@ pub mod server;
 pub mod shard;
 pub mod storage;
 pub mod sync;
-pub mod types;
+pub mod model;

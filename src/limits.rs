@@ -92,3 +92,5 @@ const _: () = assert!(READ_CHUNK_BYTES_MAX as u64 % DMA_ALIGN == 0);
 const _: () = assert!(RECOVERY_CHUNK_BYTES as u64 % DMA_ALIGN == 0);
 const _: () = assert!(DMA_ALIGN.is_power_of_two());
 const _: () = assert!(FRAME_BYTES_MIN >= 8);
+/// Entries a leader-epoch checkpoint may hold (a damaged count is not trusted further).
+pub const LEADER_EPOCH_ENTRIES_MAX: usize = 1 << 20;

@@ -103,8 +103,9 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     std::fs::create_dir_all(&config.log_dir).map_err(|e| format!("log.dirs {}: {e}", config.log_dir.display()))?;
     let cluster_id = load_or_create_meta_properties(&config.log_dir, config.node_id)?;
     sluice::storage::io::write_iopoll_probe(&config.log_dir).map_err(|e| e.to_string())?;
-    let (image, meta_log_size) = store::load(&config.log_dir).map_err(|e| e.to_string())?;
+    let (mut image, meta_log_size) = store::load(&config.log_dir).map_err(|e| e.to_string())?;
     remove_orphan_partitions(&config.log_dir, &image);
+    let meta_log_size = register_node(&config.log_dir, &mut image, meta_log_size, config.node_id, shards)?;
     let listener = config.listeners[0].clone();
     // The shards bind with SO_REUSEPORT, which would let a second broker share the port
     // silently; a bind without it first fails with EADDRINUSE as Kafka does (std sets
@@ -413,4 +414,32 @@ fn remove_orphan_partitions(dir: &Path, image: &metadata::MetadataImage) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
+}
+
+/// Registers this node in the metadata log (it then leads its partitions again, each under
+/// a new leader epoch, as a KRaft controller re-elects a restarted broker), after placing
+/// any partition a log from before the placement table left unplaced. Returns the log's
+/// new length.
+fn register_node(
+    log_dir: &Path,
+    image: &mut metadata::MetadataImage,
+    log_size: u64,
+    node_id: i32,
+    shards: usize,
+) -> Result<u64, String> {
+    use sluice::cluster::placement::{default_shard, PartitionPlacement};
+    use sluice::metadata::MetadataRecord;
+    let mut records: Vec<MetadataRecord> = image
+        .unplaced()
+        .into_iter()
+        .map(|(topic, p)| MetadataRecord::Partition {
+            topic: topic.to_string(),
+            partition: p,
+            placement: PartitionPlacement::single(sluice::model::NodeId(node_id), default_shard(&topic, p, shards)),
+        })
+        .collect();
+    records.push(MetadataRecord::RegisterBroker { node_id, incarnation: uuid::Uuid::new_v4() });
+    let size = store::append_at_startup(log_dir, log_size, &records).map_err(|e| e.to_string())?;
+    records.iter().for_each(|r| image.apply(r));
+    Ok(size)
 }

@@ -24,7 +24,7 @@ use kafka_protocol::messages::ApiKey;
 
 use crate::limits;
 use crate::storage::partition_log::LogStats;
-use crate::types::TopicPartition;
+use crate::model::TopicPartition;
 
 /// A counter or gauge written by one thread (its shard) and read by any.
 #[derive(Default)]
@@ -196,6 +196,9 @@ pub fn record_fdatasync(elapsed: Duration) {
 pub struct PartitionStats {
     pub tp: TopicPartition,
     pub log: LogStats,
+    /// From the partition, not the log: what consumers may read up to.
+    pub high_watermark: i64,
+    pub leader_epoch: i32,
 }
 
 /// One committed offset of a group whose coordinator is on the reporting shard.
@@ -349,26 +352,31 @@ pub fn encode(out: &mut String, broker: &BrokerInfo, shards: &[Arc<ShardMetrics>
     let mut parts: Vec<(usize, &PartitionStats)> =
         stats.iter().flat_map(|s| s.partitions.iter().map(move |p| (s.shard, p))).collect();
     parts.sort_by(|a, b| a.1.tp.cmp(&b.1.tp));
-    let partition_family = |t: &mut Text, name: &str, help: &str, get: &dyn Fn(&LogStats) -> i64| {
+    let partition_family = |t: &mut Text, name: &str, help: &str, get: &dyn Fn(&PartitionStats) -> i64| {
         t.family(name, "gauge", help);
         for (s, p) in &parts {
-            t.sample(name, &[("shard", s), ("topic", &p.tp.topic), ("partition", &p.tp.partition)], get(&p.log));
+            t.sample(name, &[("shard", s), ("topic", &p.tp.topic), ("partition", &p.tp.partition)], get(p));
         }
     };
-    partition_family(&mut t, "sluice_partition_log_end_offset", "The offset the next appended record gets.", &|l| {
-        l.log_end_offset
+    partition_family(&mut t, "sluice_partition_log_end_offset", "The offset the next appended record gets.", &|p| {
+        p.log.log_end_offset
     });
-    partition_family(&mut t, "sluice_partition_high_watermark", "Offsets below this are written and served.", &|l| {
-        l.high_watermark
+    partition_family(&mut t, "sluice_partition_high_watermark", "Offsets below this are committed and served.", &|p| {
+        p.high_watermark
     });
-    partition_family(&mut t, "sluice_partition_log_start_offset", "The first offset kept.", &|l| l.log_start_offset);
-    partition_family(&mut t, "sluice_partition_segments", "Segment files.", &|l| l.segments as i64);
-    partition_family(&mut t, "sluice_partition_size_bytes", "Bytes in the partition's segments.", &|l| {
-        l.size_bytes as i64
+    partition_family(&mut t, "sluice_partition_leader_epoch", "The leader epoch the partition acts under.", &|p| {
+        p.leader_epoch as i64
+    });
+    partition_family(&mut t, "sluice_partition_log_start_offset", "The first offset kept.", &|p| {
+        p.log.log_start_offset
+    });
+    partition_family(&mut t, "sluice_partition_segments", "Segment files.", &|p| p.log.segments as i64);
+    partition_family(&mut t, "sluice_partition_size_bytes", "Bytes in the partition's segments.", &|p| {
+        p.log.size_bytes as i64
     });
 
     let hwm: HashMap<(&str, i32), i64> =
-        parts.iter().map(|(_, p)| ((&*p.tp.topic, p.tp.partition), p.log.high_watermark)).collect();
+        parts.iter().map(|(_, p)| ((&*p.tp.topic, p.tp.partition), p.high_watermark)).collect();
     let mut offsets: Vec<&GroupOffset> = stats.iter().flat_map(|s| &s.group_offsets).collect();
     offsets.sort_by(|a, b| (&a.group, &a.topic, a.partition).cmp(&(&b.group, &b.topic, b.partition)));
     offsets.truncate(limits::METRICS_GROUP_OFFSETS_MAX);
@@ -486,11 +494,13 @@ mod tests {
                 tp: TopicPartition::new("t", 0),
                 log: LogStats {
                     log_end_offset: 10,
-                    high_watermark: 10,
+                    written_offset: 10,
                     log_start_offset: 0,
                     segments: 1,
                     size_bytes: 99,
                 },
+                high_watermark: 10,
+                leader_epoch: 3,
             }],
             groups: 1,
             group_offsets: vec![GroupOffset { group: "g\"1".into(), topic: "t".into(), partition: 0, offset: 4 }],

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::cluster::placement::PartitionPlacement;
 use crate::limits;
+use crate::model::NodeId;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -40,6 +42,19 @@ pub enum MetadataRecord {
         entity: String,
         configs: BTreeMap<String, String>,
     },
+    /// A partition's placement (Kafka's PartitionRecord and PartitionChangeRecord, whole):
+    /// written for every new partition, and whenever its leader, epochs or ISR change.
+    Partition {
+        topic: String,
+        partition: i32,
+        placement: PartitionPlacement,
+    },
+    /// A node (re)started (Kafka's RegisterBrokerRecord followed by its unfencing): it
+    /// leads again what it led, each under a new leader epoch.
+    RegisterBroker {
+        node_id: i32,
+        incarnation: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,11 +63,17 @@ pub struct TopicMeta {
     pub id: Uuid,
     pub partitions: i32,
     pub configs: BTreeMap<String, String>,
+    /// The placement table's entries for this topic, by partition index.
+    pub placement: BTreeMap<i32, PartitionPlacement>,
 }
 
 impl TopicMeta {
     pub fn is_internal(&self) -> bool {
         self.name.starts_with("__")
+    }
+
+    pub fn placement(&self, partition: i32) -> Option<&PartitionPlacement> {
+        self.placement.get(&partition)
     }
 }
 
@@ -63,6 +84,8 @@ pub struct MetadataImage {
     pub topics: BTreeMap<Arc<str>, Arc<TopicMeta>>,
     /// Dynamic broker configs by entity: "" (cluster-wide default) or a node id.
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Registered nodes and the incarnation each last registered with.
+    pub brokers: BTreeMap<i32, Uuid>,
 }
 
 impl MetadataImage {
@@ -70,7 +93,13 @@ impl MetadataImage {
         match record {
             MetadataRecord::CreateTopic { name, id, partitions, configs } => {
                 let name: Arc<str> = Arc::from(name.as_str());
-                let meta = TopicMeta { name: name.clone(), id: *id, partitions: *partitions, configs: configs.clone() };
+                let meta = TopicMeta {
+                    name: name.clone(),
+                    id: *id,
+                    partitions: *partitions,
+                    configs: configs.clone(),
+                    placement: BTreeMap::new(),
+                };
                 self.topics.insert(name, Arc::new(meta));
             }
             MetadataRecord::DeleteTopic { name } => {
@@ -92,6 +121,29 @@ impl MetadataImage {
                     self.broker_configs.remove(entity);
                 } else {
                     self.broker_configs.insert(entity.clone(), configs.clone());
+                }
+            }
+            MetadataRecord::Partition { topic, partition, placement } => {
+                if let Some(t) = self.topics.get_mut(topic.as_str()) {
+                    let t = Arc::make_mut(t);
+                    // Epochs never go backwards: an entry older than the one held is a bug
+                    // in whoever wrote it.
+                    assert!(
+                        t.placement.get(partition).is_none_or(|p| p.leader_epoch <= placement.leader_epoch),
+                        "partition record for {topic}-{partition} moves the leader epoch backwards"
+                    );
+                    t.placement.insert(*partition, placement.clone());
+                }
+            }
+            MetadataRecord::RegisterBroker { node_id, incarnation } => {
+                self.brokers.insert(*node_id, *incarnation);
+                for t in self.topics.values_mut() {
+                    if t.placement.values().any(|p| p.leader == *node_id || p.isr.contains(node_id)) {
+                        let t = Arc::make_mut(t);
+                        for p in t.placement.values_mut() {
+                            p.reelect(NodeId(*node_id));
+                        }
+                    }
                 }
             }
         }
@@ -119,13 +171,20 @@ impl MetadataImage {
     pub fn topic_by_id(&self, id: Uuid) -> Option<&Arc<TopicMeta>> {
         self.topics.values().find(|t| t.id == id)
     }
-}
 
-/// Which shard owns a partition: spread each topic's partitions over the shards, starting
-/// at a shard chosen by the topic name so that single-partition topics spread too.
-pub fn owner_shard(topic: &str, partition: i32, shards: usize) -> usize {
-    let h = crc32c::crc32c(topic.as_bytes()) as usize;
-    (h.wrapping_add(partition as usize)) % shards.max(1)
+    /// The partitions without a placement entry (a metadata log written before the
+    /// placement table existed), in order.
+    pub fn unplaced(&self) -> Vec<(Arc<str>, i32)> {
+        let mut out = Vec::new();
+        for t in self.topics.values() {
+            for p in 0..t.partitions {
+                if !t.placement.contains_key(&p) {
+                    out.push((t.name.clone(), p));
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Kafka's topic name rule: 1..=249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -189,11 +248,20 @@ mod tests {
     }
 
     #[test]
-    fn placement_is_stable_and_spread() {
-        let owners: Vec<usize> = (0..8).map(|p| owner_shard("t", p, 4)).collect();
-        assert_eq!(owners, (0..8).map(|p| owner_shard("t", p, 4)).collect::<Vec<_>>());
-        for s in 0..4 {
-            assert_eq!(owners.iter().filter(|&&o| o == s).count(), 2);
-        }
+    fn placement_follows_records_and_registration_bumps_epochs() {
+        use crate::model::ShardId;
+        let mut img = MetadataImage::default();
+        img.apply(&MetadataRecord::CreateTopic { name: "a".into(), id: Uuid::new_v4(), partitions: 2, configs: BTreeMap::new() });
+        assert_eq!(img.unplaced().len(), 2);
+        let placement = PartitionPlacement::single(NodeId(1), ShardId(0));
+        img.apply(&MetadataRecord::Partition { topic: "a".into(), partition: 0, placement: placement.clone() });
+        img.apply(&MetadataRecord::Partition { topic: "a".into(), partition: 1, placement });
+        assert!(img.unplaced().is_empty());
+        img.apply(&MetadataRecord::RegisterBroker { node_id: 1, incarnation: Uuid::new_v4() });
+        img.apply(&MetadataRecord::RegisterBroker { node_id: 2, incarnation: Uuid::new_v4() });
+        let t = img.topic("a").unwrap();
+        assert_eq!(t.placement(0).unwrap().leader_epoch, 1);
+        assert_eq!(t.placement(1).unwrap().leader_epoch, 1);
+        assert_eq!(img.brokers.len(), 2);
     }
 }

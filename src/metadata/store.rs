@@ -57,6 +57,20 @@ pub fn load(log_dir: &Path) -> Result<(MetadataImage, u64), MetadataStoreError> 
     Ok((image, pos as u64))
 }
 
+/// Appends `records` at `at` (the valid length `load` returned) and fdatasyncs them, before
+/// the shards start (start-up records: registration, placement of partitions from a log
+/// written before the placement table existed). Returns the new length.
+pub fn append_at_startup(log_dir: &Path, at: u64, records: &[MetadataRecord]) -> Result<u64, MetadataStoreError> {
+    use std::os::unix::fs::FileExt;
+    let path = log_path(log_dir);
+    let err = |op, e: std::io::Error| MetadataStoreError::Io { op, path: path.clone(), reason: e.to_string() };
+    let bytes: Vec<u8> = records.iter().flat_map(encode_record).collect();
+    let f = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(&path).map_err(|e| err("open", e))?;
+    f.write_all_at(&bytes, at).map_err(|e| err("write", e))?;
+    f.sync_data().map_err(|e| err("fdatasync", e))?;
+    Ok(at + bytes.len() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,6 +152,12 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     header.base_offset.set(base_offset);
 }
 
+/// Stamps the leader epoch the batch is appended under (not covered by the CRC).
+pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
+    let header = BatchHeader::read_mut(batch).expect("validated batch");
+    header.partition_leader_epoch.set(epoch);
+}
+
 /// Marks the batch LogAppendTime with `now_ms` as its max timestamp and fixes the CRC,
 /// as Kafka does for topics with `message.timestamp.type=LogAppendTime`.
 pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {

@@ -5,7 +5,7 @@
 //!
 //! The byte layout is kafka-protocol's own (the test below compares the two at every
 //! version), minus fields this broker never sets: aborted transactions are always empty,
-//! and no tagged fields are written.
+//! and the only tagged field written is a partition's `diverging_epoch` (v12+).
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::record_set::RecordSet;
@@ -17,6 +17,8 @@ pub struct PartitionOut {
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub records: Option<RecordSet>,
+    /// (epoch, end offset): the fetcher's log diverges from the leader's (v12+, tag 0).
+    pub diverging_epoch: Option<(i32, i64)>,
 }
 
 pub struct TopicOut<'a> {
@@ -66,7 +68,17 @@ pub fn encode(version: i16, correlation_id: i32, topics: &[TopicOut<'_>]) -> Vec
                     }
                 }
             }
-            w.tags();
+            match p.diverging_epoch {
+                Some((epoch, end_offset)) if flexible => {
+                    w.uvarint(1); // one tagged field
+                    w.uvarint(0); // tag 0: diverging_epoch
+                    w.uvarint(13); // its size: i32, i64, an empty tag section
+                    w.buf.put_i32(epoch);
+                    w.buf.put_i64(end_offset);
+                    w.uvarint(0);
+                }
+                _ => w.tags(),
+            }
         }
         w.tags();
     }
@@ -147,6 +159,7 @@ mod tests {
                         last_stable_offset: 42,
                         log_start_offset: 3,
                         records: with_records.then_some(set),
+                        diverging_epoch: None,
                     },
                     PartitionOut {
                         partition_index: 1,
@@ -155,6 +168,7 @@ mod tests {
                         last_stable_offset: -1,
                         log_start_offset: -1,
                         records: None,
+                        diverging_epoch: Some((4, 17)),
                     },
                 ],
             },
@@ -176,6 +190,10 @@ mod tests {
                 pd.log_start_offset = if version >= 5 { p.log_start_offset } else { -1 };
                 pd.preferred_read_replica = BrokerId(-1);
                 pd.records = Some(p.records.as_ref().map(|r| r.to_bytes()).unwrap_or_default());
+                if let (Some((epoch, end)), true) = (p.diverging_epoch, version >= 12) {
+                    pd.diverging_epoch.epoch = epoch;
+                    pd.diverging_epoch.end_offset = end;
+                }
                 tr.partitions.push(pd);
             }
             resp.responses.push(tr);

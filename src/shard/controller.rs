@@ -12,6 +12,8 @@ use glommio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::{Shard, ShardMsg};
+use crate::cluster::placement::{default_shard, PartitionPlacement};
+use crate::model::NodeId;
 use crate::metadata::{store, MetadataImage, MetadataRecord, TopicMeta};
 use crate::storage::io::AppendFile;
 
@@ -69,6 +71,19 @@ pub enum ControllerResult {
     Changed(Vec<Result<(), ControllerError>>),
 }
 
+/// The placement records of new partitions of `topic`: on one node, this node is the only
+/// replica and leads at epoch 0; the owning shard is the default spread.
+fn new_partitions(shard: &Shard, topic: &str, range: std::ops::Range<i32>) -> Vec<MetadataRecord> {
+    let node = NodeId(shard.node.node_id);
+    range
+        .map(|p| MetadataRecord::Partition {
+            topic: topic.to_string(),
+            partition: p,
+            placement: PartitionPlacement::single(node, default_shard(topic, p, shard.count)),
+        })
+        .collect()
+}
+
 pub struct Controller {
     log_path: PathBuf,
     log: RefCell<Option<AppendFile>>,
@@ -87,6 +102,11 @@ impl Controller {
     }
 
     async fn append(&self, record: &MetadataRecord) -> Result<(), ControllerError> {
+        self.append_all(std::slice::from_ref(record)).await
+    }
+
+    /// Makes `records` durable with one write and one fdatasync.
+    async fn append_all(&self, records: &[MetadataRecord]) -> Result<(), ControllerError> {
         let taken = self.log.borrow_mut().take();
         let mut file = match taken {
             Some(f) => f,
@@ -94,7 +114,7 @@ impl Controller {
                 .await
                 .map_err(|e| ControllerError::Storage(e.to_string()))?,
         };
-        let bytes = store::encode_record(record);
+        let bytes: Vec<u8> = records.iter().flat_map(store::encode_record).collect();
         let len = bytes.len() as u64;
         let r = file.append_durable(bytes).await.map_err(|e| ControllerError::Storage(e.to_string()));
         if r.is_ok() {
@@ -130,21 +150,22 @@ impl Controller {
                         out.push(Err(ControllerError::AlreadyExists));
                         continue;
                     }
-                    let record = MetadataRecord::CreateTopic {
+                    let mut records = vec![MetadataRecord::CreateTopic {
                         name: t.name.clone(),
                         id: Uuid::new_v4(),
                         partitions: t.partitions,
                         configs: t.configs,
-                    };
+                    }];
+                    records.extend(new_partitions(shard, &t.name, 0..t.partitions));
                     if validate_only {
                         let mut scratch = image.clone();
-                        scratch.apply(&record);
+                        records.iter().for_each(|r| scratch.apply(r));
                         out.push(Ok(scratch.topic(&t.name).expect("just created").clone()));
                         continue;
                     }
-                    match self.append(&record).await {
+                    match self.append_all(&records).await {
                         Ok(()) => {
-                            image.apply(&record);
+                            records.iter().for_each(|r| image.apply(r));
                             tracing::info!(topic = %t.name, partitions = t.partitions, "topic created");
                             out.push(Ok(image.topic(&t.name).expect("just created").clone()));
                         }
@@ -206,8 +227,13 @@ impl Controller {
                         out.push(Err(ControllerError::PartitionsNotIncreased { current, requested: partitions }));
                         continue;
                     }
-                    let record = MetadataRecord::SetPartitionCount { name: name.clone(), partitions };
-                    out.push(self.commit(&mut image, record, validate_only).await);
+                    let mut records = vec![MetadataRecord::SetPartitionCount { name: name.clone(), partitions }];
+                    records.extend(new_partitions(shard, &name, current..partitions));
+                    let r = if validate_only { Ok(()) } else { self.append_all(&records).await };
+                    if r.is_ok() && !validate_only {
+                        records.iter().for_each(|r| image.apply(r));
+                    }
+                    out.push(r);
                     tracing::info!(topic = %name, from = current, to = partitions, validate_only, "partitions added");
                 }
                 ControllerResult::Changed(out)

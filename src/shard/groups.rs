@@ -16,7 +16,7 @@ use crate::group::coordinator::{CommittedOffset, JoinRequest, JoinResponse, Outp
 use crate::group::{offsets_partition, records, GroupCoordinator, GroupError, GroupState, OFFSETS_TOPIC};
 use crate::protocol::batch::{self, BatchHeader};
 use crate::storage::{now_ms, PartitionLog};
-use crate::types::TopicPartition;
+use crate::model::TopicPartition;
 
 /// One partition's commit in an OffsetCommit.
 #[derive(Debug, Clone)]
@@ -414,11 +414,11 @@ impl GroupDriver {
     /// Rebuilds offsets and groups from one `__consumer_offsets` partition (at open).
     pub async fn load(&self, log: &PartitionLog) {
         let mut at = log.log_start_offset();
-        let end = log.high_watermark();
+        let end = log.written_offset();
         let now = self.now();
         let mut loaded = 0usize;
         while at < end {
-            let chunk = match log.read(at, 4 << 20).await {
+            let chunk = match log.read_all(at, 4 << 20).await {
                 Ok(r) => match r.records {
                     Some(set) => set.to_bytes(),
                     None => break,

@@ -11,7 +11,8 @@ use super::groups::{GroupOp, GroupReply};
 use crate::metadata::MetadataImage;
 use crate::protocol::record_set::RecordSet;
 use crate::storage::{AppendError, AppendOutcome, ReadError};
-use crate::types::TopicPartition;
+use crate::cluster::partition::EpochCheck;
+use crate::model::TopicPartition;
 
 pub enum ShardMsg {
     Produce {
@@ -32,7 +33,16 @@ pub enum ShardMsg {
     ListOffset {
         tp: TopicPartition,
         timestamp: i64,
+        /// -1: not checked.
+        current_leader_epoch: i32,
         reply: oneshot::Sender<ListOffsetResult>,
+    },
+    /// OffsetForLeaderEpoch for one partition.
+    EpochEndOffset {
+        tp: TopicPartition,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+        reply: oneshot::Sender<EpochEndResult>,
     },
     /// `None`: the partition is not here.
     DeleteRecords {
@@ -62,6 +72,8 @@ pub enum ShardMsg {
 #[derive(Debug)]
 pub enum ProduceError {
     UnknownPartition,
+    /// This node does not lead the partition.
+    NotLeader,
     Append(AppendError),
 }
 pub type ProduceResult = Result<AppendOutcome, ProduceError>;
@@ -71,11 +83,17 @@ pub struct FetchItem {
     pub tp: TopicPartition,
     pub offset: i64,
     pub max_bytes: usize,
+    /// The fetcher's view of the leader epoch (-1: not checked).
+    pub current_leader_epoch: i32,
+    /// The epoch of the last batch the fetcher has (-1: none; Fetch v12+).
+    pub last_fetched_epoch: i32,
 }
 
 #[derive(Debug)]
 pub enum FetchError {
     UnknownPartition,
+    NotLeader,
+    Epoch(EpochCheck),
     Read(ReadError),
 }
 
@@ -85,13 +103,34 @@ pub struct FetchResult {
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub records: Option<RecordSet>,
+    /// (epoch, end offset) when the fetcher's log diverges from this one.
+    pub diverging_epoch: Option<(i32, i64)>,
 }
 
 #[derive(Debug)]
 pub enum ListOffsetError {
     UnknownPartition,
+    NotLeader,
+    Epoch(EpochCheck),
     UnsupportedTimestamp(i64),
     Read(ReadError),
 }
-/// `Some((offset, timestamp))`, or `None` when no record has a timestamp that late.
-pub type ListOffsetResult = Result<Option<(i64, i64)>, ListOffsetError>;
+/// An offset ListOffsets found, with its record's timestamp (-1 for earliest and latest)
+/// and the leader epoch it was written under.
+#[derive(Debug, Clone, Copy)]
+pub struct ListedOffset {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub leader_epoch: i32,
+}
+/// `None` when no record has a timestamp that late.
+pub type ListOffsetResult = Result<Option<ListedOffset>, ListOffsetError>;
+
+#[derive(Debug)]
+pub enum EpochEndError {
+    UnknownPartition,
+    NotLeader,
+    Epoch(EpochCheck),
+}
+/// (the largest epoch at or below the one asked for, the offset where it ended).
+pub type EpochEndResult = Result<(i32, i64), EpochEndError>;

@@ -1,11 +1,12 @@
 //! One shard per core: an executor that owns a set of partitions, its connections and its
 //! cache. Every shard holds a full copy of the metadata image; partition ownership comes
-//! from `metadata::owner_shard` (a placement function, not a lock). Requests for another
+//! from the image's placement table (a table, not a lock). Requests for another
 //! shard's partitions travel over the bounded channel mesh carrying `Bytes` and a oneshot
 //! for the reply; a full channel is backpressure.
 pub mod controller;
 pub mod groups;
 pub mod messages;
+pub mod partition;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,9 +21,12 @@ use glommio::TaskQueueHandle;
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, TopicConfig};
-use crate::metadata::{owner_shard, MetadataImage};
-use crate::storage::{PartitionLog, ShardCache};
-use crate::types::TopicPartition;
+use crate::cluster::placement::{default_shard, PartitionPlacement};
+use crate::metadata::MetadataImage;
+use crate::model::{LeaderEpoch, NodeId, Offset};
+use partition::Partition;
+use crate::storage::{PartitionLog, ReadError, ShardCache};
+use crate::model::TopicPartition;
 pub use messages::*;
 
 /// Facts about this node that every shard needs and that never change while it runs.
@@ -70,7 +74,7 @@ pub struct Shard {
     pub node: Arc<NodeIdentity>,
     pub lifecycle: Arc<Lifecycle>,
     image: RefCell<Arc<MetadataImage>>,
-    logs: RefCell<HashMap<TopicPartition, (Uuid, Rc<PartitionLog>)>>,
+    partitions: RefCell<HashMap<TopicPartition, Rc<Partition>>>,
     peers: Senders<ShardMsg>,
     pub cache: Rc<ShardCache>,
     pub data_tq: TaskQueueHandle,
@@ -113,7 +117,7 @@ impl Shard {
             node,
             lifecycle,
             image: RefCell::new(image),
-            logs: RefCell::new(HashMap::new()),
+            partitions: RefCell::new(HashMap::new()),
             peers,
             cache,
             data_tq,
@@ -130,16 +134,26 @@ impl Shard {
         self.image.borrow().clone()
     }
 
+    /// The shard that owns a partition on this node: its placement table entry, or (a
+    /// topic or partition the image does not have) the default spread.
     pub fn owner_of(&self, topic: &str, partition: i32) -> usize {
-        owner_shard(topic, partition, self.count)
+        let image = self.image.borrow();
+        match image.topic(topic).and_then(|t| t.placement(partition)) {
+            Some(p) => p.shard_on(self.count).0,
+            None => default_shard(topic, partition, self.count).0,
+        }
+    }
+
+    pub fn partition(&self, tp: &TopicPartition) -> Option<Rc<Partition>> {
+        self.partitions.borrow().get(tp).cloned()
     }
 
     pub fn log(&self, tp: &TopicPartition) -> Option<Rc<PartitionLog>> {
-        self.logs.borrow().get(tp).map(|(_, l)| l.clone())
+        self.partitions.borrow().get(tp).map(|p| p.log.clone())
     }
 
     pub fn owned_logs(&self) -> Vec<Rc<PartitionLog>> {
-        self.logs.borrow().values().map(|(_, l)| l.clone()).collect()
+        self.partitions.borrow().values().map(|p| p.log.clone()).collect()
     }
 
     /// Runs `msg` on shard `to`: inline when it is this shard, else over the mesh.
@@ -202,12 +216,15 @@ impl Shard {
                 self.wait_for_data_local(&items, deadline).await;
                 let _ = reply.send(());
             }
-            ShardMsg::ListOffset { tp, timestamp, reply } => {
-                let _ = reply.send(self.list_offset_local(&tp, timestamp).await);
+            ShardMsg::ListOffset { tp, timestamp, current_leader_epoch, reply } => {
+                let _ = reply.send(self.list_offset_local(&tp, timestamp, current_leader_epoch).await);
+            }
+            ShardMsg::EpochEndOffset { tp, current_leader_epoch, leader_epoch, reply } => {
+                let _ = reply.send(self.epoch_end_offset_local(&tp, current_leader_epoch, leader_epoch));
             }
             ShardMsg::DeleteRecords { tp, offset, reply } => {
-                let result = match self.log(&tp) {
-                    Some(log) => Some(log.delete_records(offset).await),
+                let result = match self.partition(&tp) {
+                    Some(p) => Some(p.log.delete_records(offset, p.high_watermark()).await),
                     None => None,
                 };
                 let _ = reply.send(result);
@@ -235,10 +252,15 @@ impl Shard {
     /// This shard's state for a metrics scrape.
     fn stats(&self) -> crate::metrics::ShardStats {
         let partitions = self
-            .logs
+            .partitions
             .borrow()
             .iter()
-            .map(|(tp, (_, log))| crate::metrics::PartitionStats { tp: tp.clone(), log: log.stats() })
+            .map(|(tp, p)| crate::metrics::PartitionStats {
+                tp: tp.clone(),
+                log: p.log.stats(),
+                high_watermark: p.high_watermark(),
+                leader_epoch: p.leader_epoch().0,
+            })
             .collect();
         let (cache_hits, cache_misses) = self.cache.hits_misses();
         let (groups, group_offsets) = self.groups.stats(crate::limits::METRICS_GROUP_OFFSETS_MAX);
@@ -255,10 +277,13 @@ impl Shard {
     }
 
     async fn produce_local(&self, tp: &TopicPartition, records: bytes::Bytes, acks: i16) -> ProduceResult {
-        let log = self.log(tp).ok_or(ProduceError::UnknownPartition)?;
-        let outcome = log.append(records).map_err(ProduceError::Append)?;
+        let p = self.partition(tp).ok_or(ProduceError::UnknownPartition)?;
+        if !p.is_leader() {
+            return Err(ProduceError::NotLeader);
+        }
+        let outcome = p.log.append(records).map_err(ProduceError::Append)?;
         if acks != 0 {
-            log.wait_durable(outcome.end_offset, outcome.needs_sync)
+            p.wait_acknowledged(outcome.end_offset, acks, outcome.needs_sync)
                 .await
                 .map_err(|e| ProduceError::Append(e.into()))?;
         }
@@ -266,58 +291,109 @@ impl Shard {
     }
 
     async fn fetch_local(&self, item: &FetchItem) -> FetchResult {
-        let Some(log) = self.log(&item.tp) else {
-            return FetchResult {
-                error: Some(FetchError::UnknownPartition),
-                high_watermark: -1,
-                log_start_offset: -1,
-                records: None,
-            };
+        let failed = |error, hw, start| FetchResult {
+            error: Some(error),
+            high_watermark: hw,
+            log_start_offset: start,
+            records: None,
+            diverging_epoch: None,
         };
-        match log.read(item.offset, item.max_bytes).await {
+        let Some(p) = self.partition(&item.tp) else {
+            return failed(FetchError::UnknownPartition, -1, -1);
+        };
+        let (hw, start) = (p.high_watermark(), p.log.log_start_offset());
+        if let Err(e) = p.check_epoch(LeaderEpoch(item.current_leader_epoch)) {
+            return failed(FetchError::Epoch(e), -1, -1);
+        }
+        if !p.is_leader() {
+            return failed(FetchError::NotLeader, -1, -1);
+        }
+        // A fetcher that says which epoch it last fetched learns whether its log diverges
+        // from ours there (KIP-320; followers truncate by it): the epoch's end here is
+        // before its fetch offset, or the epoch is unknown and an older one ends here.
+        if item.last_fetched_epoch >= 0 {
+            let (epoch, end) = p.log.end_offset_for_epoch(LeaderEpoch(item.last_fetched_epoch));
+            if end.0 < 0 || epoch.0 < 0 {
+                return failed(FetchError::Read(ReadError::OutOfRange { offset: item.offset, start, end: hw }), hw, start);
+            }
+            if end.0 < item.offset || epoch.0 < item.last_fetched_epoch {
+                return FetchResult {
+                    error: None,
+                    high_watermark: hw,
+                    log_start_offset: start,
+                    records: None,
+                    diverging_epoch: Some((epoch.0, end.0)),
+                };
+            }
+        }
+        match p.log.read(item.offset, hw, item.max_bytes).await {
             Ok(r) => FetchResult {
                 error: None,
-                high_watermark: r.high_watermark,
+                high_watermark: hw,
                 log_start_offset: r.log_start_offset,
                 records: r.records,
+                diverging_epoch: None,
             },
-            Err(e) => FetchResult {
-                error: Some(FetchError::Read(e)),
-                high_watermark: log.high_watermark(),
-                log_start_offset: log.log_start_offset(),
-                records: None,
-            },
+            Err(e) => failed(FetchError::Read(e), hw, p.log.log_start_offset()),
         }
     }
 
     async fn wait_for_data_local(&self, items: &[(TopicPartition, i64)], deadline: Instant) {
-        let waits: Vec<_> = items.iter().filter_map(|(tp, offset)| self.log(tp).map(|l| (l, *offset))).collect();
+        let waits: Vec<_> = items.iter().filter_map(|(tp, offset)| self.partition(tp).map(|p| (p, *offset))).collect();
         if waits.is_empty() {
             return;
         }
-        let futs: Vec<_> = waits.iter().map(|(l, o)| Box::pin(l.wait_for_data(*o, deadline))).collect();
+        let futs: Vec<_> = waits.iter().map(|(p, o)| Box::pin(p.wait_for_data(*o, deadline))).collect();
         futures::future::select_all(futs).await;
     }
 
-    async fn list_offset_local(&self, tp: &TopicPartition, timestamp: i64) -> ListOffsetResult {
-        let log = self.log(tp).ok_or(ListOffsetError::UnknownPartition)?;
-        match timestamp {
+    async fn list_offset_local(&self, tp: &TopicPartition, timestamp: i64, current_leader_epoch: i32) -> ListOffsetResult {
+        let p = self.partition(tp).ok_or(ListOffsetError::UnknownPartition)?;
+        p.check_epoch(LeaderEpoch(current_leader_epoch)).map_err(ListOffsetError::Epoch)?;
+        if !p.is_leader() {
+            return Err(ListOffsetError::NotLeader);
+        }
+        let log = &p.log;
+        let hw = p.high_watermark();
+        let epochs = log.leader_epoch_cache();
+        let epoch_at = |offset: i64| epochs.epoch_at(Offset(offset)).map_or(-1, |e| e.0);
+        let found = match timestamp {
             // Earliest, and earliest local (-4, KIP-405): every segment is local.
-            -2 | -4 => Ok(Some((log.log_start_offset(), -1))),
-            -1 => Ok(Some((log.high_watermark(), -1))),
+            -2 | -4 => Some((log.log_start_offset(), -1)),
+            -1 => Some((hw, -1)),
             // Latest tiered (-5, KIP-1005): nothing is tiered; Kafka answers -1 then.
-            -5 => Ok(None),
-            ts if ts < 0 && ts != -3 => Err(ListOffsetError::UnsupportedTimestamp(ts)),
+            -5 => None,
+            ts if ts < 0 && ts != -3 => return Err(ListOffsetError::UnsupportedTimestamp(ts)),
             // The record with the largest timestamp (-3, KIP-734), or the first at or after `ts`.
             ts => {
-                let found =
-                    if ts == -3 { log.max_timestamp_offset().await } else { log.offset_for_timestamp(ts).await };
+                let found = if ts == -3 {
+                    log.max_timestamp_offset(hw).await
+                } else {
+                    log.offset_for_timestamp(ts, hw).await
+                };
                 found.map_err(|e| {
                     tracing::warn!(partition = %tp, error = %e, timestamp = ts, "timestamp lookup failed");
                     ListOffsetError::Read(e)
-                })
+                })?
             }
+        };
+        // The epoch of the offset found (Kafka: the latest epoch for the log end).
+        Ok(found.map(|(offset, ts)| {
+            let epoch = if timestamp == -1 { epochs.latest().map_or(-1, |e| e.epoch.0) } else { epoch_at(offset) };
+            ListedOffset { offset, timestamp: ts, leader_epoch: epoch }
+        }))
+    }
+
+    /// OffsetForLeaderEpoch for one partition: the largest epoch at or below `leader_epoch`
+    /// and the offset where it ended.
+    fn epoch_end_offset_local(&self, tp: &TopicPartition, current_leader_epoch: i32, leader_epoch: i32) -> EpochEndResult {
+        let p = self.partition(tp).ok_or(EpochEndError::UnknownPartition)?;
+        p.check_epoch(LeaderEpoch(current_leader_epoch)).map_err(EpochEndError::Epoch)?;
+        if !p.is_leader() {
+            return Err(EpochEndError::NotLeader);
         }
+        let (epoch, end) = p.log.end_offset_for_epoch(LeaderEpoch(leader_epoch));
+        Ok((epoch.0, end.0))
     }
 
     /// Installs a new image and reconciles this shard's logs with it: opens the partitions
@@ -331,26 +407,27 @@ impl Shard {
         *applied = Some(image.version);
         *self.image.borrow_mut() = image.clone();
         let broker = self.config.with_dynamic(&image.broker_config_layers(self.config.node_id));
-        let mut wanted: HashMap<TopicPartition, (Uuid, TopicConfig)> = HashMap::new();
+        let local = NodeId(self.config.node_id);
+        let mut wanted: HashMap<TopicPartition, (Uuid, TopicConfig, PartitionPlacement)> = HashMap::new();
         for topic in image.topics.values() {
-            for p in 0..topic.partitions {
-                if self.owner_of(&topic.name, p) == self.id {
+            for (&p, placement) in &topic.placement {
+                if placement.shard_on(self.count).0 == self.id && placement.replicas.contains(&local.0) {
                     wanted.insert(
                         TopicPartition::new(topic.name.clone(), p),
-                        (topic.id, TopicConfig::resolve(&broker, &topic.configs)),
+                        (topic.id, TopicConfig::resolve(&broker, &topic.configs), placement.clone()),
                     );
                 }
             }
         }
         let stale: Vec<(TopicPartition, Rc<PartitionLog>)> = self
-            .logs
+            .partitions
             .borrow()
             .iter()
-            .filter(|(tp, (id, _))| wanted.get(*tp).is_none_or(|(wid, _)| wid != id))
-            .map(|(tp, (_, l))| (tp.clone(), l.clone()))
+            .filter(|(tp, p)| wanted.get(*tp).is_none_or(|(wid, _, _)| *wid != p.topic_id))
+            .map(|(tp, p)| (tp.clone(), p.log.clone()))
             .collect();
         for (tp, log) in stale {
-            self.logs.borrow_mut().remove(&tp);
+            self.partitions.borrow_mut().remove(&tp);
             log.close().await;
             if let Err(e) = std::fs::remove_dir_all(log.dir()) {
                 tracing::warn!(partition = %tp, error = %e, "could not remove the deleted partition's directory");
@@ -358,18 +435,26 @@ impl Shard {
                 tracing::info!(partition = %tp, "deleted partition");
             }
         }
-        for (tp, (id, config)) in wanted {
-            if let Some((_, log)) = self.logs.borrow().get(&tp) {
-                log.set_config(config);
+        for (tp, (id, config, placement)) in wanted {
+            let held = self.partition(&tp);
+            if let Some(p) = held {
+                p.log.set_config(config);
+                if let Err(e) = p.apply_placement(&placement).await {
+                    tracing::error!(partition = %tp, error = %e, "cannot take the new leader epoch");
+                }
                 continue;
             }
             let dir = self.config.log_dir.join(tp.dir_name());
-            match PartitionLog::open(tp.clone(), dir, config, self.cache.clone(), self.background_tq).await {
-                Ok(log) => {
+            let opened = match PartitionLog::open(tp.clone(), dir, config, self.cache.clone(), self.background_tq).await {
+                Ok(log) => Partition::open(id, log, local, &placement).await,
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok(p) => {
                     if &*tp.topic == crate::group::OFFSETS_TOPIC {
-                        self.groups.load(&log).await;
+                        self.groups.load(&p.log).await;
                     }
-                    self.logs.borrow_mut().insert(tp, (id, log));
+                    self.partitions.borrow_mut().insert(tp, Rc::new(p));
                 }
                 Err(e) => tracing::error!(partition = %tp, error = %e, "cannot open partition; it stays offline"),
             }
@@ -378,7 +463,7 @@ impl Shard {
 
     /// Closes every log: pending bytes written, active segments trimmed and synced.
     pub async fn close_logs(&self) {
-        let logs: Vec<_> = self.logs.borrow_mut().drain().map(|(_, (_, l))| l).collect();
+        let logs: Vec<_> = self.partitions.borrow_mut().drain().map(|(_, p)| p.log.clone()).collect();
         for log in logs {
             log.close().await;
         }

@@ -4,7 +4,11 @@
 //! goes in the next), fdatasyncs in a syncer task (group commit), rolls segments, serves
 //! reads from the shard cache or the segment files, and recovers on open.
 //!
-//! Offsets below the high watermark have been written to the kernel; only they are served.
+//! Offsets below the written offset have been handed to the kernel; reads never go past it
+//! nor past the bound the partition gives (its high watermark, for consumers). The log
+//! knows nothing of replicas: the partition (`shard::partition`) decides what is committed.
+//! It does keep what recovery needs: the leader epoch cache (`leader-epoch-checkpoint`),
+//! and stamps each appended batch with the epoch the partition assigned.
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -27,7 +31,8 @@ use crate::limits;
 use crate::protocol::batch::{self, BatchHeader};
 use crate::protocol::record_set::RecordSet;
 use crate::sync::LocalNotify;
-use crate::types::TopicPartition;
+use crate::cluster::epochs::LeaderEpochCache;
+use crate::model::{LeaderEpoch, Offset, TopicPartition};
 use writer::DiskFull;
 
 struct Segment {
@@ -63,6 +68,8 @@ struct Segment {
     /// Idempotent batches found by the recovery scan (the active segment's), to rebuild
     /// the producer state from; emptied at open.
     recovered_producers: Vec<(i64, i16, BatchSeq)>,
+    /// Where each leader epoch begins in what the recovery scan read; emptied at open.
+    recovered_epochs: Vec<(LeaderEpoch, Offset)>,
 }
 
 impl Segment {
@@ -86,6 +93,7 @@ impl Segment {
             finalized: false,
             finalizing: false,
             recovered_producers: Vec::new(),
+            recovered_epochs: Vec::new(),
         }
     }
 }
@@ -101,12 +109,18 @@ struct LogState {
     segments: Vec<Segment>,
     log_start_offset: i64,
     next_offset: i64,
-    high_watermark: i64,
+    /// Everything before it has been handed to the kernel.
+    written_offset: i64,
     synced_offset: i64,
     sync_requested: i64,
     unsynced_messages: u64,
     inflight: VecDeque<Inflight>,
     producers: ProducerState,
+    /// Where each leader epoch starts; saved as `leader-epoch-checkpoint` on every change
+    /// of epoch.
+    epochs: LeaderEpochCache,
+    /// The epoch stamped on appended batches (-1 until the partition assigns one).
+    leader_epoch: LeaderEpoch,
     cache: VecDeque<CachedBatch>,
     failed: Option<StorageError>,
     /// Out of space (ENOSPC): appends are refused and waiters fail until the step that ran
@@ -128,7 +142,8 @@ impl LogState {
 #[derive(Debug, Clone, Copy)]
 pub struct AppendOutcome {
     pub base_offset: i64,
-    /// Offset after the last appended record: wait for the high watermark to reach it.
+    /// Offset after the last appended record: wait for the written offset (or the
+    /// partition's high watermark) to reach it.
     pub end_offset: i64,
     /// The append timestamp when the topic uses LogAppendTime, else -1.
     pub log_append_time_ms: i64,
@@ -142,7 +157,8 @@ pub struct AppendOutcome {
 pub struct LogStats {
     /// The offset the next appended record gets.
     pub log_end_offset: i64,
-    pub high_watermark: i64,
+    /// Everything before it is in the kernel.
+    pub written_offset: i64,
     pub log_start_offset: i64,
     pub segments: usize,
     /// Logical bytes of every segment (written and pending).
@@ -151,7 +167,8 @@ pub struct LogStats {
 
 pub struct ReadOutcome {
     pub records: Option<RecordSet>,
-    pub high_watermark: i64,
+    /// The bound the read was served to (the smaller of the caller's and the written offset).
+    pub up_to: i64,
     pub log_start_offset: i64,
 }
 
@@ -224,7 +241,9 @@ impl PartitionLog {
         // idempotent batches recovery scanned from that offset on.
         let active_base = segments.last().map(|s| s.base_offset).unwrap_or(0);
         let (mut producers, from) = load_producer_snapshot(&dir, active_base).await;
+        let mut epoch_starts = Vec::new();
         for seg in &mut segments {
+            epoch_starts.append(&mut seg.recovered_epochs);
             for (pid, epoch, b) in std::mem::take(&mut seg.recovered_producers) {
                 if b.base_offset >= from {
                     producers.record(pid, epoch, b);
@@ -234,6 +253,8 @@ impl PartitionLog {
         let log_start_offset = retention::saved_log_start(&dir, segments[0].base_offset, next_offset)
             .await
             .unwrap_or(segments[0].base_offset);
+        let epochs = recover_epochs(&tp, &dir, &segments, &epoch_starts, log_start_offset, next_offset).await?;
+        let leader_epoch = epochs.latest().map(|e| e.epoch).unwrap_or(LeaderEpoch::NONE);
         let compacted_through = compaction::saved_cleaning_point(&dir, segments.last().map(|s| s.base_offset)).await;
         let log = Rc::new(PartitionLog {
             tp,
@@ -243,12 +264,14 @@ impl PartitionLog {
                 segments,
                 log_start_offset,
                 next_offset,
-                high_watermark: next_offset,
+                written_offset: next_offset,
                 synced_offset: next_offset,
                 sync_requested: next_offset,
                 unsynced_messages: 0,
                 inflight: VecDeque::new(),
                 producers,
+                epochs,
+                leader_epoch,
                 cache: VecDeque::new(),
                 failed: None,
                 disk_full: DiskFull::default(),
@@ -284,8 +307,38 @@ impl PartitionLog {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-    pub fn high_watermark(&self) -> i64 {
-        self.state.borrow().high_watermark
+    /// Everything before it has been handed to the kernel.
+    pub fn written_offset(&self) -> i64 {
+        self.state.borrow().written_offset
+    }
+    /// The offset the next appended record gets.
+    pub fn log_end_offset(&self) -> i64 {
+        self.state.borrow().next_offset
+    }
+    pub fn leader_epoch_cache(&self) -> LeaderEpochCache {
+        self.state.borrow().epochs.clone()
+    }
+    /// The largest epoch at or below `epoch` and where it ended (OffsetForLeaderEpoch).
+    pub fn end_offset_for_epoch(&self, epoch: LeaderEpoch) -> (LeaderEpoch, Offset) {
+        let st = self.state.borrow();
+        st.epochs.end_offset_for(epoch, Offset(st.next_offset))
+    }
+
+    /// Appends from now on are stamped with `epoch`, which starts at the log end (Kafka's
+    /// `maybeAssignEpochStartOffset` when a replica becomes leader). The checkpoint is
+    /// saved before this returns, so an epoch once used is never forgotten.
+    pub async fn assign_epoch(&self, epoch: LeaderEpoch) -> Result<(), StorageError> {
+        let bytes = {
+            let mut st = self.state.borrow_mut();
+            let end = Offset(st.next_offset);
+            st.leader_epoch = epoch;
+            if !st.epochs.assign(epoch, end) {
+                return Ok(());
+            }
+            st.epochs.encode()
+        };
+        tracing::info!(partition = %self.tp, epoch = epoch.0, "leader epoch assigned");
+        write_small_file(&self.dir.join(EPOCH_CHECKPOINT_FILE), bytes).await
     }
     pub fn log_start_offset(&self) -> i64 {
         self.state.borrow().log_start_offset
@@ -300,7 +353,7 @@ impl PartitionLog {
         let st = self.state.borrow();
         LogStats {
             log_end_offset: st.next_offset,
-            high_watermark: st.high_watermark,
+            written_offset: st.written_offset,
             log_start_offset: st.log_start_offset,
             segments: st.segments.len(),
             size_bytes: st.segments.iter().map(|s| s.size).sum(),
@@ -368,6 +421,7 @@ impl PartitionLog {
         let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
         let mut owned = records.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
         let base_offset = st.next_offset;
+        let leader_epoch = st.leader_epoch.0;
         let mut next = base_offset;
         let mut messages = 0u64;
         let mut at = 0usize;
@@ -377,6 +431,7 @@ impl PartitionLog {
             let size = batch::peek_batch_bytes(b).expect("validated");
             let b = &mut b[..size];
             batch::set_base_offset(b, next);
+            batch::set_partition_leader_epoch(b, leader_epoch);
             if log_append_time {
                 batch::set_log_append_time(b, now);
             }
@@ -455,6 +510,7 @@ impl PartitionLog {
     }
 
     /// Waits until everything before `end_offset` is in the kernel (and, if `sync`, on disk).
+    /// (The partition then waits for its high watermark, when acks=all.)
     pub async fn wait_durable(&self, end_offset: i64, sync: bool) -> Result<(), StorageError> {
         loop {
             let notified = if sync { self.synced.notified() } else { self.progressed.notified() };
@@ -463,7 +519,7 @@ impl PartitionLog {
                 if let Some(e) = &st.failed {
                     return Err(StorageError::Offline(e.to_string()));
                 }
-                let reached = if sync { st.synced_offset } else { st.high_watermark };
+                let reached = if sync { st.synced_offset } else { st.written_offset };
                 if reached >= end_offset {
                     return Ok(());
                 }
@@ -471,7 +527,7 @@ impl PartitionLog {
                     // Not written yet, and the disk is full: the producer hears it now. The
                     // bytes stay queued and are written once space returns (an idempotent
                     // producer's retry is then answered as a duplicate).
-                    if st.high_watermark < end_offset {
+                    if st.written_offset < end_offset {
                         return Err(e.clone());
                     }
                 }
@@ -488,13 +544,25 @@ impl PartitionLog {
         }
     }
 
-    /// Waits until the high watermark passes `offset`, the log fails or closes, or `deadline`.
+    /// Completes at the next move of the written offset (or failure, or close). Create it
+    /// before checking the condition waited for.
+    pub fn progressed(&self) -> crate::sync::Notified<'_> {
+        self.progressed.notified()
+    }
+
+    /// Whether the log failed or is closing: waiting on it is over.
+    pub fn stopped(&self) -> bool {
+        let st = self.state.borrow();
+        st.failed.is_some() || st.closing
+    }
+
+    /// Waits until the written offset passes `offset`, the log fails or closes, or `deadline`.
     pub async fn wait_for_data(&self, offset: i64, deadline: std::time::Instant) {
         loop {
             let notified = self.progressed.notified();
             {
                 let st = self.state.borrow();
-                if st.high_watermark > offset || st.failed.is_some() || st.closing {
+                if st.written_offset > offset || st.failed.is_some() || st.closing {
                     return;
                 }
             }
@@ -509,21 +577,29 @@ impl PartitionLog {
         }
     }
 
-    /// Reads from `offset`, at most `max_bytes` but at least one whole batch when there is
-    /// data. Only offsets below the high watermark are served.
-    pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadOutcome, ReadError> {
-        let (hwm, start) = {
+    /// Everything written from `offset`: `read` with no bound of the caller's (tests, and
+    /// the group coordinator loading its partition).
+    pub async fn read_all(&self, offset: i64, max_bytes: usize) -> Result<ReadOutcome, ReadError> {
+        self.read(offset, i64::MAX, max_bytes).await
+    }
+
+    /// Reads from `offset` up to `up_to` (and never past the written offset), at most
+    /// `max_bytes` but at least one whole batch when there is data. An offset outside
+    /// `[log start, log end]` is out of range; one at or past the bound reads nothing, as
+    /// Kafka serves a consumer between the high watermark and the log end.
+    pub async fn read(&self, offset: i64, up_to: i64, max_bytes: usize) -> Result<ReadOutcome, ReadError> {
+        let (hwm, start, end) = {
             let st = self.state.borrow();
             if let Some(e) = &st.failed {
                 return Err(ReadError::Storage(StorageError::Offline(e.to_string())));
             }
-            (st.high_watermark, st.log_start_offset)
+            (st.written_offset.min(up_to), st.log_start_offset, st.next_offset)
         };
-        let outcome = |records| ReadOutcome { records, high_watermark: hwm, log_start_offset: start };
-        if offset < start || offset > hwm {
-            return Err(ReadError::OutOfRange { offset, start, end: hwm });
+        let outcome = |records| ReadOutcome { records, up_to: hwm, log_start_offset: start };
+        if offset < start || offset > end {
+            return Err(ReadError::OutOfRange { offset, start, end });
         }
-        if offset == hwm {
+        if offset >= hwm {
             return Ok(outcome(None));
         }
         if let Some(set) = self.read_cached(offset, hwm, max_bytes) {
@@ -597,9 +673,10 @@ impl PartitionLog {
         (!set.is_empty()).then_some(set)
     }
 
-    /// The first offset whose record timestamp is >= `timestamp`, with that timestamp.
-    pub async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, ReadError> {
-        let hwm = self.high_watermark();
+    /// The first offset below `up_to` whose record timestamp is >= `timestamp`, with that
+    /// timestamp.
+    pub async fn offset_for_timestamp(&self, timestamp: i64, up_to: i64) -> Result<Option<(i64, i64)>, ReadError> {
+        let hwm = self.written_offset().min(up_to);
         let candidates: Vec<(i64, Option<Rc<SegmentFile>>, u64, u64)> = {
             let st = self.state.borrow();
             st.segments
@@ -643,9 +720,9 @@ impl PartitionLog {
     }
 
     /// The first record with the log's largest timestamp (ListOffsets -3): the first at or after it.
-    pub async fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, ReadError> {
+    pub async fn max_timestamp_offset(&self, up_to: i64) -> Result<Option<(i64, i64)>, ReadError> {
         let max = self.state.borrow().segments.iter().map(|s| s.max_timestamp).max().unwrap_or(-1);
-        Ok(if max < 0 { None } else { self.offset_for_timestamp(max).await? })
+        Ok(if max < 0 { None } else { self.offset_for_timestamp(max, up_to).await? })
     }
 
     /// Writes everything pending, trims and syncs the active segment, saves indexes, and
@@ -763,6 +840,7 @@ async fn recover_segment(
         file.fdatasync().await?;
     }
     seg.recovered_producers = scan.producer_batches;
+    seg.recovered_epochs = scan.epoch_starts;
     seg.index = scan.index;
     seg.timeindex = scan.timeindex;
     seg.max_timestamp = scan.max_timestamp;
@@ -862,6 +940,60 @@ fn prune_producer_snapshots(dir: &Path, newest: i64) {
     }
 }
 
+/// Kafka's name for the leader epoch cache's file.
+const EPOCH_CHECKPOINT_FILE: &str = "leader-epoch-checkpoint";
+
+/// The leader epoch cache at open: the checkpoint, with the epochs the recovery scan saw
+/// added (the active segment is always scanned) and those past the recovered end dropped.
+/// Without a readable checkpoint it is rebuilt from every segment's batches. Saved again
+/// when recovery changed it.
+async fn recover_epochs(
+    tp: &TopicPartition,
+    dir: &Path,
+    segments: &[Segment],
+    scanned: &[(LeaderEpoch, Offset)],
+    log_start: i64,
+    log_end: i64,
+) -> Result<LeaderEpochCache, StorageError> {
+    let path = dir.join(EPOCH_CHECKPOINT_FILE);
+    let saved = match read_small_file(&path).await? {
+        Some(bytes) => {
+            let c = LeaderEpochCache::decode(&bytes);
+            if c.is_none() {
+                tracing::warn!(partition = %tp, file = %path.display(), "damaged leader epoch checkpoint; rebuilding it");
+            }
+            c
+        }
+        None => None,
+    };
+    let rebuilt = saved.is_none();
+    let mut cache = saved.unwrap_or_default();
+    let mut changed = false;
+    if rebuilt {
+        // Every batch header of every segment: the finalized ones were not scanned.
+        for seg in segments.iter().filter(|s| s.finalized) {
+            let Some(file) = &seg.file else { continue };
+            let scan = scan_segment(file, seg.base_offset, seg.written, false).await?;
+            for &(e, o) in &scan.epoch_starts {
+                cache.assign(e, o);
+            }
+        }
+        changed = true;
+    }
+    // Past the recovered end first: the scan's first batch of an epoch in a segment is
+    // not where the epoch began, and must not displace what the checkpoint knows.
+    changed |= cache.truncate_from_end(Offset(log_end));
+    for &(e, o) in scanned {
+        changed |= cache.assign(e, o);
+    }
+    changed |= cache.truncate_from_start(Offset(log_start));
+    if changed && !(rebuilt && cache.entries().is_empty()) {
+        tracing::info!(partition = %tp, entries = cache.entries().len(), rebuilt, "leader epoch cache recovered");
+        write_small_file(&path, cache.encode()).await?;
+    }
+    Ok(cache)
+}
+
 fn index_last_position(index: &OffsetIndex) -> u64 {
     index.lookup(u32::MAX) as u64
 }
@@ -896,3 +1028,6 @@ mod fault_tests;
 #[cfg(test)]
 #[path = "partition_log_tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "partition_log_epoch_tests.rs"]
+mod epoch_tests;

@@ -31,8 +31,8 @@ pub(super) async fn open_with(dir: &Path, config: TopicConfig) -> Rc<PartitionLo
 pub(super) async fn read_all(log: &PartitionLog) -> Vec<i64> {
     let mut offsets = Vec::new();
     let mut at = log.log_start_offset();
-    while at < log.high_watermark() {
-        let r = log.read(at, 1 << 20).await.unwrap();
+    while at < log.written_offset() {
+        let r = log.read_all(at, 1 << 20).await.unwrap();
         let bytes = r.records.expect("data below the high watermark").to_bytes();
         for (_, b) in batch::BatchIter::new(&bytes) {
             batch::validate(b, usize::MAX).unwrap();
@@ -56,16 +56,16 @@ fn appends_roll_read_back_and_recover_a_torn_tail() {
             expected.push(out.base_offset);
             log.wait_durable(out.end_offset, i % 10 == 0).await.unwrap();
         }
-        assert_eq!(log.high_watermark(), 300);
+        assert_eq!(log.written_offset(), 300);
         assert!(log.segment_count() > 1, "8 KiB segments must roll");
         assert_eq!(read_all(&log).await, expected, "read from the cache");
-        assert_eq!(log.offset_for_timestamp(1030).await.unwrap().map(|(o, _)| o), Some(150));
-        assert!(matches!(log.read(301, 100).await, Err(ReadError::OutOfRange { .. })));
+        assert_eq!(log.offset_for_timestamp(1030, i64::MAX).await.unwrap().map(|(o, _)| o), Some(150));
+        assert!(matches!(log.read_all(301, 100).await, Err(ReadError::OutOfRange { .. })));
         log.close().await;
 
         // Reopen: everything comes from disk now.
         let log = open(&path).await;
-        assert_eq!(log.high_watermark(), 300);
+        assert_eq!(log.written_offset(), 300);
         assert_eq!(read_all(&log).await, expected, "read from disk");
         log.close().await;
 
@@ -77,7 +77,7 @@ fn appends_roll_read_back_and_recover_a_torn_tail() {
         f.set_len(len - 10).unwrap();
         drop(f);
         let log = open(&path).await;
-        assert_eq!(log.high_watermark(), 295);
+        assert_eq!(log.written_offset(), 295);
         expected.pop();
         assert_eq!(read_all(&log).await, expected);
         let out = log.append(make_batch(0, 1, 10, 5).into()).unwrap();
@@ -98,7 +98,7 @@ fn a_uniquely_owned_request_buffer_is_kept_not_copied() {
         let ptr = unique.as_ptr();
         let out = log.append(unique).unwrap();
         log.wait_durable(out.end_offset, false).await.unwrap();
-        let set = log.read(0, 1 << 20).await.unwrap().records.unwrap();
+        let set = log.read_all(0, 1 << 20).await.unwrap().records.unwrap();
         assert_eq!(set.chunks()[0].as_ptr(), ptr);
         // Shared: the caller's bytes stay untouched (offsets are patched on a copy).
         let shared = Bytes::from(make_batch(0, 2, 10, 8));
@@ -106,7 +106,7 @@ fn a_uniquely_owned_request_buffer_is_kept_not_copied() {
         let out = log.append(shared).unwrap();
         log.wait_durable(out.end_offset, false).await.unwrap();
         assert_eq!(BatchHeader::read(&keep).unwrap().base_offset.get(), 0);
-        let set = log.read(3, 1 << 20).await.unwrap().records.unwrap();
+        let set = log.read_all(3, 1 << 20).await.unwrap().records.unwrap();
         assert_ne!(set.chunks()[0].as_ptr(), keep.as_ptr());
         assert_eq!(BatchHeader::read(&set.chunks()[0]).unwrap().base_offset.get(), 3);
         log.close().await;
@@ -154,8 +154,8 @@ fn pipelined_writes_read_back(config: TopicConfig) {
         let cached: Vec<u8> = {
             let mut all = Vec::new();
             let mut at = 0;
-            while at < log.high_watermark() {
-                let set = log.read(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+            while at < log.written_offset() {
+                let set = log.read_all(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
                 for (_, b) in batch::BatchIter::new(&set) {
                     at = BatchHeader::read(b).unwrap().last_offset() + 1;
                 }
@@ -165,11 +165,11 @@ fn pipelined_writes_read_back(config: TopicConfig) {
         };
         log.close().await;
         let log = open_with(&path, config).await;
-        assert_eq!(log.high_watermark(), last_end);
+        assert_eq!(log.written_offset(), last_end);
         let mut from_disk = Vec::new();
         let mut at = 0;
-        while at < log.high_watermark() {
-            let set = log.read(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+        while at < log.written_offset() {
+            let set = log.read_all(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
             for (_, b) in batch::BatchIter::new(&set) {
                 batch::validate(b, usize::MAX).unwrap();
                 at = BatchHeader::read(b).unwrap().last_offset() + 1;
@@ -207,7 +207,7 @@ fn retried_batches_get_their_offsets_back_and_are_not_written_twice() {
         assert_eq!((ra.base_offset, ra.end_offset), (0, 3));
         assert_eq!((rb.base_offset, rb.end_offset), (3, 5));
         log.wait_durable(5, true).await.unwrap();
-        assert_eq!(log.high_watermark(), 5, "nothing was written twice");
+        assert_eq!(log.written_offset(), 5, "nothing was written twice");
         // A gap, and an old epoch once a newer one has written.
         assert!(matches!(
             log.append(idempotent_batch(9, 0, 9, 1)),
@@ -226,7 +226,7 @@ fn retried_batches_get_their_offsets_back_and_are_not_written_twice() {
         assert_eq!((r.base_offset, r.end_offset), (5, 6));
         assert_eq!(log.append(idempotent_batch(9, 1, 1, 1)).unwrap().base_offset, 6);
         log.wait_durable(7, true).await.unwrap();
-        assert_eq!(log.high_watermark(), 7);
+        assert_eq!(log.written_offset(), 7);
         log.close().await;
     });
 }
@@ -390,7 +390,7 @@ fn recovery_keeps_exactly_the_batches_before_random_damage() {
                 }
             };
             let log = open(&copy).await;
-            assert_eq!(log.high_watermark(), survivors_end, "case {case}, {what}: recovered end");
+            assert_eq!(log.written_offset(), survivors_end, "case {case}, {what}: recovered end");
             let got = read_range(&log, 0, survivors_end).await;
             let want = read_prefix(&clean_bytes, survivors_end);
             assert!(got == want, "case {case}, {what}: recovered bytes differ from the clean log's");
@@ -408,7 +408,7 @@ async fn read_range(log: &PartitionLog, from: i64, to: i64) -> Vec<u8> {
     let mut all = Vec::new();
     let mut at = from;
     while at < to {
-        let set = log.read(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+        let set = log.read_all(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
         for (_, b) in batch::BatchIter::new(&set) {
             let h = BatchHeader::read(b).unwrap();
             if h.base_offset.get() >= to {
@@ -528,7 +528,7 @@ fn retention_and_delete_records_move_the_log_start() {
         let start = log.log_start_offset();
         assert!(start > 0 && start <= 80, "log start {start} must be at the segment holding offset 80");
         assert_eq!(segment_files(&path).len(), files_before - deleted, "their files are deleted");
-        assert!(matches!(log.read(start - 1, 1 << 20).await, Err(ReadError::OutOfRange { .. })));
+        assert!(matches!(log.read_all(start - 1, 1 << 20).await, Err(ReadError::OutOfRange { .. })));
         assert_eq!(read_all(&log).await.last(), Some(&(end - 2)), "everything from the start is readable");
         assert_eq!(log.enforce_retention(now).await.unwrap(), 0, "nothing more has expired");
 
@@ -542,18 +542,18 @@ fn retention_and_delete_records_move_the_log_start() {
 
         // DeleteRecords: inside a segment, persisted; past the end is out of range.
         let mid = log.log_start_offset() + 3;
-        assert_eq!(log.delete_records(mid).await.unwrap(), mid);
-        assert!(matches!(log.read(mid - 1, 1 << 20).await, Err(ReadError::OutOfRange { .. })));
-        assert!(log.read(mid, 1 << 20).await.unwrap().records.is_some());
-        assert_eq!(log.delete_records(mid - 2).await.unwrap(), mid, "never backwards");
-        assert!(matches!(log.delete_records(end + 1).await, Err(ReadError::OutOfRange { .. })));
+        assert_eq!(log.delete_records(mid, i64::MAX).await.unwrap(), mid);
+        assert!(matches!(log.read_all(mid - 1, 1 << 20).await, Err(ReadError::OutOfRange { .. })));
+        assert!(log.read_all(mid, 1 << 20).await.unwrap().records.is_some());
+        assert_eq!(log.delete_records(mid - 2, i64::MAX).await.unwrap(), mid, "never backwards");
+        assert!(matches!(log.delete_records(end + 1, i64::MAX).await, Err(ReadError::OutOfRange { .. })));
         log.close().await;
         let log = open_with(&path, config.clone()).await;
         assert_eq!(log.log_start_offset(), mid, "the log start survives a restart");
-        assert_eq!(log.high_watermark(), end);
+        assert_eq!(log.written_offset(), end);
         // -1: up to the high watermark; the active segment stays (empty to readers).
-        assert_eq!(log.delete_records(-1).await.unwrap(), end);
-        assert!(log.read(end, 1 << 20).await.unwrap().records.is_none());
+        assert_eq!(log.delete_records(-1, i64::MAX).await.unwrap(), end);
+        assert!(log.read_all(end, 1 << 20).await.unwrap().records.is_none());
         let next = log.append(make_batch(0, 1, 10, now).into()).unwrap();
         assert_eq!(next.base_offset, end);
         log.close().await;
@@ -650,7 +650,7 @@ fn later_compaction_passes_clean_old_segments_against_new_keys() {
             let mut at = 0;
             let mut seen = std::collections::HashSet::new();
             while at < active_base {
-                let set = log.read(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+                let set = log.read_all(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
                 let mut buf = Bytes::from(set.to_vec());
                 for s in RecordBatchDecoder::decode_all(&mut buf).unwrap() {
                     for r in s.records {
@@ -811,8 +811,8 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
         let read_everything = |log: Rc<PartitionLog>| async move {
             let mut all = Vec::new();
             let mut at = 0;
-            while at < log.high_watermark() {
-                let set = log.read(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+            while at < log.written_offset() {
+                let set = log.read_all(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
                 for (_, b) in batch::BatchIter::new(&set) {
                     at = BatchHeader::read(b).unwrap().last_offset() + 1;
                 }
@@ -830,7 +830,7 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
             }
         }
         let log = open_with(&path, config).await;
-        assert_eq!(log.high_watermark(), end);
+        assert_eq!(log.written_offset(), end);
         check(read_everything(log.clone()).await, "after a restart that rescans the compacted segments");
         assert!(
             matches!(log.append(make_batch(0, 2, 10, now).into()), Err(AppendError::KeylessRecords { ref indexes }) if indexes == &[0, 1]),

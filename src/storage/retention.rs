@@ -78,16 +78,17 @@ impl PartitionLog {
         Ok(count)
     }
 
-    /// DeleteRecords: moves the log start offset to `offset` (-1: the high watermark), never
-    /// backwards, keeps it on disk, and deletes the segments now entirely below it. Returns
-    /// the new log start offset (the partition's low watermark).
-    pub async fn delete_records(&self, offset: i64) -> Result<i64, ReadError> {
+    /// DeleteRecords: moves the log start offset to `offset` (-1: the high watermark, which
+    /// the partition passes; no further than what is written), never backwards, keeps it
+    /// on disk, and deletes the segments now entirely below it. Returns the new log start
+    /// offset (the partition's low watermark).
+    pub async fn delete_records(&self, offset: i64, high_watermark: i64) -> Result<i64, ReadError> {
         let (start, hwm) = {
             let st = self.state.borrow();
             if let Some(e) = &st.failed {
                 return Err(ReadError::Storage(StorageError::Offline(e.to_string())));
             }
-            (st.log_start_offset, st.high_watermark)
+            (st.log_start_offset, st.written_offset.min(high_watermark))
         };
         let target = if offset == -1 { hwm } else { offset };
         if target < 0 || target > hwm {
@@ -99,6 +100,8 @@ impl PartitionLog {
                 .map_err(ReadError::Storage)?;
             let mut st = self.state.borrow_mut();
             st.log_start_offset = st.log_start_offset.max(target);
+            let start = crate::model::Offset(st.log_start_offset);
+            st.epochs.truncate_from_start(start);
             drop(st);
             tracing::info!(partition = %self.tp, log_start_offset = target, "records deleted");
             // Segments now below the start go here, or at the next retention check if

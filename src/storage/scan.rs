@@ -7,6 +7,7 @@ use super::io::SegmentFile;
 use super::producer_state::BatchSeq;
 use super::StorageError;
 use crate::limits;
+use crate::model::{LeaderEpoch, Offset};
 use crate::protocol::batch::{self, BatchHeader};
 
 /// What a recovery scan found in one segment.
@@ -22,6 +23,8 @@ pub struct ScanOutcome {
     pub stop_reason: Option<String>,
     /// (producer id, epoch, sequences and offsets) of each idempotent batch, in order.
     pub producer_batches: Vec<(i64, i16, BatchSeq)>,
+    /// Where each leader epoch seen begins (`partition_leader_epoch` changes), in order.
+    pub epoch_starts: Vec<(LeaderEpoch, Offset)>,
 }
 
 impl ScanOutcome {
@@ -55,6 +58,10 @@ impl ScanOutcome {
         }
         if let Some(p) = producer_batch(h) {
             self.producer_batches.push(p);
+        }
+        let epoch = LeaderEpoch(h.partition_leader_epoch.get());
+        if epoch.0 >= 0 && self.epoch_starts.last().is_none_or(|&(e, _)| e != epoch) {
+            self.epoch_starts.push((epoch, Offset(base)));
         }
         let max_ts = h.max_timestamp.get();
         self.timeindex.push(max_ts, (h.last_offset() - base_offset) as u32);
@@ -90,6 +97,7 @@ impl ScanOutcome {
             max_timestamp: -1,
             stop_reason: None,
             producer_batches: Vec::new(),
+            epoch_starts: Vec::new(),
         }
     }
 }

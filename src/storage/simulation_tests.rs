@@ -24,7 +24,7 @@ use super::faults::{self, Fault};
 use super::{PartitionLog, ShardCache};
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::protocol::batch::{self, BatchHeader};
-use crate::types::TopicPartition;
+use crate::model::TopicPartition;
 
 /// What the simulation knows: every batch appended and still possibly in the log, by base
 /// offset (bytes as stored), and the end of what was acknowledged as durable.
@@ -92,7 +92,7 @@ async fn open(dir: &Path, config: &TopicConfig) -> Rc<PartitionLog> {
 /// Everything in the log equals the model at its offsets, the durable prefix is all there,
 /// and offsets are contiguous from 0. Returns the log's end.
 async fn check(log: &PartitionLog, model: &Model, seed: u64, step: usize) -> i64 {
-    let hwm = log.high_watermark();
+    let hwm = log.written_offset();
     assert!(
         hwm >= model.durable_end,
         "seed {seed} step {step}: high watermark {hwm} below durable end {}",
@@ -100,7 +100,7 @@ async fn check(log: &PartitionLog, model: &Model, seed: u64, step: usize) -> i64
     );
     let mut at = 0;
     while at < hwm {
-        let set = bounded(format!("seed {seed} step {step}: read {at}"), log.read(at, 256 << 10))
+        let set = bounded(format!("seed {seed} step {step}: read {at}"), log.read_all(at, 256 << 10))
             .await
             .unwrap_or_else(|e| panic!("seed {seed} step {step}: read {at}: {e}"));
         let bytes =
@@ -186,6 +186,8 @@ fn simulate(seed: u64, steps: usize) {
                             let out = log.append(Bytes::from(b.clone())).expect("append");
                             let mut stored = b;
                             batch::set_base_offset(&mut stored, out.base_offset);
+                            // No epoch was assigned: the log stamps "none".
+                            batch::set_partition_leader_epoch(&mut stored, -1);
                             model.batches.insert(out.base_offset, Bytes::from(stored));
                             last = Some(out.end_offset);
                             if rng.random_bool(0.3) {
@@ -211,12 +213,12 @@ fn simulate(seed: u64, steps: usize) {
                         }
                     }
                     60..=79 => {
-                        let hwm = log.high_watermark();
+                        let hwm = log.written_offset();
                         if hwm > 0 {
                             let at = rng.random_range(0..hwm);
                             let set = bounded(
                                 format!("seed {seed} step {step}: read {at}"),
-                                log.read(at, rng.random_range(1..100_000)),
+                                log.read_all(at, rng.random_range(1..100_000)),
                             )
                             .await
                             .expect("read")

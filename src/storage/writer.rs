@@ -245,7 +245,7 @@ impl PartitionLog {
             if let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == w.segment_base) {
                 seg.written = seg.written.max(w.end);
             }
-            let mut hwm = st.high_watermark;
+            let mut hwm = st.written_offset;
             while let Some(f) = st.inflight.front() {
                 if f.segment_base == w.segment_base && f.end_position <= w.end {
                     hwm = f.next_offset;
@@ -254,8 +254,8 @@ impl PartitionLog {
                     break;
                 }
             }
-            assert!(hwm >= st.high_watermark, "high watermark went backwards");
-            st.high_watermark = hwm;
+            assert!(hwm >= st.written_offset, "written offset went backwards");
+            st.written_offset = hwm;
             advanced = true;
         }
         let want_sync = st.sync_requested > st.synced_offset;
@@ -405,7 +405,7 @@ impl PartitionLog {
                     break;
                 }
                 let wanted = st.sync_requested > st.synced_offset;
-                if !wanted || st.high_watermark <= st.synced_offset {
+                if !wanted || st.written_offset <= st.synced_offset {
                     (None, Vec::new())
                 } else {
                     let files: Vec<Rc<SegmentFile>> = st
@@ -414,7 +414,7 @@ impl PartitionLog {
                         .filter(|s| !s.finalized && s.next_offset > st.synced_offset)
                         .filter_map(|s| s.file.clone())
                         .collect();
-                    (Some(st.high_watermark), files)
+                    (Some(st.written_offset), files)
                 }
             };
             let Some(target) = target else {
@@ -425,8 +425,8 @@ impl PartitionLog {
                         };
                         notified.or(timer).await;
                         let mut st = self.state.borrow_mut();
-                        if st.high_watermark > st.synced_offset {
-                            st.sync_requested = st.sync_requested.max(st.high_watermark);
+                        if st.written_offset > st.synced_offset {
+                            st.sync_requested = st.sync_requested.max(st.written_offset);
                         }
                     }
                     None => notified.await,

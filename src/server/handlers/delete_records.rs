@@ -11,7 +11,7 @@ use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
 use crate::shard::{Shard, ShardMsg};
 use crate::storage::{ReadError, StorageError};
-use crate::types::TopicPartition;
+use crate::model::TopicPartition;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 2;

@@ -26,7 +26,6 @@ pub const MAX_VERSION: i16 = 0;
 pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
     let r: DescribeTopicPartitionsRequest = req.decode()?;
     let image = shard.image();
-    let node = BrokerId(shard.node.node_id);
     let mut names: Vec<String> = if r.topics.is_empty() {
         image.topics.values().map(|t| t.name.to_string()).collect()
     } else {
@@ -85,10 +84,19 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
             budget -= 1;
             let mut dp = DescribeTopicPartitionsResponsePartition::default();
             dp.partition_index = p;
-            dp.leader_id = node;
-            dp.leader_epoch = 0;
-            dp.replica_nodes = vec![node];
-            dp.isr_nodes = vec![node];
+            match meta.placement(p) {
+                Some(pl) => {
+                    dp.leader_id = BrokerId(pl.leader);
+                    dp.leader_epoch = pl.leader_epoch;
+                    dp.replica_nodes = pl.replicas.iter().map(|&n| BrokerId(n)).collect();
+                    dp.isr_nodes = pl.isr.iter().map(|&n| BrokerId(n)).collect();
+                }
+                None => {
+                    dp.error_code = kafka_protocol::error::ResponseError::LeaderNotAvailable.code();
+                    dp.leader_id = BrokerId(-1);
+                    dp.leader_epoch = -1;
+                }
+            }
             dp.eligible_leader_replicas = Some(Vec::new());
             dp.last_known_elr = Some(Vec::new());
             dp.offline_replicas = Vec::new();

@@ -18,7 +18,7 @@ use crate::protocol::frame::Request;
 use crate::protocol::record_set::RecordSet;
 use crate::shard::{FetchError, FetchItem, FetchResult, Shard, ShardMsg};
 use crate::storage::ReadError;
-use crate::types::TopicPartition;
+use crate::model::TopicPartition;
 
 pub const MIN_VERSION: i16 = 4;
 pub const MAX_VERSION: i16 = 12;
@@ -41,6 +41,8 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                     tp: TopicPartition::new(m.name.clone(), p.partition),
                     offset: p.fetch_offset,
                     max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
+                    current_leader_epoch: if req.version() >= 9 { p.current_leader_epoch } else { -1 },
+                    last_fetched_epoch: if req.version() >= 12 { p.last_fetched_epoch } else { -1 },
                 }),
                 _ => Err(ResponseError::UnknownTopicOrPartition),
             };
@@ -87,6 +89,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                     last_stable_offset: -1,
                     log_start_offset: -1,
                     records: None,
+                    diverging_epoch: None,
                 })
                 .collect(),
         })
@@ -112,12 +115,17 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         if let Some(e) = &result.error {
             pd.error_code = match e {
                 FetchError::UnknownPartition => ResponseError::UnknownTopicOrPartition,
+                FetchError::NotLeader => ResponseError::NotLeaderOrFollower,
+                FetchError::Epoch(e) => super::epoch_error(*e),
                 FetchError::Read(ReadError::OutOfRange { .. }) => ResponseError::OffsetOutOfRange,
                 FetchError::Read(ReadError::Storage(_)) => ResponseError::KafkaStorageError,
             }
             .code();
             failed = true;
             continue;
+        }
+        if req.version() >= 12 {
+            pd.diverging_epoch = result.diverging_epoch;
         }
         // The response-wide max_bytes: the first non-empty partition always goes whole.
         if let Some(records) = result.records {

@@ -13,7 +13,8 @@ use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
 use crate::shard::{ListOffsetError, Shard, ShardMsg};
 use crate::storage::ReadError;
-use crate::types::TopicPartition;
+use crate::model::TopicPartition;
+use super::epoch_error;
 
 pub const MIN_VERSION: i16 = 1;
 pub const MAX_VERSION: i16 = 10;
@@ -28,13 +29,17 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
             let shard = shard.clone();
             let meta = meta.clone();
             let (partition, timestamp) = (p.partition_index, p.timestamp);
+            // v4+ carries the client's view of the leader epoch.
+            let current_leader_epoch = if req.version() >= 4 { p.current_leader_epoch } else { -1 };
             calls.push(async move {
                 let res = match meta {
                     Some(m) if partition >= 0 && partition < m.partitions => {
                         let tp = TopicPartition::new(m.name.clone(), partition);
                         let owner = shard.owner_of(&tp.topic, partition);
-                        match shard.call(owner, |reply| ShardMsg::ListOffset { tp, timestamp, reply }).await {
+                        match shard.call(owner, |reply| ShardMsg::ListOffset { tp, timestamp, current_leader_epoch, reply }).await {
                             Some(Ok(found)) => Ok(found),
+                            Some(Err(ListOffsetError::NotLeader)) => Err(ResponseError::NotLeaderOrFollower),
+                            Some(Err(ListOffsetError::Epoch(e))) => Err(epoch_error(e)),
                             Some(Err(ListOffsetError::UnknownPartition)) => Err(ResponseError::UnknownTopicOrPartition),
                             Some(Err(ListOffsetError::UnsupportedTimestamp(_))) => Err(ResponseError::InvalidRequest),
                             Some(Err(ListOffsetError::Read(ReadError::OutOfRange { .. }))) => {
@@ -71,11 +76,11 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         pr.offset = -1;
         pr.leader_epoch = -1;
         match res {
-            Ok(Some((offset, ts))) => {
-                pr.offset = offset;
-                pr.timestamp = ts;
+            Ok(Some(found)) => {
+                pr.offset = found.offset;
+                pr.timestamp = found.timestamp;
                 if req.version() >= 4 {
-                    pr.leader_epoch = 0;
+                    pr.leader_epoch = found.leader_epoch;
                 }
             }
             Ok(None) => {}

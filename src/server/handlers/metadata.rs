@@ -81,12 +81,12 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
         authorized_operations(ResourceType::Cluster, (8..=10).contains(&v) && r.include_cluster_authorized_operations);
     let topic_ops = authorized_operations(ResourceType::Topic, v >= 8 && r.include_topic_authorized_operations);
     resp.topics = match wanted {
-        None => image.topics.values().map(|t| describe(shard, t, v, topic_ops)).collect(),
+        None => image.topics.values().map(|t| describe(t, v, topic_ops)).collect(),
         Some(list) => list
             .into_iter()
             .map(|w| match w {
                 Wanted::Name(n) => match image.topic(&n) {
-                    Some(t) => describe(shard, t, v, topic_ops),
+                    Some(t) => describe(t, v, topic_ops),
                     None => {
                         let code = if validate_topic_name(&n).is_err() {
                             ResponseError::InvalidTopicException
@@ -97,7 +97,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
                     }
                 },
                 Wanted::Id(id) => match image.topic_by_id(id) {
-                    Some(t) => describe(shard, t, v, topic_ops),
+                    Some(t) => describe(t, v, topic_ops),
                     None => error_topic(None, id, ResponseError::UnknownTopicId),
                 },
             })
@@ -115,8 +115,7 @@ fn error_topic(name: Option<String>, id: Uuid, code: ResponseError) -> MetadataR
     t
 }
 
-fn describe(shard: &Shard, topic: &Arc<TopicMeta>, v: i16, authorized_ops: i32) -> MetadataResponseTopic {
-    let node = BrokerId(shard.node.node_id);
+fn describe(topic: &Arc<TopicMeta>, v: i16, authorized_ops: i32) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(StrBytes::from_string(topic.name.to_string())));
     if v >= 10 {
@@ -130,12 +129,24 @@ fn describe(shard: &Shard, topic: &Arc<TopicMeta>, v: i16, authorized_ops: i32) 
         .map(|p| {
             let mut mp = MetadataResponsePartition::default();
             mp.partition_index = p;
-            mp.leader_id = node;
-            if v >= 7 {
-                mp.leader_epoch = 0;
+            match topic.placement(p) {
+                Some(pl) => {
+                    mp.leader_id = BrokerId(pl.leader);
+                    if pl.leader < 0 {
+                        mp.error_code = ResponseError::LeaderNotAvailable.code();
+                    }
+                    if v >= 7 {
+                        mp.leader_epoch = pl.leader_epoch;
+                    }
+                    mp.replica_nodes = pl.replicas.iter().map(|&n| BrokerId(n)).collect();
+                    mp.isr_nodes = pl.isr.iter().map(|&n| BrokerId(n)).collect();
+                }
+                None => {
+                    mp.error_code = ResponseError::LeaderNotAvailable.code();
+                    mp.leader_id = BrokerId(-1);
+                    mp.leader_epoch = -1;
+                }
             }
-            mp.replica_nodes = vec![node];
-            mp.isr_nodes = vec![node];
             mp
         })
         .collect();

@@ -26,6 +26,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 
@@ -82,6 +83,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, init_producer_id::MIN_VERSION, init_producer_id::MAX_VERSION),
     (ApiKey::DeleteRecords, delete_records::MIN_VERSION, delete_records::MAX_VERSION),
     (ApiKey::DescribeTopicPartitions, describe_topic_partitions::MIN_VERSION, describe_topic_partitions::MAX_VERSION),
+    (ApiKey::OffsetForLeaderEpoch, offset_for_leader_epoch::MIN_VERSION, offset_for_leader_epoch::MAX_VERSION),
 ];
 
 /// Handles one request and counts it in the shard's metrics (a request answered by
@@ -148,6 +150,7 @@ async fn dispatch(shard: &Rc<Shard>, req: &Request, body: Bytes, peer: &str) -> 
         ApiKey::InitProducerId => init_producer_id::handle(shard, req).await,
         ApiKey::DeleteRecords => delete_records::handle(shard, req).await,
         ApiKey::DescribeTopicPartitions => describe_topic_partitions::handle(shard, req).await,
+        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(shard, req).await,
         _ => unreachable!("checked against SUPPORTED"),
     }
 }
@@ -170,6 +173,16 @@ pub fn respond<T: Encodable>(req: &Request, body: &T) -> HandlerResult {
 /// Runs a metadata change on the controller shard.
 pub async fn controller_call(shard: &Rc<Shard>, op: ControllerOp) -> Option<ControllerResult> {
     shard.call(0, |reply| ShardMsg::Controller { op, reply }).await
+}
+
+/// The error for a request whose `current_leader_epoch` does not match the replica's:
+/// FENCED_LEADER_EPOCH (74) when the client's is older, UNKNOWN_LEADER_EPOCH (75) newer.
+pub fn epoch_error(e: crate::cluster::partition::EpochCheck) -> kafka_protocol::error::ResponseError {
+    use crate::cluster::partition::EpochCheck;
+    match e {
+        EpochCheck::Fenced => kafka_protocol::error::ResponseError::FencedLeaderEpoch,
+        EpochCheck::Unknown => kafka_protocol::error::ResponseError::UnknownLeaderEpoch,
+    }
 }
 
 pub fn code(e: kafka_protocol::error::ResponseError) -> i16 {

@@ -17,7 +17,7 @@ use crate::protocol::frame::Request;
 use crate::shard::{ProduceError, ProduceResult, Shard, ShardMsg};
 use crate::storage::producer_state::SequenceError;
 use crate::storage::AppendError;
-use crate::types::TopicPartition;
+use crate::model::TopicPartition;
 
 pub const MIN_VERSION: i16 = 3;
 pub const MAX_VERSION: i16 = 9;
@@ -134,6 +134,7 @@ fn count(shard: &Shard, results: &[(usize, usize, Result<ProduceResult, Response
 fn produce_error(e: &ProduceError) -> (ResponseError, String) {
     let code = match e {
         ProduceError::UnknownPartition => ResponseError::UnknownTopicOrPartition,
+        ProduceError::NotLeader => ResponseError::NotLeaderOrFollower,
         ProduceError::Append(AppendError::TooLarge { .. }) => ResponseError::MessageTooLarge,
         ProduceError::Append(AppendError::Invalid(BatchError::TooLarge { .. })) => ResponseError::MessageTooLarge,
         ProduceError::Append(AppendError::Invalid(BatchError::BadMagic(_))) => ResponseError::InvalidRecord,
@@ -154,6 +155,7 @@ fn produce_error(e: &ProduceError) -> (ResponseError, String) {
     };
     let message = match e {
         ProduceError::UnknownPartition => "unknown partition".to_string(),
+        ProduceError::NotLeader => "this broker is not the partition's leader".to_string(),
         ProduceError::Append(a) => a.to_string(),
     };
     (code, message)

@@ -1,0 +1,94 @@
+//! Where a partition lives: its replicas, leader, epochs, in-sync replicas (written by the
+//! controller as `MetadataRecord::Partition`), and which shard owns it on a node.
+use serde::{Deserialize, Serialize};
+
+use crate::model::{LeaderEpoch, NodeId, ShardId};
+
+/// One partition's entry in the placement table (Kafka's PartitionRecord, plus the shard).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionPlacement {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// -1: no leader (none of the ISR is alive).
+    pub leader: i32,
+    pub leader_epoch: i32,
+    /// Bumped by every change of this entry; the ISR changes as a compare-and-swap on it.
+    pub partition_epoch: i32,
+    /// The shard that owns the partition on each node hosting it, taken modulo the node's
+    /// shard count (a node may run with fewer cores than the one that created it).
+    pub shard: u32,
+}
+
+impl PartitionPlacement {
+    /// The placement of a new partition whose only replica is `node`.
+    pub fn single(node: NodeId, shard: ShardId) -> PartitionPlacement {
+        PartitionPlacement {
+            replicas: vec![node.0],
+            isr: vec![node.0],
+            leader: node.0,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            shard: shard.0 as u32,
+        }
+    }
+
+    pub fn leader_epoch(&self) -> LeaderEpoch {
+        LeaderEpoch(self.leader_epoch)
+    }
+
+    pub fn leader(&self) -> Option<NodeId> {
+        (self.leader >= 0).then_some(NodeId(self.leader))
+    }
+
+    /// The owning shard on a node that runs `shards` shards.
+    pub fn shard_on(&self, shards: usize) -> ShardId {
+        ShardId(self.shard as usize % shards.max(1))
+    }
+
+    /// `node` is back (registered again after a restart): it leads again what it led, or
+    /// what has no leader while it is in the ISR, under a new leader epoch, as a KRaft
+    /// controller elects an unfenced broker. True if this entry changed.
+    pub fn reelect(&mut self, node: NodeId) -> bool {
+        let leads = self.leader == node.0 || (self.leader < 0 && self.isr.contains(&node.0));
+        if leads {
+            self.leader = node.0;
+            self.leader_epoch += 1;
+            self.partition_epoch += 1;
+        }
+        leads
+    }
+}
+
+/// The default owning shard of a new partition: each topic's partitions spread over the
+/// shards, starting at a shard chosen by the topic name so that single-partition topics
+/// spread too. Only the default: the placement table is what shards read.
+pub fn default_shard(topic: &str, partition: i32, shards: usize) -> ShardId {
+    let h = crc32c::crc32c(topic.as_bytes()) as usize;
+    ShardId((h.wrapping_add(partition as usize)) % shards.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_shards_are_stable_and_spread() {
+        let owners: Vec<ShardId> = (0..8).map(|p| default_shard("t", p, 4)).collect();
+        assert_eq!(owners, (0..8).map(|p| default_shard("t", p, 4)).collect::<Vec<_>>());
+        for s in 0..4 {
+            assert_eq!(owners.iter().filter(|o| o.0 == s).count(), 2);
+        }
+    }
+
+    #[test]
+    fn reelection_bumps_epochs_of_what_the_node_leads() {
+        let mut p = PartitionPlacement::single(NodeId(1), ShardId(3));
+        assert_eq!(p.shard_on(2), ShardId(1));
+        assert!(p.reelect(NodeId(1)));
+        assert_eq!((p.leader_epoch, p.partition_epoch), (1, 1));
+        assert!(!p.reelect(NodeId(2)), "not a replica it leads");
+        p.leader = -1;
+        assert!(p.reelect(NodeId(1)), "leaderless, and in the ISR");
+        assert_eq!((p.leader, p.leader_epoch), (1, 2));
+    }
+}

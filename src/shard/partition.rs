@@ -1,0 +1,120 @@
+//! A partition on its owning shard: the log (storage) and the replication state
+//! (`cluster::partition`, sans-IO) side by side. Produce, Fetch, ListOffsets and
+//! OffsetForLeaderEpoch go through here: the high watermark bounds what consumers read and
+//! releases acks=all answers, and `current_leader_epoch` is checked against the epoch this
+//! replica acts under.
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use futures_lite::FutureExt;
+use uuid::Uuid;
+
+use crate::cluster::partition::{EpochCheck, PartitionState};
+use crate::cluster::placement::PartitionPlacement;
+use crate::model::{LeaderEpoch, NodeId, Offset, TopicPartition};
+use crate::storage::{PartitionLog, StorageError};
+use crate::sync::LocalNotify;
+
+pub struct Partition {
+    pub topic_id: Uuid,
+    pub log: Rc<PartitionLog>,
+    state: RefCell<PartitionState>,
+    /// The high watermark moved for a reason other than this log's own writes (a
+    /// follower's progress, once followers exist).
+    replica_progress: LocalNotify,
+}
+
+impl Partition {
+    /// Takes `log` (just opened) under `placement`: as leader, its epoch is assigned
+    /// (and saved) before any append.
+    pub async fn open(
+        topic_id: Uuid,
+        log: Rc<PartitionLog>,
+        local: NodeId,
+        placement: &PartitionPlacement,
+    ) -> Result<Partition, StorageError> {
+        let state = PartitionState::new(local, placement, Offset(log.written_offset()));
+        if state.is_leader() {
+            log.assign_epoch(state.leader_epoch()).await?;
+        }
+        Ok(Partition { topic_id, log, state: RefCell::new(state), replica_progress: LocalNotify::new() })
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        self.log.topic_partition()
+    }
+
+    /// Takes a new placement entry from a metadata image.
+    pub async fn apply_placement(&self, placement: &PartitionPlacement) -> Result<(), StorageError> {
+        let (changed, leader, epoch) = {
+            let mut st = self.state.borrow_mut();
+            let changed = st.apply_placement(placement);
+            (changed, st.is_leader(), st.leader_epoch())
+        };
+        if changed {
+            self.replica_progress.notify_all();
+            if leader {
+                self.log.assign_epoch(epoch).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn leader_epoch(&self) -> LeaderEpoch {
+        self.state.borrow().leader_epoch()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.state.borrow().is_leader()
+    }
+
+    pub fn check_epoch(&self, current: LeaderEpoch) -> Result<(), EpochCheck> {
+        self.state.borrow().check_epoch(current)
+    }
+
+    /// The high watermark: first taking in how far this replica's own log has been written.
+    pub fn high_watermark(&self) -> i64 {
+        let mut st = self.state.borrow_mut();
+        st.local_progress(Offset(self.log.written_offset()));
+        st.high_watermark().0
+    }
+
+    /// Waits until the append ending at `end_offset` is acknowledged as `acks` asks: in
+    /// this replica's kernel (and on its disk if `sync`), and for acks=all also below the
+    /// high watermark (in every in-sync replica).
+    pub async fn wait_acknowledged(&self, end_offset: i64, acks: i16, sync: bool) -> Result<(), StorageError> {
+        self.log.wait_durable(end_offset, sync).await?;
+        if acks != -1 {
+            return Ok(());
+        }
+        loop {
+            let (local, replicas) = (self.log.progressed(), self.replica_progress.notified());
+            if self.high_watermark() >= end_offset {
+                return Ok(());
+            }
+            if self.log.stopped() {
+                return Err(StorageError::Closed);
+            }
+            local.or(replicas).await;
+        }
+    }
+
+    /// Waits until the high watermark passes `offset`, the log fails or closes, or `deadline`.
+    pub async fn wait_for_data(&self, offset: i64, deadline: Instant) {
+        loop {
+            let (local, replicas) = (self.log.progressed(), self.replica_progress.notified());
+            if self.high_watermark() > offset || self.log.stopped() {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            let timer = async {
+                glommio::timer::sleep(deadline - now).await;
+            };
+            local.or(replicas).or(timer).await;
+        }
+    }
+}
