@@ -1,6 +1,6 @@
-//! OffsetForLeaderEpoch v0–4 (KIP-101, KIP-279, KIP-320): for each partition, the largest
-//! leader epoch at or below the one asked for and the offset where it ended (the log end
-//! for the current epoch). Consumers send it (librdkafka at v2 only) after a leader epoch
+//! OffsetForLeaderEpoch v2–4 (KIP-101, KIP-279, KIP-320; Kafka 4 dropped v0–1, KIP-896):
+//! for each partition, the largest leader epoch at or below the one asked for and the
+//! offset where it ended (the log end for the current epoch). Consumers send it (librdkafka at v2 only) after a leader epoch
 //! changes, to learn whether the log they read was truncated; followers will send it to
 //! find where to truncate. `current_leader_epoch` (v2+) is checked as Fetch checks it.
 use std::rc::Rc;
@@ -14,20 +14,19 @@ use crate::model::TopicPartition;
 use crate::protocol::frame::Request;
 use crate::shard::{EpochEndError, Shard, ShardMsg};
 
-pub const MIN_VERSION: i16 = 0;
+pub const MIN_VERSION: i16 = 2;
 pub const MAX_VERSION: i16 = 4;
 
 pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
     let r: OffsetForLeaderEpochRequest = req.decode()?;
     let image = shard.image();
-    let v = req.version();
     let mut calls = Vec::new();
     for (ti, t) in r.topics.iter().enumerate() {
         let meta = image.topic(t.topic.0.as_str()).cloned();
         for (pi, p) in t.partitions.iter().enumerate() {
             let (shard, meta) = (shard.clone(), meta.clone());
             let (partition, leader_epoch) = (p.partition, p.leader_epoch);
-            let current_leader_epoch = if v >= 2 { p.current_leader_epoch } else { -1 };
+            let current_leader_epoch = p.current_leader_epoch;
             calls.push(async move {
                 let res = match meta {
                     Some(m) if partition >= 0 && partition < m.partitions => {
