@@ -797,6 +797,81 @@ def test_confluent_watermark_offsets(broker):
         consumer.close()
 
 
+def test_confluent_sees_leader_epochs(broker):
+    """librdkafka sees leader epochs (KIP-320): each message carries the epoch it was
+    written under, a restart bumps it, and OffsetForLeaderEpoch's answer lets the client
+    tell a valid position from one past the end of its epoch (log truncation)."""
+    from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+    topic = unique_topic("ck-epoch")
+    ck_create_topic(broker, topic, 1)
+
+    def produce(tag, n):
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+        errors = []
+        for i in range(n):
+            producer.produce(topic, value=b"%s%d" % (tag, i), partition=0,
+                             on_delivery=lambda err, msg: err and errors.append(err))
+            assert producer.flush(OP_TIMEOUT_S) == 0
+        assert not errors, errors
+
+    produce(b"a", 5)
+    problem = broker.stop()
+    assert not problem, problem
+    broker.start()
+    produce(b"b", 3)
+
+    def consumer(**extra):
+        conf = {"bootstrap.servers": broker.bootstrap, "group.id": unique_topic("ck-epoch-g"),
+                "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+        conf.update(extra)
+        return Consumer(conf)
+
+    c = consumer()
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        got = []
+        deadline = time.monotonic() + OP_TIMEOUT_S
+        while len(got) < 8 and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and not m.error():
+                got.append((m.offset(), m.leader_epoch(), m.value()))
+        assert [e for _, e, _ in got] == [0] * 5 + [1] * 3, got
+    finally:
+        c.close()
+
+    # A position in epoch 1 at offset 6 is valid: reading resumes there.
+    c = consumer()
+    try:
+        c.assign([TopicPartition(topic, 0, 6, leader_epoch=1)])
+        first = None
+        deadline = time.monotonic() + OP_TIMEOUT_S
+        while first is None and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and not m.error():
+                first = (m.offset(), m.value())
+        assert first == (6, b"b1"), first
+    finally:
+        c.close()
+
+    # Offset 7 "in epoch 0" is past where epoch 0 ended (5): librdkafka asks
+    # OffsetForLeaderEpoch, learns that, and reports the log as truncated.
+    c = consumer(**{"auto.offset.reset": "error"})
+    try:
+        c.assign([TopicPartition(topic, 0, 7, leader_epoch=0)])
+        seen = []
+        deadline = time.monotonic() + OP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error():
+                seen.append(m.error())
+                if any("truncat" in e.str().lower() for e in seen):
+                    break
+        assert any("truncat" in e.str().lower() for e in seen), [e.str() for e in seen]
+    finally:
+        c.close()
+
+
 # --------------------------------------------------------------------------
 # kcat
 # --------------------------------------------------------------------------
