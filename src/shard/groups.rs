@@ -331,8 +331,13 @@ impl GroupDriver {
         Ok(results)
     }
 
-    /// Delivers released responses and starts persisting changed groups.
+    /// Delivers released responses and persists changed groups. SyncGroup answers wait
+    /// until the group records of the same step are durable, as Kafka answers SyncGroup
+    /// only after its append: an assignment a member was told of survives a crash. A
+    /// failed append answers them COORDINATOR_NOT_AVAILABLE, and the members rejoin.
     fn process(&self, shard: &Rc<Shard>, outputs: Vec<Output>) {
+        let mut persists = Vec::new();
+        let mut syncs = Vec::new();
         for o in outputs {
             match o {
                 Output::Join { req, resp } => {
@@ -342,25 +347,38 @@ impl GroupDriver {
                 }
                 Output::Sync { req, resp } => {
                     if let Some(tx) = self.syncs.borrow_mut().remove(&req) {
-                        let _ = tx.send(resp);
+                        syncs.push((tx, resp));
                     }
                 }
                 Output::PersistGroup { group_id } => {
                     let value = self.coordinator.borrow().group(&group_id).map(|g| records::group_value(g, now_ms()));
-                    let shard2 = shard.clone();
-                    glommio::spawn_local_into(
-                        async move {
-                            let recs = vec![(records::group_key(&group_id), value)];
-                            let driver = shard2.groups.clone();
-                            driver.persist(&shard2, &group_id, recs).await;
-                        },
-                        shard.data_tq,
-                    )
-                    .expect("data queue exists")
-                    .detach();
+                    persists.push((group_id, value));
                 }
             }
         }
+        if persists.is_empty() {
+            for (tx, resp) in syncs {
+                let _ = tx.send(resp);
+            }
+            return;
+        }
+        let shard2 = shard.clone();
+        glommio::spawn_local_into(
+            async move {
+                let driver = shard2.groups.clone();
+                let mut ok = true;
+                for (group_id, value) in persists {
+                    let recs = vec![(records::group_key(&group_id), value)];
+                    ok &= driver.persist(&shard2, &group_id, recs).await;
+                }
+                for (tx, resp) in syncs {
+                    let _ = tx.send(if ok { resp } else { SyncResponse::error(GroupError::CoordinatorNotAvailable) });
+                }
+            },
+            shard.data_tq,
+        )
+        .expect("data queue exists")
+        .detach();
     }
 
     /// Appends records to the group's `__consumer_offsets` partition and waits until they
@@ -371,6 +389,9 @@ impl GroupDriver {
             tracing::error!(group, partition, "group coordinator has no __consumer_offsets partition here");
             return false;
         };
+        if let Some(ms) = test_persist_delay() {
+            glommio::timer::sleep(ms).await;
+        }
         let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
             recs.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref())).collect();
         let batch = batch::encode_batch(0, &refs, now_ms());
@@ -474,4 +495,17 @@ impl GroupDriver {
             }
         }
     }
+}
+
+/// Tests only (`SLUICE_TEST_DELAY_GROUP_PERSIST_MS`): holds every group append this long
+/// before it starts, so that a test can kill the broker between an answer and an append
+/// that the answer must not precede (tests/groups.rs).
+fn test_persist_delay() -> Option<std::time::Duration> {
+    static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *DELAY.get_or_init(|| {
+        std::env::var("SLUICE_TEST_DELAY_GROUP_PERSIST_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(std::time::Duration::from_millis)
+    })
 }

@@ -52,6 +52,8 @@ pub struct Broker {
     data_dir: PathBuf,
     log_path: PathBuf,
     overrides: Vec<(String, String)>,
+    /// Environment variables set on the broker process (test hooks), from the next start.
+    env: Vec<(String, String)>,
     cores: usize,
     starts: usize,
 }
@@ -102,6 +104,7 @@ impl Broker {
             data_dir,
             log_path,
             overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: Vec::new(),
             cores,
             starts: 0,
         };
@@ -120,6 +123,7 @@ impl Broker {
         }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
         cmd.arg("serve");
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut has_listeners = false;
         let mut has_logdirs = false;
         let mut has_admin = false;
@@ -262,6 +266,12 @@ impl Broker {
     }
 
     /// Change the `--cores` used by the next `restart()`.
+    /// Sets an environment variable (a test hook) on the broker process from its next start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     pub fn set_cores(&mut self, cores: usize) {
         self.cores = cores;
     }
