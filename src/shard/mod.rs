@@ -144,6 +144,11 @@ impl Shard {
         }
     }
 
+    /// Logs write in the produce queue and finalize segments in the background one.
+    fn log_queues(&self) -> crate::storage::LogTaskQueues {
+        crate::storage::LogTaskQueues { writes: self.data_tq, maintenance: self.background_tq }
+    }
+
     pub fn partition(&self, tp: &TopicPartition) -> Option<Rc<Partition>> {
         self.partitions.borrow().get(tp).cloned()
     }
@@ -445,7 +450,7 @@ impl Shard {
                 continue;
             }
             let dir = self.config.log_dir.join(tp.dir_name());
-            let opened = match PartitionLog::open(tp.clone(), dir, config, self.cache.clone(), self.background_tq).await {
+            let opened = match PartitionLog::open(tp.clone(), dir, config, self.cache.clone(), self.log_queues()).await {
                 Ok(log) => Partition::open(id, log, local, &placement).await,
                 Err(e) => Err(e),
             };

@@ -42,7 +42,7 @@ pub(crate) fn executor_test_lock() -> std::sync::MutexGuard<'static, ()> {
 use std::path::PathBuf;
 
 pub use cache::ShardCache;
-pub use partition_log::{now_ms, AppendOutcome, CompactionStats, PartitionLog, ReadOutcome};
+pub use partition_log::{now_ms, AppendOutcome, CompactionStats, LogTaskQueues, PartitionLog, ReadOutcome};
 pub use scan::producer_batch;
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -200,6 +200,24 @@ pub struct PartitionLog {
     /// Retention or compaction is running: the other waits for its next turn (compaction
     /// renames a cleaned file over a segment that retention must not delete meanwhile).
     maintenance_busy: Cell<bool>,
+    /// Where sealed segments are finalized (trimmed, synced, indexes saved).
+    maintenance_tq: glommio::TaskQueueHandle,
+}
+
+/// The task queues a log's tasks run in.
+#[derive(Debug, Clone, Copy)]
+pub struct LogTaskQueues {
+    /// The writer and syncer: they release produce answers.
+    pub writes: glommio::TaskQueueHandle,
+    /// Background work: finalizing sealed segments.
+    pub maintenance: glommio::TaskQueueHandle,
+}
+
+impl LogTaskQueues {
+    /// Both in one queue (tests).
+    pub fn single(tq: glommio::TaskQueueHandle) -> LogTaskQueues {
+        LogTaskQueues { writes: tq, maintenance: tq }
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -209,13 +227,15 @@ pub fn now_ms() -> i64 {
 impl PartitionLog {
     /// Opens (or creates) the log in `dir`, recovering it: every segment without saved
     /// indexes and always the last one is scanned, torn or corrupt tails are truncated,
-    /// indexes rebuilt. Then starts the writer and syncer tasks in `background_tq`.
+    /// indexes rebuilt. Then starts the writer and syncer tasks in `queues.writes`: they
+    /// release produce answers, so they run where produce runs (DESIGN §3); finalizing
+    /// sealed segments runs in `queues.maintenance`.
     pub async fn open(
         tp: TopicPartition,
         dir: PathBuf,
         config: TopicConfig,
         cache: Rc<ShardCache>,
-        tq: glommio::TaskQueueHandle,
+        queues: LogTaskQueues,
     ) -> Result<Rc<PartitionLog>, StorageError> {
         std::fs::create_dir_all(&dir).map_err(|e| StorageError::Io {
             op: "mkdir",
@@ -290,12 +310,13 @@ impl PartitionLog {
             compacted_through: Cell::new(compacted_through),
             cache_floor: Cell::new(0),
             maintenance_busy: Cell::new(false),
+            maintenance_tq: queues.maintenance,
         });
         *log.me.borrow_mut() = Rc::downgrade(&log);
-        glommio::spawn_local_into(log.clone().writer_task(), tq)
+        glommio::spawn_local_into(log.clone().writer_task(), queues.writes)
             .map_err(|e| StorageError::Io { op: "spawn writer", path: log.dir.clone(), reason: e.to_string() })?
             .detach();
-        glommio::spawn_local_into(log.clone().syncer_task(), tq)
+        glommio::spawn_local_into(log.clone().syncer_task(), queues.writes)
             .map_err(|e| StorageError::Io { op: "spawn syncer", path: log.dir.clone(), reason: e.to_string() })?
             .detach();
         Ok(log)

@@ -23,7 +23,7 @@ pub(super) async fn open_with(dir: &Path, config: TopicConfig) -> Rc<PartitionLo
     super::super::io::write_iopoll_probe(dir).unwrap();
     super::super::io::prime_iopoll_probe(dir).await.unwrap();
     let tq = glommio::executor().current_task_queue();
-    PartitionLog::open(TopicPartition::new("t", 0), dir.join("t-0"), config, Rc::new(ShardCache::new(1 << 20)), tq)
+    PartitionLog::open(TopicPartition::new("t", 0), dir.join("t-0"), config, Rc::new(ShardCache::new(1 << 20)), LogTaskQueues::single(tq))
         .await
         .unwrap()
 }

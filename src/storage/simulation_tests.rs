@@ -83,7 +83,7 @@ async fn open(dir: &Path, config: &TopicConfig) -> Rc<PartitionLog> {
         dir.join("sim-0"),
         config.clone(),
         Rc::new(ShardCache::new(1 << 20)),
-        tq,
+        super::LogTaskQueues::single(tq),
     )
     .await
     .expect("open")

@@ -361,7 +361,13 @@ impl PartitionLog {
             log.work.notify_all();
             log.task_exited();
         };
-        glommio::spawn_local(task).detach();
+        // Off the produce queue: a finalization is a trim, an fdatasync and index writes.
+        match glommio::spawn_local_into(task, self.maintenance_tq) {
+            Ok(t) => {
+                t.detach();
+            }
+            Err(e) => panic!("the maintenance task queue exists: {e}"),
+        }
     }
 
     /// A sealed (or, when closing, the active) segment that is fully written: trim it to
