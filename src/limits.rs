@@ -26,6 +26,12 @@ pub const FRAME_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_se
 pub const CONNECTION_INFLIGHT_MAX: usize = 128;
 /// Depth of each cross-shard channel; a full channel is backpressure.
 pub const SHARD_CHANNEL_DEPTH: usize = 1024;
+/// Messages from other shards a shard runs at once (each a task); past that its channels
+/// fill and the senders wait.
+pub const SHARD_MESSAGES_IN_FLIGHT_MAX: usize = 1024;
+/// Cross-shard long polls (Fetch `WaitForData`) a shard holds at once, apart from the work
+/// above: idle consumers must not take the permits produce needs.
+pub const SHARD_WAITS_IN_FLIGHT_MAX: usize = 16 * 1024;
 /// Longest legal topic name (Kafka: 249).
 pub const TOPIC_NAME_LEN_MAX: usize = 249;
 /// Most partitions one topic may have.

@@ -7,6 +7,7 @@ pub mod controller;
 pub mod groups;
 pub mod messages;
 pub mod partition;
+pub mod pump;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
+use futures::StreamExt;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use glommio::TaskQueueHandle;
 use uuid::Uuid;
@@ -182,20 +184,31 @@ impl Shard {
         rx.await.ok()
     }
 
-    /// Serves messages from the other shards until the mesh closes.
+    /// Serves messages from the other shards until the mesh closes, with at most
+    /// `SHARD_MESSAGES_IN_FLIGHT_MAX` of them running at once (see `pump`).
     pub fn spawn_receivers(self: &Rc<Self>, mut receivers: Receivers<ShardMsg>) {
+        let permits = Rc::new(pump::PumpPermits::new(
+            crate::limits::SHARD_MESSAGES_IN_FLIGHT_MAX,
+            crate::limits::SHARD_WAITS_IN_FLIGHT_MAX,
+        ));
         for (_peer, stream) in receivers.streams() {
             let shard = self.clone();
+            let permits = permits.clone();
             glommio::spawn_local_into(
                 async move {
-                    while let Some(msg) = stream.recv().await {
-                        shard.metrics.cross_shard_received.add(1);
-                        // A scrape's request stays out of the latency-sensitive queue.
-                        let tq =
-                            if matches!(msg, ShardMsg::Stats { .. }) { shard.background_tq } else { shard.data_tq };
-                        let s = shard.clone();
-                        glommio::spawn_local_into(s.handle(msg), tq).expect("task queues exist").detach();
-                    }
+                    let counted = shard.clone();
+                    let messages = futures::stream::unfold(stream, |s| async move { s.recv().await.map(|m| (m, s)) })
+                        .inspect(move |_| counted.metrics.cross_shard_received.add(1));
+                    let (data_tq, background_tq) = (shard.data_tq, shard.background_tq);
+                    permits
+                        .pump(
+                            Box::pin(messages),
+                            |m| matches!(m, ShardMsg::WaitForData { .. }),
+                            // A scrape's request stays out of the latency-sensitive queue.
+                            move |m| if matches!(m, ShardMsg::Stats { .. }) { background_tq } else { data_tq },
+                            move |m| shard.clone().handle(m),
+                        )
+                        .await
                 },
                 self.data_tq,
             )
