@@ -2,3 +2,4 @@
 //! every operation a resource type supports is allowed. ACLs, principals, SASL and quotas
 //! will live here (DESIGN §9); handlers ask this module, never decide themselves.
 pub mod operations;
+pub mod principal;

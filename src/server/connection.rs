@@ -9,11 +9,12 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use futures_lite::FutureExt;
-use glommio::net::TcpStream;
 use glommio::sync::StaticPermit;
 use glommio::task::JoinHandle;
 
+use super::context::ConnectionContext;
 use super::handlers;
+use super::stream::ConnStream;
 use super::request_budget::RequestBudget;
 use crate::limits;
 use crate::protocol::frame::parse_request;
@@ -21,11 +22,11 @@ use crate::shard::Shard;
 
 /// `budget`: the shard's share of `queued.max.request.bytes`; a frame's bytes are taken
 /// from it before they are allocated and given back when its response has been written.
-pub async fn run(shard: Rc<Shard>, stream: TcpStream, budget: Rc<RequestBudget>) {
-    let _ = stream.set_nodelay(true);
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    // Kafka reports a member's host as "/ip".
-    let client_host: std::rc::Rc<str> = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default().into();
+/// `connection`: who is on the other end (listener, protocol, peer, principal), handed to
+/// every request's handler.
+pub async fn run(shard: Rc<Shard>, stream: ConnStream, connection: Rc<ConnectionContext>, budget: Rc<RequestBudget>) {
+    stream.set_nodelay(true);
+    let peer = connection.peer.map(|a| a.to_string()).unwrap_or_default();
     let (mut reader, writer) = futures_lite::io::split(stream);
     let (mut tx, mut rx) =
         mpsc::channel::<(glommio::Task<handlers::Reply>, StaticPermit)>(limits::CONNECTION_INFLIGHT_MAX);
@@ -145,7 +146,7 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream, budget: Rc<RequestBudget>)
             }
         };
         let task =
-            glommio::spawn_local_into(handlers::handle(shard.clone(), request, client_host.clone()), shard.data_tq)
+            glommio::spawn_local_into(handlers::handle(shard.clone(), request, connection.clone()), shard.data_tq)
                 .expect("data queue exists");
         if tx.send((task, permit)).await.is_err() {
             break;

@@ -4,8 +4,10 @@
 pub mod admin;
 pub mod admission;
 pub mod connection;
+pub mod context;
 pub mod handlers;
 pub mod request_budget;
+pub mod stream;
 
 use std::rc::Rc;
 
@@ -38,6 +40,7 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
         (shard.config.queued_max_request_bytes / shard.count as u64).max(2 << 20),
     ));
     let mut last_refusal_logged: Option<std::time::Instant> = None;
+    let listener_name: Rc<str> = shard.config.listeners.first().map(|l| l.name.as_str()).unwrap_or("PLAINTEXT").into();
     loop {
         let accepted = async { Some(listener.accept().await) };
         let stop = async {
@@ -47,10 +50,11 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
         match accepted.or(stop).await {
             None => break,
             Some(Ok(stream)) => {
-                let ip = match stream.peer_addr() {
-                    Ok(a) => a.ip(),
+                let peer = match stream.peer_addr() {
+                    Ok(a) => a,
                     Err(_) => continue,
                 };
+                let ip = peer.ip();
                 let (max, per_ip) = (shard.config.max_connections, shard.config.max_connections_per_ip);
                 let ticket = match shard.lifecycle.admission.admit(ip, max, per_ip) {
                     Ok(t) => t,
@@ -70,13 +74,19 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
                 let open2 = open.clone();
                 let drained2 = drained.clone();
                 let budget = request_budget.clone();
+                let listener_name = listener_name.clone();
                 open.set(open.get() + 1);
                 shard.metrics.connections_accepted.add(1);
                 shard.metrics.connections_open.add(1);
                 glommio::spawn_local_into(
                     async move {
                         let metrics = shard2.metrics.clone();
-                        connection::run(shard2, stream, budget).await;
+                        let conn = Rc::new(context::ConnectionContext::new(
+                            listener_name,
+                            context::SecurityProtocol::Plaintext,
+                            Some(peer),
+                        ));
+                        connection::run(shard2, stream::ConnStream::Plain(stream), conn, budget).await;
                         metrics.connections_open.sub(1);
                         drop(ticket);
                         open2.set(open2.get() - 1);

@@ -3,7 +3,6 @@
 //! A broker resource (this node's id, or "" for the cluster-wide defaults) replaces that
 //! entity's dynamic broker configs (`config::DYNAMIC_BROKER_KEYS`) the same way.
 use std::collections::BTreeMap;
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
@@ -13,12 +12,13 @@ use kafka_protocol::protocol::StrBytes;
 use super::config_common::*;
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
-use crate::shard::Shard;
+use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 2;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: AlterConfigsRequest = req.decode()?;
     let mut plans = Vec::with_capacity(r.resources.len());
     for res in &r.resources {

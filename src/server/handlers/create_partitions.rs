@@ -3,7 +3,6 @@
 //! metadata on every shard first). Internal topics keep their count: group-to-partition
 //! placement in `__consumer_offsets` depends on it.
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -14,13 +13,14 @@ use super::config_common::controller_error;
 use super::{controller_call, respond, HandlerResult};
 use crate::limits;
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::shard::controller::{ControllerOp, ControllerResult};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 3;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: CreatePartitionsRequest = req.decode()?;
     let image = shard.image();
     let mut counts: HashMap<&str, usize> = HashMap::new();

@@ -1,7 +1,6 @@
 //! CreateTopics v0–7, including `validate_only` and topic configs. A single node hosts
 //! every replica, so a replication factor above 1 is INVALID_REPLICATION_FACTOR.
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
@@ -13,6 +12,7 @@ use crate::config::{validate_topic_config, TopicConfig};
 use crate::limits;
 use crate::metadata::validate_topic_name;
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::shard::controller::{ControllerError, ControllerOp, ControllerResult, NewTopic};
 use crate::shard::Shard;
 
@@ -87,7 +87,8 @@ fn check(
     Ok(NewTopic { name, partitions, configs })
 }
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: CreateTopicsRequest = req.decode()?;
     let v = req.version();
     let mut counts: HashMap<&str, usize> = HashMap::new();

@@ -1,7 +1,6 @@
 //! DeleteRecords v0–2: moves each partition's log start offset forward (offset -1: to the
 //! high watermark), as `kafka-delete-records` does; whole segments below it are deleted at
 //! once, the rest is hidden. Answers with each partition's new low watermark.
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
@@ -9,14 +8,16 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
-use crate::shard::{Shard, ShardMsg};
+use crate::server::context::RequestContext;
+use crate::shard::ShardMsg;
 use crate::storage::{ReadError, StorageError};
 use crate::model::TopicPartition;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 2;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: DeleteRecordsRequest = req.decode()?;
     let image = shard.image();
     let mut calls = Vec::new();

@@ -1,6 +1,5 @@
 //! DeleteTopics v0–6 (by name; v6 also by topic id). Refused with TOPIC_DELETION_DISABLED
 //! when `delete.topic.enable=false`.
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -10,13 +9,14 @@ use uuid::Uuid;
 
 use super::{controller_call, respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::shard::controller::{ControllerOp, ControllerResult};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 6;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: DeleteTopicsRequest = req.decode()?;
     let image = shard.image();
     // (name if resolved, id as asked, error)

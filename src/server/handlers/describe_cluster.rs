@@ -6,13 +6,14 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::security::operations::{authorized_operations, ResourceType};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 2;
 
-pub async fn handle(shard: &Shard, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: DescribeClusterRequest = req.decode()?;
     let mut resp = DescribeClusterResponse::default();
     resp.endpoint_type = r.endpoint_type.max(1);

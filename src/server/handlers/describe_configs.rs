@@ -5,7 +5,6 @@
 //! dynamic broker config (AlterConfigs on this broker, or on the cluster default) sets it.
 //! Synonyms list the topic value, then the broker ones, as Kafka's `configSynonyms` does.
 //! Broker configs are read-only except the dynamic ones (`config::DYNAMIC_BROKER_KEYS`).
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
@@ -18,7 +17,7 @@ use super::config_common::*;
 use super::{respond, HandlerResult};
 use crate::config::{topic_broker_key, BrokerConfig, TopicConfig, DYNAMIC_BROKER_KEYS};
 use crate::protocol::frame::Request;
-use crate::shard::Shard;
+use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 1;
 pub const MAX_VERSION: i16 = 4;
@@ -57,7 +56,8 @@ fn kafka_default(defaults: &[(&'static str, String, bool)], name: &str) -> Optio
     }
 }
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: DescribeConfigsRequest = req.decode()?;
     let v = req.version();
     let image = shard.image();

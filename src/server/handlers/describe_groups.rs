@@ -1,7 +1,6 @@
 //! DescribeGroups v0–6: state, protocol and members (metadata and assignment) of groups.
 //! An unknown group is Dead with no members before v6, GROUP_ID_NOT_FOUND from v6 on (as
 //! Kafka 4.x, with its message: the 4.x tools print it).
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -11,14 +10,15 @@ use kafka_protocol::protocol::StrBytes;
 use super::group_common::call;
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::security::operations::{authorized_operations, ResourceType};
 use crate::shard::groups::{GroupOp, GroupReply};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 6;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: DescribeGroupsRequest = req.decode()?;
     let v = req.version();
     let mut resp = DescribeGroupsResponse::default();

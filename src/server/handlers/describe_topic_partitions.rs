@@ -4,7 +4,6 @@
 //! (bounded by `limits::DESCRIBE_TOPIC_PARTITIONS_MAX`) per response; `next_cursor` names
 //! the first partition left out. One node: it leads every partition, and there are no
 //! eligible leader replicas (ELR), so those lists are empty, as on a Kafka without ELR.
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_topic_partitions_response::{
@@ -17,13 +16,14 @@ use uuid::Uuid;
 use super::{respond, HandlerResult};
 use crate::limits;
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::security::operations::{authorized_operations, ResourceType};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 0;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: DescribeTopicPartitionsRequest = req.decode()?;
     let image = shard.image();
     let mut names: Vec<String> = if r.topics.is_empty() {

@@ -15,6 +15,7 @@ use crate::limits;
 use crate::protocol::batch::{self, BatchHeader};
 use crate::protocol::fetch_response::{self, PartitionOut, TopicOut};
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::protocol::record_set::RecordSet;
 use crate::shard::{FetchError, FetchItem, FetchResult, Shard, ShardMsg};
 use crate::storage::ReadError;
@@ -23,7 +24,8 @@ use crate::model::TopicPartition;
 pub const MIN_VERSION: i16 = 4;
 pub const MAX_VERSION: i16 = 12;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: FetchRequest = req.decode()?;
     let image = shard.image();
     let max_bytes = r.max_bytes.clamp(1, limits::FETCH_RESPONSE_BYTES_MAX) as usize;

@@ -7,12 +7,13 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
-use crate::shard::Shard;
+use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 4;
 
-pub async fn handle(shard: &Shard, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: FindCoordinatorRequest = req.decode()?;
     let v = req.version();
     let node = &shard.node;

@@ -1,5 +1,4 @@
 //! Heartbeat v0–4: keeps a member's session alive; REBALANCE_IN_PROGRESS tells it to rejoin.
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
@@ -7,13 +6,14 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use super::group_common::{call, code};
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 4;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: HeartbeatRequest = req.decode()?;
     let group = r.group_id.0.to_string();
     let op = GroupOp::Heartbeat {

@@ -3,7 +3,6 @@
 //! stored as a whole. A broker resource (this node's id, or "" for the cluster-wide
 //! defaults) changes that entity's dynamic broker configs the same way.
 use std::collections::BTreeMap;
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
@@ -15,7 +14,7 @@ use super::config_common::*;
 use super::{respond, HandlerResult};
 use crate::config::TOPIC_CONFIG_KEYS;
 use crate::protocol::frame::Request;
-use crate::shard::Shard;
+use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 1;
@@ -26,7 +25,8 @@ const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 const LIST_KEYS: &[&str] = &["cleanup.policy", "log.cleanup.policy"];
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: IncrementalAlterConfigsRequest = req.decode()?;
     let image = shard.image();
     // A list op on a key not set yet starts from its effective value (the broker's,

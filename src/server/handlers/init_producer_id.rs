@@ -1,19 +1,19 @@
 //! InitProducerId v0–5 for idempotent producers: a new producer id with epoch 0, or, when
 //! the client names its id and epoch (v3+, KIP-360), the same id with the epoch bumped.
 //! Transactions are not implemented: a transactional id is refused.
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
-use crate::shard::Shard;
+use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 5;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: InitProducerIdRequest = req.decode()?;
     let mut resp = InitProducerIdResponse::default();
     if r.transactional_id.as_ref().is_some_and(|t| !t.0.is_empty()) {

@@ -1,5 +1,4 @@
 //! JoinGroup v0–9: parked on the coordinator until the join phase completes.
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
@@ -10,13 +9,15 @@ use super::group_common::{call, opt_code};
 use super::{respond, HandlerResult};
 use crate::group::coordinator::JoinRequest;
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 9;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request, client_host: &str) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
+    let client_host: &str = ctx.connection.client_host();
     let r: JoinGroupRequest = req.decode()?;
     let v = req.version();
     let group_id = r.group_id.0.to_string();

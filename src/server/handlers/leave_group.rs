@@ -1,5 +1,4 @@
 //! LeaveGroup v0–5 (v3+: several members at once, each with its own result).
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
@@ -8,13 +7,14 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use super::group_common::{call, code};
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 5;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: LeaveGroupRequest = req.decode()?;
     let v = req.version();
     let group = r.group_id.0.to_string();

@@ -1,6 +1,5 @@
 //! ListGroups v0–5 (v4: filter by state; v5: by type, KIP-848, every group here being
 //! `classic`): asks every shard for the groups it coordinates.
-use std::rc::Rc;
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
@@ -8,8 +7,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
-use crate::shard::{Shard, ShardMsg};
+use crate::shard::ShardMsg;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 5;
@@ -17,7 +17,8 @@ pub const MAX_VERSION: i16 = 5;
 /// The only group type Sluice has: the classic protocol (KIP-848's `consumer` is not here).
 const GROUP_TYPE: &str = "classic";
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: ListGroupsRequest = req.decode()?;
     let v = req.version();
     let calls = (0..shard.count).map(|to| shard.call(to, |reply| ShardMsg::Group { op: GroupOp::List, reply }));

@@ -3,7 +3,6 @@
 //! the largest timestamp (-3, v7+, KIP-734), latest tiered (-5: none, -1 as Kafka without
 //! remote storage), or the first offset with a timestamp at or after the one given, found
 //! through the time index. v10's timeout is not needed: every answer is local.
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
@@ -11,7 +10,8 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
-use crate::shard::{ListOffsetError, Shard, ShardMsg};
+use crate::server::context::RequestContext;
+use crate::shard::{ListOffsetError, ShardMsg};
 use crate::storage::ReadError;
 use crate::model::TopicPartition;
 use super::epoch_error;
@@ -19,7 +19,8 @@ use super::epoch_error;
 pub const MIN_VERSION: i16 = 1;
 pub const MAX_VERSION: i16 = 10;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: ListOffsetsRequest = req.decode()?;
     let image = shard.image();
     let mut calls = Vec::new();

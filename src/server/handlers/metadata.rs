@@ -1,7 +1,6 @@
 //! Metadata v0–12: this broker, the cluster id, the controller, and the requested topics
 //! (all of them for a null list, or an empty one at v0). Unknown topics are created when
 //! `auto.create.topics.enable` and the request allow it.
-use std::rc::Rc;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -15,9 +14,9 @@ use uuid::Uuid;
 use super::{controller_call, respond, HandlerResult};
 use crate::metadata::{validate_topic_name, TopicMeta};
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::security::operations::{authorized_operations, ResourceType};
 use crate::shard::controller::{ControllerOp, ControllerResult, NewTopic};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 12;
@@ -27,7 +26,8 @@ enum Wanted {
     Id(Uuid),
 }
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: MetadataRequest = req.decode()?;
     let v = req.version();
     let mut image = shard.image();

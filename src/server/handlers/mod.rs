@@ -38,6 +38,7 @@ use kafka_protocol::protocol::Encodable;
 
 use crate::protocol::frame::{encode_response, FrameError, Request};
 use crate::shard::controller::{ControllerOp, ControllerResult};
+use crate::server::context::{ConnectionContext, RequestContext};
 use crate::shard::{Shard, ShardMsg};
 
 /// What the connection writer does with a request's outcome.
@@ -88,15 +89,16 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 
 /// Handles one request and counts it in the shard's metrics (a request answered by
 /// closing the connection counts as an error).
-pub async fn handle(shard: Rc<Shard>, req: Request, peer: Rc<str>) -> Reply {
+pub async fn handle(shard: Rc<Shard>, req: Request, connection: Rc<ConnectionContext>) -> Reply {
     let started = std::time::Instant::now();
     let api = req.api_key;
-    let reply = handle_counted(&shard, req, &peer).await;
-    shard.metrics.request(api, started.elapsed(), matches!(reply, Reply::Close));
+    let ctx = RequestContext::new(shard, connection, &req);
+    let reply = handle_counted(&ctx, req).await;
+    ctx.shard.metrics.request(api, started.elapsed(), matches!(reply, Reply::Close));
     reply
 }
 
-async fn handle_counted(shard: &Rc<Shard>, mut req: Request, peer: &str) -> Reply {
+async fn handle_counted(ctx: &RequestContext, mut req: Request) -> Reply {
     if req.api_key == ApiKey::ApiVersions {
         return to_reply(&req, api_versions::handle(&req));
     }
@@ -113,7 +115,7 @@ async fn handle_counted(shard: &Rc<Shard>, mut req: Request, peer: &str) -> Repl
     // Produce owns its body (see produce::handle); every other handler decodes from `req`.
     let body = if api == ApiKey::Produce { std::mem::take(&mut req.body) } else { Bytes::new() };
     // A bug in one handler must not take the shard down: answer it by closing the connection.
-    let dispatched = std::panic::AssertUnwindSafe(dispatch(shard, &req, body, peer));
+    let dispatched = std::panic::AssertUnwindSafe(dispatch(ctx, &req, body));
     match futures::FutureExt::catch_unwind(dispatched).await {
         Ok(result) => to_reply(&req, result),
         Err(_) => {
@@ -123,34 +125,34 @@ async fn handle_counted(shard: &Rc<Shard>, mut req: Request, peer: &str) -> Repl
     }
 }
 
-async fn dispatch(shard: &Rc<Shard>, req: &Request, body: Bytes, peer: &str) -> HandlerResult {
+async fn dispatch(ctx: &RequestContext, req: &Request, body: Bytes) -> HandlerResult {
     match req.api_key {
-        ApiKey::Produce => produce::handle(shard, req, body).await,
-        ApiKey::Fetch => fetch::handle(shard, req).await,
-        ApiKey::ListOffsets => list_offsets::handle(shard, req).await,
-        ApiKey::Metadata => metadata::handle(shard, req).await,
-        ApiKey::CreateTopics => create_topics::handle(shard, req).await,
-        ApiKey::DeleteTopics => delete_topics::handle(shard, req).await,
-        ApiKey::DescribeCluster => describe_cluster::handle(shard, req).await,
-        ApiKey::FindCoordinator => find_coordinator::handle(shard, req).await,
-        ApiKey::JoinGroup => join_group::handle(shard, req, peer).await,
-        ApiKey::SyncGroup => sync_group::handle(shard, req).await,
-        ApiKey::Heartbeat => heartbeat::handle(shard, req).await,
-        ApiKey::LeaveGroup => leave_group::handle(shard, req).await,
-        ApiKey::OffsetCommit => offset_commit::handle(shard, req).await,
-        ApiKey::OffsetFetch => offset_fetch::handle(shard, req).await,
-        ApiKey::OffsetDelete => offset_delete::handle(shard, req).await,
-        ApiKey::ListGroups => list_groups::handle(shard, req).await,
-        ApiKey::DescribeGroups => describe_groups::handle(shard, req).await,
-        ApiKey::DeleteGroups => delete_groups::handle(shard, req).await,
-        ApiKey::DescribeConfigs => describe_configs::handle(shard, req).await,
-        ApiKey::AlterConfigs => alter_configs::handle(shard, req).await,
-        ApiKey::IncrementalAlterConfigs => incremental_alter_configs::handle(shard, req).await,
-        ApiKey::CreatePartitions => create_partitions::handle(shard, req).await,
-        ApiKey::InitProducerId => init_producer_id::handle(shard, req).await,
-        ApiKey::DeleteRecords => delete_records::handle(shard, req).await,
-        ApiKey::DescribeTopicPartitions => describe_topic_partitions::handle(shard, req).await,
-        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(shard, req).await,
+        ApiKey::Produce => produce::handle(ctx, req, body).await,
+        ApiKey::Fetch => fetch::handle(ctx, req).await,
+        ApiKey::ListOffsets => list_offsets::handle(ctx, req).await,
+        ApiKey::Metadata => metadata::handle(ctx, req).await,
+        ApiKey::CreateTopics => create_topics::handle(ctx, req).await,
+        ApiKey::DeleteTopics => delete_topics::handle(ctx, req).await,
+        ApiKey::DescribeCluster => describe_cluster::handle(ctx, req).await,
+        ApiKey::FindCoordinator => find_coordinator::handle(ctx, req).await,
+        ApiKey::JoinGroup => join_group::handle(ctx, req).await,
+        ApiKey::SyncGroup => sync_group::handle(ctx, req).await,
+        ApiKey::Heartbeat => heartbeat::handle(ctx, req).await,
+        ApiKey::LeaveGroup => leave_group::handle(ctx, req).await,
+        ApiKey::OffsetCommit => offset_commit::handle(ctx, req).await,
+        ApiKey::OffsetFetch => offset_fetch::handle(ctx, req).await,
+        ApiKey::OffsetDelete => offset_delete::handle(ctx, req).await,
+        ApiKey::ListGroups => list_groups::handle(ctx, req).await,
+        ApiKey::DescribeGroups => describe_groups::handle(ctx, req).await,
+        ApiKey::DeleteGroups => delete_groups::handle(ctx, req).await,
+        ApiKey::DescribeConfigs => describe_configs::handle(ctx, req).await,
+        ApiKey::AlterConfigs => alter_configs::handle(ctx, req).await,
+        ApiKey::IncrementalAlterConfigs => incremental_alter_configs::handle(ctx, req).await,
+        ApiKey::CreatePartitions => create_partitions::handle(ctx, req).await,
+        ApiKey::InitProducerId => init_producer_id::handle(ctx, req).await,
+        ApiKey::DeleteRecords => delete_records::handle(ctx, req).await,
+        ApiKey::DescribeTopicPartitions => describe_topic_partitions::handle(ctx, req).await,
+        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(ctx, req).await,
         _ => unreachable!("checked against SUPPORTED"),
     }
 }

@@ -1,6 +1,5 @@
 //! OffsetCommit v2–8: checked against the member's generation, persisted to
 //! `__consumer_offsets`, answered once durable.
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
@@ -9,13 +8,14 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use super::group_common::{call, code};
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::shard::groups::{CommitEntry, CommitError, GroupOp, GroupReply};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 2;
 pub const MAX_VERSION: i16 = 8;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: OffsetCommitRequest = req.decode()?;
     let group = r.group_id.0.to_string();
     let entries: Vec<CommitEntry> = r

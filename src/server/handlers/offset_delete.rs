@@ -1,5 +1,4 @@
 //! OffsetDelete v0: removes a group's commits for partitions it no longer subscribes to.
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
@@ -8,13 +7,14 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 use super::group_common::{call, code};
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 0;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: OffsetDeleteRequest = req.decode()?;
     let group = r.group_id.0.to_string();
     let partitions: Vec<(String, i32)> = r

@@ -14,6 +14,7 @@ use super::group_common::call;
 use super::{respond, HandlerResult};
 use crate::group::coordinator::CommittedOffset;
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
 use crate::shard::Shard;
 
@@ -41,7 +42,8 @@ fn by_topic(rows: Vec<(String, i32, Option<CommittedOffset>)>) -> Vec<(String, V
     out
 }
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: OffsetFetchRequest = req.decode()?;
     let v = req.version();
     let mut resp = OffsetFetchResponse::default();

@@ -3,7 +3,6 @@
 //! offset where it ended (the log end for the current epoch). Consumers send it (librdkafka at v2 only) after a leader epoch
 //! changes, to learn whether the log they read was truncated; followers will send it to
 //! find where to truncate. `current_leader_epoch` (v2+) is checked as Fetch checks it.
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
@@ -12,12 +11,14 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 use super::{epoch_error, respond, HandlerResult};
 use crate::model::TopicPartition;
 use crate::protocol::frame::Request;
-use crate::shard::{EpochEndError, Shard, ShardMsg};
+use crate::server::context::RequestContext;
+use crate::shard::{EpochEndError, ShardMsg};
 
 pub const MIN_VERSION: i16 = 2;
 pub const MAX_VERSION: i16 = 4;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: OffsetForLeaderEpochRequest = req.decode()?;
     let image = shard.image();
     let mut calls = Vec::new();

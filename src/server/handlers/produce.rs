@@ -1,7 +1,6 @@
 //! Produce v3–9 (record batch v2 only). Each partition's records go to the shard that owns
 //! it; the response waits for every partition (acks=1/all: bytes in the kernel, plus
 //! fdatasync when the topic's flush policy asks). acks=0 gets no response at all.
-use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -14,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{respond, HandlerResult, Reply};
 use crate::protocol::batch::BatchError;
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::shard::{ProduceError, ProduceResult, Shard, ShardMsg};
 use crate::storage::producer_state::SequenceError;
 use crate::storage::AppendError;
@@ -25,7 +25,8 @@ pub const MAX_VERSION: i16 = 9;
 /// Takes the request body by value: once the request is decoded, the body and everything
 /// else pointing into the frame are dropped, so that a one-partition request's records are
 /// the frame's only owner and the log keeps that buffer instead of copying it.
-pub async fn handle(shard: &Rc<Shard>, req: &Request, mut body: Bytes) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> HandlerResult {
+    let shard = &ctx.shard;
     let mut r: ProduceRequest = req.decode_from(&mut body)?;
     drop(body);
     let acks = r.acks;

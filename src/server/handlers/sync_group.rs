@@ -1,5 +1,4 @@
 //! SyncGroup v0–5: the leader's assignment, handed to every member.
-use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
@@ -9,13 +8,14 @@ use super::group_common::{call, opt_code};
 use super::{respond, HandlerResult};
 use crate::group::coordinator::SyncRequest;
 use crate::protocol::frame::Request;
+use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 5;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request) -> HandlerResult {
+pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let shard = &ctx.shard;
     let r: SyncGroupRequest = req.decode()?;
     let group_id = r.group_id.0.to_string();
     let s = SyncRequest {

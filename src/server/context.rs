@@ -1,0 +1,102 @@
+//! What a handler knows about who is asking: the connection's listener, security
+//! protocol, peer and principal (`ConnectionContext`, one per connection), and the
+//! request's client id (`RequestContext`, one per request, with the shard it runs on).
+//! ACLs and quotas (security issue) decide from this; handlers never look at sockets.
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use crate::protocol::frame::Request;
+use crate::security::principal::KafkaPrincipal;
+use crate::shard::Shard;
+
+/// Kafka's `security.protocol` values; only PLAINTEXT is served so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+}
+
+pub struct ConnectionContext {
+    /// The `listeners` entry the connection came in on (e.g. "PLAINTEXT").
+    pub listener: Rc<str>,
+    pub security_protocol: SecurityProtocol,
+    pub peer: Option<SocketAddr>,
+    /// `User:ANONYMOUS` until the connection authenticates.
+    principal: RefCell<KafkaPrincipal>,
+    /// The peer's address as Kafka reports a client host: "/ip".
+    client_host: Rc<str>,
+}
+
+impl ConnectionContext {
+    pub fn new(listener: Rc<str>, security_protocol: SecurityProtocol, peer: Option<SocketAddr>) -> ConnectionContext {
+        let client_host = peer.map(|a| format!("/{}", a.ip())).unwrap_or_default().into();
+        ConnectionContext {
+            listener,
+            security_protocol,
+            peer,
+            principal: RefCell::new(KafkaPrincipal::anonymous()),
+            client_host,
+        }
+    }
+
+    pub fn principal(&self) -> KafkaPrincipal {
+        self.principal.borrow().clone()
+    }
+
+    /// The connection authenticated as `principal` (SASL).
+    pub fn set_principal(&self, principal: KafkaPrincipal) {
+        *self.principal.borrow_mut() = principal;
+    }
+
+    pub fn client_host(&self) -> &Rc<str> {
+        &self.client_host
+    }
+}
+
+/// Handed to every handler.
+pub struct RequestContext {
+    pub shard: Rc<Shard>,
+    pub connection: Rc<ConnectionContext>,
+    /// The request header's client id ("" when the client sent none).
+    pub client_id: String,
+}
+
+impl RequestContext {
+    pub fn new(shard: Rc<Shard>, connection: Rc<ConnectionContext>, req: &Request) -> RequestContext {
+        let client_id = req.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
+        RequestContext { shard, connection, client_id }
+    }
+
+    pub fn principal(&self) -> KafkaPrincipal {
+        self.connection.principal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_starts_anonymous() {
+        let c = ConnectionContext::new("PLAINTEXT".into(), SecurityProtocol::Plaintext, "10.1.2.3:5000".parse().ok());
+        assert_eq!(c.principal().to_string(), "User:ANONYMOUS");
+        assert_eq!(&**c.client_host(), "/10.1.2.3");
+        c.set_principal(KafkaPrincipal::user("alice"));
+        assert_eq!(c.principal().to_string(), "User:alice");
+        assert_eq!(c.security_protocol.name(), "PLAINTEXT");
+    }
+}

@@ -1,0 +1,55 @@
+//! The byte stream a client connection reads and writes: one type, so that TLS becomes a
+//! variant here and the connection loop and handlers stay as they are.
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_lite::{AsyncRead, AsyncWrite};
+use glommio::net::TcpStream;
+
+pub enum ConnStream {
+    Plain(TcpStream),
+}
+
+impl ConnStream {
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        match self {
+            ConnStream::Plain(s) => s.peer_addr().ok(),
+        }
+    }
+
+    pub fn set_nodelay(&self, on: bool) {
+        match self {
+            ConnStream::Plain(s) => {
+                let _ = s.set_nodelay(on);
+            }
+        }
+    }
+}
+
+impl AsyncRead for ConnStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ConnStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ConnStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ConnStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ConnStream::Plain(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ConnStream::Plain(s) => Pin::new(s).poll_close(cx),
+        }
+    }
+}
