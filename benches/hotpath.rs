@@ -173,6 +173,7 @@ fn fetch_encode(c: &mut Criterion) {
                         last_stable_offset: 1_000_000,
                         log_start_offset: 0,
                         records: Some(set.clone()),
+                        diverging_epoch: None,
                     }],
                 }];
                 black_box(fetch_response::encode(version, 1, &topics))
