@@ -155,7 +155,7 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                 let controller = (i == 0).then(|| Controller::new(&config.log_dir, meta_log_size));
                 sluice::metrics::install_for_this_thread(metrics[i].clone());
                 let shard = Shard::new(
-                    i,
+                    sluice::model::ShardId(i),
                     shards,
                     config,
                     node,

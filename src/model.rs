@@ -7,6 +7,11 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Offset(pub i64);
 
+impl Offset {
+    /// "No offset" on the wire (an unknown high watermark, a missing end offset).
+    pub const UNKNOWN: Offset = Offset(-1);
+}
+
 /// A partition's leader epoch: bumped by every leader change, stamped on every batch
 /// (`partition_leader_epoch`). -1 means "none" on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -293,7 +293,7 @@ async fn route(
 /// Every shard's statistics, asked for in parallel; a shard that does not answer within
 /// `ADMIN_COLLECT_TIMEOUT` is left out.
 async fn collect(shard: &Rc<Shard>) -> Vec<ShardStats> {
-    let calls = (0..shard.count).map(|i| async move {
+    let calls = shard.all_shards().map(|i| async move {
         let call = async { shard.call(i, |reply| ShardMsg::Stats { reply }).await };
         let timer = async {
             glommio::timer::sleep(limits::ADMIN_COLLECT_TIMEOUT).await;

@@ -63,7 +63,7 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
                         // Closed at once (Kafka closes a connection over its per-ip quota the
                         // same way); logged at most once a second per shard.
                         if last_refusal_logged.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1)) {
-                            tracing::warn!(shard = shard.id, peer = %ip, reason = %refusal, "connection refused");
+                            tracing::warn!(shard = shard.id.0, peer = %ip, reason = %refusal, "connection refused");
                             last_refusal_logged = Some(std::time::Instant::now());
                         }
                         drop(stream);
@@ -98,7 +98,7 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
                 .detach();
             }
             Some(Err(e)) => {
-                tracing::warn!(shard = shard.id, error = %e, "accept failed");
+                tracing::warn!(shard = shard.id.0, error = %e, "accept failed");
                 glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
             }
         }

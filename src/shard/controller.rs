@@ -241,7 +241,7 @@ impl Controller {
         };
         if image.version != before {
             let image = Arc::new(image);
-            let acks = (0..shard.count).map(|to| {
+            let acks = shard.all_shards().map(|to| {
                 let image = image.clone();
                 async move { shard.call(to, |reply| ShardMsg::ApplyMetadata { image, reply }).await }
             });

@@ -12,7 +12,7 @@ use crate::metadata::MetadataImage;
 use crate::protocol::record_set::RecordSet;
 use crate::storage::{AppendError, AppendOutcome, ReadError};
 use crate::cluster::partition::EpochCheck;
-use crate::model::TopicPartition;
+use crate::model::{LeaderEpoch, Offset, TopicPartition};
 
 pub enum ShardMsg {
     Produce {
@@ -26,29 +26,30 @@ pub enum ShardMsg {
         reply: oneshot::Sender<Vec<FetchResult>>,
     },
     WaitForData {
-        items: Vec<(TopicPartition, i64)>,
+        items: Vec<(TopicPartition, Offset)>,
         deadline: Instant,
         reply: oneshot::Sender<()>,
     },
     ListOffset {
         tp: TopicPartition,
         timestamp: i64,
-        /// -1: not checked.
-        current_leader_epoch: i32,
+        /// `LeaderEpoch::NONE`: not checked.
+        current_leader_epoch: LeaderEpoch,
         reply: oneshot::Sender<ListOffsetResult>,
     },
     /// OffsetForLeaderEpoch for one partition.
     EpochEndOffset {
         tp: TopicPartition,
-        current_leader_epoch: i32,
-        leader_epoch: i32,
+        current_leader_epoch: LeaderEpoch,
+        leader_epoch: LeaderEpoch,
         reply: oneshot::Sender<EpochEndResult>,
     },
     /// `None`: the partition is not here.
+    /// `to`: `None` for the high watermark (Kafka's -1).
     DeleteRecords {
         tp: TopicPartition,
-        offset: i64,
-        reply: oneshot::Sender<Option<Result<i64, ReadError>>>,
+        to: Option<Offset>,
+        reply: oneshot::Sender<Option<Result<Offset, ReadError>>>,
     },
     ApplyMetadata {
         image: Arc<MetadataImage>,
@@ -81,12 +82,12 @@ pub type ProduceResult = Result<AppendOutcome, ProduceError>;
 #[derive(Debug, Clone)]
 pub struct FetchItem {
     pub tp: TopicPartition,
-    pub offset: i64,
+    pub offset: Offset,
     pub max_bytes: usize,
-    /// The fetcher's view of the leader epoch (-1: not checked).
-    pub current_leader_epoch: i32,
-    /// The epoch of the last batch the fetcher has (-1: none; Fetch v12+).
-    pub last_fetched_epoch: i32,
+    /// The fetcher's view of the leader epoch (`NONE`: not checked).
+    pub current_leader_epoch: LeaderEpoch,
+    /// The epoch of the last batch the fetcher has (`NONE`: none; Fetch v12+).
+    pub last_fetched_epoch: LeaderEpoch,
 }
 
 #[derive(Debug)]
@@ -100,11 +101,12 @@ pub enum FetchError {
 #[derive(Debug)]
 pub struct FetchResult {
     pub error: Option<FetchError>,
-    pub high_watermark: i64,
-    pub log_start_offset: i64,
+    /// `UNKNOWN` with an error that leaves it unknown.
+    pub high_watermark: Offset,
+    pub log_start_offset: Offset,
     pub records: Option<RecordSet>,
     /// (epoch, end offset) when the fetcher's log diverges from this one.
-    pub diverging_epoch: Option<(i32, i64)>,
+    pub diverging_epoch: Option<(LeaderEpoch, Offset)>,
 }
 
 #[derive(Debug)]
@@ -119,9 +121,9 @@ pub enum ListOffsetError {
 /// and the leader epoch it was written under.
 #[derive(Debug, Clone, Copy)]
 pub struct ListedOffset {
-    pub offset: i64,
+    pub offset: Offset,
     pub timestamp: i64,
-    pub leader_epoch: i32,
+    pub leader_epoch: LeaderEpoch,
 }
 /// `None` when no record has a timestamp that late.
 pub type ListOffsetResult = Result<Option<ListedOffset>, ListOffsetError>;
@@ -133,4 +135,4 @@ pub enum EpochEndError {
     Epoch(EpochCheck),
 }
 /// (the largest epoch at or below the one asked for, the offset where it ended).
-pub type EpochEndResult = Result<(i32, i64), EpochEndError>;
+pub type EpochEndResult = Result<(LeaderEpoch, Offset), EpochEndError>;

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::cluster::placement::{default_shard, PartitionPlacement};
 use crate::metadata::MetadataImage;
-use crate::model::{LeaderEpoch, NodeId, Offset};
+use crate::model::{LeaderEpoch, NodeId, Offset, ShardId};
 use partition::Partition;
 use crate::storage::{PartitionLog, ReadError, ShardCache};
 use crate::model::TopicPartition;
@@ -70,7 +70,7 @@ impl Lifecycle {
 }
 
 pub struct Shard {
-    pub id: usize,
+    pub id: ShardId,
     pub count: usize,
     pub config: Arc<BrokerConfig>,
     pub node: Arc<NodeIdentity>,
@@ -98,7 +98,7 @@ pub struct Shard {
 impl Shard {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        id: usize,
+        id: ShardId,
         count: usize,
         config: Arc<BrokerConfig>,
         node: Arc<NodeIdentity>,
@@ -138,12 +138,17 @@ impl Shard {
 
     /// The shard that owns a partition on this node: its placement table entry, or (a
     /// topic or partition the image does not have) the default spread.
-    pub fn owner_of(&self, topic: &str, partition: i32) -> usize {
+    pub fn owner_of(&self, topic: &str, partition: i32) -> ShardId {
         let image = self.image.borrow();
         match image.topic(topic).and_then(|t| t.placement(partition)) {
-            Some(p) => p.shard_on(self.count).0,
-            None => default_shard(topic, partition, self.count).0,
+            Some(p) => p.shard_on(self.count),
+            None => default_shard(topic, partition, self.count),
         }
+    }
+
+    /// Every shard of this node, for messages to all of them.
+    pub fn all_shards(&self) -> impl Iterator<Item = ShardId> {
+        (0..self.count).map(ShardId)
     }
 
     /// Logs write in the produce queue and finalize segments in the background one.
@@ -164,12 +169,12 @@ impl Shard {
     }
 
     /// Runs `msg` on shard `to`: inline when it is this shard, else over the mesh.
-    pub async fn dispatch(self: &Rc<Self>, to: usize, msg: ShardMsg) {
+    pub async fn dispatch(self: &Rc<Self>, to: ShardId, msg: ShardMsg) {
         if to == self.id {
             self.clone().handle(msg).await;
         } else {
-            match self.peers.send_to(to, msg).await {
-                Ok(()) => self.metrics.cross_shard_sent(to),
+            match self.peers.send_to(to.0, msg).await {
+                Ok(()) => self.metrics.cross_shard_sent(to.0),
                 // The peer is gone (shutting down): dropping the message drops its reply
                 // sender, which the caller sees as a cancelled reply.
                 Err(msg) => drop(msg),
@@ -178,7 +183,7 @@ impl Shard {
     }
 
     /// Sends a request built around a fresh reply channel and waits for the reply.
-    pub async fn call<T>(self: &Rc<Self>, to: usize, build: impl FnOnce(oneshot::Sender<T>) -> ShardMsg) -> Option<T> {
+    pub async fn call<T>(self: &Rc<Self>, to: ShardId, build: impl FnOnce(oneshot::Sender<T>) -> ShardMsg) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         self.dispatch(to, build(tx)).await;
         rx.await.ok()
@@ -240,9 +245,12 @@ impl Shard {
             ShardMsg::EpochEndOffset { tp, current_leader_epoch, leader_epoch, reply } => {
                 let _ = reply.send(self.epoch_end_offset_local(&tp, current_leader_epoch, leader_epoch));
             }
-            ShardMsg::DeleteRecords { tp, offset, reply } => {
+            ShardMsg::DeleteRecords { tp, to, reply } => {
                 let result = match self.partition(&tp) {
-                    Some(p) => Some(p.log.delete_records(offset, p.high_watermark()).await),
+                    Some(p) => {
+                        let hw = p.high_watermark();
+                        Some(p.log.delete_records(to.unwrap_or(hw).0, hw.0).await.map(Offset))
+                    }
                     None => None,
                 };
                 let _ = reply.send(result);
@@ -276,14 +284,14 @@ impl Shard {
             .map(|(tp, p)| crate::metrics::PartitionStats {
                 tp: tp.clone(),
                 log: p.log.stats(),
-                high_watermark: p.high_watermark(),
+                high_watermark: p.high_watermark().0,
                 leader_epoch: p.leader_epoch().0,
             })
             .collect();
         let (cache_hits, cache_misses) = self.cache.hits_misses();
         let (groups, group_offsets) = self.groups.stats(crate::limits::METRICS_GROUP_OFFSETS_MAX);
         crate::metrics::ShardStats {
-            shard: self.id,
+            shard: self.id.0,
             partitions,
             cache_used_bytes: self.cache.used_bytes(),
             cache_budget_bytes: self.cache.budget_bytes(),
@@ -301,7 +309,7 @@ impl Shard {
         }
         let outcome = p.log.append(records).map_err(ProduceError::Append)?;
         if acks != 0 {
-            p.wait_acknowledged(outcome.end_offset, acks, outcome.needs_sync)
+            p.wait_acknowledged(Offset(outcome.end_offset), acks, outcome.needs_sync)
                 .await
                 .map_err(|e| ProduceError::Append(e.into()))?;
         }
@@ -316,47 +324,49 @@ impl Shard {
             records: None,
             diverging_epoch: None,
         };
+        let unknown = Offset::UNKNOWN;
         let Some(p) = self.partition(&item.tp) else {
-            return failed(FetchError::UnknownPartition, -1, -1);
+            return failed(FetchError::UnknownPartition, unknown, unknown);
         };
-        let (hw, start) = (p.high_watermark(), p.log.log_start_offset());
-        if let Err(e) = p.check_epoch(LeaderEpoch(item.current_leader_epoch)) {
-            return failed(FetchError::Epoch(e), -1, -1);
+        let (hw, start) = (p.high_watermark(), Offset(p.log.log_start_offset()));
+        if let Err(e) = p.check_epoch(item.current_leader_epoch) {
+            return failed(FetchError::Epoch(e), unknown, unknown);
         }
         if !p.is_leader() {
-            return failed(FetchError::NotLeader, -1, -1);
+            return failed(FetchError::NotLeader, unknown, unknown);
         }
         // A fetcher that says which epoch it last fetched learns whether its log diverges
         // from ours there (KIP-320; followers truncate by it): the epoch's end here is
         // before its fetch offset, or the epoch is unknown and an older one ends here.
-        if item.last_fetched_epoch >= 0 {
-            let (epoch, end) = p.log.end_offset_for_epoch(LeaderEpoch(item.last_fetched_epoch));
+        if item.last_fetched_epoch.0 >= 0 {
+            let (epoch, end) = p.log.end_offset_for_epoch(item.last_fetched_epoch);
             if end.0 < 0 || epoch.0 < 0 {
-                return failed(FetchError::Read(ReadError::OutOfRange { offset: item.offset, start, end: hw }), hw, start);
+                let e = ReadError::OutOfRange { offset: item.offset.0, start: start.0, end: hw.0 };
+                return failed(FetchError::Read(e), hw, start);
             }
-            if end.0 < item.offset || epoch.0 < item.last_fetched_epoch {
+            if end < item.offset || epoch < item.last_fetched_epoch {
                 return FetchResult {
                     error: None,
                     high_watermark: hw,
                     log_start_offset: start,
                     records: None,
-                    diverging_epoch: Some((epoch.0, end.0)),
+                    diverging_epoch: Some((epoch, end)),
                 };
             }
         }
-        match p.log.read(item.offset, hw, item.max_bytes).await {
+        match p.log.read(item.offset.0, hw.0, item.max_bytes).await {
             Ok(r) => FetchResult {
                 error: None,
                 high_watermark: hw,
-                log_start_offset: r.log_start_offset,
+                log_start_offset: Offset(r.log_start_offset),
                 records: r.records,
                 diverging_epoch: None,
             },
-            Err(e) => failed(FetchError::Read(e), hw, p.log.log_start_offset()),
+            Err(e) => failed(FetchError::Read(e), hw, Offset(p.log.log_start_offset())),
         }
     }
 
-    async fn wait_for_data_local(&self, items: &[(TopicPartition, i64)], deadline: Instant) {
+    async fn wait_for_data_local(&self, items: &[(TopicPartition, Offset)], deadline: Instant) {
         let waits: Vec<_> = items.iter().filter_map(|(tp, offset)| self.partition(tp).map(|p| (p, *offset))).collect();
         if waits.is_empty() {
             return;
@@ -365,16 +375,21 @@ impl Shard {
         futures::future::select_all(futs).await;
     }
 
-    async fn list_offset_local(&self, tp: &TopicPartition, timestamp: i64, current_leader_epoch: i32) -> ListOffsetResult {
+    async fn list_offset_local(
+        &self,
+        tp: &TopicPartition,
+        timestamp: i64,
+        current_leader_epoch: LeaderEpoch,
+    ) -> ListOffsetResult {
         let p = self.partition(tp).ok_or(ListOffsetError::UnknownPartition)?;
-        p.check_epoch(LeaderEpoch(current_leader_epoch)).map_err(ListOffsetError::Epoch)?;
+        p.check_epoch(current_leader_epoch).map_err(ListOffsetError::Epoch)?;
         if !p.is_leader() {
             return Err(ListOffsetError::NotLeader);
         }
         let log = &p.log;
-        let hw = p.high_watermark();
+        let hw = p.high_watermark().0;
         let epochs = log.leader_epoch_cache();
-        let epoch_at = |offset: i64| epochs.epoch_at(Offset(offset)).map_or(-1, |e| e.0);
+        let epoch_at = |offset: i64| epochs.epoch_at(Offset(offset)).unwrap_or(LeaderEpoch::NONE);
         let found = match timestamp {
             // Earliest, and earliest local (-4, KIP-405): every segment is local.
             -2 | -4 => Some((log.log_start_offset(), -1)),
@@ -397,21 +412,29 @@ impl Shard {
         };
         // The epoch of the offset found (Kafka: the latest epoch for the log end).
         Ok(found.map(|(offset, ts)| {
-            let epoch = if timestamp == -1 { epochs.latest().map_or(-1, |e| e.epoch.0) } else { epoch_at(offset) };
-            ListedOffset { offset, timestamp: ts, leader_epoch: epoch }
+            let epoch = if timestamp == -1 {
+                epochs.latest().map_or(LeaderEpoch::NONE, |e| e.epoch)
+            } else {
+                epoch_at(offset)
+            };
+            ListedOffset { offset: Offset(offset), timestamp: ts, leader_epoch: epoch }
         }))
     }
 
     /// OffsetForLeaderEpoch for one partition: the largest epoch at or below `leader_epoch`
     /// and the offset where it ended.
-    fn epoch_end_offset_local(&self, tp: &TopicPartition, current_leader_epoch: i32, leader_epoch: i32) -> EpochEndResult {
+    fn epoch_end_offset_local(
+        &self,
+        tp: &TopicPartition,
+        current_leader_epoch: LeaderEpoch,
+        leader_epoch: LeaderEpoch,
+    ) -> EpochEndResult {
         let p = self.partition(tp).ok_or(EpochEndError::UnknownPartition)?;
-        p.check_epoch(LeaderEpoch(current_leader_epoch)).map_err(EpochEndError::Epoch)?;
+        p.check_epoch(current_leader_epoch).map_err(EpochEndError::Epoch)?;
         if !p.is_leader() {
             return Err(EpochEndError::NotLeader);
         }
-        let (epoch, end) = p.log.end_offset_for_epoch(LeaderEpoch(leader_epoch));
-        Ok((epoch.0, end.0))
+        Ok(p.log.end_offset_for_epoch(leader_epoch))
     }
 
     /// Installs a new image and reconciles this shard's logs with it: opens the partitions
@@ -429,7 +452,7 @@ impl Shard {
         let mut wanted: HashMap<TopicPartition, (Uuid, TopicConfig, PartitionPlacement)> = HashMap::new();
         for topic in image.topics.values() {
             for (&p, placement) in &topic.placement {
-                if placement.shard_on(self.count).0 == self.id && placement.replicas.contains(&local.0) {
+                if placement.shard_on(self.count) == self.id && placement.replicas.contains(&local.0) {
                     wanted.insert(
                         TopicPartition::new(topic.name.clone(), p),
                         (topic.id, TopicConfig::resolve(&broker, &topic.configs), placement.clone()),

@@ -74,17 +74,17 @@ impl Partition {
     }
 
     /// The high watermark: first taking in how far this replica's own log has been written.
-    pub fn high_watermark(&self) -> i64 {
+    pub fn high_watermark(&self) -> Offset {
         let mut st = self.state.borrow_mut();
         st.local_progress(Offset(self.log.written_offset()));
-        st.high_watermark().0
+        st.high_watermark()
     }
 
     /// Waits until the append ending at `end_offset` is acknowledged as `acks` asks: in
     /// this replica's kernel (and on its disk if `sync`), and for acks=all also below the
     /// high watermark (in every in-sync replica).
-    pub async fn wait_acknowledged(&self, end_offset: i64, acks: i16, sync: bool) -> Result<(), StorageError> {
-        self.log.wait_durable(end_offset, sync).await?;
+    pub async fn wait_acknowledged(&self, end_offset: Offset, acks: i16, sync: bool) -> Result<(), StorageError> {
+        self.log.wait_durable(end_offset.0, sync).await?;
         if acks != -1 {
             return Ok(());
         }
@@ -101,7 +101,7 @@ impl Partition {
     }
 
     /// Waits until the high watermark passes `offset`, the log fails or closes, or `deadline`.
-    pub async fn wait_for_data(&self, offset: i64, deadline: Instant) {
+    pub async fn wait_for_data(&self, offset: Offset, deadline: Instant) {
         loop {
             let (local, replicas) = (self.log.progressed(), self.replica_progress.notified());
             if self.high_watermark() > offset || self.log.stopped() {

@@ -11,7 +11,7 @@ use crate::protocol::frame::Request;
 use crate::server::context::RequestContext;
 use crate::shard::ShardMsg;
 use crate::storage::{ReadError, StorageError};
-use crate::model::TopicPartition;
+use crate::model::{Offset, TopicPartition};
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 2;
@@ -30,8 +30,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                     Some(m) if partition >= 0 && partition < m.partitions => {
                         let tp = TopicPartition::new(m.name.clone(), partition);
                         let owner = shard.owner_of(&tp.topic, partition);
-                        match shard.call(owner, |reply| ShardMsg::DeleteRecords { tp, offset, reply }).await {
-                            Some(Some(Ok(low))) => Ok(low),
+                        // -1: up to the high watermark.
+                        let to = (offset != -1).then_some(Offset(offset));
+                        match shard.call(owner, |reply| ShardMsg::DeleteRecords { tp, to, reply }).await {
+                            Some(Some(Ok(low))) => Ok(low.0),
                             Some(Some(Err(ReadError::OutOfRange { .. }))) => Err(ResponseError::OffsetOutOfRange),
                             Some(Some(Err(ReadError::Storage(StorageError::Closed)))) | None => {
                                 Err(ResponseError::NotLeaderOrFollower)

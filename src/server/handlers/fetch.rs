@@ -19,7 +19,7 @@ use crate::server::context::RequestContext;
 use crate::protocol::record_set::RecordSet;
 use crate::shard::{FetchError, FetchItem, FetchResult, Shard, ShardMsg};
 use crate::storage::ReadError;
-use crate::model::TopicPartition;
+use crate::model::{LeaderEpoch, Offset, ShardId, TopicPartition};
 
 pub const MIN_VERSION: i16 = 4;
 pub const MAX_VERSION: i16 = 12;
@@ -41,10 +41,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             let item = match meta {
                 Some(m) if p.partition >= 0 && p.partition < m.partitions => Ok(FetchItem {
                     tp: TopicPartition::new(m.name.clone(), p.partition),
-                    offset: p.fetch_offset,
+                    offset: Offset(p.fetch_offset),
                     max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
-                    current_leader_epoch: if req.version() >= 9 { p.current_leader_epoch } else { -1 },
-                    last_fetched_epoch: if req.version() >= 12 { p.last_fetched_epoch } else { -1 },
+                    current_leader_epoch: LeaderEpoch(if req.version() >= 9 { p.current_leader_epoch } else { -1 }),
+                    last_fetched_epoch: LeaderEpoch(if req.version() >= 12 { p.last_fetched_epoch } else { -1 }),
                 }),
                 _ => Err(ResponseError::UnknownTopicOrPartition),
             };
@@ -111,9 +111,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             failed = true;
             continue;
         };
-        pd.high_watermark = result.high_watermark;
-        pd.last_stable_offset = result.high_watermark;
-        pd.log_start_offset = result.log_start_offset;
+        pd.high_watermark = result.high_watermark.0;
+        pd.last_stable_offset = result.high_watermark.0;
+        pd.log_start_offset = result.log_start_offset.0;
         if let Some(e) = &result.error {
             pd.error_code = match e {
                 FetchError::UnknownPartition => ResponseError::UnknownTopicOrPartition,
@@ -127,7 +127,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             continue;
         }
         if req.version() >= 12 {
-            pd.diverging_epoch = result.diverging_epoch;
+            pd.diverging_epoch = result.diverging_epoch.map(|(e, o)| (e.0, o.0));
         }
         // The response-wide max_bytes: the first non-empty partition always goes whole.
         if let Some(records) = result.records {
@@ -166,7 +166,7 @@ async fn read_all(
     shard: &Rc<Shard>,
     slots: &[(usize, usize, Result<FetchItem, ResponseError>)],
 ) -> Vec<Option<FetchResult>> {
-    let mut by_shard: BTreeMap<usize, Vec<(usize, FetchItem)>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<(usize, FetchItem)>> = BTreeMap::new();
     for (i, (_, _, item)) in slots.iter().enumerate() {
         if let Ok(item) = item {
             by_shard.entry(shard.owner_of(&item.tp.topic, item.tp.partition)).or_default().push((i, item.clone()));
@@ -194,7 +194,7 @@ async fn wait_for_data(
     slots: &[(usize, usize, Result<FetchItem, ResponseError>)],
     deadline: Instant,
 ) {
-    let mut by_shard: BTreeMap<usize, Vec<(TopicPartition, i64)>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<(TopicPartition, Offset)>> = BTreeMap::new();
     for (_, _, item) in slots {
         if let Ok(item) = item {
             by_shard

@@ -21,7 +21,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let shard = &ctx.shard;
     let r: ListGroupsRequest = req.decode()?;
     let v = req.version();
-    let calls = (0..shard.count).map(|to| shard.call(to, |reply| ShardMsg::Group { op: GroupOp::List, reply }));
+    let calls = shard.all_shards().map(|to| shard.call(to, |reply| ShardMsg::Group { op: GroupOp::List, reply }));
     let mut resp = ListGroupsResponse::default();
     for reply in futures::future::join_all(calls).await {
         let Some(GroupReply::List(groups)) = reply else { continue };

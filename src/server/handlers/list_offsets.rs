@@ -13,7 +13,7 @@ use crate::protocol::frame::Request;
 use crate::server::context::RequestContext;
 use crate::shard::{ListOffsetError, ShardMsg};
 use crate::storage::ReadError;
-use crate::model::TopicPartition;
+use crate::model::{LeaderEpoch, TopicPartition};
 use super::epoch_error;
 
 pub const MIN_VERSION: i16 = 1;
@@ -31,7 +31,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             let meta = meta.clone();
             let (partition, timestamp) = (p.partition_index, p.timestamp);
             // v4+ carries the client's view of the leader epoch.
-            let current_leader_epoch = if req.version() >= 4 { p.current_leader_epoch } else { -1 };
+            let current_leader_epoch = LeaderEpoch(if req.version() >= 4 { p.current_leader_epoch } else { -1 });
             calls.push(async move {
                 let res = match meta {
                     Some(m) if partition >= 0 && partition < m.partitions => {
@@ -78,10 +78,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         pr.leader_epoch = -1;
         match res {
             Ok(Some(found)) => {
-                pr.offset = found.offset;
+                pr.offset = found.offset.0;
                 pr.timestamp = found.timestamp;
                 if req.version() >= 4 {
-                    pr.leader_epoch = found.leader_epoch;
+                    pr.leader_epoch = found.leader_epoch.0;
                 }
             }
             Ok(None) => {}

@@ -174,7 +174,7 @@ pub fn respond<T: Encodable>(req: &Request, body: &T) -> HandlerResult {
 
 /// Runs a metadata change on the controller shard.
 pub async fn controller_call(shard: &Rc<Shard>, op: ControllerOp) -> Option<ControllerResult> {
-    shard.call(0, |reply| ShardMsg::Controller { op, reply }).await
+    shard.call(crate::model::ShardId(0), |reply| ShardMsg::Controller { op, reply }).await
 }
 
 /// The error for a request whose `current_leader_epoch` does not match the replica's:

@@ -9,7 +9,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset,
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::{epoch_error, respond, HandlerResult};
-use crate::model::TopicPartition;
+use crate::model::{LeaderEpoch, TopicPartition};
 use crate::protocol::frame::Request;
 use crate::server::context::RequestContext;
 use crate::shard::{EpochEndError, ShardMsg};
@@ -26,8 +26,8 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         let meta = image.topic(t.topic.0.as_str()).cloned();
         for (pi, p) in t.partitions.iter().enumerate() {
             let (shard, meta) = (shard.clone(), meta.clone());
-            let (partition, leader_epoch) = (p.partition, p.leader_epoch);
-            let current_leader_epoch = p.current_leader_epoch;
+            let (partition, leader_epoch) = (p.partition, LeaderEpoch(p.leader_epoch));
+            let current_leader_epoch = LeaderEpoch(p.current_leader_epoch);
             calls.push(async move {
                 let res = match meta {
                     Some(m) if partition >= 0 && partition < m.partitions => {
@@ -66,8 +66,8 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         pr.partition = partition;
         match res {
             Ok((epoch, end_offset)) => {
-                pr.leader_epoch = epoch;
-                pr.end_offset = end_offset;
+                pr.leader_epoch = epoch.0;
+                pr.end_offset = end_offset.0;
             }
             Err(code) => {
                 pr.error_code = code.code();
