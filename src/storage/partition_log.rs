@@ -32,7 +32,7 @@ use crate::protocol::batch::{self, BatchHeader};
 use crate::protocol::record_set::RecordSet;
 use crate::sync::LocalNotify;
 use crate::cluster::epochs::LeaderEpochCache;
-use crate::model::{LeaderEpoch, Offset, TopicPartition};
+use crate::model::{LeaderEpoch, Offset, ProducerId, TopicPartition};
 use recovery::{
     list_offsets_named, list_segments, load_producer_snapshot, recover_epochs, recover_segment, remove_unfinished_files,
     EPOCH_CHECKPOINT_FILE,
@@ -71,7 +71,7 @@ struct Segment {
     finalizing: bool,
     /// Idempotent batches found by the recovery scan (the active segment's), to rebuild
     /// the producer state from; emptied at open.
-    recovered_producers: Vec<(i64, i16, BatchSeq)>,
+    recovered_producers: Vec<(ProducerId, i16, BatchSeq)>,
     /// Where each leader epoch begins in what the recovery scan read; emptied at open.
     recovered_epochs: Vec<(LeaderEpoch, Offset)>,
 }
@@ -405,7 +405,7 @@ impl PartitionLog {
             let info = batch::validate(&records[at..], usize::MAX).map_err(AppendError::Invalid)?;
             let h = BatchHeader::read(&records[at..]).expect("validated");
             if h.producer_id.get() >= 0 {
-                producer = Some((h.producer_id.get(), h.producer_epoch.get(), h.base_sequence.get()));
+                producer = Some((ProducerId(h.producer_id.get()), h.producer_epoch.get(), h.base_sequence.get()));
             }
             if info.bytes > max {
                 return Err(AppendError::TooLarge { size: info.bytes, max });

@@ -6,6 +6,7 @@
 //! Kept across restarts by a snapshot written when a segment is finalized (the state as of
 //! the segment's end, `<end offset>.snapshot`), plus the batches of the segments recovery
 //! scans after it.
+use crate::model::ProducerId;
 use std::collections::{HashMap, VecDeque};
 
 /// Batches remembered per producer: as many as a producer may have in flight
@@ -38,14 +39,14 @@ pub enum Check {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SequenceError {
     #[error("producer {producer_id}: epoch {epoch} is older than the current {current}")]
-    FencedEpoch { producer_id: i64, epoch: i16, current: i16 },
+    FencedEpoch { producer_id: ProducerId, epoch: i16, current: i16 },
     #[error("producer {producer_id}: sequence {got} where {expected} was expected")]
-    OutOfOrder { producer_id: i64, got: i32, expected: i32 },
+    OutOfOrder { producer_id: ProducerId, got: i32, expected: i32 },
 }
 
 #[derive(Debug, Default)]
 pub struct ProducerState {
-    producers: HashMap<i64, Producer>,
+    producers: HashMap<ProducerId, Producer>,
 }
 
 /// The sequence after `seq` (sequences wrap from i32::MAX to 0).
@@ -59,8 +60,8 @@ fn next_seq(seq: i32) -> i32 {
 
 impl ProducerState {
     /// Checks a batch of `records` records from `producer_id` (−1: not idempotent).
-    pub fn check(&self, producer_id: i64, epoch: i16, first_seq: i32) -> Result<Check, SequenceError> {
-        if producer_id < 0 {
+    pub fn check(&self, producer_id: ProducerId, epoch: i16, first_seq: i32) -> Result<Check, SequenceError> {
+        if producer_id.0 < 0 {
             return Ok(Check::Append);
         }
         let Some(p) = self.producers.get(&producer_id) else { return Ok(Check::Append) };
@@ -86,8 +87,8 @@ impl ProducerState {
     }
 
     /// Records an appended batch (after `check` said Append).
-    pub fn record(&mut self, producer_id: i64, epoch: i16, batch: BatchSeq) {
-        if producer_id < 0 {
+    pub fn record(&mut self, producer_id: ProducerId, epoch: i16, batch: BatchSeq) {
+        if producer_id.0 < 0 {
             return;
         }
         let p = self.producers.entry(producer_id).or_default();
@@ -109,7 +110,7 @@ impl ProducerState {
     /// (the snapshot is written while later appends may already be recorded).
     pub fn encode_up_to(&self, end: i64) -> Vec<u8> {
         let mut out = vec![SNAPSHOT_VERSION];
-        let mut ids: Vec<&i64> = self.producers.keys().collect();
+        let mut ids: Vec<&ProducerId> = self.producers.keys().collect();
         ids.sort();
         let mut entries = Vec::new();
         for id in ids {
@@ -118,7 +119,7 @@ impl ProducerState {
             if kept.is_empty() {
                 continue;
             }
-            entries.extend_from_slice(&id.to_be_bytes());
+            entries.extend_from_slice(&id.0.to_be_bytes());
             entries.extend_from_slice(&p.epoch.to_be_bytes());
             entries.push(kept.len() as u8);
             for b in kept {
@@ -150,7 +151,7 @@ impl ProducerState {
         }
         let mut state = ProducerState::default();
         while !rest.is_empty() {
-            let id = i64::from_be_bytes(take(&mut rest)?);
+            let id = ProducerId(i64::from_be_bytes(take(&mut rest)?));
             let epoch = i16::from_be_bytes(take(&mut rest)?);
             let n = take::<1>(&mut rest)?[0] as usize;
             if n == 0 || n > BATCHES_REMEMBERED {
@@ -184,38 +185,38 @@ mod tests {
     #[test]
     fn in_order_duplicates_gaps_and_epochs() {
         let mut s = ProducerState::default();
-        assert_eq!(s.check(7, 0, 0), Ok(Check::Append));
-        s.record(7, 0, b(0, 9, 100));
-        assert_eq!(s.check(7, 0, 10), Ok(Check::Append));
-        s.record(7, 0, b(10, 19, 110));
+        assert_eq!(s.check(ProducerId(7), 0, 0), Ok(Check::Append));
+        s.record(ProducerId(7), 0, b(0, 9, 100));
+        assert_eq!(s.check(ProducerId(7), 0, 10), Ok(Check::Append));
+        s.record(ProducerId(7), 0, b(10, 19, 110));
         // A retry of either batch gets its original offsets.
-        assert_eq!(s.check(7, 0, 0), Ok(Check::Duplicate { base_offset: 100, last_offset: 109 }));
-        assert_eq!(s.check(7, 0, 10), Ok(Check::Duplicate { base_offset: 110, last_offset: 119 }));
+        assert_eq!(s.check(ProducerId(7), 0, 0), Ok(Check::Duplicate { base_offset: 100, last_offset: 109 }));
+        assert_eq!(s.check(ProducerId(7), 0, 10), Ok(Check::Duplicate { base_offset: 110, last_offset: 119 }));
         // A gap.
-        assert_eq!(s.check(7, 0, 25), Err(SequenceError::OutOfOrder { producer_id: 7, got: 25, expected: 20 }));
+        assert_eq!(s.check(ProducerId(7), 0, 25), Err(SequenceError::OutOfOrder { producer_id: ProducerId(7), got: 25, expected: 20 }));
         // An older epoch is fenced; a newer one must start at 0 and resets the history.
-        s.record(7, 2, b(0, 0, 120));
-        assert!(matches!(s.check(7, 1, 1), Err(SequenceError::FencedEpoch { current: 2, .. })));
-        assert!(matches!(s.check(7, 3, 5), Err(SequenceError::OutOfOrder { expected: 0, .. })));
-        assert_eq!(s.check(7, 3, 0), Ok(Check::Append));
+        s.record(ProducerId(7), 2, b(0, 0, 120));
+        assert!(matches!(s.check(ProducerId(7), 1, 1), Err(SequenceError::FencedEpoch { current: 2, .. })));
+        assert!(matches!(s.check(ProducerId(7), 3, 5), Err(SequenceError::OutOfOrder { expected: 0, .. })));
+        assert_eq!(s.check(ProducerId(7), 3, 0), Ok(Check::Append));
         // Non-idempotent batches and unknown producers are appended.
-        assert_eq!(s.check(-1, -1, -1), Ok(Check::Append));
-        assert_eq!(s.check(8, 0, 42), Ok(Check::Append));
+        assert_eq!(s.check(ProducerId(-1), -1, -1), Ok(Check::Append));
+        assert_eq!(s.check(ProducerId(8), 0, 42), Ok(Check::Append));
     }
 
     #[test]
     fn snapshots_keep_what_was_before_their_offset_and_refuse_damage() {
         let mut s = ProducerState::default();
-        s.record(1, 0, b(0, 9, 100));
-        s.record(1, 0, b(10, 19, 110));
-        s.record(2, 3, b(0, 4, 120));
-        s.record(3, 0, b(0, 0, 200)); // after the snapshot point: left out
+        s.record(ProducerId(1), 0, b(0, 9, 100));
+        s.record(ProducerId(1), 0, b(10, 19, 110));
+        s.record(ProducerId(2), 3, b(0, 4, 120));
+        s.record(ProducerId(3), 0, b(0, 0, 200)); // after the snapshot point: left out
         let bytes = s.encode_up_to(125);
         let back = ProducerState::decode(&bytes).expect("a valid snapshot");
         assert_eq!(back.producer_count(), 2);
-        assert_eq!(back.check(1, 0, 10), Ok(Check::Duplicate { base_offset: 110, last_offset: 119 }));
-        assert_eq!(back.check(1, 0, 20), Ok(Check::Append));
-        assert!(matches!(back.check(2, 2, 5), Err(SequenceError::FencedEpoch { .. })));
+        assert_eq!(back.check(ProducerId(1), 0, 10), Ok(Check::Duplicate { base_offset: 110, last_offset: 119 }));
+        assert_eq!(back.check(ProducerId(1), 0, 20), Ok(Check::Append));
+        assert!(matches!(back.check(ProducerId(2), 2, 5), Err(SequenceError::FencedEpoch { .. })));
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x40;
@@ -228,13 +229,13 @@ mod tests {
     fn only_the_last_five_batches_are_remembered_and_sequences_wrap() {
         let mut s = ProducerState::default();
         for i in 0..7 {
-            s.record(1, 0, b(i * 2, i * 2 + 1, i as i64 * 2));
+            s.record(ProducerId(1), 0, b(i * 2, i * 2 + 1, i as i64 * 2));
         }
-        assert!(matches!(s.check(1, 0, 12), Ok(Check::Duplicate { .. })));
-        assert!(matches!(s.check(1, 0, 4), Ok(Check::Duplicate { .. })));
-        assert!(s.check(1, 0, 2).is_err(), "batch 2 was forgotten: no longer recognized");
+        assert!(matches!(s.check(ProducerId(1), 0, 12), Ok(Check::Duplicate { .. })));
+        assert!(matches!(s.check(ProducerId(1), 0, 4), Ok(Check::Duplicate { .. })));
+        assert!(s.check(ProducerId(1), 0, 2).is_err(), "batch 2 was forgotten: no longer recognized");
         let mut s = ProducerState::default();
-        s.record(2, 0, b(i32::MAX - 1, i32::MAX, 0));
-        assert_eq!(s.check(2, 0, 0), Ok(Check::Append));
+        s.record(ProducerId(2), 0, b(i32::MAX - 1, i32::MAX, 0));
+        assert_eq!(s.check(ProducerId(2), 0, 0), Ok(Check::Append));
     }
 }

@@ -7,7 +7,7 @@ use super::io::SegmentFile;
 use super::producer_state::BatchSeq;
 use super::StorageError;
 use crate::limits;
-use crate::model::{LeaderEpoch, Offset};
+use crate::model::{LeaderEpoch, Offset, ProducerId};
 use crate::protocol::batch::{self, BatchHeader};
 
 /// What a recovery scan found in one segment.
@@ -22,7 +22,7 @@ pub struct ScanOutcome {
     /// Why the scan stopped before the end of the file, if it did.
     pub stop_reason: Option<String>,
     /// (producer id, epoch, sequences and offsets) of each idempotent batch, in order.
-    pub producer_batches: Vec<(i64, i16, BatchSeq)>,
+    pub producer_batches: Vec<(ProducerId, i16, BatchSeq)>,
     /// Where each leader epoch seen begins (`partition_leader_epoch` changes), in order.
     pub epoch_starts: Vec<(LeaderEpoch, Offset)>,
 }
@@ -73,7 +73,7 @@ impl ScanOutcome {
 }
 
 /// The idempotent-producer identity of a batch, if it has one.
-pub fn producer_batch(h: &BatchHeader) -> Option<(i64, i16, BatchSeq)> {
+pub fn producer_batch(h: &BatchHeader) -> Option<(ProducerId, i16, BatchSeq)> {
     let pid = h.producer_id.get();
     if pid < 0 {
         return None;
@@ -81,7 +81,7 @@ pub fn producer_batch(h: &BatchHeader) -> Option<(i64, i16, BatchSeq)> {
     let first = h.base_sequence.get();
     let last = ((first as i64 + h.last_offset_delta.get() as i64) % (i32::MAX as i64 + 1)) as i32;
     Some((
-        pid,
+        ProducerId(pid),
         h.producer_epoch.get(),
         BatchSeq { first_seq: first, last_seq: last, base_offset: h.base_offset.get(), last_offset: h.last_offset() },
     ))
