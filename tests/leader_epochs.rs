@@ -5,10 +5,14 @@
 //! FENCED_LEADER_EPOCH (74) and a future one with UNKNOWN_LEADER_EPOCH (75). A restart
 //! bumps the epoch (the node is elected again, as KRaft does), and recovery rebuilds the
 //! epoch cache from the batches when `leader-epoch-checkpoint` is gone.
+//!
+//! `current_epoch_answers_match_kafka` restarts nothing, and runs against Apache Kafka
+//! too (`SLUICE_TEST_BOOTSTRAP`, see tests/clients/README.md): its answers are Kafka's.
 mod common;
 
 use std::time::Duration;
 
+use common::external::{unique, Target};
 use common::*;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::StrBytes;
@@ -138,40 +142,42 @@ fn epochs_are_stamped_reported_checked_and_survive_restarts() {
     assert_eq!(metadata_epoch(&bs, topic), 0, "a new partition starts at epoch 0");
     produce(&bs, topic, 5);
 
-    // A restart elects this node again: epoch 1. Writes go on under it.
+    // A restart fences the old incarnation and elects this node again: epoch 2, as Kafka
+    // 4.4 goes from 0 to 2. Writes go on under it.
     broker.restart();
     let bs = broker.bootstrap();
-    assert_eq!(metadata_epoch(&bs, topic), 1);
+    assert_eq!(metadata_epoch(&bs, topic), 2);
     produce(&bs, topic, 3);
 
-    let f = fetch(&bs, topic, 0, 1, -1);
+    let f = fetch(&bs, topic, 0, 2, -1);
     assert_eq!(f.error, 0);
     assert_eq!(f.high_watermark, 8);
     let epochs: Vec<i32> = f.batches.iter().map(|b| b.1).collect();
-    assert_eq!(epochs, vec![0, 0, 0, 0, 0, 1, 1, 1], "each batch carries the epoch it was written under");
+    assert_eq!(epochs, vec![0, 0, 0, 0, 0, 2, 2, 2], "each batch carries the epoch it was written under");
 
     // OffsetForLeaderEpoch, v2 as librdkafka sends it, and v4.
     for v in [2, 3, 4] {
-        assert_eq!(epoch_end(&bs, topic, v, 1, 0), (0, 0, 5), "v{v}: epoch 0 ended where epoch 1 began");
-        assert_eq!(epoch_end(&bs, topic, v, 1, 1), (0, 1, 8), "v{v}: the current epoch ends at the log end");
-        assert_eq!(epoch_end(&bs, topic, v, -1, 1), (0, 1, 8), "v{v}: no current epoch given: not checked");
-        assert_eq!(epoch_end(&bs, topic, v, 1, 7), (0, -1, -1), "v{v}: an epoch not yet seen");
-        assert_eq!(epoch_end(&bs, topic, v, 0, 0), (FENCED_LEADER_EPOCH, -1, -1), "v{v}: stale");
-        assert_eq!(epoch_end(&bs, topic, v, 2, 0), (UNKNOWN_LEADER_EPOCH, -1, -1), "v{v}: future");
+        assert_eq!(epoch_end(&bs, topic, v, 2, 0), (0, 0, 5), "v{v}: epoch 0 ended where epoch 2 began");
+        assert_eq!(epoch_end(&bs, topic, v, 2, 1), (0, 0, 5), "v{v}: epoch 1 had no data: its floor, 0");
+        assert_eq!(epoch_end(&bs, topic, v, 2, 2), (0, 2, 8), "v{v}: the current epoch ends at the log end");
+        assert_eq!(epoch_end(&bs, topic, v, -1, 2), (0, 2, 8), "v{v}: no current epoch given: not checked");
+        assert_eq!(epoch_end(&bs, topic, v, 2, 7), (0, -1, -1), "v{v}: an epoch not yet seen");
+        assert_eq!(epoch_end(&bs, topic, v, 1, 0), (FENCED_LEADER_EPOCH, -1, -1), "v{v}: stale");
+        assert_eq!(epoch_end(&bs, topic, v, 3, 0), (UNKNOWN_LEADER_EPOCH, -1, -1), "v{v}: future");
     }
 
     // Fetch checks the fetcher's epoch, and tells a fetcher whose log diverges where.
     assert_eq!(fetch(&bs, topic, 0, 0, -1).error, FENCED_LEADER_EPOCH);
-    assert_eq!(fetch(&bs, topic, 0, 2, -1).error, UNKNOWN_LEADER_EPOCH);
-    let d = fetch(&bs, topic, 7, 1, 0);
+    assert_eq!(fetch(&bs, topic, 0, 3, -1).error, UNKNOWN_LEADER_EPOCH);
+    let d = fetch(&bs, topic, 7, 2, 0);
     assert_eq!((d.error, d.diverging, d.batches.len()), (0, (0, 5), 0), "fetched epoch 0 up to 7; it ended at 5");
-    let ok = fetch(&bs, topic, 5, 1, 0);
+    let ok = fetch(&bs, topic, 5, 2, 0);
     assert_eq!((ok.error, ok.diverging.0, ok.batches.len()), (0, -1, 3), "no divergence at the epoch's end");
 
     // ListOffsets checks it too, and reports the epoch of what it found.
-    assert_eq!(list_offset(&bs, topic, -1, 1), (0, 8, 1));
+    assert_eq!(list_offset(&bs, topic, -1, 2), (0, 8, 2));
     assert_eq!(list_offset(&bs, topic, -2, -1), (0, 0, 0));
-    assert_eq!(list_offset(&bs, topic, -1, 0).0, FENCED_LEADER_EPOCH);
+    assert_eq!(list_offset(&bs, topic, -1, 1).0, FENCED_LEADER_EPOCH);
     assert_eq!(list_offset(&bs, topic, -1, 5).0, UNKNOWN_LEADER_EPOCH);
 
     // Without its checkpoint, recovery rebuilds the cache from the batches; the epoch
@@ -180,10 +186,43 @@ fn epochs_are_stamped_reported_checked_and_survive_restarts() {
     std::fs::remove_file(broker.partition_dir(topic, 0).join("leader-epoch-checkpoint")).unwrap();
     broker.restart();
     let bs = broker.bootstrap();
-    assert_eq!(metadata_epoch(&bs, topic), 2);
-    assert_eq!(epoch_end(&bs, topic, 2, 2, 0), (0, 0, 5));
-    assert_eq!(epoch_end(&bs, topic, 2, 2, 1), (0, 1, 8), "epoch 1 ends where epoch 2 begins: the log end");
-    assert_eq!(epoch_end(&bs, topic, 2, 2, 2), (0, 2, 8));
+    assert_eq!(metadata_epoch(&bs, topic), 4);
+    assert_eq!(epoch_end(&bs, topic, 2, 4, 0), (0, 0, 5));
+    assert_eq!(epoch_end(&bs, topic, 2, 4, 2), (0, 2, 8), "epoch 2 ends where epoch 4 begins: the log end");
+    assert_eq!(epoch_end(&bs, topic, 2, 4, 4), (0, 4, 8));
     let checkpoint = std::fs::read_to_string(broker.partition_dir(topic, 0).join("leader-epoch-checkpoint")).unwrap();
-    assert_eq!(checkpoint, "0\n3\n0 0\n1 5\n2 8\n");
+    assert_eq!(checkpoint, "0\n3\n0 0\n2 5\n4 8\n");
+}
+
+#[test]
+fn current_epoch_answers_match_kafka() {
+    let target = Target::start(&[]);
+    let bs = target.bootstrap();
+    let topic = unique("epochs-now");
+    create_topic(&bs, &topic, 1);
+    wait_for_topic(&bs, &topic, 1);
+    produce(&bs, &topic, 5);
+    let e = metadata_epoch(&bs, &topic);
+    assert!(e >= 0, "a led partition has an epoch");
+
+    let f = fetch(&bs, &topic, 0, e, -1);
+    assert_eq!((f.error, f.high_watermark), (0, 5));
+    assert!(f.batches.iter().all(|b| b.1 == e), "batches carry the epoch: {:?}", f.batches);
+    assert_eq!(epoch_end(&bs, &topic, 2, e, e), (0, e, 5), "the current epoch ends at the log end");
+    assert_eq!(epoch_end(&bs, &topic, 4, -1, e), (0, e, 5));
+    assert_eq!(epoch_end(&bs, &topic, 2, e, e + 1), (0, -1, -1), "an epoch not yet seen");
+    assert_eq!(epoch_end(&bs, &topic, 2, e + 1, e), (UNKNOWN_LEADER_EPOCH, -1, -1));
+    assert_eq!(fetch(&bs, &topic, 0, e + 1, -1).error, UNKNOWN_LEADER_EPOCH);
+    assert_eq!(list_offset(&bs, &topic, -1, e + 1).0, UNKNOWN_LEADER_EPOCH);
+    assert_eq!(list_offset(&bs, &topic, -1, e), (0, 5, e));
+    assert_eq!(list_offset(&bs, &topic, -2, -1), (0, 0, e));
+    if e > 0 {
+        assert_eq!(epoch_end(&bs, &topic, 2, e - 1, e).0, FENCED_LEADER_EPOCH);
+        assert_eq!(fetch(&bs, &topic, 0, e - 1, -1).error, FENCED_LEADER_EPOCH);
+    }
+    // A fetcher that last fetched epoch e up to offset 7 is past where e ends here (5).
+    let d = fetch(&bs, &topic, 7, e, e);
+    assert_eq!((d.error, d.diverging, d.batches.len()), (0, (e, 5), 0));
+    let ok = fetch(&bs, &topic, 3, e, e);
+    assert_eq!((ok.error, ok.diverging.0), (0, -1));
 }

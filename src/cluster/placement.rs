@@ -45,9 +45,22 @@ impl PartitionPlacement {
         ShardId(self.shard as usize % shards.max(1))
     }
 
-    /// `node` is back (registered again after a restart): it leads again what it led, or
-    /// what has no leader while it is in the ISR, under a new leader epoch, as a KRaft
-    /// controller elects an unfenced broker. True if this entry changed.
+    /// `node` registered again (a restart): as a KRaft controller does, its previous
+    /// incarnation is fenced first (what it led has no leader: one new epoch), then the
+    /// unfenced node is elected again (another). So Kafka and Sluice both go from epoch 0
+    /// to 2 across a restart. True if this entry changed.
+    pub fn reregister(&mut self, node: NodeId) -> bool {
+        let led = self.leader == node.0;
+        if led {
+            self.leader = -1;
+            self.leader_epoch += 1;
+            self.partition_epoch += 1;
+        }
+        self.reelect(node) || led
+    }
+
+    /// `node` is unfenced: it leads again what has no leader while it is in the ISR, under
+    /// a new leader epoch. True if this entry changed.
     pub fn reelect(&mut self, node: NodeId) -> bool {
         let leads = self.leader == node.0 || (self.leader < 0 && self.isr.contains(&node.0));
         if leads {
@@ -81,14 +94,14 @@ mod tests {
     }
 
     #[test]
-    fn reelection_bumps_epochs_of_what_the_node_leads() {
+    fn reregistration_fences_then_reelects() {
         let mut p = PartitionPlacement::single(NodeId(1), ShardId(3));
         assert_eq!(p.shard_on(2), ShardId(1));
-        assert!(p.reelect(NodeId(1)));
-        assert_eq!((p.leader_epoch, p.partition_epoch), (1, 1));
-        assert!(!p.reelect(NodeId(2)), "not a replica it leads");
+        assert!(p.reregister(NodeId(1)));
+        assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (1, 2, 2), "fenced, then elected again");
+        assert!(!p.reregister(NodeId(2)), "not a replica it leads");
         p.leader = -1;
         assert!(p.reelect(NodeId(1)), "leaderless, and in the ISR");
-        assert_eq!((p.leader, p.leader_epoch), (1, 2));
+        assert_eq!((p.leader, p.leader_epoch), (1, 3));
     }
 }

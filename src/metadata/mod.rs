@@ -49,8 +49,8 @@ pub enum MetadataRecord {
         partition: i32,
         placement: PartitionPlacement,
     },
-    /// A node (re)started (Kafka's RegisterBrokerRecord followed by its unfencing): it
-    /// leads again what it led, each under a new leader epoch.
+    /// A node (re)started (Kafka's RegisterBrokerRecord, the fencing of its previous
+    /// incarnation, its unfencing): it leads again what it led, two epochs on, as in Kafka.
     RegisterBroker {
         node_id: i32,
         incarnation: Uuid,
@@ -141,7 +141,7 @@ impl MetadataImage {
                     if t.placement.values().any(|p| p.leader == *node_id || p.isr.contains(node_id)) {
                         let t = Arc::make_mut(t);
                         for p in t.placement.values_mut() {
-                            p.reelect(NodeId(*node_id));
+                            p.reregister(NodeId(*node_id));
                         }
                     }
                 }
@@ -260,8 +260,8 @@ mod tests {
         img.apply(&MetadataRecord::RegisterBroker { node_id: 1, incarnation: Uuid::new_v4() });
         img.apply(&MetadataRecord::RegisterBroker { node_id: 2, incarnation: Uuid::new_v4() });
         let t = img.topic("a").unwrap();
-        assert_eq!(t.placement(0).unwrap().leader_epoch, 1);
-        assert_eq!(t.placement(1).unwrap().leader_epoch, 1);
+        assert_eq!(t.placement(0).unwrap().leader_epoch, 2, "fenced and elected again, as KRaft does");
+        assert_eq!(t.placement(1).unwrap().leader_epoch, 2);
         assert_eq!(img.brokers.len(), 2);
     }
 }

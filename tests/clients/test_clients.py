@@ -836,14 +836,15 @@ def test_confluent_sees_leader_epochs(broker):
             m = c.poll(0.5)
             if m is not None and not m.error():
                 got.append((m.offset(), m.leader_epoch(), m.value()))
-        assert [e for _, e, _ in got] == [0] * 5 + [1] * 3, got
+        # A restart fences and re-elects the broker: epoch 0 -> 2, as in Kafka.
+        assert [e for _, e, _ in got] == [0] * 5 + [2] * 3, got
     finally:
         c.close()
 
-    # A position in epoch 1 at offset 6 is valid: reading resumes there.
+    # A position in epoch 2 at offset 6 is valid: reading resumes there.
     c = consumer()
     try:
-        c.assign([TopicPartition(topic, 0, 6, leader_epoch=1)])
+        c.assign([TopicPartition(topic, 0, 6, leader_epoch=2)])
         first = None
         deadline = time.monotonic() + OP_TIMEOUT_S
         while first is None and time.monotonic() < deadline:
