@@ -359,7 +359,7 @@ pub fn encode(out: &mut String, broker: &BrokerInfo, shards: &[Arc<ShardMetrics>
         }
     };
     partition_family(&mut t, "sluice_partition_log_end_offset", "The offset the next appended record gets.", &|p| {
-        p.log.log_end_offset
+        p.log.log_end_offset.0
     });
     partition_family(&mut t, "sluice_partition_high_watermark", "Offsets below this are committed and served.", &|p| {
         p.high_watermark
@@ -368,7 +368,7 @@ pub fn encode(out: &mut String, broker: &BrokerInfo, shards: &[Arc<ShardMetrics>
         p.leader_epoch as i64
     });
     partition_family(&mut t, "sluice_partition_log_start_offset", "The first offset kept.", &|p| {
-        p.log.log_start_offset
+        p.log.log_start_offset.0
     });
     partition_family(&mut t, "sluice_partition_segments", "Segment files.", &|p| p.log.segments as i64);
     partition_family(&mut t, "sluice_partition_size_bytes", "Bytes in the partition's segments.", &|p| {
@@ -466,6 +466,7 @@ impl Text<'_> {
 
 #[cfg(test)]
 mod tests {
+    use crate::model::Offset;
     use super::*;
 
     #[test]
@@ -493,9 +494,9 @@ mod tests {
             partitions: vec![PartitionStats {
                 tp: TopicPartition::new("t", 0),
                 log: LogStats {
-                    log_end_offset: 10,
-                    written_offset: 10,
-                    log_start_offset: 0,
+                    log_end_offset: Offset(10),
+                    written_offset: Offset(10),
+                    log_start_offset: Offset(0),
                     segments: 1,
                     size_bytes: 99,
                 },

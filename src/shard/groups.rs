@@ -16,7 +16,7 @@ use crate::group::coordinator::{CommittedOffset, JoinRequest, JoinResponse, Outp
 use crate::group::{offsets_partition, records, GroupCoordinator, GroupError, GroupState, OFFSETS_TOPIC};
 use crate::protocol::batch::{self, BatchHeader};
 use crate::storage::{now_ms, PartitionLog};
-use crate::model::TopicPartition;
+use crate::model::{Offset, TopicPartition};
 
 /// One partition's commit in an OffsetCommit.
 #[derive(Debug, Clone)]
@@ -434,12 +434,12 @@ impl GroupDriver {
 
     /// Rebuilds offsets and groups from one `__consumer_offsets` partition (at open).
     pub async fn load(&self, log: &PartitionLog) {
-        let mut at = log.log_start_offset();
-        let end = log.written_offset();
+        let mut at = log.log_start_offset().0;
+        let end = log.written_offset().0;
         let now = self.now();
         let mut loaded = 0usize;
         while at < end {
-            let chunk = match log.read_all(at, 4 << 20).await {
+            let chunk = match log.read_all(Offset(at), 4 << 20).await {
                 Ok(r) => match r.records {
                     Some(set) => set.to_bytes(),
                     None => break,

@@ -249,7 +249,7 @@ impl Shard {
                 let result = match self.partition(&tp) {
                     Some(p) => {
                         let hw = p.high_watermark();
-                        Some(p.log.delete_records(to.unwrap_or(hw).0, hw.0).await.map(Offset))
+                        Some(p.log.delete_records(to.unwrap_or(hw), hw).await)
                     }
                     None => None,
                 };
@@ -309,7 +309,7 @@ impl Shard {
         }
         let outcome = p.log.append(records).map_err(ProduceError::Append)?;
         if acks != 0 {
-            p.wait_acknowledged(Offset(outcome.end_offset), acks, outcome.needs_sync)
+            p.wait_acknowledged(outcome.end_offset, acks, outcome.needs_sync)
                 .await
                 .map_err(|e| ProduceError::Append(e.into()))?;
         }
@@ -328,7 +328,7 @@ impl Shard {
         let Some(p) = self.partition(&item.tp) else {
             return failed(FetchError::UnknownPartition, unknown, unknown);
         };
-        let (hw, start) = (p.high_watermark(), Offset(p.log.log_start_offset()));
+        let (hw, start) = (p.high_watermark(), p.log.log_start_offset());
         if let Err(e) = p.check_epoch(item.current_leader_epoch) {
             return failed(FetchError::Epoch(e), unknown, unknown);
         }
@@ -354,15 +354,15 @@ impl Shard {
                 };
             }
         }
-        match p.log.read(item.offset.0, hw.0, item.max_bytes).await {
+        match p.log.read(item.offset, hw, item.max_bytes).await {
             Ok(r) => FetchResult {
                 error: None,
                 high_watermark: hw,
-                log_start_offset: Offset(r.log_start_offset),
+                log_start_offset: r.log_start_offset,
                 records: r.records,
                 diverging_epoch: None,
             },
-            Err(e) => failed(FetchError::Read(e), hw, Offset(p.log.log_start_offset())),
+            Err(e) => failed(FetchError::Read(e), hw, p.log.log_start_offset()),
         }
     }
 
@@ -387,9 +387,9 @@ impl Shard {
             return Err(ListOffsetError::NotLeader);
         }
         let log = &p.log;
-        let hw = p.high_watermark().0;
+        let hw = p.high_watermark();
         let epochs = log.leader_epoch_cache();
-        let epoch_at = |offset: i64| epochs.epoch_at(Offset(offset)).unwrap_or(LeaderEpoch::NONE);
+        let epoch_at = |offset: Offset| epochs.epoch_at(offset).unwrap_or(LeaderEpoch::NONE);
         let found = match timestamp {
             // Earliest, and earliest local (-4, KIP-405): every segment is local.
             -2 | -4 => Some((log.log_start_offset(), -1)),
@@ -417,7 +417,7 @@ impl Shard {
             } else {
                 epoch_at(offset)
             };
-            ListedOffset { offset: Offset(offset), timestamp: ts, leader_epoch: epoch }
+            ListedOffset { offset, timestamp: ts, leader_epoch: epoch }
         }))
     }
 

@@ -34,7 +34,7 @@ impl Partition {
         local: NodeId,
         placement: &PartitionPlacement,
     ) -> Result<Partition, StorageError> {
-        let state = PartitionState::new(local, placement, Offset(log.written_offset()));
+        let state = PartitionState::new(local, placement, log.written_offset());
         if state.is_leader() {
             log.assign_epoch(state.leader_epoch()).await?;
         }
@@ -76,7 +76,7 @@ impl Partition {
     /// The high watermark: first taking in how far this replica's own log has been written.
     pub fn high_watermark(&self) -> Offset {
         let mut st = self.state.borrow_mut();
-        st.local_progress(Offset(self.log.written_offset()));
+        st.local_progress(self.log.written_offset());
         st.high_watermark()
     }
 
@@ -84,7 +84,7 @@ impl Partition {
     /// this replica's kernel (and on its disk if `sync`), and for acks=all also below the
     /// high watermark (in every in-sync replica).
     pub async fn wait_acknowledged(&self, end_offset: Offset, acks: i16, sync: bool) -> Result<(), StorageError> {
-        self.log.wait_durable(end_offset.0, sync).await?;
+        self.log.wait_durable(end_offset, sync).await?;
         if acks != -1 {
             return Ok(());
         }

@@ -145,13 +145,13 @@ impl LogState {
 /// Result of an accepted append.
 #[derive(Debug, Clone, Copy)]
 pub struct AppendOutcome {
-    pub base_offset: i64,
+    pub base_offset: Offset,
     /// Offset after the last appended record: wait for the written offset (or the
     /// partition's high watermark) to reach it.
-    pub end_offset: i64,
+    pub end_offset: Offset,
     /// The append timestamp when the topic uses LogAppendTime, else -1.
     pub log_append_time_ms: i64,
-    pub log_start_offset: i64,
+    pub log_start_offset: Offset,
     /// Whether the flush policy asks this append to be fdatasync'ed before it is acknowledged.
     pub needs_sync: bool,
 }
@@ -160,10 +160,10 @@ pub struct AppendOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogStats {
     /// The offset the next appended record gets.
-    pub log_end_offset: i64,
+    pub log_end_offset: Offset,
     /// Everything before it is in the kernel.
-    pub written_offset: i64,
-    pub log_start_offset: i64,
+    pub written_offset: Offset,
+    pub log_start_offset: Offset,
     pub segments: usize,
     /// Logical bytes of every segment (written and pending).
     pub size_bytes: u64,
@@ -172,8 +172,8 @@ pub struct LogStats {
 pub struct ReadOutcome {
     pub records: Option<RecordSet>,
     /// The bound the read was served to (the smaller of the caller's and the written offset).
-    pub up_to: i64,
-    pub log_start_offset: i64,
+    pub up_to: Offset,
+    pub log_start_offset: Offset,
 }
 
 pub struct PartitionLog {
@@ -333,12 +333,12 @@ impl PartitionLog {
         &self.dir
     }
     /// Everything before it has been handed to the kernel.
-    pub fn written_offset(&self) -> i64 {
-        self.state.borrow().written_offset
+    pub fn written_offset(&self) -> Offset {
+        Offset(self.state.borrow().written_offset)
     }
     /// The offset the next appended record gets.
-    pub fn log_end_offset(&self) -> i64 {
-        self.state.borrow().next_offset
+    pub fn log_end_offset(&self) -> Offset {
+        Offset(self.state.borrow().next_offset)
     }
     pub fn leader_epoch_cache(&self) -> LeaderEpochCache {
         self.state.borrow().epochs.clone()
@@ -365,8 +365,8 @@ impl PartitionLog {
         tracing::info!(partition = %self.tp, epoch = epoch.0, "leader epoch assigned");
         write_small_file(&self.dir.join(EPOCH_CHECKPOINT_FILE), bytes).await
     }
-    pub fn log_start_offset(&self) -> i64 {
-        self.state.borrow().log_start_offset
+    pub fn log_start_offset(&self) -> Offset {
+        Offset(self.state.borrow().log_start_offset)
     }
     pub fn writes_in_flight_peak(&self) -> usize {
         self.writes_in_flight_peak.get()
@@ -377,9 +377,9 @@ impl PartitionLog {
     pub fn stats(&self) -> LogStats {
         let st = self.state.borrow();
         LogStats {
-            log_end_offset: st.next_offset,
-            written_offset: st.written_offset,
-            log_start_offset: st.log_start_offset,
+            log_end_offset: Offset(st.next_offset),
+            written_offset: Offset(st.written_offset),
+            log_start_offset: Offset(st.log_start_offset),
             segments: st.segments.len(),
             size_bytes: st.segments.iter().map(|s| s.size).sum(),
         }
@@ -434,10 +434,10 @@ impl PartitionLog {
             if let Check::Duplicate { base_offset, last_offset } = st.producers.check(pid, epoch, seq)? {
                 // A retry: answer with the original offsets once they are written.
                 return Ok(AppendOutcome {
-                    base_offset,
-                    end_offset: last_offset + 1,
+                    base_offset: Offset(base_offset),
+                    end_offset: Offset(last_offset + 1),
                     log_append_time_ms: -1,
-                    log_start_offset: st.log_start_offset,
+                    log_start_offset: Offset(st.log_start_offset),
                     needs_sync: config.flush_messages <= 1,
                 });
             }
@@ -519,10 +519,10 @@ impl PartitionLog {
         }
         self.work.notify_all();
         Ok(AppendOutcome {
-            base_offset,
-            end_offset: next,
+            base_offset: Offset(base_offset),
+            end_offset: Offset(next),
             log_append_time_ms: if log_append_time { now } else { -1 },
-            log_start_offset,
+            log_start_offset: Offset(log_start_offset),
             needs_sync,
         })
     }
@@ -536,7 +536,8 @@ impl PartitionLog {
 
     /// Waits until everything before `end_offset` is in the kernel (and, if `sync`, on disk).
     /// (The partition then waits for its high watermark, when acks=all.)
-    pub async fn wait_durable(&self, end_offset: i64, sync: bool) -> Result<(), StorageError> {
+    pub async fn wait_durable(&self, end_offset: Offset, sync: bool) -> Result<(), StorageError> {
+        let end_offset = end_offset.0;
         loop {
             let notified = if sync { self.synced.notified() } else { self.progressed.notified() };
             {
@@ -582,7 +583,8 @@ impl PartitionLog {
     }
 
     /// Waits until the written offset passes `offset`, the log fails or closes, or `deadline`.
-    pub async fn wait_for_data(&self, offset: i64, deadline: std::time::Instant) {
+    pub async fn wait_for_data(&self, offset: Offset, deadline: std::time::Instant) {
+        let offset = offset.0;
         loop {
             let notified = self.progressed.notified();
             {
@@ -604,15 +606,16 @@ impl PartitionLog {
 
     /// Everything written from `offset`: `read` with no bound of the caller's (tests, and
     /// the group coordinator loading its partition).
-    pub async fn read_all(&self, offset: i64, max_bytes: usize) -> Result<ReadOutcome, ReadError> {
-        self.read(offset, i64::MAX, max_bytes).await
+    pub async fn read_all(&self, offset: Offset, max_bytes: usize) -> Result<ReadOutcome, ReadError> {
+        self.read(offset, Offset(i64::MAX), max_bytes).await
     }
 
     /// Reads from `offset` up to `up_to` (and never past the written offset), at most
     /// `max_bytes` but at least one whole batch when there is data. An offset outside
     /// `[log start, log end]` is out of range; one at or past the bound reads nothing, as
     /// Kafka serves a consumer between the high watermark and the log end.
-    pub async fn read(&self, offset: i64, up_to: i64, max_bytes: usize) -> Result<ReadOutcome, ReadError> {
+    pub async fn read(&self, offset: Offset, up_to: Offset, max_bytes: usize) -> Result<ReadOutcome, ReadError> {
+        let (offset, up_to) = (offset.0, up_to.0);
         let (hwm, start, end) = {
             let st = self.state.borrow();
             if let Some(e) = &st.failed {
@@ -620,7 +623,7 @@ impl PartitionLog {
             }
             (st.written_offset.min(up_to), st.log_start_offset, st.next_offset)
         };
-        let outcome = |records| ReadOutcome { records, up_to: hwm, log_start_offset: start };
+        let outcome = |records| ReadOutcome { records, up_to: Offset(hwm), log_start_offset: Offset(start) };
         if offset < start || offset > end {
             return Err(ReadError::OutOfRange { offset, start, end });
         }
@@ -700,8 +703,8 @@ impl PartitionLog {
 
     /// The first offset below `up_to` whose record timestamp is >= `timestamp`, with that
     /// timestamp.
-    pub async fn offset_for_timestamp(&self, timestamp: i64, up_to: i64) -> Result<Option<(i64, i64)>, ReadError> {
-        let hwm = self.written_offset().min(up_to);
+    pub async fn offset_for_timestamp(&self, timestamp: i64, up_to: Offset) -> Result<Option<(Offset, i64)>, ReadError> {
+        let hwm = self.written_offset().min(up_to).0;
         let candidates: Vec<(i64, Option<Rc<SegmentFile>>, u64, u64)> = {
             let st = self.state.borrow();
             st.segments
@@ -721,8 +724,8 @@ impl PartitionLog {
                 for (at, b) in batch::BatchIter::new(&chunk) {
                     let h = BatchHeader::read(b).expect("served batches are whole");
                     if h.max_timestamp.get() >= timestamp {
-                        if let Some(found) = first_record_at_or_after(b, timestamp) {
-                            return Ok(Some(found));
+                        if let Some((offset, ts)) = first_record_at_or_after(b, timestamp) {
+                            return Ok(Some((Offset(offset), ts)));
                         }
                     }
                     from = h.last_offset() + 1;
@@ -745,7 +748,7 @@ impl PartitionLog {
     }
 
     /// The first record with the log's largest timestamp (ListOffsets -3): the first at or after it.
-    pub async fn max_timestamp_offset(&self, up_to: i64) -> Result<Option<(i64, i64)>, ReadError> {
+    pub async fn max_timestamp_offset(&self, up_to: Offset) -> Result<Option<(Offset, i64)>, ReadError> {
         let max = self.state.borrow().segments.iter().map(|s| s.max_timestamp).max().unwrap_or(-1);
         Ok(if max < 0 { None } else { self.offset_for_timestamp(max, up_to).await? })
     }
@@ -843,6 +846,7 @@ impl Drop for MaintenanceGuard<'_> {
 mod compaction;
 mod recovery;
 mod retention;
+mod truncate;
 mod writer;
 
 pub use compaction::CompactionStats;

@@ -24,7 +24,7 @@ use super::faults::{self, Fault};
 use super::{PartitionLog, ShardCache};
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::protocol::batch::{self, BatchHeader};
-use crate::model::TopicPartition;
+use crate::model::{Offset, TopicPartition};
 
 /// What the simulation knows: every batch appended and still possibly in the log, by base
 /// offset (bytes as stored), and the end of what was acknowledged as durable.
@@ -92,7 +92,7 @@ async fn open(dir: &Path, config: &TopicConfig) -> Rc<PartitionLog> {
 /// Everything in the log equals the model at its offsets, the durable prefix is all there,
 /// and offsets are contiguous from 0. Returns the log's end.
 async fn check(log: &PartitionLog, model: &Model, seed: u64, step: usize) -> i64 {
-    let hwm = log.written_offset();
+    let hwm = log.written_offset().0;
     assert!(
         hwm >= model.durable_end,
         "seed {seed} step {step}: high watermark {hwm} below durable end {}",
@@ -100,7 +100,7 @@ async fn check(log: &PartitionLog, model: &Model, seed: u64, step: usize) -> i64
     );
     let mut at = 0;
     while at < hwm {
-        let set = bounded(format!("seed {seed} step {step}: read {at}"), log.read_all(at, 256 << 10))
+        let set = bounded(format!("seed {seed} step {step}: read {at}"), log.read_all(Offset(at), 256 << 10))
             .await
             .unwrap_or_else(|e| panic!("seed {seed} step {step}: read {at}: {e}"));
         let bytes =
@@ -185,11 +185,11 @@ fn simulate(seed: u64, steps: usize) {
                                 batch::build_batch(0, rng.random_range(1..8), rng.random_range(0..3000), step as i64);
                             let out = log.append(Bytes::from(b.clone())).expect("append");
                             let mut stored = b;
-                            batch::set_base_offset(&mut stored, out.base_offset);
+                            batch::set_base_offset(&mut stored, out.base_offset.0);
                             // No epoch was assigned: the log stamps "none".
                             batch::set_partition_leader_epoch(&mut stored, -1);
-                            model.batches.insert(out.base_offset, Bytes::from(stored));
-                            last = Some(out.end_offset);
+                            model.batches.insert(out.base_offset.0, Bytes::from(stored));
+                            last = Some(out.end_offset.0);
                             if rng.random_bool(0.3) {
                                 futures_lite::future::yield_now().await;
                             }
@@ -201,7 +201,7 @@ fn simulate(seed: u64, steps: usize) {
                             _ => true,
                         };
                         let waited =
-                            futures_lite::future::or(async { Some(log.wait_durable(end, sync).await) }, async {
+                            futures_lite::future::or(async { Some(log.wait_durable(Offset(end), sync).await) }, async {
                                 glommio::timer::sleep(std::time::Duration::from_secs(10)).await;
                                 None
                             });
@@ -213,12 +213,12 @@ fn simulate(seed: u64, steps: usize) {
                         }
                     }
                     60..=79 => {
-                        let hwm = log.written_offset();
+                        let hwm = log.written_offset().0;
                         if hwm > 0 {
                             let at = rng.random_range(0..hwm);
                             let set = bounded(
                                 format!("seed {seed} step {step}: read {at}"),
-                                log.read_all(at, rng.random_range(1..100_000)),
+                                log.read_all(Offset(at), rng.random_range(1..100_000)),
                             )
                             .await
                             .expect("read")

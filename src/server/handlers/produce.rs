@@ -81,10 +81,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> Han
         let pr = &mut resp.responses[ti].partition_responses[pi];
         match result {
             Ok(Ok(outcome)) => {
-                pr.base_offset = outcome.base_offset;
+                pr.base_offset = outcome.base_offset.0;
                 pr.log_append_time_ms = outcome.log_append_time_ms;
                 if req.version() >= 5 {
-                    pr.log_start_offset = outcome.log_start_offset;
+                    pr.log_start_offset = outcome.log_start_offset.0;
                 }
             }
             Ok(Err(e)) => {
@@ -120,7 +120,7 @@ fn count(shard: &Shard, results: &[(usize, usize, Result<ProduceResult, Response
         match result {
             Ok(Ok(outcome)) => {
                 bytes += len;
-                messages += (outcome.end_offset - outcome.base_offset).max(0) as u64;
+                messages += (outcome.end_offset.0 - outcome.base_offset.0).max(0) as u64;
             }
             _ => failed = true,
         }

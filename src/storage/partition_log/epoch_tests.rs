@@ -8,9 +8,9 @@ use crate::protocol::batch::tests::make_batch;
 /// (base offset, partition_leader_epoch) of every batch in the log.
 async fn stamped(log: &PartitionLog) -> Vec<(i64, i32)> {
     let mut out = Vec::new();
-    let mut at = log.log_start_offset();
-    while at < log.written_offset() {
-        let bytes = log.read_all(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+    let mut at = log.log_start_offset().0;
+    while at < log.written_offset().0 {
+        let bytes = log.read_all(Offset(at), 1 << 20).await.unwrap().records.unwrap().to_bytes();
         for (_, b) in batch::BatchIter::new(&bytes) {
             let h = BatchHeader::read(b).unwrap();
             out.push((h.base_offset.get(), h.partition_leader_epoch.get()));
@@ -82,6 +82,51 @@ fn batches_carry_their_epoch_and_recovery_rebuilds_the_cache() {
         log.wait_durable(out.end_offset, false).await.unwrap();
         assert_eq!(stamped(&log).await.last(), Some(&(140, 8)));
         assert_eq!(log.end_offset_for_epoch(LeaderEpoch(5)), (LeaderEpoch(5), Offset(140)));
+        log.close().await;
+    });
+}
+
+/// A follower cuts its log back to where it and the leader agree: truncation keeps the
+/// whole batches below the offset, and reopening rebuilds the epoch cache, the indexes and
+/// the producer state from what is left.
+#[test]
+fn truncation_keeps_whole_batches_below_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let tp = TopicPartition::new("t", 0);
+        let log = open(&path).await;
+        for (epoch, batches) in [(0, 12), (3, 30)] {
+            log.assign_epoch(LeaderEpoch(epoch)).await.unwrap();
+            for i in 0..batches {
+                let out = log.append(make_batch(0, 5, 100, 1000 + i).into()).unwrap();
+                log.wait_durable(out.end_offset, false).await.unwrap();
+            }
+        }
+        assert!(log.segment_count() > 2, "8 KiB segments: later segments go whole");
+        log.close().await;
+        let partition_dir = path.join("t-0");
+
+        // Inside a batch (72 is in the batch at 70): the batch goes too.
+        assert_eq!(PartitionLog::truncate_closed(&tp, &partition_dir, Offset(72)).await.unwrap(), Offset(70));
+        let log = open(&path).await;
+        assert_eq!(log.log_end_offset(), Offset(70));
+        assert_eq!(stamped(&log).await.last(), Some(&(65, 3)));
+        assert_eq!(entries(&log), vec![(0, 0), (3, 60)]);
+        log.close().await;
+
+        // At the start of epoch 3: its entry goes; later appends follow on.
+        assert_eq!(PartitionLog::truncate_closed(&tp, &partition_dir, Offset(60)).await.unwrap(), Offset(60));
+        let log = open(&path).await;
+        assert_eq!(entries(&log), vec![(0, 0)]);
+        assert_eq!(log.end_offset_for_epoch(LeaderEpoch(0)), (LeaderEpoch(0), Offset(60)));
+        log.assign_epoch(LeaderEpoch(5)).await.unwrap();
+        let out = log.append(make_batch(0, 5, 100, 9000).into()).unwrap();
+        log.wait_durable(out.end_offset, false).await.unwrap();
+        assert_eq!(out.base_offset, Offset(60));
+        let all = stamped(&log).await;
+        assert_eq!(all.len(), 13);
+        assert_eq!(all.last(), Some(&(60, 5)));
         log.close().await;
     });
 }

@@ -27,7 +27,7 @@ fn a_failed_fdatasync_takes_the_partition_offline_and_is_never_retried() {
             log.append(make_batch(0, 1, 10, 3).into()),
             Err(AppendError::Storage(StorageError::Offline(_)))
         ));
-        assert!(matches!(log.read_all(0, 1 << 20).await, Err(ReadError::Storage(StorageError::Offline(_)))));
+        assert!(matches!(log.read_all(Offset(0), 1 << 20).await, Err(ReadError::Storage(StorageError::Offline(_)))));
         faults::clear();
         glommio::timer::sleep(Duration::from_millis(300)).await;
         assert_eq!(faults::failures("fdatasync"), 1, "the syncer retried a failed fdatasync");
@@ -35,7 +35,7 @@ fn a_failed_fdatasync_takes_the_partition_offline_and_is_never_retried() {
         log.close().await;
 
         let log = open(&path).await;
-        assert!(log.written_offset() >= durable.end_offset);
+        assert!(log.written_offset().0 >= durable.end_offset.0);
         assert_eq!(read_all(&log).await[0], 0);
         log.close().await;
     });
@@ -70,21 +70,21 @@ fn a_full_disk_refuses_appends_until_space_returns() {
             assert!(queued.len() < 1000, "appends never refused");
         };
         assert!(matches!(refused, AppendError::Storage(StorageError::NoSpace { .. })), "{refused}");
-        let before = log.written_offset();
-        assert!(before < queued.last().unwrap().end_offset, "the last append cannot have been written");
+        let before = log.written_offset().0;
+        assert!(before < queued.last().unwrap().end_offset.0, "the last append cannot have been written");
         assert_eq!(read_all(&log).await.len() as i64, 1 + (before - 3) / 10, "reads go on below the high watermark");
         faults::clear();
         // The writer retries on its own (waiters arriving before it does are told the disk
         // is full, as they were).
-        let end = queued.last().unwrap().end_offset;
-        wait_until("the queued appends were not written once space returned", || log.written_offset() >= end).await;
-        log.wait_durable(end, true).await.unwrap();
+        let end = queued.last().unwrap().end_offset.0;
+        wait_until("the queued appends were not written once space returned", || log.written_offset().0 >= end).await;
+        log.wait_durable(Offset(end), true).await.unwrap();
         let again = log.append(make_batch(0, 1, 10, 3).into()).expect("appends accepted again");
-        assert_eq!(again.base_offset, end);
+        assert_eq!(again.base_offset.0, end);
         log.wait_durable(again.end_offset, true).await.unwrap();
         log.close().await;
         let log = open_with(&path, TopicConfig::resolve(&broker, &Default::default())).await;
-        assert_eq!(log.written_offset(), again.end_offset);
+        assert_eq!(log.written_offset().0, again.end_offset.0);
         assert_eq!(read_all(&log).await.len(), queued.len() + 2);
         log.close().await;
     });
@@ -118,8 +118,8 @@ fn appends_stay_refused_while_a_sealed_segment_cannot_save_its_indexes() {
             faults::failures("fallocate") > 0
         })
         .await;
-        let end = queued.last().unwrap().end_offset;
-        assert!(log.written_offset() < end, "the last append cannot have been written");
+        let end = queued.last().unwrap().end_offset.0;
+        assert!(log.written_offset().0 < end, "the last append cannot have been written");
         glommio::timer::sleep(Duration::from_millis(20)).await;
         faults::release();
         wait_until("finalizing segment 0 never ran out of space", || faults::failures("write") > 0).await;
@@ -130,25 +130,25 @@ fn appends_stay_refused_while_a_sealed_segment_cannot_save_its_indexes() {
         faults::inject(index_fault());
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
         let mut refused = 0;
-        while std::time::Instant::now() < deadline && (log.written_offset() < end || refused < 100) {
+        while std::time::Instant::now() < deadline && (log.written_offset().0 < end || refused < 100) {
             match log.append(make_batch(0, 1, 10, 3).into()) {
                 Err(AppendError::Storage(StorageError::NoSpace { .. })) => refused += 1,
                 other => panic!("appended while the indexes cannot be saved: {other:?}"),
             }
             glommio::timer::sleep(Duration::from_millis(2)).await;
         }
-        assert_eq!(log.written_offset(), end, "the writer did not write what it queued");
+        assert_eq!(log.written_offset().0, end, "the writer did not write what it queued");
         assert!(log.state.borrow().segments.iter().any(|s| s.sealed && !s.finalized));
 
         // Space returns: the indexes are saved and appends are accepted.
         faults::clear();
         wait_finalized(&log).await;
         let again = log.append(make_batch(0, 1, 10, 3).into()).expect("appends accepted again");
-        assert_eq!(again.base_offset, end);
+        assert_eq!(again.base_offset.0, end);
         log.wait_durable(again.end_offset, true).await.unwrap();
         log.close().await;
         let log = open(&path).await;
-        assert_eq!(log.written_offset(), again.end_offset);
+        assert_eq!(log.written_offset().0, again.end_offset.0);
         assert_eq!(read_all(&log).await.len(), queued.len() + 1);
         log.close().await;
     });

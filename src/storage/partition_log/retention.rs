@@ -74,15 +74,16 @@ impl PartitionLog {
             }
         })
         .await;
-        tracing::info!(partition = %self.tp, segments = count, bytes, log_start_offset = start, "old segments deleted");
+        tracing::info!(partition = %self.tp, segments = count, bytes, log_start_offset = start.0, "old segments deleted");
         Ok(count)
     }
 
-    /// DeleteRecords: moves the log start offset to `offset` (-1: the high watermark, which
-    /// the partition passes; no further than what is written), never backwards, keeps it
-    /// on disk, and deletes the segments now entirely below it. Returns the new log start
-    /// offset (the partition's low watermark).
-    pub async fn delete_records(&self, offset: i64, high_watermark: i64) -> Result<i64, ReadError> {
+    /// DeleteRecords: moves the log start offset to `to` (no further than the high
+    /// watermark the partition passes, nor than what is written), never backwards, keeps
+    /// it on disk, and deletes the segments now entirely below it. Returns the new log
+    /// start offset (the partition's low watermark).
+    pub async fn delete_records(&self, to: Offset, high_watermark: Offset) -> Result<Offset, ReadError> {
+        let (offset, high_watermark) = (to.0, high_watermark.0);
         let (start, hwm) = {
             let st = self.state.borrow();
             if let Some(e) = &st.failed {
@@ -90,7 +91,7 @@ impl PartitionLog {
             }
             (st.log_start_offset, st.written_offset.min(high_watermark))
         };
-        let target = if offset == -1 { hwm } else { offset };
+        let target = offset;
         if target < 0 || target > hwm {
             return Err(ReadError::OutOfRange { offset, start, end: hwm });
         }
@@ -100,7 +101,7 @@ impl PartitionLog {
                 .map_err(ReadError::Storage)?;
             let mut st = self.state.borrow_mut();
             st.log_start_offset = st.log_start_offset.max(target);
-            let start = crate::model::Offset(st.log_start_offset);
+            let start = Offset(st.log_start_offset);
             st.epochs.truncate_from_start(start);
             drop(st);
             tracing::info!(partition = %self.tp, log_start_offset = target, "records deleted");

@@ -30,9 +30,9 @@ pub(super) async fn open_with(dir: &Path, config: TopicConfig) -> Rc<PartitionLo
 
 pub(super) async fn read_all(log: &PartitionLog) -> Vec<i64> {
     let mut offsets = Vec::new();
-    let mut at = log.log_start_offset();
-    while at < log.written_offset() {
-        let r = log.read_all(at, 1 << 20).await.unwrap();
+    let mut at = log.log_start_offset().0;
+    while at < log.written_offset().0 {
+        let r = log.read_all(Offset(at), 1 << 20).await.unwrap();
         let bytes = r.records.expect("data below the high watermark").to_bytes();
         for (_, b) in batch::BatchIter::new(&bytes) {
             batch::validate(b, usize::MAX).unwrap();
@@ -53,19 +53,19 @@ fn appends_roll_read_back_and_recover_a_torn_tail() {
         let mut expected = Vec::new();
         for i in 0..60 {
             let out = log.append(make_batch(0, 5, 100, 1000 + i).into()).unwrap();
-            expected.push(out.base_offset);
+            expected.push(out.base_offset.0);
             log.wait_durable(out.end_offset, i % 10 == 0).await.unwrap();
         }
-        assert_eq!(log.written_offset(), 300);
+        assert_eq!(log.written_offset().0, 300);
         assert!(log.segment_count() > 1, "8 KiB segments must roll");
         assert_eq!(read_all(&log).await, expected, "read from the cache");
-        assert_eq!(log.offset_for_timestamp(1030, i64::MAX).await.unwrap().map(|(o, _)| o), Some(150));
-        assert!(matches!(log.read_all(301, 100).await, Err(ReadError::OutOfRange { .. })));
+        assert_eq!(log.offset_for_timestamp(1030, Offset(i64::MAX)).await.unwrap().map(|(o, _)| o.0), Some(150));
+        assert!(matches!(log.read_all(Offset(301), 100).await, Err(ReadError::OutOfRange { .. })));
         log.close().await;
 
         // Reopen: everything comes from disk now.
         let log = open(&path).await;
-        assert_eq!(log.written_offset(), 300);
+        assert_eq!(log.written_offset().0, 300);
         assert_eq!(read_all(&log).await, expected, "read from disk");
         log.close().await;
 
@@ -77,11 +77,11 @@ fn appends_roll_read_back_and_recover_a_torn_tail() {
         f.set_len(len - 10).unwrap();
         drop(f);
         let log = open(&path).await;
-        assert_eq!(log.written_offset(), 295);
+        assert_eq!(log.written_offset().0, 295);
         expected.pop();
         assert_eq!(read_all(&log).await, expected);
         let out = log.append(make_batch(0, 1, 10, 5).into()).unwrap();
-        assert_eq!(out.base_offset, 295, "offsets continue after the truncation");
+        assert_eq!(out.base_offset.0, 295, "offsets continue after the truncation");
         log.wait_durable(out.end_offset, true).await.unwrap();
         log.close().await;
     });
@@ -98,7 +98,7 @@ fn a_uniquely_owned_request_buffer_is_kept_not_copied() {
         let ptr = unique.as_ptr();
         let out = log.append(unique).unwrap();
         log.wait_durable(out.end_offset, false).await.unwrap();
-        let set = log.read_all(0, 1 << 20).await.unwrap().records.unwrap();
+        let set = log.read_all(Offset(0), 1 << 20).await.unwrap().records.unwrap();
         assert_eq!(set.chunks()[0].as_ptr(), ptr);
         // Shared: the caller's bytes stay untouched (offsets are patched on a copy).
         let shared = Bytes::from(make_batch(0, 2, 10, 8));
@@ -106,7 +106,7 @@ fn a_uniquely_owned_request_buffer_is_kept_not_copied() {
         let out = log.append(shared).unwrap();
         log.wait_durable(out.end_offset, false).await.unwrap();
         assert_eq!(BatchHeader::read(&keep).unwrap().base_offset.get(), 0);
-        let set = log.read_all(3, 1 << 20).await.unwrap().records.unwrap();
+        let set = log.read_all(Offset(3), 1 << 20).await.unwrap().records.unwrap();
         assert_ne!(set.chunks()[0].as_ptr(), keep.as_ptr());
         assert_eq!(BatchHeader::read(&set.chunks()[0]).unwrap().base_offset.get(), 3);
         log.close().await;
@@ -138,14 +138,14 @@ fn pipelined_writes_read_back(config: TopicConfig) {
             let b = make_batch(0, records, value, i as i64);
             let out = log.append(Bytes::from(b)).unwrap();
             futures_lite::future::yield_now().await; // let the writer submit as data arrives
-            last_end = out.end_offset;
-            expected.push(out.base_offset);
+            last_end = out.end_offset.0;
+            expected.push(out.base_offset.0);
             if i % 50 == 49 {
                 // Now and then the writer drains (a barrier write of the partial block).
                 log.wait_durable(out.end_offset, false).await.unwrap();
             }
         }
-        log.wait_durable(last_end, true).await.unwrap();
+        log.wait_durable(Offset(last_end), true).await.unwrap();
         if config.segment_bytes > 1 << 20 {
             assert!(log.writes_in_flight_peak() > 1, "writes were not pipelined");
         }
@@ -154,8 +154,8 @@ fn pipelined_writes_read_back(config: TopicConfig) {
         let cached: Vec<u8> = {
             let mut all = Vec::new();
             let mut at = 0;
-            while at < log.written_offset() {
-                let set = log.read_all(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+            while at < log.written_offset().0 {
+                let set = log.read_all(Offset(at), 1 << 20).await.unwrap().records.unwrap().to_bytes();
                 for (_, b) in batch::BatchIter::new(&set) {
                     at = BatchHeader::read(b).unwrap().last_offset() + 1;
                 }
@@ -165,11 +165,11 @@ fn pipelined_writes_read_back(config: TopicConfig) {
         };
         log.close().await;
         let log = open_with(&path, config).await;
-        assert_eq!(log.written_offset(), last_end);
+        assert_eq!(log.written_offset().0, last_end);
         let mut from_disk = Vec::new();
         let mut at = 0;
-        while at < log.written_offset() {
-            let set = log.read_all(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+        while at < log.written_offset().0 {
+            let set = log.read_all(Offset(at), 1 << 20).await.unwrap().records.unwrap().to_bytes();
             for (_, b) in batch::BatchIter::new(&set) {
                 batch::validate(b, usize::MAX).unwrap();
                 at = BatchHeader::read(b).unwrap().last_offset() + 1;
@@ -200,14 +200,14 @@ fn retried_batches_get_their_offsets_back_and_are_not_written_twice() {
         let log = open(&path).await;
         let a = log.append(idempotent_batch(9, 0, 0, 3)).unwrap();
         let b = log.append(idempotent_batch(9, 0, 3, 2)).unwrap();
-        assert_eq!((a.base_offset, b.base_offset), (0, 3));
+        assert_eq!((a.base_offset.0, b.base_offset.0), (0, 3));
         // Retries of both, as after a lost response.
         let ra = log.append(idempotent_batch(9, 0, 0, 3)).unwrap();
         let rb = log.append(idempotent_batch(9, 0, 3, 2)).unwrap();
-        assert_eq!((ra.base_offset, ra.end_offset), (0, 3));
-        assert_eq!((rb.base_offset, rb.end_offset), (3, 5));
-        log.wait_durable(5, true).await.unwrap();
-        assert_eq!(log.written_offset(), 5, "nothing was written twice");
+        assert_eq!((ra.base_offset.0, ra.end_offset.0), (0, 3));
+        assert_eq!((rb.base_offset.0, rb.end_offset.0), (3, 5));
+        log.wait_durable(Offset(5), true).await.unwrap();
+        assert_eq!(log.written_offset().0, 5, "nothing was written twice");
         // A gap, and an old epoch once a newer one has written.
         assert!(matches!(
             log.append(idempotent_batch(9, 0, 9, 1)),
@@ -218,15 +218,15 @@ fn retried_batches_get_their_offsets_back_and_are_not_written_twice() {
             log.append(idempotent_batch(9, 0, 5, 1)),
             Err(AppendError::Sequence(crate::storage::producer_state::SequenceError::FencedEpoch { .. }))
         ));
-        log.wait_durable(6, true).await.unwrap();
+        log.wait_durable(Offset(6), true).await.unwrap();
         log.close().await;
         // After a restart the state is rebuilt from the log: a late retry is still caught.
         let log = open(&path).await;
         let r = log.append(idempotent_batch(9, 1, 0, 1)).unwrap();
-        assert_eq!((r.base_offset, r.end_offset), (5, 6));
-        assert_eq!(log.append(idempotent_batch(9, 1, 1, 1)).unwrap().base_offset, 6);
-        log.wait_durable(7, true).await.unwrap();
-        assert_eq!(log.written_offset(), 7);
+        assert_eq!((r.base_offset.0, r.end_offset.0), (5, 6));
+        assert_eq!(log.append(idempotent_batch(9, 1, 1, 1)).unwrap().base_offset.0, 6);
+        log.wait_durable(Offset(7), true).await.unwrap();
+        assert_eq!(log.written_offset().0, 7);
         log.close().await;
     });
 }
@@ -274,13 +274,13 @@ fn the_partial_last_block_is_written_when_the_pipeline_drains() {
                         position = 0;
                     }
                     let out = log.append(batch_of_size(size, round as i64)).unwrap();
-                    expected.push(out.base_offset);
+                    expected.push(out.base_offset.0);
                     position += size;
-                    end = out.end_offset;
+                    end = out.end_offset.0;
                     futures_lite::future::yield_now().await; // the writer submits
                 }
                 let waited = log
-                    .wait_durable(end, round % 7 == 0)
+                    .wait_durable(Offset(end), round % 7 == 0)
                     .or(async {
                         glommio::timer::sleep(Duration::from_secs(10)).await;
                         Err(StorageError::Closed)
@@ -334,9 +334,9 @@ fn recovery_keeps_exactly_the_batches_before_random_damage() {
         let mut last_end = 0;
         for i in 0..120u64 {
             let b = make_batch(0, 1 + (i % 4) as i32, 20 + (i * 131 % 700) as usize, i as i64);
-            last_end = log.append(Bytes::from(b)).unwrap().end_offset;
+            last_end = log.append(Bytes::from(b)).unwrap().end_offset.0;
         }
-        log.wait_durable(last_end, true).await.unwrap();
+        log.wait_durable(Offset(last_end), true).await.unwrap();
         log.close().await;
         let segments = segment_files(&clean);
         assert!(segments.len() > 3, "8 KiB segments must roll");
@@ -390,12 +390,12 @@ fn recovery_keeps_exactly_the_batches_before_random_damage() {
                 }
             };
             let log = open(&copy).await;
-            assert_eq!(log.written_offset(), survivors_end, "case {case}, {what}: recovered end");
+            assert_eq!(log.written_offset().0, survivors_end, "case {case}, {what}: recovered end");
             let got = read_range(&log, 0, survivors_end).await;
             let want = read_prefix(&clean_bytes, survivors_end);
             assert!(got == want, "case {case}, {what}: recovered bytes differ from the clean log's");
             let out = log.append(Bytes::from(make_batch(0, 2, 50, 7))).unwrap();
-            assert_eq!(out.base_offset, survivors_end, "case {case}, {what}: next offset");
+            assert_eq!(out.base_offset.0, survivors_end, "case {case}, {what}: next offset");
             log.wait_durable(out.end_offset, true).await.unwrap();
             log.close().await;
             std::fs::remove_dir_all(&copy).unwrap();
@@ -408,7 +408,7 @@ async fn read_range(log: &PartitionLog, from: i64, to: i64) -> Vec<u8> {
     let mut all = Vec::new();
     let mut at = from;
     while at < to {
-        let set = log.read_all(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+        let set = log.read_all(Offset(at), 1 << 20).await.unwrap().records.unwrap().to_bytes();
         for (_, b) in batch::BatchIter::new(&set) {
             let h = BatchHeader::read(b).unwrap();
             if h.base_offset.get() >= to {
@@ -449,7 +449,7 @@ fn appends_after_a_roll_do_not_wait_for_the_sealed_segment_to_be_finalized() {
         let mut expected = Vec::new();
         for i in 0..40 {
             let out = log.append(make_batch(0, 5, 100, 1000 + i).into()).unwrap();
-            expected.push(out.base_offset);
+            expected.push(out.base_offset.0);
             let acked = async { Some(log.wait_durable(out.end_offset, false).await) }
                 .or(async {
                     glommio::timer::sleep(Duration::from_secs(10)).await;
@@ -516,19 +516,19 @@ fn retention_and_delete_records_move_the_log_start() {
         // 40 batches ten days old (offsets 0..80), then 80 from now.
         for i in 0..120 {
             let ts = if i < 40 { now - 10 * day } else { now };
-            end = log.append(make_batch(0, 2, 500, ts).into()).unwrap().end_offset;
+            end = log.append(make_batch(0, 2, 500, ts).into()).unwrap().end_offset.0;
         }
-        log.wait_durable(end, true).await.unwrap();
+        log.wait_durable(Offset(end), true).await.unwrap();
         wait_finalized(&log).await;
         let files_before = segment_files(&path).len();
 
         // By age: the default 7 days removes the segments holding only the old batches.
         let deleted = log.enforce_retention(now).await.unwrap();
         assert!(deleted > 0, "10-day-old segments must go");
-        let start = log.log_start_offset();
+        let start = log.log_start_offset().0;
         assert!(start > 0 && start <= 80, "log start {start} must be at the segment holding offset 80");
         assert_eq!(segment_files(&path).len(), files_before - deleted, "their files are deleted");
-        assert!(matches!(log.read_all(start - 1, 1 << 20).await, Err(ReadError::OutOfRange { .. })));
+        assert!(matches!(log.read_all(Offset(start - 1), 1 << 20).await, Err(ReadError::OutOfRange { .. })));
         assert_eq!(read_all(&log).await.last(), Some(&(end - 2)), "everything from the start is readable");
         assert_eq!(log.enforce_retention(now).await.unwrap(), 0, "nothing more has expired");
 
@@ -541,21 +541,21 @@ fn retention_and_delete_records_move_the_log_start() {
         assert!(total >= 16384 && total - sizes[0] < 16384, "kept {sizes:?}");
 
         // DeleteRecords: inside a segment, persisted; past the end is out of range.
-        let mid = log.log_start_offset() + 3;
-        assert_eq!(log.delete_records(mid, i64::MAX).await.unwrap(), mid);
-        assert!(matches!(log.read_all(mid - 1, 1 << 20).await, Err(ReadError::OutOfRange { .. })));
-        assert!(log.read_all(mid, 1 << 20).await.unwrap().records.is_some());
-        assert_eq!(log.delete_records(mid - 2, i64::MAX).await.unwrap(), mid, "never backwards");
-        assert!(matches!(log.delete_records(end + 1, i64::MAX).await, Err(ReadError::OutOfRange { .. })));
+        let mid = log.log_start_offset().0 + 3;
+        assert_eq!(log.delete_records(Offset(mid), Offset(i64::MAX)).await.unwrap().0, mid);
+        assert!(matches!(log.read_all(Offset(mid - 1), 1 << 20).await, Err(ReadError::OutOfRange { .. })));
+        assert!(log.read_all(Offset(mid), 1 << 20).await.unwrap().records.is_some());
+        assert_eq!(log.delete_records(Offset(mid - 2), Offset(i64::MAX)).await.unwrap().0, mid, "never backwards");
+        assert!(matches!(log.delete_records(Offset(end + 1), Offset(i64::MAX)).await, Err(ReadError::OutOfRange { .. })));
         log.close().await;
         let log = open_with(&path, config.clone()).await;
-        assert_eq!(log.log_start_offset(), mid, "the log start survives a restart");
-        assert_eq!(log.written_offset(), end);
+        assert_eq!(log.log_start_offset().0, mid, "the log start survives a restart");
+        assert_eq!(log.written_offset().0, end);
         // -1: up to the high watermark; the active segment stays (empty to readers).
-        assert_eq!(log.delete_records(-1, i64::MAX).await.unwrap(), end);
-        assert!(log.read_all(end, 1 << 20).await.unwrap().records.is_none());
+        assert_eq!(log.delete_records(log.written_offset(), Offset(i64::MAX)).await.unwrap().0, end);
+        assert!(log.read_all(Offset(end), 1 << 20).await.unwrap().records.is_none());
         let next = log.append(make_batch(0, 1, 10, now).into()).unwrap();
-        assert_eq!(next.base_offset, end);
+        assert_eq!(next.base_offset.0, end);
         log.close().await;
     });
 }
@@ -576,9 +576,9 @@ fn producer_state_survives_restarts_through_snapshots() {
         // Another producer fills several more segments.
         let mut end = 0;
         for seq in 0..200 {
-            end = log.append(idempotent_batch(8, 0, seq * 10, 10)).unwrap().end_offset;
+            end = log.append(idempotent_batch(8, 0, seq * 10, 10)).unwrap().end_offset.0;
         }
-        log.wait_durable(end, true).await.unwrap();
+        log.wait_durable(Offset(end), true).await.unwrap();
         log.close().await;
         assert!(segment_files(&path).len() > 3);
         assert!(
@@ -592,7 +592,7 @@ fn producer_state_survives_restarts_through_snapshots() {
         let log = open(&path).await;
         assert!(log.state.borrow().segments[0].finalized, "the first segment is not rescanned");
         let retry = log.append(idempotent_batch(7, 0, 6, 2)).unwrap();
-        assert_eq!(retry.base_offset, originals[3].base_offset, "a retry from an old segment is a duplicate");
+        assert_eq!(retry.base_offset.0, originals[3].base_offset.0, "a retry from an old segment is a duplicate");
         let gap = log.append(idempotent_batch(7, 0, 14, 2));
         assert!(
             matches!(
@@ -605,7 +605,7 @@ fn producer_state_survives_restarts_through_snapshots() {
             "{gap:?}"
         );
         let next = log.append(idempotent_batch(7, 0, 10, 2)).unwrap();
-        assert_eq!(next.base_offset, end);
+        assert_eq!(next.base_offset.0, end);
         log.close().await;
     });
 }
@@ -634,15 +634,15 @@ fn later_compaction_passes_clean_old_segments_against_new_keys() {
                 let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
                     recs.iter().map(|(k, v)| (Some(k.as_slice()), Some(v.as_slice()))).collect();
                 let out = log.append(Bytes::from(batch::encode_batch(0, &refs, now))).unwrap();
-                assert_eq!(out.base_offset as usize, keys.len());
+                assert_eq!(out.base_offset.0 as usize, keys.len());
                 keys.extend(recs.into_iter().map(|(k, _)| k));
-                end = out.end_offset;
+                end = out.end_offset.0;
             }
             end
         };
         for round in 0..3 {
             let end = append_round(round, &mut keys);
-            log.wait_durable(end, true).await.unwrap();
+            log.wait_durable(Offset(end), true).await.unwrap();
             wait_finalized(&log).await;
             let stats = log.compact(now).await.unwrap();
             assert!(stats.records_removed > 0, "round {round}: {stats:?}");
@@ -650,7 +650,7 @@ fn later_compaction_passes_clean_old_segments_against_new_keys() {
             let mut at = 0;
             let mut seen = std::collections::HashSet::new();
             while at < active_base {
-                let set = log.read_all(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+                let set = log.read_all(Offset(at), 1 << 20).await.unwrap().records.unwrap().to_bytes();
                 let mut buf = Bytes::from(set.to_vec());
                 for s in RecordBatchDecoder::decode_all(&mut buf).unwrap() {
                     for r in s.records {
@@ -701,13 +701,13 @@ fn compaction_waits_for_the_dirty_ratio() {
             for chunk in values.chunks(4) {
                 let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
                     chunk.iter().map(|(k, v)| (Some(k.as_slice()), Some(v.as_slice()))).collect();
-                end = log.append(Bytes::from(batch::encode_batch(0, &refs, now))).unwrap().end_offset;
+                end = log.append(Bytes::from(batch::encode_batch(0, &refs, now))).unwrap().end_offset.0;
             }
             end
         };
         // Ten or so segments of distinct keys: the first pass finds nothing to remove.
         let end = append(&log, 0..480);
-        log.wait_durable(end, true).await.unwrap();
+        log.wait_durable(Offset(end), true).await.unwrap();
         wait_finalized(&log).await;
         assert_eq!(log.compact(now).await.unwrap().records_removed, 0);
         // The cleaning point survives a restart: what was cleaned is not dirty again.
@@ -715,7 +715,7 @@ fn compaction_waits_for_the_dirty_ratio() {
         let log = open_with(&path, config.clone()).await;
         // About one more segment that rewrites keys of the first: dirty, but a small share.
         let end = append(&log, 0..60);
-        log.wait_durable(end, true).await.unwrap();
+        log.wait_durable(Offset(end), true).await.unwrap();
         wait_finalized(&log).await;
         assert_eq!(log.compact(now).await.unwrap(), CompactionStats::default(), "under the dirty ratio");
         log.set_config(TopicConfig { min_cleanable_dirty_ratio: 0.05, ..config });
@@ -760,11 +760,11 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
                 records.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref())).collect();
             let ts = if n <= 20 { now - 10 * day } else { now };
             let out = log.append(Bytes::from(batch::encode_batch(0, &refs, ts))).unwrap();
-            assert_eq!(out.base_offset as usize, appended.len());
+            assert_eq!(out.base_offset.0 as usize, appended.len());
             appended.extend(records);
-            end = out.end_offset;
+            end = out.end_offset.0;
         }
-        log.wait_durable(end, true).await.unwrap();
+        log.wait_durable(Offset(end), true).await.unwrap();
         wait_finalized(&log).await;
         let active_base = log.state.borrow().segments.last().unwrap().base_offset;
         assert!(active_base > 100, "several sealed segments");
@@ -811,8 +811,8 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
         let read_everything = |log: Rc<PartitionLog>| async move {
             let mut all = Vec::new();
             let mut at = 0;
-            while at < log.written_offset() {
-                let set = log.read_all(at, 1 << 20).await.unwrap().records.unwrap().to_bytes();
+            while at < log.written_offset().0 {
+                let set = log.read_all(Offset(at), 1 << 20).await.unwrap().records.unwrap().to_bytes();
                 for (_, b) in batch::BatchIter::new(&set) {
                     at = BatchHeader::read(b).unwrap().last_offset() + 1;
                 }
@@ -830,14 +830,14 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
             }
         }
         let log = open_with(&path, config).await;
-        assert_eq!(log.written_offset(), end);
+        assert_eq!(log.written_offset().0, end);
         check(read_everything(log.clone()).await, "after a restart that rescans the compacted segments");
         assert!(
             matches!(log.append(make_batch(0, 2, 10, now).into()), Err(AppendError::KeylessRecords { ref indexes }) if indexes == &[0, 1]),
             "a compacted topic refuses records without a key"
         );
         let keyed = batch::encode_batch(0, &[(Some(b"k1".as_slice()), Some(b"v".as_slice()))], now);
-        assert_eq!(log.append(Bytes::from(keyed)).unwrap().base_offset, end);
+        assert_eq!(log.append(Bytes::from(keyed)).unwrap().base_offset.0, end);
         log.close().await;
     });
 }
