@@ -99,11 +99,12 @@ impl PartitionLog {
             write_small_file(&self.dir.join(LOG_START_FILE), target.to_string().into_bytes())
                 .await
                 .map_err(ReadError::Storage)?;
-            let mut st = self.state.borrow_mut();
-            st.log_start_offset = st.log_start_offset.max(target);
-            let start = Offset(st.log_start_offset);
-            st.epochs.truncate_from_start(start);
-            drop(st);
+            {
+                let mut st = self.state.borrow_mut();
+                st.log_start_offset = st.log_start_offset.max(target);
+                let start = Offset(st.log_start_offset);
+                st.epochs.truncate_from_start(start);
+            }
             tracing::info!(partition = %self.tp, log_start_offset = target, "records deleted");
             // Segments now below the start go here, or at the next retention check if
             // compaction is busy with this log.
