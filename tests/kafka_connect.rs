@@ -564,9 +564,16 @@ fn distributed_worker_via_rest_survives_a_restart() {
         );
     }
     // The worker is the one member of a group of protocol type `connect`.
-    let g = cl.describe_group();
+    // A connector or task config change starts a rebalance while the tasks run on: wait
+    // for Stable rather than catch one in flight.
+    let stable_view = ("Stable".to_string(), "connect".to_string(), "sessioned".to_string(), 1);
+    let mut g = cl.describe_group();
+    poll_until(START_TIMEOUT, || {
+        g = cl.describe_group();
+        g == stable_view
+    });
     assert!(
-        g == ("Stable".into(), "connect".into(), "sessioned".into(), 1),
+        g == stable_view,
         "the Connect worker's group {}: (state, protocol type, protocol, members) = {g:?}; expected Stable, connect, sessioned, 1",
         cl.group
     );
@@ -629,11 +636,21 @@ fn two_distributed_workers_share_and_hand_over_connectors() {
         b.log_tail(60)
     );
     println!("[two workers] placement: {last:?}");
-    let g = cl.describe_group();
+    // Incremental cooperative rebalancing keeps tasks running through a rebalance, and
+    // every connector and task config change starts one: "all running" does not mean the
+    // group is Stable yet (against Kafka as against Sluice). Wait for it.
+    let stable_view = ("Stable".to_string(), "connect".to_string(), "sessioned".to_string(), 2);
+    let mut g = cl.describe_group();
+    let stable = poll_until(START_TIMEOUT, || {
+        g = cl.describe_group();
+        g == stable_view
+    });
     assert!(
-        g == ("Stable".into(), "connect".into(), "sessioned".into(), 2),
-        "the Connect group {}: (state, protocol type, protocol, members) = {g:?}; expected Stable, connect, sessioned, 2",
-        cl.group
+        stable,
+        "the Connect group {}: (state, protocol type, protocol, members) = {g:?}; expected Stable, connect, sessioned, 2\n{}\n{}",
+        cl.group,
+        a.log_tail(80),
+        b.log_tail(80)
     );
     await_copy(&cl.sink, &want, "two workers", &mut a);
 
