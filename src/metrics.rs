@@ -23,8 +23,8 @@ use std::time::Duration;
 use kafka_protocol::messages::ApiKey;
 
 use crate::limits;
-use crate::storage::partition_log::LogStats;
 use crate::model::TopicPartition;
+use crate::storage::partition_log::LogStats;
 
 /// A counter or gauge written by one thread (its shard) and read by any.
 #[derive(Default)]
@@ -466,8 +466,8 @@ impl Text<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::Offset;
     use super::*;
+    use crate::model::Offset;
 
     #[test]
     fn histogram_buckets_are_upper_bounds() {

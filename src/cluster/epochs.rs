@@ -161,7 +161,13 @@ mod tests {
         assert!(c.assign(LeaderEpoch(1), Offset(3)), "an earlier start replaces it");
         assert_eq!(c.entries().len(), 2);
         assert!(c.assign(LeaderEpoch(4), Offset(3)), "a start that conflicts removes the old");
-        assert_eq!(c.entries(), &[EpochEntry { epoch: LeaderEpoch(0), start_offset: Offset(0) }, EpochEntry { epoch: LeaderEpoch(4), start_offset: Offset(3) }]);
+        assert_eq!(
+            c.entries(),
+            &[
+                EpochEntry { epoch: LeaderEpoch(0), start_offset: Offset(0) },
+                EpochEntry { epoch: LeaderEpoch(4), start_offset: Offset(3) }
+            ]
+        );
         assert!(!c.assign(LeaderEpoch(-1), Offset(9)));
     }
 

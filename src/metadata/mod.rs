@@ -251,7 +251,12 @@ mod tests {
     fn placement_follows_records_and_registration_bumps_epochs() {
         use crate::model::ShardId;
         let mut img = MetadataImage::default();
-        img.apply(&MetadataRecord::CreateTopic { name: "a".into(), id: Uuid::new_v4(), partitions: 2, configs: BTreeMap::new() });
+        img.apply(&MetadataRecord::CreateTopic {
+            name: "a".into(),
+            id: Uuid::new_v4(),
+            partitions: 2,
+            configs: BTreeMap::new(),
+        });
         assert_eq!(img.unplaced().len(), 2);
         let placement = PartitionPlacement::single(NodeId(1), ShardId(0));
         img.apply(&MetadataRecord::Partition { topic: "a".into(), partition: 0, placement: placement.clone() });

@@ -65,7 +65,8 @@ pub fn append_at_startup(log_dir: &Path, at: u64, records: &[MetadataRecord]) ->
     let path = log_path(log_dir);
     let err = |op, e: std::io::Error| MetadataStoreError::Io { op, path: path.clone(), reason: e.to_string() };
     let bytes: Vec<u8> = records.iter().flat_map(encode_record).collect();
-    let f = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(&path).map_err(|e| err("open", e))?;
+    let f =
+        std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(&path).map_err(|e| err("open", e))?;
     f.write_all_at(&bytes, at).map_err(|e| err("write", e))?;
     f.sync_data().map_err(|e| err("fdatasync", e))?;
     Ok(at + bytes.len() as u64)

@@ -14,8 +14,8 @@ use glommio::task::JoinHandle;
 
 use super::context::ConnectionContext;
 use super::handlers;
-use super::stream::ConnStream;
 use super::request_budget::RequestBudget;
+use super::stream::ConnStream;
 use crate::limits;
 use crate::protocol::frame::parse_request;
 use crate::shard::Shard;

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::{Shard, ShardMsg};
 use crate::cluster::placement::{default_shard, PartitionPlacement};
-use crate::model::NodeId;
 use crate::metadata::{store, MetadataImage, MetadataRecord, TopicMeta};
+use crate::model::NodeId;
 use crate::storage::io::AppendFile;
 
 #[derive(Debug, Clone)]

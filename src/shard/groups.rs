@@ -14,9 +14,9 @@ use futures::channel::oneshot;
 use super::Shard;
 use crate::group::coordinator::{CommittedOffset, JoinRequest, JoinResponse, Output, ReqId, SyncRequest, SyncResponse};
 use crate::group::{offsets_partition, records, GroupCoordinator, GroupError, GroupState, OFFSETS_TOPIC};
+use crate::model::{Offset, TopicPartition};
 use crate::protocol::batch::{self, BatchHeader};
 use crate::storage::{now_ms, PartitionLog};
-use crate::model::{Offset, TopicPartition};
 
 /// One partition's commit in an OffsetCommit.
 #[derive(Debug, Clone)]

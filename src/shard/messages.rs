@@ -8,11 +8,11 @@ use futures::channel::oneshot;
 
 use super::controller::{ControllerOp, ControllerResult};
 use super::groups::{GroupOp, GroupReply};
+use crate::cluster::partition::EpochCheck;
 use crate::metadata::MetadataImage;
+use crate::model::{LeaderEpoch, Offset, TopicPartition};
 use crate::protocol::record_set::RecordSet;
 use crate::storage::{AppendError, AppendOutcome, ReadError};
-use crate::cluster::partition::EpochCheck;
-use crate::model::{LeaderEpoch, Offset, TopicPartition};
 
 pub enum ShardMsg {
     Produce {

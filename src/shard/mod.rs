@@ -22,14 +22,14 @@ use glommio::channels::channel_mesh::{Receivers, Senders};
 use glommio::TaskQueueHandle;
 use uuid::Uuid;
 
-use crate::config::{BrokerConfig, TopicConfig};
 use crate::cluster::placement::{default_shard, PartitionPlacement};
+use crate::config::{BrokerConfig, TopicConfig};
 use crate::metadata::MetadataImage;
-use crate::model::{LeaderEpoch, NodeId, Offset, ShardId};
-use partition::Partition;
-use crate::storage::{PartitionLog, ReadError, ShardCache};
 use crate::model::TopicPartition;
+use crate::model::{LeaderEpoch, NodeId, Offset, ShardId};
+use crate::storage::{PartitionLog, ReadError, ShardCache};
 pub use messages::*;
+use partition::Partition;
 
 /// Facts about this node that every shard needs and that never change while it runs.
 #[derive(Debug)]
@@ -183,7 +183,11 @@ impl Shard {
     }
 
     /// Sends a request built around a fresh reply channel and waits for the reply.
-    pub async fn call<T>(self: &Rc<Self>, to: ShardId, build: impl FnOnce(oneshot::Sender<T>) -> ShardMsg) -> Option<T> {
+    pub async fn call<T>(
+        self: &Rc<Self>,
+        to: ShardId,
+        build: impl FnOnce(oneshot::Sender<T>) -> ShardMsg,
+    ) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         self.dispatch(to, build(tx)).await;
         rx.await.ok()
@@ -399,11 +403,8 @@ impl Shard {
             ts if ts < 0 && ts != -3 => return Err(ListOffsetError::UnsupportedTimestamp(ts)),
             // The record with the largest timestamp (-3, KIP-734), or the first at or after `ts`.
             ts => {
-                let found = if ts == -3 {
-                    log.max_timestamp_offset(hw).await
-                } else {
-                    log.offset_for_timestamp(ts, hw).await
-                };
+                let found =
+                    if ts == -3 { log.max_timestamp_offset(hw).await } else { log.offset_for_timestamp(ts, hw).await };
                 found.map_err(|e| {
                     tracing::warn!(partition = %tp, error = %e, timestamp = ts, "timestamp lookup failed");
                     ListOffsetError::Read(e)
@@ -412,11 +413,8 @@ impl Shard {
         };
         // The epoch of the offset found (Kafka: the latest epoch for the log end).
         Ok(found.map(|(offset, ts)| {
-            let epoch = if timestamp == -1 {
-                epochs.latest().map_or(LeaderEpoch::NONE, |e| e.epoch)
-            } else {
-                epoch_at(offset)
-            };
+            let epoch =
+                if timestamp == -1 { epochs.latest().map_or(LeaderEpoch::NONE, |e| e.epoch) } else { epoch_at(offset) };
             ListedOffset { offset, timestamp: ts, leader_epoch: epoch }
         }))
     }
@@ -486,7 +484,8 @@ impl Shard {
                 continue;
             }
             let dir = self.config.log_dir.join(tp.dir_name());
-            let opened = match PartitionLog::open(tp.clone(), dir, config, self.cache.clone(), self.log_queues()).await {
+            let opened = match PartitionLog::open(tp.clone(), dir, config, self.cache.clone(), self.log_queues()).await
+            {
                 Ok(log) => Partition::open(id, log, local, &placement).await,
                 Err(e) => Err(e),
             };

@@ -26,16 +26,16 @@ use super::io::{read_small_file, write_small_file, SegmentFile};
 use super::producer_state::{BatchSeq, Check, ProducerState};
 use super::scan::{read_batches, scan_segment};
 use super::{segment_file_name, AppendError, ReadError, StorageError};
+use crate::cluster::epochs::LeaderEpochCache;
 use crate::config::{TimestampType, TopicConfig};
 use crate::limits;
+use crate::model::{LeaderEpoch, Offset, ProducerId, TopicPartition};
 use crate::protocol::batch::{self, BatchHeader};
 use crate::protocol::record_set::RecordSet;
 use crate::sync::LocalNotify;
-use crate::cluster::epochs::LeaderEpochCache;
-use crate::model::{LeaderEpoch, Offset, ProducerId, TopicPartition};
 use recovery::{
-    list_offsets_named, list_segments, load_producer_snapshot, recover_epochs, recover_segment, remove_unfinished_files,
-    EPOCH_CHECKPOINT_FILE,
+    list_offsets_named, list_segments, load_producer_snapshot, recover_epochs, recover_segment,
+    remove_unfinished_files, EPOCH_CHECKPOINT_FILE,
 };
 use writer::DiskFull;
 
@@ -703,7 +703,11 @@ impl PartitionLog {
 
     /// The first offset below `up_to` whose record timestamp is >= `timestamp`, with that
     /// timestamp.
-    pub async fn offset_for_timestamp(&self, timestamp: i64, up_to: Offset) -> Result<Option<(Offset, i64)>, ReadError> {
+    pub async fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+        up_to: Offset,
+    ) -> Result<Option<(Offset, i64)>, ReadError> {
         let hwm = self.written_offset().min(up_to).0;
         let candidates: Vec<(i64, Option<Rc<SegmentFile>>, u64, u64)> = {
             let st = self.state.borrow();

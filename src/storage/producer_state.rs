@@ -193,7 +193,10 @@ mod tests {
         assert_eq!(s.check(ProducerId(7), 0, 0), Ok(Check::Duplicate { base_offset: 100, last_offset: 109 }));
         assert_eq!(s.check(ProducerId(7), 0, 10), Ok(Check::Duplicate { base_offset: 110, last_offset: 119 }));
         // A gap.
-        assert_eq!(s.check(ProducerId(7), 0, 25), Err(SequenceError::OutOfOrder { producer_id: ProducerId(7), got: 25, expected: 20 }));
+        assert_eq!(
+            s.check(ProducerId(7), 0, 25),
+            Err(SequenceError::OutOfOrder { producer_id: ProducerId(7), got: 25, expected: 20 })
+        );
         // An older epoch is fenced; a newer one must start at 0 and resets the history.
         s.record(ProducerId(7), 2, b(0, 0, 120));
         assert!(matches!(s.check(ProducerId(7), 1, 1), Err(SequenceError::FencedEpoch { current: 2, .. })));

@@ -23,8 +23,8 @@ use rand::{Rng, SeedableRng};
 use super::faults::{self, Fault};
 use super::{PartitionLog, ShardCache};
 use crate::config::{BrokerConfig, TopicConfig};
-use crate::protocol::batch::{self, BatchHeader};
 use crate::model::{Offset, TopicPartition};
+use crate::protocol::batch::{self, BatchHeader};
 
 /// What the simulation knows: every batch appended and still possibly in the log, by base
 /// offset (bytes as stored), and the end of what was acknowledged as durable.
@@ -200,11 +200,13 @@ fn simulate(seed: u64, steps: usize) {
                             1 => false,
                             _ => true,
                         };
-                        let waited =
-                            futures_lite::future::or(async { Some(log.wait_durable(Offset(end), sync).await) }, async {
+                        let waited = futures_lite::future::or(
+                            async { Some(log.wait_durable(Offset(end), sync).await) },
+                            async {
                                 glommio::timer::sleep(std::time::Duration::from_secs(10)).await;
                                 None
-                            });
+                            },
+                        );
                         match waited.await {
                             Some(Ok(())) if sync => model.durable_end = model.durable_end.max(end),
                             Some(Ok(())) => {}

@@ -7,11 +7,11 @@ use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionRe
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::{respond, HandlerResult};
+use crate::model::{Offset, TopicPartition};
 use crate::protocol::frame::Request;
 use crate::server::context::RequestContext;
 use crate::shard::ShardMsg;
 use crate::storage::{ReadError, StorageError};
-use crate::model::{Offset, TopicPartition};
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 2;

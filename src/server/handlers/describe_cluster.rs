@@ -6,8 +6,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
-use crate::server::context::RequestContext;
 use crate::security::operations::{authorized_operations, ResourceType};
+use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 2;

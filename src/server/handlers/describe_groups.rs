@@ -10,8 +10,8 @@ use kafka_protocol::protocol::StrBytes;
 use super::group_common::call;
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
-use crate::server::context::RequestContext;
 use crate::security::operations::{authorized_operations, ResourceType};
+use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
 
 pub const MIN_VERSION: i16 = 0;

@@ -12,14 +12,14 @@ use kafka_protocol::messages::FetchRequest;
 
 use super::{HandlerResult, Reply};
 use crate::limits;
+use crate::model::{LeaderEpoch, Offset, ShardId, TopicPartition};
 use crate::protocol::batch::{self, BatchHeader};
 use crate::protocol::fetch_response::{self, PartitionOut, TopicOut};
 use crate::protocol::frame::Request;
-use crate::server::context::RequestContext;
 use crate::protocol::record_set::RecordSet;
+use crate::server::context::RequestContext;
 use crate::shard::{FetchError, FetchItem, FetchResult, Shard, ShardMsg};
 use crate::storage::ReadError;
-use crate::model::{LeaderEpoch, Offset, ShardId, TopicPartition};
 
 pub const MIN_VERSION: i16 = 4;
 pub const MAX_VERSION: i16 = 12;

@@ -8,13 +8,13 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::epoch_error;
 use super::{respond, HandlerResult};
+use crate::model::{LeaderEpoch, TopicPartition};
 use crate::protocol::frame::Request;
 use crate::server::context::RequestContext;
 use crate::shard::{ListOffsetError, ShardMsg};
 use crate::storage::ReadError;
-use crate::model::{LeaderEpoch, TopicPartition};
-use super::epoch_error;
 
 pub const MIN_VERSION: i16 = 1;
 pub const MAX_VERSION: i16 = 10;
@@ -37,7 +37,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                     Some(m) if partition >= 0 && partition < m.partitions => {
                         let tp = TopicPartition::new(m.name.clone(), partition);
                         let owner = shard.owner_of(&tp.topic, partition);
-                        match shard.call(owner, |reply| ShardMsg::ListOffset { tp, timestamp, current_leader_epoch, reply }).await {
+                        match shard
+                            .call(owner, |reply| ShardMsg::ListOffset { tp, timestamp, current_leader_epoch, reply })
+                            .await
+                        {
                             Some(Ok(found)) => Ok(found),
                             Some(Err(ListOffsetError::NotLeader)) => Err(ResponseError::NotLeaderOrFollower),
                             Some(Err(ListOffsetError::Epoch(e))) => Err(epoch_error(e)),

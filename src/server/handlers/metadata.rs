@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::{controller_call, respond, HandlerResult};
 use crate::metadata::{validate_topic_name, TopicMeta};
 use crate::protocol::frame::Request;
-use crate::server::context::RequestContext;
 use crate::security::operations::{authorized_operations, ResourceType};
+use crate::server::context::RequestContext;
 use crate::shard::controller::{ControllerOp, ControllerResult, NewTopic};
 
 pub const MIN_VERSION: i16 = 0;

@@ -37,8 +37,8 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
 
 use crate::protocol::frame::{encode_response, FrameError, Request};
-use crate::shard::controller::{ControllerOp, ControllerResult};
 use crate::server::context::{ConnectionContext, RequestContext};
+use crate::shard::controller::{ControllerOp, ControllerResult};
 use crate::shard::{Shard, ShardMsg};
 
 /// What the connection writer does with a request's outcome.

@@ -34,7 +34,12 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                         let tp = TopicPartition::new(m.name.clone(), partition);
                         let owner = shard.owner_of(&tp.topic, partition);
                         let answer = shard
-                            .call(owner, |reply| ShardMsg::EpochEndOffset { tp, current_leader_epoch, leader_epoch, reply })
+                            .call(owner, |reply| ShardMsg::EpochEndOffset {
+                                tp,
+                                current_leader_epoch,
+                                leader_epoch,
+                                reply,
+                            })
                             .await;
                         match answer {
                             Some(Ok(found)) => Ok(found),

@@ -11,13 +11,13 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{respond, HandlerResult, Reply};
+use crate::model::TopicPartition;
 use crate::protocol::batch::BatchError;
 use crate::protocol::frame::Request;
 use crate::server::context::RequestContext;
 use crate::shard::{ProduceError, ProduceResult, Shard, ShardMsg};
 use crate::storage::producer_state::SequenceError;
 use crate::storage::AppendError;
-use crate::model::TopicPartition;
 
 pub const MIN_VERSION: i16 = 3;
 pub const MAX_VERSION: i16 = 9;

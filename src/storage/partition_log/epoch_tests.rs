@@ -44,7 +44,14 @@ fn batches_carry_their_epoch_and_recovery_rebuilds_the_cache() {
         assert_eq!(entries(&log), want);
         let stamps = stamped(&log).await;
         assert_eq!(stamps.len(), 28);
-        assert!(stamps.iter().all(|&(o, e)| e == if o < 60 { 0 } else if o < 105 { 2 } else { 5 }));
+        assert!(stamps.iter().all(|&(o, e)| e
+            == if o < 60 {
+                0
+            } else if o < 105 {
+                2
+            } else {
+                5
+            }));
         // OffsetForLeaderEpoch's answers: an epoch ends where the next begins; the latest at
         // the log end; a gap answers with the epoch below it; a future one is unknown.
         assert_eq!(log.end_offset_for_epoch(LeaderEpoch(0)), (LeaderEpoch(0), Offset(60)));

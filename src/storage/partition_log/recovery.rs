@@ -202,4 +202,3 @@ pub(super) async fn recover_epochs(
     }
     Ok(cache)
 }
-

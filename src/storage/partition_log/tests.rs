@@ -23,9 +23,15 @@ pub(super) async fn open_with(dir: &Path, config: TopicConfig) -> Rc<PartitionLo
     super::super::io::write_iopoll_probe(dir).unwrap();
     super::super::io::prime_iopoll_probe(dir).await.unwrap();
     let tq = glommio::executor().current_task_queue();
-    PartitionLog::open(TopicPartition::new("t", 0), dir.join("t-0"), config, Rc::new(ShardCache::new(1 << 20)), LogTaskQueues::single(tq))
-        .await
-        .unwrap()
+    PartitionLog::open(
+        TopicPartition::new("t", 0),
+        dir.join("t-0"),
+        config,
+        Rc::new(ShardCache::new(1 << 20)),
+        LogTaskQueues::single(tq),
+    )
+    .await
+    .unwrap()
 }
 
 pub(super) async fn read_all(log: &PartitionLog) -> Vec<i64> {
@@ -546,7 +552,10 @@ fn retention_and_delete_records_move_the_log_start() {
         assert!(matches!(log.read_all(Offset(mid - 1), 1 << 20).await, Err(ReadError::OutOfRange { .. })));
         assert!(log.read_all(Offset(mid), 1 << 20).await.unwrap().records.is_some());
         assert_eq!(log.delete_records(Offset(mid - 2), Offset(i64::MAX)).await.unwrap().0, mid, "never backwards");
-        assert!(matches!(log.delete_records(Offset(end + 1), Offset(i64::MAX)).await, Err(ReadError::OutOfRange { .. })));
+        assert!(matches!(
+            log.delete_records(Offset(end + 1), Offset(i64::MAX)).await,
+            Err(ReadError::OutOfRange { .. })
+        ));
         log.close().await;
         let log = open_with(&path, config.clone()).await;
         assert_eq!(log.log_start_offset().0, mid, "the log start survives a restart");
