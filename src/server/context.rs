@@ -71,14 +71,18 @@ impl ConnectionContext {
 pub struct RequestContext {
     pub shard: Rc<Shard>,
     pub connection: Rc<ConnectionContext>,
-    /// The request header's client id ("" when the client sent none).
-    pub client_id: String,
+    /// The request header's client id (shared with the header, not copied).
+    client_id: Option<kafka_protocol::protocol::StrBytes>,
 }
 
 impl RequestContext {
     pub fn new(shard: Rc<Shard>, connection: Rc<ConnectionContext>, req: &Request) -> RequestContext {
-        let client_id = req.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
-        RequestContext { shard, connection, client_id }
+        RequestContext { shard, connection, client_id: req.header.client_id.clone() }
+    }
+
+    /// The request header's client id ("" when the client sent none).
+    pub fn client_id(&self) -> &str {
+        self.client_id.as_deref().unwrap_or("")
     }
 
     pub fn principal(&self) -> KafkaPrincipal {

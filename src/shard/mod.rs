@@ -140,9 +140,17 @@ impl Shard {
     /// topic or partition the image does not have) the default spread.
     pub fn owner_of(&self, topic: &str, partition: i32) -> ShardId {
         let image = self.image.borrow();
-        match image.topic(topic).and_then(|t| t.placement(partition)) {
-            Some(p) => p.shard_on(self.count),
+        match image.topic(topic) {
+            Some(t) => self.owner_in(t, partition),
             None => default_shard(topic, partition, self.count),
+        }
+    }
+
+    /// `owner_of` for a topic the caller has already looked up (no second lookup by name).
+    pub fn owner_in(&self, topic: &crate::metadata::TopicMeta, partition: i32) -> ShardId {
+        match topic.placement(partition) {
+            Some(p) => p.shard_on(self.count),
+            None => default_shard(&topic.name, partition, self.count),
         }
     }
 
@@ -392,8 +400,6 @@ impl Shard {
         }
         let log = &p.log;
         let hw = p.high_watermark();
-        let epochs = log.leader_epoch_cache();
-        let epoch_at = |offset: Offset| epochs.epoch_at(offset).unwrap_or(LeaderEpoch::NONE);
         let found = match timestamp {
             // Earliest, and earliest local (-4, KIP-405): every segment is local.
             -2 | -4 => Some((log.log_start_offset(), -1)),
@@ -413,8 +419,8 @@ impl Shard {
         };
         // The epoch of the offset found (Kafka: the latest epoch for the log end).
         Ok(found.map(|(offset, ts)| {
-            let epoch =
-                if timestamp == -1 { epochs.latest().map_or(LeaderEpoch::NONE, |e| e.epoch) } else { epoch_at(offset) };
+            let epoch = if timestamp == -1 { log.latest_epoch() } else { log.epoch_at(offset) };
+            let epoch = epoch.unwrap_or(LeaderEpoch::NONE);
             ListedOffset { offset, timestamp: ts, leader_epoch: epoch }
         }))
     }

@@ -41,14 +41,13 @@ impl PumpPermits {
         // Take a permit before the message: with none free, the message stays in the
         // channel, where the sender sees it as a full channel.
         loop {
-            let permit_of = |wait: bool| if wait { self.waits.clone() } else { self.work.clone() };
             // Which kind the next message is, is known only once it is taken; hold one
             // work permit while waiting for it, and swap it for a wait permit if needed.
             let work = self.work.acquire_static_permit(1).await.expect("pump permits are never closed");
             let Some(msg) = messages.next().await else { return };
             let permit = if is_wait(&msg) {
                 drop(work);
-                permit_of(true).acquire_static_permit(1).await.expect("pump permits are never closed")
+                self.waits.acquire_static_permit(1).await.expect("pump permits are never closed")
             } else {
                 work
             };

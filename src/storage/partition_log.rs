@@ -343,6 +343,14 @@ impl PartitionLog {
     pub fn leader_epoch_cache(&self) -> LeaderEpochCache {
         self.state.borrow().epochs.clone()
     }
+    /// The epoch the batch at `offset` was written under, if the cache covers it.
+    pub fn epoch_at(&self, offset: Offset) -> Option<LeaderEpoch> {
+        self.state.borrow().epochs.epoch_at(offset)
+    }
+    /// The newest epoch in the cache.
+    pub fn latest_epoch(&self) -> Option<LeaderEpoch> {
+        self.state.borrow().epochs.latest().map(|e| e.epoch)
+    }
     /// The largest epoch at or below `epoch` and where it ended (OffsetForLeaderEpoch).
     pub fn end_offset_for_epoch(&self, epoch: LeaderEpoch) -> (LeaderEpoch, Offset) {
         let st = self.state.borrow();

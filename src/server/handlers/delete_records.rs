@@ -29,7 +29,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                 let result = match meta {
                     Some(m) if partition >= 0 && partition < m.partitions => {
                         let tp = TopicPartition::new(m.name.clone(), partition);
-                        let owner = shard.owner_of(&tp.topic, partition);
+                        let owner = shard.owner_in(&m, partition);
                         // -1: up to the high watermark.
                         let to = (offset != -1).then_some(Offset(offset));
                         match shard.call(owner, |reply| ShardMsg::DeleteRecords { tp, to, reply }).await {

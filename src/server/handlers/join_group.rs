@@ -25,7 +25,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         group_id: group_id.clone(),
         member_id: r.member_id.to_string(),
         instance_id: r.group_instance_id.as_ref().map(|s| s.to_string()),
-        client_id: req.header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+        client_id: ctx.client_id().to_string(),
         client_host: client_host.to_string(),
         session_timeout_ms: r.session_timeout_ms.max(0) as u64,
         // v0 has no rebalance timeout: Kafka uses the session timeout.

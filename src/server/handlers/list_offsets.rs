@@ -36,7 +36,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                 let res = match meta {
                     Some(m) if partition >= 0 && partition < m.partitions => {
                         let tp = TopicPartition::new(m.name.clone(), partition);
-                        let owner = shard.owner_of(&tp.topic, partition);
+                        let owner = shard.owner_in(&m, partition);
                         match shard
                             .call(owner, |reply| ShardMsg::ListOffset { tp, timestamp, current_leader_epoch, reply })
                             .await

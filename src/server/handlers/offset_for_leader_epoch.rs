@@ -32,7 +32,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                 let res = match meta {
                     Some(m) if partition >= 0 && partition < m.partitions => {
                         let tp = TopicPartition::new(m.name.clone(), partition);
-                        let owner = shard.owner_of(&tp.topic, partition);
+                        let owner = shard.owner_in(&m, partition);
                         let answer = shard
                             .call(owner, |reply| ShardMsg::EpochEndOffset {
                                 tp,

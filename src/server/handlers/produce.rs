@@ -60,7 +60,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> Han
                 (Some(meta), _) if meta.is_internal() => Err(ResponseError::InvalidTopicException),
                 (Some(meta), Some(records)) if index >= 0 && index < meta.partitions => {
                     let tp = TopicPartition::new(meta.name.clone(), index);
-                    let owner = shard.owner_of(&tp.topic, index);
+                    let owner = shard.owner_in(&meta, index);
                     shard
                         .call(owner, |reply| ShardMsg::Produce { tp, records, acks, reply })
                         .await
