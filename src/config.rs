@@ -78,6 +78,8 @@ pub struct BrokerConfig {
     /// DMA memory each shard registers with io_uring for segment writes.
     pub io_memory_bytes: u64,
     pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor`; unset: min(3, live brokers) at creation.
+    pub offsets_topic_replication_factor: Option<i16>,
     /// `offsets.topic.segment.bytes`: segment size of `__consumer_offsets` (set at creation).
     pub offsets_topic_segment_bytes: u64,
     pub offsets_retention_ms: i64,
@@ -90,6 +92,24 @@ pub struct BrokerConfig {
     /// `None` when set to an empty value (disabled). Only the address is kept: the name
     /// is always `http`.
     pub admin_listener: Option<Listener>,
+    /// `process.roles`: whether this node is a broker (serves clients, holds partitions),
+    /// a controller (a voter of the metadata quorum), or both (the default).
+    pub process_roles: ProcessRoles,
+    /// `controller.quorum.voters`: node id → controller listener address. Empty: this node
+    /// is the only voter (a single node, the embedded default).
+    pub controller_quorum_voters: BTreeMap<i32, (String, u16)>,
+    /// `controller.listener.names`: which `listeners` entries are the controller's.
+    pub controller_listener_names: Vec<String>,
+    /// `listener.security.protocol.map`: listener name → security protocol.
+    pub listener_security_protocol_map: BTreeMap<String, String>,
+    /// `inter.broker.listener.name`: the listener brokers reach each other on.
+    pub inter_broker_listener_name: String,
+    /// `broker.rack`.
+    pub broker_rack: Option<String>,
+    /// `broker.heartbeat.interval.ms`: how often a broker heartbeats to the controller.
+    pub broker_heartbeat_interval_ms: u64,
+    /// `broker.session.timeout.ms`: a broker silent this long is fenced.
+    pub broker_session_timeout_ms: u64,
     /// The keys set in the properties file or by `--override`, with the values as given
     /// (DescribeConfigs reports them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG).
     pub explicit_keys: BTreeMap<String, String>,
@@ -127,6 +147,7 @@ impl Default for BrokerConfig {
             fetch_cache_bytes: limits::FETCH_CACHE_BYTES_DEFAULT,
             io_memory_bytes: limits::IO_MEMORY_BYTES_DEFAULT,
             offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: None,
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             offsets_retention_ms: 7 * 24 * 3600 * 1000,
             offset_metadata_max_bytes: 4096,
@@ -137,6 +158,18 @@ impl Default for BrokerConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_max_size: i32::MAX as usize,
+            process_roles: ProcessRoles { broker: true, controller: true },
+            controller_quorum_voters: BTreeMap::new(),
+            controller_listener_names: vec!["CONTROLLER".into()],
+            inter_broker_listener_name: "PLAINTEXT".into(),
+            listener_security_protocol_map: ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+                .iter()
+                .map(|p| (p.to_string(), p.to_string()))
+                .chain([("CONTROLLER".to_string(), "PLAINTEXT".to_string())])
+                .collect(),
+            broker_rack: None,
+            broker_heartbeat_interval_ms: 2_000,
+            broker_session_timeout_ms: 9_000,
             admin_listener: Some(Listener {
                 name: "http".into(),
                 host: "127.0.0.1".into(),
@@ -228,8 +261,11 @@ pub fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigEr
         let port: u16 = port.parse().map_err(|_| invalid(key, value, "port must be in [0, 65535]"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = if host.is_empty() { "0.0.0.0" } else { host };
-        if name != "PLAINTEXT" {
-            return Err(invalid(key, value, "only PLAINTEXT listeners are supported so far"));
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(invalid(key, value, "a listener name is letters, digits, '_' and '-'"));
+        }
+        if out.iter().any(|l: &Listener| l.name == name) {
+            return Err(invalid(key, value, "each listener name may appear once"));
         }
         out.push(Listener { name: name.to_string(), host: host.to_string(), port });
     }
@@ -260,19 +296,52 @@ pub fn parse_admin_listener(key: &str, value: &str) -> Result<Option<Listener>, 
     Ok(Some(Listener { name: "http".into(), host: host.to_string(), port }))
 }
 
+/// `process.roles`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessRoles {
+    pub broker: bool,
+    pub controller: bool,
+}
+
+fn parse_roles(key: &str, value: &str) -> Result<ProcessRoles, ConfigError> {
+    let mut roles = ProcessRoles { broker: false, controller: false };
+    for r in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match r {
+            "broker" => roles.broker = true,
+            "controller" => roles.controller = true,
+            _ => return Err(invalid(key, value, "roles are broker and controller")),
+        }
+    }
+    if !roles.broker && !roles.controller {
+        return Err(invalid(key, value, "at least one of broker, controller"));
+    }
+    Ok(roles)
+}
+
+/// Parses `controller.quorum.voters`: `id@host:port,...`.
+pub fn parse_voters(key: &str, value: &str) -> Result<BTreeMap<i32, (String, u16)>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = || invalid(key, value, "expected id@host:port,...");
+        let (id, addr) = item.split_once('@').ok_or_else(bad)?;
+        let id: i32 = id.trim().parse().map_err(|_| bad())?;
+        let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        if id < 0 || out.insert(id, (host, port)).is_some() {
+            return Err(invalid(key, value, "each voter id once, and not negative"));
+        }
+    }
+    Ok(out)
+}
+
 /// Keys Kafka defines that Sluice accepts without acting on them (no warning).
 const ACCEPTED_NOOP_KEYS: &[&str] = &[
-    "process.roles",
-    "controller.quorum.voters",
-    "controller.listener.names",
-    "inter.broker.listener.name",
-    "listener.security.protocol.map",
     "num.network.threads",
     "num.io.threads",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "num.recovery.threads.per.data.dir",
-    "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
 ];
@@ -403,6 +472,9 @@ impl BrokerConfig {
                 "sluice.fetch.cache.bytes" => cfg.fetch_cache_bytes = parse_int(k, v, 0, 1 << 40)?,
                 "sluice.io.memory.bytes" => cfg.io_memory_bytes = parse_int(k, v, 1 << 20, 1 << 36)?,
                 "offsets.topic.num.partitions" => cfg.offsets_topic_num_partitions = parse_int(k, v, 1, 1000)?,
+                "offsets.topic.replication.factor" => {
+                    cfg.offsets_topic_replication_factor = Some(parse_int(k, v, 1, i16::MAX)?)
+                }
                 "offsets.topic.segment.bytes" => {
                     cfg.offsets_topic_segment_bytes =
                         parse_int(k, v, limits::SEGMENT_BYTES_MIN, limits::SEGMENT_BYTES_MAX)?
@@ -422,11 +494,31 @@ impl BrokerConfig {
                 }
                 "group.max.size" => cfg.group_max_size = parse_int(k, v, 1, i32::MAX as usize)?,
                 "admin.listeners" => cfg.admin_listener = parse_admin_listener(k, v)?,
+                "process.roles" => cfg.process_roles = parse_roles(k, v)?,
+                "controller.quorum.voters" => cfg.controller_quorum_voters = parse_voters(k, v)?,
+                "controller.listener.names" => {
+                    cfg.controller_listener_names =
+                        v.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect()
+                }
+                "inter.broker.listener.name" => cfg.inter_broker_listener_name = v.trim().to_string(),
+                "listener.security.protocol.map" => {
+                    let mut map = BTreeMap::new();
+                    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                        let (name, proto) =
+                            item.split_once(':').ok_or_else(|| invalid(k, v, "expected NAME:PROTOCOL,..."))?;
+                        map.insert(name.trim().to_string(), proto.trim().to_string());
+                    }
+                    cfg.listener_security_protocol_map = map;
+                }
+                "broker.rack" => cfg.broker_rack = Some(v.trim().to_string()).filter(|r| !r.is_empty()),
+                "broker.heartbeat.interval.ms" => cfg.broker_heartbeat_interval_ms = parse_int(k, v, 10, 3_600_000)?,
+                "broker.session.timeout.ms" => cfg.broker_session_timeout_ms = parse_int(k, v, 100, 3_600_000)?,
                 _ if set_dynamic_key(&mut cfg, k, v)? => {}
                 _ if ACCEPTED_NOOP_KEYS.contains(&k) => {}
                 _ => warnings.push(format!("unknown configuration key {k:?} ignored")),
             }
         }
+        cfg.check_listeners()?;
         if !advertised_set {
             cfg.advertised_listeners = cfg
                 .listeners
@@ -443,6 +535,79 @@ impl BrokerConfig {
 }
 
 impl BrokerConfig {
+    /// The listener clients connect to: the first that is not a controller listener.
+    pub fn client_listener(&self) -> &Listener {
+        self.listeners
+            .iter()
+            .find(|l| !self.controller_listener_names.contains(&l.name))
+            .expect("check_listeners: a broker has a client listener")
+    }
+
+    /// The controller listener, if this node has one.
+    pub fn controller_listener(&self) -> Option<&Listener> {
+        self.listeners.iter().find(|l| self.controller_listener_names.contains(&l.name))
+    }
+
+    /// The address this broker advertises on `listener` (its `advertised.listeners` entry
+    /// of that name, else the listener itself).
+    pub fn advertised(&self, listener: &Listener) -> Listener {
+        let a = self.advertised_listeners.iter().find(|a| a.name == listener.name).unwrap_or(listener);
+        Listener { port: if a.port == 0 { listener.port } else { a.port }, ..a.clone() }
+    }
+
+    /// Whether this node is part of a multi-node cluster (voters configured, other than
+    /// itself alone).
+    pub fn is_cluster(&self) -> bool {
+        self.controller_quorum_voters.keys().any(|&id| id != self.node_id)
+    }
+
+    fn check_listeners(&self) -> Result<(), ConfigError> {
+        let names = self.listeners.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(",");
+        if !self.listeners.iter().any(|l| !self.controller_listener_names.contains(&l.name)) {
+            return Err(invalid("listeners", &names, "a listener for clients is required (one not named in controller.listener.names)"));
+        }
+        for l in &self.listeners {
+            match self.listener_security_protocol_map.get(&l.name).map(String::as_str) {
+                Some("PLAINTEXT") => {}
+                Some(other) => {
+                    return Err(invalid(
+                        "listener.security.protocol.map",
+                        other,
+                        &format!("listener {}: only PLAINTEXT is supported so far", l.name),
+                    ))
+                }
+                None => {
+                    return Err(invalid(
+                        "listener.security.protocol.map",
+                        &l.name,
+                        &format!("listener {} has no security protocol", l.name),
+                    ))
+                }
+            }
+        }
+        if self.process_roles.controller && self.is_cluster() && self.controller_listener().is_none() {
+            return Err(invalid(
+                "listeners",
+                &names,
+                "a controller needs a listener named in controller.listener.names (e.g. CONTROLLER://127.0.0.1:9093)",
+            ));
+        }
+        if self.process_roles.controller
+            && self.is_cluster()
+            && !self.controller_quorum_voters.contains_key(&self.node_id)
+        {
+            return Err(invalid(
+                "process.roles",
+                "controller",
+                "this node is a controller but not one of controller.quorum.voters",
+            ));
+        }
+        if !self.process_roles.broker || !self.process_roles.controller {
+            return Err(invalid("process.roles", "", "only combined nodes (broker,controller) are supported so far"));
+        }
+        Ok(())
+    }
+
     /// Every broker setting Sluice acts on, by its Kafka name, with its effective value and
     /// whether it was set explicitly; for DescribeConfigs on the broker resource.
     pub fn describe(&self) -> Vec<(&'static str, String, bool)> {
@@ -455,6 +620,28 @@ impl BrokerConfig {
         };
         let entries: Vec<(&'static str, String)> = vec![
             ("node.id", self.node_id.to_string()),
+            (
+                "process.roles",
+                [("broker", self.process_roles.broker), ("controller", self.process_roles.controller)]
+                    .iter()
+                    .filter(|(_, on)| *on)
+                    .map(|(r, _)| *r)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "controller.quorum.voters",
+                self.controller_quorum_voters
+                    .iter()
+                    .map(|(id, (h, p))| format!("{id}@{h}:{p}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ("controller.listener.names", self.controller_listener_names.join(",")),
+            ("inter.broker.listener.name", self.inter_broker_listener_name.clone()),
+            ("broker.rack", self.broker_rack.clone().unwrap_or_default()),
+            ("broker.heartbeat.interval.ms", self.broker_heartbeat_interval_ms.to_string()),
+            ("broker.session.timeout.ms", self.broker_session_timeout_ms.to_string()),
             ("listeners", listeners(&self.listeners)),
             ("advertised.listeners", listeners(&self.advertised_listeners)),
             ("log.dirs", self.log_dir.display().to_string()),

@@ -6,7 +6,10 @@
 //! - `model`: newtypes for offsets, epochs, shards, nodes, producers, partitions.
 //! - `cluster`: sans-IO partition state: leader epochs, high watermark, in-sync replicas.
 //! - `protocol`: record-batch header layout, validation and in-place patching; frame codec.
-//! - `metadata`: the topic metadata state machine, fed by records, and its on-disk log.
+//! - `metadata`: the metadata image, a state machine fed by records.
+//! - `controller`: the controller quorum (openraft) whose log holds those records, and the
+//!   active controller's logic; on a thread of its own.
+//! - `rpc`: the controller listener's transport (Raft messages, forwarded operations).
 //! - `storage`: partition logs: segments, indexes, recovery, the fetch cache (glommio I/O in `storage::io`).
 //! - `shard`: executors, partition placement, cross-shard messages.
 //! - `security`: what clients may do (so far: Kafka's answer without an authorizer).
@@ -17,6 +20,7 @@
 pub mod alloc;
 pub mod cluster;
 pub mod config;
+pub mod controller;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod group;
@@ -25,6 +29,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod model;
 pub mod protocol;
+pub mod rpc;
 pub mod security;
 pub mod server;
 pub mod shard;

@@ -100,3 +100,22 @@ const _: () = assert!(DMA_ALIGN.is_power_of_two());
 const _: () = assert!(FRAME_BYTES_MIN >= 8);
 /// Entries a leader-epoch checkpoint may hold (a damaged count is not trusted further).
 pub const LEADER_EPOCH_ENTRIES_MAX: usize = 1 << 20;
+
+// The controller quorum and its listener.
+/// Largest frame on the controller listener, and largest entry in the controller log: a
+/// batch of Raft entries or a snapshot chunk (openraft sends snapshots in 3 MiB chunks).
+pub const CONTROLLER_FRAME_MAX: usize = 32 << 20;
+/// The controller log is rewritten without its purged prefix once that prefix is this big
+/// and more than half the file.
+pub const CONTROLLER_LOG_REWRITE_BYTES: u64 = 4 << 20;
+/// The active controller's Raft heartbeat to the other voters.
+pub const CONTROLLER_RAFT_HEARTBEAT_MS: u64 = 250;
+/// A voter that hears no leader for this long (to twice this, at random) starts an election.
+pub const CONTROLLER_ELECTION_TIMEOUT_MS: u64 = 1000;
+/// How long a metadata operation may wait for an active controller (including forwarding).
+pub const CONTROLLER_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// A controller-listener connection idle this long is closed.
+pub const CONTROLLER_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+const _: () = assert!(CONTROLLER_RAFT_HEARTBEAT_MS * 3 <= CONTROLLER_ELECTION_TIMEOUT_MS);
+/// How often the active controller looks for expired broker sessions.
+pub const CONTROLLER_SESSION_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);

@@ -13,6 +13,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{CpuSet, Latency, LocalExecutorBuilder, Placement, PoolPlacement, Shares};
 
 use sluice::config::BrokerConfig;
+use sluice::controller::ops::Registration;
 use sluice::limits;
 use sluice::metadata::{self, store};
 use sluice::metrics::ShardMetrics;
@@ -46,7 +47,7 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -101,12 +102,12 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     let pool_cpus = CpuSet::online().map_err(|e| e.to_string())?.filter(|l| helper_cpus.contains(&l.cpu));
 
     std::fs::create_dir_all(&config.log_dir).map_err(|e| format!("log.dirs {}: {e}", config.log_dir.display()))?;
-    let cluster_id = load_or_create_meta_properties(&config.log_dir, config.node_id)?;
+    let (cluster_id, directory_id) = load_or_create_meta_properties(&config.log_dir, config.node_id)?;
     sluice::storage::io::write_iopoll_probe(&config.log_dir).map_err(|e| e.to_string())?;
-    let (mut image, meta_log_size) = store::load(&config.log_dir).map_err(|e| e.to_string())?;
+    let (quorum, registration) = start_quorum(&config, &cluster_id, directory_id, shards)?;
+    let image = quorum.image();
     remove_orphan_partitions(&config.log_dir, &image);
-    let meta_log_size = register_node(&config.log_dir, &mut image, meta_log_size, config.node_id, shards)?;
-    let listener = config.listeners[0].clone();
+    let listener = config.client_listener().clone();
     // The shards bind with SO_REUSEPORT, which would let a second broker share the port
     // silently; a bind without it first fails with EADDRINUSE as Kafka does (std sets
     // SO_REUSEADDR, so connections left in TIME_WAIT do not block a restart).
@@ -116,25 +117,31 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     );
     let mut admin = bind_admin_listener(&config)?;
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
-    let advertised = config.advertised_listeners.first().cloned().unwrap_or_else(|| listener.clone());
+    let advertised = config.advertised(&listener);
     let node = Arc::new(NodeIdentity {
         node_id: config.node_id,
         cluster_id,
         advertised_host: advertised.host.clone(),
-        advertised_port: if advertised.port == 0 { listener.port } else { advertised.port },
+        advertised_port: advertised.port,
     });
     let lifecycle = Arc::new(Lifecycle::default());
-    install_signal_handler(lifecycle.clone())?;
+    install_signal_handler(lifecycle.clone(), quorum.clone(), registration)?;
 
     let config = Arc::new(config);
-    let image = Arc::new(image);
     let mesh: MeshBuilder<ShardMsg, _> = MeshBuilder::full(shards, limits::SHARD_CHANNEL_DEPTH);
     let started = Instant::now();
     let metrics: Arc<[Arc<ShardMetrics>]> = (0..shards).map(|_| Arc::new(ShardMetrics::new(shards))).collect();
     let mut handles = Vec::new();
     for (i, &cpu) in online.iter().take(shards).enumerate() {
-        let (config, node, lifecycle, image, mesh, metrics) =
-            (config.clone(), node.clone(), lifecycle.clone(), image.clone(), mesh.clone(), metrics.clone());
+        let (config, node, lifecycle, image, mesh, metrics, quorum) = (
+            config.clone(),
+            node.clone(),
+            lifecycle.clone(),
+            image.clone(),
+            mesh.clone(),
+            metrics.clone(),
+            quorum.clone(),
+        );
         let addr = format!("{}:{}", listener.host, listener.port);
         let admin = if i == 0 { admin.take() } else { None };
         let admin_addr = admin_addr.clone();
@@ -152,7 +159,7 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                 let background_tq =
                     glommio::executor().create_task_queue(Shares::Static(100), Latency::NotImportant, "background");
                 let (senders, receivers) = mesh.join().await.expect("shard mesh");
-                let controller = (i == 0).then(|| Controller::new(&config.log_dir, meta_log_size));
+                let controller = (i == 0).then(|| std::rc::Rc::new(Controller::new(quorum, image.log_index)));
                 sluice::metrics::install_for_this_thread(metrics[i].clone());
                 let shard = Shard::new(
                     sluice::model::ShardId(i),
@@ -189,7 +196,8 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                     }
                 }
                 shard.apply_metadata(image).await;
-                if i == 0 {
+                if let Some(c) = shard.controller.clone() {
+                    glommio::spawn_local(c.install_images(shard.clone())).detach();
                     ensure_offsets_topic(&shard).await;
                 }
                 let watcher = shard.clone();
@@ -308,9 +316,14 @@ async fn ensure_offsets_topic(shard: &std::rc::Rc<Shard>) {
     let mut configs = std::collections::BTreeMap::new();
     configs.insert("cleanup.policy".to_string(), "compact".to_string());
     configs.insert("segment.bytes".to_string(), shard.config.offsets_topic_segment_bytes.to_string());
+    // `offsets.topic.replication.factor`, else min(3, live brokers): a small cluster still
+    // gets its offsets topic.
+    let live = shard.image().live_brokers().count().max(1);
     let topic = NewTopic {
         name: sluice::group::OFFSETS_TOPIC.into(),
         partitions: shard.config.offsets_topic_num_partitions,
+        replication_factor: shard.config.offsets_topic_replication_factor.unwrap_or(live.min(3) as i16),
+        assignments: Vec::new(),
         configs,
     };
     let op = ControllerOp::CreateTopics { topics: vec![topic], validate_only: false };
@@ -329,7 +342,11 @@ async fn barrier(counter: &std::sync::atomic::AtomicUsize, count: usize, timeout
     }
 }
 
-fn install_signal_handler(lifecycle: Arc<Lifecycle>) -> Result<(), String> {
+fn install_signal_handler(
+    lifecycle: Arc<Lifecycle>,
+    quorum: sluice::controller::service::QuorumHandle,
+    registration: Registration,
+) -> Result<(), String> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
         .map_err(|e| format!("cannot install signal handler: {e}"))?;
@@ -338,6 +355,7 @@ fn install_signal_handler(lifecycle: Arc<Lifecycle>) -> Result<(), String> {
         .spawn(move || {
             if let Some(sig) = signals.forever().next() {
                 tracing::info!(signal = sig, "shutting down");
+                quorum.controlled_shutdown(&registration, CONTROLLED_SHUTDOWN_WAIT);
                 lifecycle.shutdown.store(true, Ordering::Release);
             }
         })
@@ -355,9 +373,13 @@ fn raise_memlock_limit() {
 }
 
 /// `meta.properties` as Kafka writes it: the cluster id and the node id this directory
-/// belongs to. A directory of another node is refused.
-fn load_or_create_meta_properties(dir: &Path, node_id: i32) -> Result<String, String> {
+/// belongs to, and the directory's own id (`directory.id`: a wiped and re-created
+/// directory gets a new one, which the other voters notice). A directory of another node
+/// is refused. Returns the cluster id and the directory id.
+fn load_or_create_meta_properties(dir: &Path, node_id: i32) -> Result<(String, uuid::Uuid), String> {
     let path = dir.join("meta.properties");
+    let mut cluster = None;
+    let mut directory = None;
     if let Ok(text) = std::fs::read_to_string(&path) {
         let pairs = sluice::config::parse_properties(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
@@ -366,14 +388,39 @@ fn load_or_create_meta_properties(dir: &Path, node_id: i32) -> Result<String, St
                 return Err(format!("node.id: {node_id} does not match node.id={stored} in {}", path.display()));
             }
         }
-        if let Some(id) = get("cluster.id") {
-            return Ok(id);
+        cluster = get("cluster.id");
+        directory = get("directory.id").and_then(|d| parse_kafka_style_uuid(&d));
+    }
+    if let (Some(c), Some(d)) = (&cluster, directory) {
+        return Ok((c.clone(), d));
+    }
+    let cluster = cluster.unwrap_or_else(|| kafka_style_uuid(uuid::Uuid::new_v4()));
+    let directory = directory.unwrap_or_else(uuid::Uuid::new_v4);
+    let text = format!(
+        "#\n# Written by sluice\nversion=1\ncluster.id={cluster}\nnode.id={node_id}\ndirectory.id={}\n",
+        kafka_style_uuid(directory)
+    );
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok((cluster, directory))
+}
+
+/// The inverse of `kafka_style_uuid`.
+fn parse_kafka_style_uuid(s: &str) -> Option<uuid::Uuid> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    if s.len() != 22 {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(17);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        acc = (acc << 6) | ALPHABET.iter().position(|&a| a == c)? as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((acc >> bits) as u8);
         }
     }
-    let id = kafka_style_uuid(uuid::Uuid::new_v4());
-    let text = format!("#\n# Written by sluice\nversion=1\ncluster.id={id}\nnode.id={node_id}\n");
-    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(id)
+    uuid::Uuid::from_slice(&bytes[..16]).ok()
 }
 
 /// Kafka prints cluster ids as URL-safe base64 of the UUID without padding (22 chars).
@@ -416,30 +463,73 @@ fn remove_orphan_partitions(dir: &Path, image: &metadata::MetadataImage) {
     }
 }
 
-/// Registers this node in the metadata log (it then leads its partitions again, each under
-/// a new leader epoch, as a KRaft controller re-elects a restarted broker), after placing
-/// any partition a log from before the placement table left unplaced. Returns the log's
-/// new length.
-fn register_node(
-    log_dir: &Path,
-    image: &mut metadata::MetadataImage,
-    log_size: u64,
-    node_id: i32,
+/// Starts the controller quorum (a single node is its own quorum), takes over a metadata
+/// log from before the quorum existed, and registers this node with the active controller:
+/// it then leads its partitions again, each under a new leader epoch, as a KRaft
+/// controller re-elects a restarted broker. Returns once this node's image holds the
+/// registration, and keeps heartbeating from then on.
+fn start_quorum(
+    config: &BrokerConfig,
+    cluster_id: &str,
+    directory_id: uuid::Uuid,
     shards: usize,
-) -> Result<u64, String> {
-    use sluice::cluster::placement::{default_shard, PartitionPlacement};
-    use sluice::metadata::MetadataRecord;
-    let mut records: Vec<MetadataRecord> = image
-        .unplaced()
-        .into_iter()
-        .map(|(topic, p)| MetadataRecord::Partition {
-            topic: topic.to_string(),
-            partition: p,
-            placement: PartitionPlacement::single(sluice::model::NodeId(node_id), default_shard(&topic, p, shards)),
-        })
-        .collect();
-    records.push(MetadataRecord::RegisterBroker { node_id, incarnation: uuid::Uuid::new_v4() });
-    let size = store::append_at_startup(log_dir, log_size, &records).map_err(|e| e.to_string())?;
-    records.iter().for_each(|r| image.apply(r));
-    Ok(size)
+) -> Result<(sluice::controller::service::QuorumHandle, Registration), String> {
+    use sluice::controller::ops::ControllerOp;
+    let dir = config.log_dir.join("__cluster_metadata");
+    let mut voters = std::collections::BTreeMap::new();
+    for (id, (host, port)) in &config.controller_quorum_voters {
+        voters.insert(*id as u64, format!("{host}:{port}"));
+    }
+    if voters.is_empty() {
+        // The embedded default: this node is the only voter, and needs no listener.
+        voters.insert(config.node_id as u64, "127.0.0.1:0".to_string());
+    }
+    let listener = match (config.is_cluster(), config.controller_listener()) {
+        (true, Some(l)) => Some(
+            bind_when_free(&l.host, l.port)
+                .map_err(|e| format!("listeners: cannot bind the controller listener {}:{}: {e}", l.host, l.port))?,
+        ),
+        _ => None,
+    };
+    let service_config = sluice::controller::service::ServiceConfig {
+        node_id: config.node_id,
+        cluster_id: cluster_id.to_string(),
+        directory_id,
+        voters,
+        listener,
+        dir: dir.clone(),
+        shards,
+        broker_session_timeout: Duration::from_millis(config.broker_session_timeout_ms),
+    };
+    let quorum = sluice::controller::service::start(service_config)?;
+    tracing::info!(voters = ?config.controller_quorum_voters.keys().collect::<Vec<_>>(), "waiting for the controller quorum");
+    quorum.wait_ready(QUORUM_READY_WAIT)?;
+    // A single-node metadata log from before the quorum: its records become the quorum's
+    // first entry, and the file is kept aside (renamed) so it is taken over only once.
+    let old = store::log_path(&config.log_dir);
+    if old.exists() {
+        let records = store::read_records(&config.log_dir).map_err(|e| e.to_string())?;
+        if !records.is_empty() {
+            quorum.execute_blocking(ControllerOp::Import { records })?;
+        }
+        std::fs::rename(&old, old.with_extension("log.imported")).map_err(|e| format!("{}: {e}", old.display()))?;
+        tracing::info!(path = %old.display(), "took over the single-node metadata log");
+    }
+    let advertised = config.advertised(config.client_listener());
+    let registration = Registration {
+        node_id: config.node_id,
+        incarnation: uuid::Uuid::new_v4(),
+        host: advertised.host.clone(),
+        port: advertised.port,
+        rack: config.broker_rack.clone(),
+    };
+    quorum.execute_blocking(ControllerOp::RegisterBroker(registration.clone()))?;
+    quorum.start_heartbeats(registration.clone(), Duration::from_millis(config.broker_heartbeat_interval_ms));
+    Ok((quorum, registration))
 }
+
+/// How long a stopping broker waits for the controller to move it out of leadership.
+const CONTROLLED_SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+/// How long start-up waits for the controller quorum.
+const QUORUM_READY_WAIT: Duration = Duration::from_secs(60);

@@ -59,10 +59,26 @@ impl PartitionPlacement {
         self.reelect(node) || led
     }
 
-    /// `node` is unfenced: it leads again what has no leader while it is in the ISR, under
-    /// a new leader epoch. True if this entry changed.
+    /// `node` is fenced (its session expired, or it shuts down): what it leads has no
+    /// leader, under a new leader epoch. Until followers hold data (replication), no other
+    /// replica may take over: it would serve an empty log. True if this entry changed.
+    pub fn fence(&mut self, node: NodeId) -> bool {
+        if self.leader != node.0 {
+            return false;
+        }
+        self.leader = -1;
+        self.leader_epoch += 1;
+        self.partition_epoch += 1;
+        true
+    }
+
+    /// `node` is unfenced: it leads again what has no leader if it is the preferred
+    /// replica (the first) and in the ISR, under a new leader epoch. Only the preferred
+    /// replica: until replication, it is the one replica that holds the data. True if this
+    /// entry changed.
     pub fn reelect(&mut self, node: NodeId) -> bool {
-        let leads = self.leader == node.0 || (self.leader < 0 && self.isr.contains(&node.0));
+        let preferred = self.replicas.first() == Some(&node.0);
+        let leads = self.leader == node.0 || (self.leader < 0 && preferred && self.isr.contains(&node.0));
         if leads {
             self.leader = node.0;
             self.leader_epoch += 1;

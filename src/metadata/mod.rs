@@ -1,6 +1,6 @@
 //! Cluster metadata as a state machine fed by records: `MetadataImage::apply` is the only
-//! way it changes. On one node the records live in a local log (`store`); the Raft
-//! controller of a later issue replaces that log without touching the image or its users.
+//! way it changes. The records are the entries of the controller quorum's log
+//! (`crate::controller`); `store` reads the single-node log that came before it.
 //! Every shard holds an `Arc` of the current image, replaced whole on each change.
 pub mod store;
 
@@ -54,10 +54,40 @@ pub enum MetadataRecord {
     RegisterBroker {
         node_id: i32,
         incarnation: Uuid,
+        /// Its advertised client endpoint and rack (absent in records written before the
+        /// cluster existed: the single node's own).
+        #[serde(default)]
+        host: String,
+        #[serde(default)]
+        port: u16,
+        #[serde(default)]
+        rack: Option<String>,
+    },
+    /// The broker missed its session, or asked to shut down (Kafka's FenceBrokerRecord):
+    /// it leads nothing until it registers or heartbeats again.
+    FenceBroker {
+        node_id: i32,
+    },
+    /// A fenced broker heartbeats again (Kafka's UnfenceBrokerRecord): it leads again what
+    /// it prefers to lead.
+    UnfenceBroker {
+        node_id: i32,
     },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A registered broker (Kafka's BrokerRegistration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    pub incarnation: Uuid,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+    /// Fenced: missed its session or shut down; not named as a leader, not given new
+    /// replicas.
+    pub fenced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicMeta {
     pub name: Arc<str>,
     pub id: Uuid,
@@ -78,14 +108,17 @@ impl TopicMeta {
 }
 
 /// A versioned, immutable snapshot of the metadata.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MetadataImage {
     pub version: u64,
+    /// The index of the last metadata log entry applied (0 before any).
+    #[serde(default)]
+    pub log_index: u64,
     pub topics: BTreeMap<Arc<str>, Arc<TopicMeta>>,
     /// Dynamic broker configs by entity: "" (cluster-wide default) or a node id.
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
-    /// Registered nodes and the incarnation each last registered with.
-    pub brokers: BTreeMap<i32, Uuid>,
+    /// Registered brokers by node id.
+    pub brokers: BTreeMap<i32, BrokerRegistration>,
 }
 
 impl MetadataImage {
@@ -135,19 +168,51 @@ impl MetadataImage {
                     t.placement.insert(*partition, placement.clone());
                 }
             }
-            MetadataRecord::RegisterBroker { node_id, incarnation } => {
-                self.brokers.insert(*node_id, *incarnation);
-                for t in self.topics.values_mut() {
-                    if t.placement.values().any(|p| p.leader == *node_id || p.isr.contains(node_id)) {
-                        let t = Arc::make_mut(t);
-                        for p in t.placement.values_mut() {
-                            p.reregister(NodeId(*node_id));
-                        }
+            MetadataRecord::RegisterBroker { node_id, incarnation, host, port, rack } => {
+                let registration = BrokerRegistration {
+                    incarnation: *incarnation,
+                    host: host.clone(),
+                    port: *port,
+                    rack: rack.clone(),
+                    fenced: false,
+                };
+                self.brokers.insert(*node_id, registration);
+                self.each_placement(*node_id, |p, node| p.reregister(node));
+            }
+            MetadataRecord::FenceBroker { node_id } => {
+                if let Some(b) = self.brokers.get_mut(node_id) {
+                    b.fenced = true;
+                }
+                self.each_placement(*node_id, |p, node| p.fence(node));
+            }
+            MetadataRecord::UnfenceBroker { node_id } => {
+                if let Some(b) = self.brokers.get_mut(node_id) {
+                    b.fenced = false;
+                }
+                self.each_placement(*node_id, |p, node| p.reelect(node));
+            }
+        }
+        self.version += 1;
+    }
+
+    /// Runs `change` on every placement entry that names `node_id` as a replica, copying
+    /// only the topics it changes.
+    fn each_placement(&mut self, node_id: i32, change: impl Fn(&mut PartitionPlacement, NodeId) -> bool) {
+        for t in self.topics.values_mut() {
+            if t.placement.values().any(|p| p.replicas.contains(&node_id)) {
+                let t = Arc::make_mut(t);
+                for p in t.placement.values_mut() {
+                    if p.replicas.contains(&node_id) {
+                        change(p, NodeId(node_id));
                     }
                 }
             }
         }
-        self.version += 1;
+    }
+
+    /// The brokers that are registered and not fenced, by node id.
+    pub fn live_brokers(&self) -> impl Iterator<Item = (i32, &BrokerRegistration)> {
+        self.brokers.iter().filter(|(_, b)| !b.fenced).map(|(&id, b)| (id, b))
     }
 
     /// The dynamic broker config layers that apply to `node_id`, weakest first: the
@@ -262,11 +327,25 @@ mod tests {
         img.apply(&MetadataRecord::Partition { topic: "a".into(), partition: 0, placement: placement.clone() });
         img.apply(&MetadataRecord::Partition { topic: "a".into(), partition: 1, placement });
         assert!(img.unplaced().is_empty());
-        img.apply(&MetadataRecord::RegisterBroker { node_id: 1, incarnation: Uuid::new_v4() });
-        img.apply(&MetadataRecord::RegisterBroker { node_id: 2, incarnation: Uuid::new_v4() });
+        let register = |node_id| MetadataRecord::RegisterBroker {
+            node_id,
+            incarnation: Uuid::new_v4(),
+            host: "127.0.0.1".into(),
+            port: 9092,
+            rack: None,
+        };
+        img.apply(&register(1));
+        img.apply(&register(2));
         let t = img.topic("a").unwrap();
         assert_eq!(t.placement(0).unwrap().leader_epoch, 2, "fenced and elected again, as KRaft does");
         assert_eq!(t.placement(1).unwrap().leader_epoch, 2);
         assert_eq!(img.brokers.len(), 2);
+        img.apply(&MetadataRecord::FenceBroker { node_id: 1 });
+        let t = img.topic("a").unwrap();
+        assert_eq!((t.placement(0).unwrap().leader, t.placement(0).unwrap().leader_epoch), (-1, 3), "fenced: no leader");
+        assert_eq!(img.live_brokers().map(|(id, _)| id).collect::<Vec<_>>(), vec![2]);
+        img.apply(&MetadataRecord::UnfenceBroker { node_id: 1 });
+        let t = img.topic("a").unwrap();
+        assert_eq!((t.placement(0).unwrap().leader, t.placement(0).unwrap().leader_epoch), (1, 4), "leads again");
     }
 }

@@ -1,9 +1,10 @@
-//! The single-node metadata log: `<log.dir>/__cluster_metadata/metadata.log`, records
-//! framed as `[u32 length][u32 crc32c][json]`. Read at start-up (before the shards run),
-//! appended durably by the controller shard. A torn tail is truncated on load.
+//! The metadata log of Sluice before the controller quorum:
+//! `<log.dir>/__cluster_metadata/metadata.log`, records framed as `[u32 length][u32 crc32c]
+//! [json]`. A node that has one hands its records to the quorum on its first start
+//! (`ControllerOp::Import`); nothing writes it any more.
 use std::path::{Path, PathBuf};
 
-use super::{MetadataImage, MetadataRecord};
+use super::MetadataRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataStoreError {
@@ -24,18 +25,16 @@ pub fn encode_record(record: &MetadataRecord) -> Vec<u8> {
     out
 }
 
-/// Loads the image from the log, truncating a torn or corrupt tail. Returns the image and
-/// the valid length of the log (where the next record goes).
-pub fn load(log_dir: &Path) -> Result<(MetadataImage, u64), MetadataStoreError> {
+/// The records of the log, up to a torn or corrupt tail (a crash mid-append: never
+/// acknowledged), which is left out.
+pub fn read_records(log_dir: &Path) -> Result<Vec<MetadataRecord>, MetadataStoreError> {
     let path = log_path(log_dir);
-    let err = |op, e: std::io::Error| MetadataStoreError::Io { op, path: path.clone(), reason: e.to_string() };
-    std::fs::create_dir_all(path.parent().unwrap()).map_err(|e| err("mkdir", e))?;
     let data = match std::fs::read(&path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(err("read", e)),
+        Err(e) => return Err(MetadataStoreError::Io { op: "read", path, reason: e.to_string() }),
     };
-    let mut image = MetadataImage::default();
+    let mut records = Vec::new();
     let mut pos = 0usize;
     while pos + 8 <= data.len() {
         let len = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
@@ -45,31 +44,13 @@ pub fn load(log_dir: &Path) -> Result<(MetadataImage, u64), MetadataStoreError> 
             break;
         }
         let Ok(record) = serde_json::from_slice::<MetadataRecord>(body) else { break };
-        image.apply(&record);
+        records.push(record);
         pos += 8 + len;
     }
     if pos < data.len() {
-        tracing::warn!(path = %path.display(), dropped_bytes = data.len() - pos, "metadata log had a torn tail; truncated");
-        let f = std::fs::OpenOptions::new().write(true).open(&path).map_err(|e| err("open", e))?;
-        f.set_len(pos as u64).map_err(|e| err("truncate", e))?;
-        f.sync_data().map_err(|e| err("fdatasync", e))?;
+        tracing::warn!(path = %path.display(), dropped_bytes = data.len() - pos, "metadata log had a torn tail; left out");
     }
-    Ok((image, pos as u64))
-}
-
-/// Appends `records` at `at` (the valid length `load` returned) and fdatasyncs them, before
-/// the shards start (start-up records: registration, placement of partitions from a log
-/// written before the placement table existed). Returns the new length.
-pub fn append_at_startup(log_dir: &Path, at: u64, records: &[MetadataRecord]) -> Result<u64, MetadataStoreError> {
-    use std::os::unix::fs::FileExt;
-    let path = log_path(log_dir);
-    let err = |op, e: std::io::Error| MetadataStoreError::Io { op, path: path.clone(), reason: e.to_string() };
-    let bytes: Vec<u8> = records.iter().flat_map(encode_record).collect();
-    let f =
-        std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(&path).map_err(|e| err("open", e))?;
-    f.write_all_at(&bytes, at).map_err(|e| err("write", e))?;
-    f.sync_data().map_err(|e| err("fdatasync", e))?;
-    Ok(at + bytes.len() as u64)
+    Ok(records)
 }
 
 #[cfg(test)]
@@ -89,13 +70,12 @@ mod tests {
             partitions: 2,
             configs: BTreeMap::new(),
         };
-        bytes.extend(encode_record(&r1));
+        bytes.extend(encode_record(&r1.clone()));
         let good = bytes.len();
         bytes.extend(&encode_record(&MetadataRecord::DeleteTopic { name: "a".into() })[..5]);
         std::fs::write(&path, &bytes).unwrap();
-        let (img, len) = load(dir.path()).unwrap();
-        assert_eq!(len as usize, good);
-        assert!(img.topic("a").is_some());
-        assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, good);
+        let records = read_records(dir.path()).unwrap();
+        assert_eq!(records, vec![r1]);
+        let _ = good;
     }
 }

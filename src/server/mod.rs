@@ -40,7 +40,7 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
         (shard.config.queued_max_request_bytes / shard.count as u64).max(2 << 20),
     ));
     let mut last_refusal_logged: Option<std::time::Instant> = None;
-    let listener_name: Rc<str> = shard.config.listeners.first().map(|l| l.name.as_str()).unwrap_or("PLAINTEXT").into();
+    let listener_name: Rc<str> = shard.config.client_listener().name.as_str().into();
     loop {
         let accepted = async { Some(listener.accept().await) };
         let stop = async {

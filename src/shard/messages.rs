@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::channel::oneshot;
 
-use super::controller::{ControllerOp, ControllerResult};
+use super::controller::{ControllerError, ControllerOp, ControllerResult};
 use super::groups::{GroupOp, GroupReply};
 use crate::cluster::partition::EpochCheck;
 use crate::metadata::MetadataImage;
@@ -57,7 +57,7 @@ pub enum ShardMsg {
     },
     Controller {
         op: ControllerOp,
-        reply: oneshot::Sender<ControllerResult>,
+        reply: oneshot::Sender<Result<ControllerResult, ControllerError>>,
     },
     Group {
         op: GroupOp,

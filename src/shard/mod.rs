@@ -81,7 +81,7 @@ pub struct Shard {
     pub cache: Rc<ShardCache>,
     pub data_tq: TaskQueueHandle,
     pub background_tq: TaskQueueHandle,
-    pub controller: Option<controller::Controller>,
+    pub controller: Option<Rc<controller::Controller>>,
     pub groups: Rc<groups::GroupDriver>,
     /// This shard's counters; written only here, read by the admin listener's scrape.
     pub metrics: Arc<crate::metrics::ShardMetrics>,
@@ -107,7 +107,7 @@ impl Shard {
         peers: Senders<ShardMsg>,
         data_tq: TaskQueueHandle,
         background_tq: TaskQueueHandle,
-        controller: Option<controller::Controller>,
+        controller: Option<Rc<controller::Controller>>,
         metrics: Arc<crate::metrics::ShardMetrics>,
     ) -> Rc<Shard> {
         let cache = Rc::new(ShardCache::new(config.fetch_cache_bytes));
@@ -279,7 +279,7 @@ impl Shard {
             }
             ShardMsg::Controller { op, reply } => {
                 let result = match &self.controller {
-                    Some(c) => c.execute(&self, op).await,
+                    Some(c) => c.execute(op).await,
                     None => panic!("controller operation sent to shard {} which is not the controller", self.id),
                 };
                 let _ = reply.send(result);

@@ -83,8 +83,9 @@ pub async fn set_topic_configs(
     if !accepted.is_empty() {
         let op = ControllerOp::SetTopicConfigs { topics: accepted, validate_only };
         let outcome = match controller_call(shard, op).await {
-            Some(ControllerResult::Changed(v)) => v,
-            _ => vec![Err(ControllerError::Storage("controller unavailable".into())); accepted_at.len()],
+            Ok(ControllerResult::Changed(v)) => v,
+            Ok(_) => vec![Err(ControllerError::Storage("unexpected controller answer".into())); accepted_at.len()],
+            Err(e) => vec![Err(e); accepted_at.len()],
         };
         for (i, r) in accepted_at.into_iter().zip(outcome) {
             results[i] = Some(r.map_err(controller_error));
@@ -133,8 +134,9 @@ async fn set_broker_configs(
     if !accepted.is_empty() {
         let op = ControllerOp::SetBrokerConfigs { entities: accepted, validate_only };
         let outcome = match controller_call(shard, op).await {
-            Some(ControllerResult::Changed(v)) => v,
-            _ => vec![Err(ControllerError::Storage("controller unavailable".into())); accepted_at.len()],
+            Ok(ControllerResult::Changed(v)) => v,
+            Ok(_) => vec![Err(ControllerError::Storage("unexpected controller answer".into())); accepted_at.len()],
+            Err(e) => vec![Err(e); accepted_at.len()],
         };
         for (i, r) in accepted_at.into_iter().zip(outcome) {
             results[i] = Some(r.map_err(controller_error));
@@ -195,6 +197,10 @@ pub fn controller_error(e: ControllerError) -> (ResponseError, String) {
         ControllerError::AlreadyExists => ResponseError::TopicAlreadyExists,
         ControllerError::PartitionsNotIncreased { .. } => ResponseError::InvalidPartitions,
         ControllerError::Storage(_) => ResponseError::KafkaStorageError,
+        ControllerError::NotAvailable(_) => ResponseError::RequestTimedOut,
+        ControllerError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
+        ControllerError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        ControllerError::StaleBroker(_) => ResponseError::StaleBrokerEpoch,
     };
     (code, e.to_string())
 }

@@ -86,8 +86,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         let n = wanted.len();
         let op = ControllerOp::CreatePartitions { topics: wanted, validate_only: r.validate_only };
         let outcome = match controller_call(shard, op).await {
-            Some(ControllerResult::Changed(v)) => v,
-            _ => vec![Err(crate::shard::controller::ControllerError::Storage("controller unavailable".into())); n],
+            Ok(ControllerResult::Changed(v)) => v,
+            Ok(_) => vec![Err(crate::shard::controller::ControllerError::Storage("unexpected controller answer".into())); n],
+            Err(e) => vec![Err(e); n],
         };
         for (i, res) in wanted_at.into_iter().zip(outcome) {
             results[i] = Some(res.map_err(controller_error));

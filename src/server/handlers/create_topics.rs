@@ -1,5 +1,6 @@
-//! CreateTopics v0–7, including `validate_only` and topic configs. A single node hosts
-//! every replica, so a replication factor above 1 is INVALID_REPLICATION_FACTOR.
+//! CreateTopics v0–7, including `validate_only`, topic configs and replica assignments.
+//! The active controller places the replicas; a replication factor above the live broker
+//! count is INVALID_REPLICATION_FACTOR (its check, its message).
 use std::collections::{BTreeMap, HashMap};
 
 use kafka_protocol::error::ResponseError;
@@ -28,6 +29,7 @@ fn check(
     validate_topic_name(&name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
     let mut partitions = t.num_partitions;
     let mut replication = t.replication_factor;
+    let mut assignments: Vec<Vec<i32>> = Vec::new();
     if !t.assignments.is_empty() {
         if partitions != -1 || replication != -1 {
             return Err((
@@ -43,16 +45,17 @@ fn check(
                 "partition indexes in assignments must be 0..n".into(),
             ));
         }
-        for a in &t.assignments {
-            if a.broker_ids.len() != 1 || a.broker_ids[0].0 != shard.node.node_id {
-                return Err((
-                    ResponseError::InvalidReplicaAssignment,
-                    format!("only broker {} exists", shard.node.node_id),
-                ));
-            }
-        }
+        let mut sorted: Vec<_> = t.assignments.iter().collect();
+        sorted.sort_by_key(|a| a.partition_index);
+        assignments = sorted.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect();
         partitions = t.assignments.len() as i32;
-        replication = 1;
+        replication = assignments.first().map_or(1, |a: &Vec<i32>| a.len() as i16);
+        if assignments.iter().any(|a| a.len() != replication as usize) {
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                "every partition must have the same number of replicas".into(),
+            ));
+        }
     }
     if partitions == -1 {
         partitions = shard.config.num_partitions;
@@ -69,12 +72,6 @@ fn check(
     if replication < 1 {
         return Err((ResponseError::InvalidReplicationFactor, "replication factor must be at least 1".into()));
     }
-    if replication > 1 {
-        return Err((
-            ResponseError::InvalidReplicationFactor,
-            format!("Replication factor: {replication} larger than available brokers: 1."),
-        ));
-    }
     if t.configs.len() > limits::TOPIC_CONFIGS_MAX {
         return Err((ResponseError::InvalidConfig, "too many configs".into()));
     }
@@ -84,7 +81,7 @@ fn check(
         validate_topic_config(&c.name, value).map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
         configs.insert(c.name.to_string(), value.to_string());
     }
-    Ok(NewTopic { name, partitions, configs })
+    Ok(NewTopic { name, partitions, replication_factor: replication, assignments, configs })
 }
 
 pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
@@ -129,8 +126,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             controller_call(shard, ControllerOp::CreateTopics { topics: to_create, validate_only: r.validate_only })
                 .await;
         let created = match outcome {
-            Some(ControllerResult::Created(c)) => c,
-            _ => slots.iter().map(|_| Err(ControllerError::Storage("controller unavailable".into()))).collect(),
+            Ok(ControllerResult::Created(c)) => c,
+            Ok(_) => slots.iter().map(|_| Err(ControllerError::Storage("unexpected controller answer".into()))).collect(),
+            Err(e) => slots.iter().map(|_| Err(e.clone())).collect(),
         };
         for (slot, c) in slots.into_iter().zip(created) {
             let res = &mut results[slot];
@@ -141,7 +139,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                     }
                     if v >= 5 {
                         res.num_partitions = meta.partitions;
-                        res.replication_factor = 1;
+                        res.replication_factor = meta.placement(0).map_or(1, |p| p.replicas.len() as i16);
                         res.configs = Some(
                             TopicConfig::describe(&shard.config, &meta.configs)
                                 .into_iter()
@@ -164,7 +162,13 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                     }
                 }
                 Err(e) => {
-                    res.error_code = ResponseError::UnknownServerError.code();
+                    res.error_code = match &e {
+                        ControllerError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
+                        ControllerError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+                        ControllerError::NotAvailable(_) => ResponseError::RequestTimedOut,
+                        _ => ResponseError::UnknownServerError,
+                    }
+                    .code();
                     if v >= 1 {
                         res.error_message = Some(StrBytes::from_string(e.to_string()));
                     }

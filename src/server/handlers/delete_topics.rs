@@ -59,25 +59,23 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     if !pending.is_empty() {
         let names = pending.iter().map(|&i| wanted[i].0.clone().expect("resolved")).collect();
         match controller_call(shard, ControllerOp::DeleteTopics { names }).await {
-            Some(ControllerResult::Deleted(out)) => {
+            Ok(ControllerResult::Deleted(out)) => {
                 for (i, res) in pending.into_iter().zip(out) {
                     if let Err(e) = res {
-                        results[i].error_code = match e {
-                            crate::shard::controller::ControllerError::UnknownTopic => {
-                                ResponseError::UnknownTopicOrPartition
-                            }
-                            _ => ResponseError::UnknownServerError,
-                        }
-                        .code();
+                        results[i].error_code = super::config_common::controller_error(e.clone()).0.code();
                         if req.version() >= 5 {
                             results[i].error_message = Some(StrBytes::from_string(e.to_string()));
                         }
                     }
                 }
             }
-            _ => {
+            other => {
+                let code = match other {
+                    Err(e) => super::config_common::controller_error(e).0,
+                    Ok(_) => ResponseError::UnknownServerError,
+                };
                 for i in pending {
-                    results[i].error_code = ResponseError::UnknownServerError.code();
+                    results[i].error_code = code.code();
                 }
             }
         }

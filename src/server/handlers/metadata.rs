@@ -51,13 +51,15 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                 Wanted::Name(n) if image.topic(n).is_none() && validate_topic_name(n).is_ok() => Some(NewTopic {
                     name: n.clone(),
                     partitions: shard.config.num_partitions,
+                    replication_factor: shard.config.default_replication_factor,
+                    assignments: Vec::new(),
                     configs: Default::default(),
                 }),
                 _ => None,
             })
             .collect();
         if !missing.is_empty() {
-            if let Some(ControllerResult::Created(_)) =
+            if let Ok(ControllerResult::Created(_)) =
                 controller_call(shard, ControllerOp::CreateTopics { topics: missing, validate_only: false }).await
             {
                 image = shard.image();

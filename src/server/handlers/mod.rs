@@ -38,7 +38,7 @@ use kafka_protocol::protocol::Encodable;
 
 use crate::protocol::frame::{encode_response, FrameError, Request};
 use crate::server::context::{ConnectionContext, RequestContext};
-use crate::shard::controller::{ControllerOp, ControllerResult};
+use crate::shard::controller::{ControllerError, ControllerOp, ControllerResult};
 use crate::shard::{Shard, ShardMsg};
 
 /// What the connection writer does with a request's outcome.
@@ -173,8 +173,11 @@ pub fn respond<T: Encodable>(req: &Request, body: &T) -> HandlerResult {
 }
 
 /// Runs a metadata change on the controller shard.
-pub async fn controller_call(shard: &Rc<Shard>, op: ControllerOp) -> Option<ControllerResult> {
-    shard.call(crate::model::ShardId(0), |reply| ShardMsg::Controller { op, reply }).await
+pub async fn controller_call(shard: &Rc<Shard>, op: ControllerOp) -> Result<ControllerResult, ControllerError> {
+    shard
+        .call(crate::model::ShardId(0), |reply| ShardMsg::Controller { op, reply })
+        .await
+        .unwrap_or_else(|| Err(ControllerError::NotAvailable("the broker is shutting down".into())))
 }
 
 /// The error for a request whose `current_leader_epoch` does not match the replica's:
