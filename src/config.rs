@@ -564,7 +564,11 @@ impl BrokerConfig {
     fn check_listeners(&self) -> Result<(), ConfigError> {
         let names = self.listeners.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(",");
         if !self.listeners.iter().any(|l| !self.controller_listener_names.contains(&l.name)) {
-            return Err(invalid("listeners", &names, "a listener for clients is required (one not named in controller.listener.names)"));
+            return Err(invalid(
+                "listeners",
+                &names,
+                "a listener for clients is required (one not named in controller.listener.names)",
+            ));
         }
         for l in &self.listeners {
             match self.listener_security_protocol_map.get(&l.name).map(String::as_str) {

@@ -43,20 +43,46 @@ enum Command {
         #[arg(long)]
         cores: Option<usize>,
     },
+    /// Prepare a node's log directory for a cluster (like kafka-storage.sh format): writes
+    /// meta.properties with the cluster id, the node id and a new directory id.
+    Format {
+        /// The cluster's id (make one with `sluice random-uuid`); the same on every node.
+        #[arg(long = "cluster-id", short = 't')]
+        cluster_id: String,
+        /// A server.properties file (Kafka's property names).
+        properties: Option<PathBuf>,
+        /// Override one property: --override key=value (repeatable; wins over the file).
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Succeed without changes when the directory is already formatted for this cluster.
+        #[arg(long = "ignore-formatted", short = 'g')]
+        ignore_formatted: bool,
+    },
+    /// Print a new random cluster id.
+    RandomUuid,
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    let (properties, overrides, cores) = match cli.command {
-        Some(Command::Serve { properties, overrides, cores }) => (properties, overrides, cores),
-        None => (None, Vec::new(), None),
+    let result = match cli.command {
+        Some(Command::Serve { properties, overrides, cores }) => run(properties.as_deref(), &overrides, cores),
+        Some(Command::Format { cluster_id, properties, overrides, ignore_formatted }) => {
+            format_dir(&cluster_id, properties.as_deref(), &overrides, ignore_formatted)
+        }
+        Some(Command::RandomUuid) => {
+            println!("{}", kafka_style_uuid(uuid::Uuid::new_v4()));
+            Ok(())
+        }
+        None => run(None, &[], None),
     };
-    match run(properties.as_deref(), &overrides, cores) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("sluice: {msg}");
@@ -65,7 +91,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) -> Result<(), String> {
+fn load_config(properties: Option<&Path>, overrides: &[String]) -> Result<BrokerConfig, String> {
     let text = match properties {
         Some(p) => std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
         None => String::new(),
@@ -79,6 +105,44 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     for w in warnings {
         tracing::warn!("{w}");
     }
+    Ok(config)
+}
+
+/// `sluice format`: writes meta.properties for `cluster_id` in the configured log directory.
+/// A directory formatted for another cluster or node, or one holding data already, is
+/// refused (Kafka's rules); the same cluster again is refused unless `ignore_formatted`.
+fn format_dir(
+    cluster_id: &str,
+    properties: Option<&Path>,
+    overrides: &[String],
+    ignore_formatted: bool,
+) -> Result<(), String> {
+    let config = load_config(properties, overrides)?;
+    if cluster_id.trim().is_empty() || cluster_id.contains(char::is_whitespace) {
+        return Err(format!("--cluster-id {cluster_id:?}: a cluster id is one word (see sluice random-uuid)"));
+    }
+    let dir = &config.log_dir;
+    std::fs::create_dir_all(dir).map_err(|e| format!("log.dirs {}: {e}", dir.display()))?;
+    let path = dir.join("meta.properties");
+    if let Some((stored, _)) = read_meta_properties(&path, config.node_id)? {
+        if stored != cluster_id {
+            return Err(format!("{} is formatted for cluster {stored}, not {cluster_id}", dir.display()));
+        }
+        if ignore_formatted {
+            return Ok(());
+        }
+        return Err(format!("{} is already formatted (use --ignore-formatted to accept that)", dir.display()));
+    }
+    if dir.join("__cluster_metadata").exists() {
+        return Err(format!("{} holds metadata already; format only an empty directory", dir.display()));
+    }
+    write_meta_properties(&path, cluster_id, config.node_id, uuid::Uuid::new_v4())?;
+    println!("Formatted {} for cluster {cluster_id}, node {}", dir.display(), config.node_id);
+    Ok(())
+}
+
+fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) -> Result<(), String> {
+    let config = load_config(properties, overrides)?;
     // Sorted: glommio lists the CPUs from a hash set, in a different order each start, so
     // the shards landed on different cores from one start to the next (with `--cores 1` on
     // two cores, half the time on the one the user had kept for other work). Shards take the
@@ -102,7 +166,7 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     let pool_cpus = CpuSet::online().map_err(|e| e.to_string())?.filter(|l| helper_cpus.contains(&l.cpu));
 
     std::fs::create_dir_all(&config.log_dir).map_err(|e| format!("log.dirs {}: {e}", config.log_dir.display()))?;
-    let (cluster_id, directory_id) = load_or_create_meta_properties(&config.log_dir, config.node_id)?;
+    let (cluster_id, directory_id) = load_or_create_meta_properties(&config)?;
     sluice::storage::io::write_iopoll_probe(&config.log_dir).map_err(|e| e.to_string())?;
     let (quorum, registration) = start_quorum(&config, &cluster_id, directory_id, shards)?;
     let image = quorum.image();
@@ -125,7 +189,7 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
         advertised_port: advertised.port,
     });
     let lifecycle = Arc::new(Lifecycle::default());
-    install_signal_handler(lifecycle.clone(), quorum.clone(), registration)?;
+    install_signal_handler(lifecycle.clone(), quorum.clone(), config.is_cluster().then_some(registration))?;
 
     let config = Arc::new(config);
     let mesh: MeshBuilder<ShardMsg, _> = MeshBuilder::full(shards, limits::SHARD_CHANNEL_DEPTH);
@@ -198,7 +262,12 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                 shard.apply_metadata(image).await;
                 if let Some(c) = shard.controller.clone() {
                     glommio::spawn_local(c.install_images(shard.clone())).detach();
-                    ensure_offsets_topic(&shard).await;
+                    // A single node has it from its first start; a cluster creates it on
+                    // the first FindCoordinator, once its brokers have registered (Kafka's
+                    // way), so that it gets all the replicas it should.
+                    if !shard.config.is_cluster() {
+                        sluice::server::handlers::ensure_offsets_topic(&shard).await;
+                    }
                 }
                 let watcher = shard.clone();
                 glommio::spawn_local_into(async move { watcher.watch_shutdown().await }, background_tq)
@@ -307,29 +376,6 @@ fn bind_admin_listener(config: &BrokerConfig) -> Result<Option<std::net::TcpList
     }
 }
 
-/// Creates `__consumer_offsets` (compacted, `offsets.topic.num.partitions`) on first start.
-async fn ensure_offsets_topic(shard: &std::rc::Rc<Shard>) {
-    use sluice::shard::controller::{ControllerOp, NewTopic};
-    if shard.image().topic(sluice::group::OFFSETS_TOPIC).is_some() {
-        return;
-    }
-    let mut configs = std::collections::BTreeMap::new();
-    configs.insert("cleanup.policy".to_string(), "compact".to_string());
-    configs.insert("segment.bytes".to_string(), shard.config.offsets_topic_segment_bytes.to_string());
-    // `offsets.topic.replication.factor`, else min(3, live brokers): a small cluster still
-    // gets its offsets topic.
-    let live = shard.image().live_brokers().count().max(1);
-    let topic = NewTopic {
-        name: sluice::group::OFFSETS_TOPIC.into(),
-        partitions: shard.config.offsets_topic_num_partitions,
-        replication_factor: shard.config.offsets_topic_replication_factor.unwrap_or(live.min(3) as i16),
-        assignments: Vec::new(),
-        configs,
-    };
-    let op = ControllerOp::CreateTopics { topics: vec![topic], validate_only: false };
-    let _ = sluice::server::handlers::controller_call(shard, op).await;
-}
-
 /// Waits until `count` shards have arrived (each adds one), or the timeout passes.
 async fn barrier(counter: &std::sync::atomic::AtomicUsize, count: usize, timeout: Option<Duration>) {
     counter.fetch_add(1, Ordering::AcqRel);
@@ -345,7 +391,7 @@ async fn barrier(counter: &std::sync::atomic::AtomicUsize, count: usize, timeout
 fn install_signal_handler(
     lifecycle: Arc<Lifecycle>,
     quorum: sluice::controller::service::QuorumHandle,
-    registration: Registration,
+    registration: Option<Registration>,
 ) -> Result<(), String> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
@@ -355,7 +401,12 @@ fn install_signal_handler(
         .spawn(move || {
             if let Some(sig) = signals.forever().next() {
                 tracing::info!(signal = sig, "shutting down");
-                quorum.controlled_shutdown(&registration, CONTROLLED_SHUTDOWN_WAIT);
+                // With other brokers, leadership moves off this one first (Kafka's controlled
+                // shutdown); a single node has nowhere to move it, and answers what is in
+                // flight as it stops.
+                if let Some(r) = &registration {
+                    quorum.controlled_shutdown(r, CONTROLLED_SHUTDOWN_WAIT);
+                }
                 lifecycle.shutdown.store(true, Ordering::Release);
             }
         })
@@ -373,35 +424,57 @@ fn raise_memlock_limit() {
 }
 
 /// `meta.properties` as Kafka writes it: the cluster id and the node id this directory
-/// belongs to, and the directory's own id (`directory.id`: a wiped and re-created
+/// belongs to, and the directory's own id (`directory.id`: a wiped and formatted-again
 /// directory gets a new one, which the other voters notice). A directory of another node
-/// is refused. Returns the cluster id and the directory id.
-fn load_or_create_meta_properties(dir: &Path, node_id: i32) -> Result<(String, uuid::Uuid), String> {
-    let path = dir.join("meta.properties");
-    let mut cluster = None;
-    let mut directory = None;
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let pairs = sluice::config::parse_properties(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        if let Some(stored) = get("node.id") {
-            if stored != node_id.to_string() {
-                return Err(format!("node.id: {node_id} does not match node.id={stored} in {}", path.display()));
-            }
+/// is refused. A single node creates it on first start; a cluster node must have been
+/// formatted (`sluice format`), so that a node whose disk was lost cannot come back
+/// empty unnoticed. Returns the cluster id and the directory id.
+fn load_or_create_meta_properties(config: &BrokerConfig) -> Result<(String, uuid::Uuid), String> {
+    let path = config.log_dir.join("meta.properties");
+    match read_meta_properties(&path, config.node_id)? {
+        Some((cluster, Some(directory))) => Ok((cluster, directory)),
+        Some((cluster, None)) => {
+            // Written before directory ids existed.
+            let directory = uuid::Uuid::new_v4();
+            write_meta_properties(&path, &cluster, config.node_id, directory)?;
+            Ok((cluster, directory))
         }
-        cluster = get("cluster.id");
-        directory = get("directory.id").and_then(|d| parse_kafka_style_uuid(&d));
+        None if config.is_cluster() => Err(format!(
+            "{} is not formatted: a cluster node starts from a formatted directory (sluice format --cluster-id ID ...)",
+            config.log_dir.display()
+        )),
+        None => {
+            let (cluster, directory) = (kafka_style_uuid(uuid::Uuid::new_v4()), uuid::Uuid::new_v4());
+            write_meta_properties(&path, &cluster, config.node_id, directory)?;
+            Ok((cluster, directory))
+        }
     }
-    if let (Some(c), Some(d)) = (&cluster, directory) {
-        return Ok((c.clone(), d));
+}
+
+/// The cluster id and directory id in `path`, `None` if there is no such file.
+fn read_meta_properties(path: &Path, node_id: i32) -> Result<Option<(String, Option<uuid::Uuid>)>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let pairs = sluice::config::parse_properties(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    if let Some(stored) = get("node.id") {
+        if stored != node_id.to_string() {
+            return Err(format!("node.id: {node_id} does not match node.id={stored} in {}", path.display()));
+        }
     }
-    let cluster = cluster.unwrap_or_else(|| kafka_style_uuid(uuid::Uuid::new_v4()));
-    let directory = directory.unwrap_or_else(uuid::Uuid::new_v4);
+    let cluster = get("cluster.id").ok_or_else(|| format!("{}: no cluster.id", path.display()))?;
+    Ok(Some((cluster, get("directory.id").and_then(|d| parse_kafka_style_uuid(&d)))))
+}
+
+fn write_meta_properties(path: &Path, cluster: &str, node_id: i32, directory: uuid::Uuid) -> Result<(), String> {
     let text = format!(
         "#\n# Written by sluice\nversion=1\ncluster.id={cluster}\nnode.id={node_id}\ndirectory.id={}\n",
         kafka_style_uuid(directory)
     );
-    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok((cluster, directory))
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// The inverse of `kafka_style_uuid`.

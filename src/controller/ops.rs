@@ -140,7 +140,9 @@ impl Placer {
                     return Err(ControllerError::InvalidReplicaAssignment(format!("broker {b} is not a live broker")));
                 }
                 if a.is_empty() || a.iter().collect::<std::collections::BTreeSet<_>>().len() != a.len() {
-                    return Err(ControllerError::InvalidReplicaAssignment("each replica list must name distinct brokers".into()));
+                    return Err(ControllerError::InvalidReplicaAssignment(
+                        "each replica list must name distinct brokers".into(),
+                    ));
                 }
             }
             assignments.to_vec()
@@ -239,12 +241,12 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
                         partitions: t.partitions,
                         configs: t.configs.clone(),
                     }];
-                    placer
-                        .new_partitions(&scratch, &t.name, 0..t.partitions, t.replication_factor, &t.assignments)
-                        .map(|placed| {
+                    placer.new_partitions(&scratch, &t.name, 0..t.partitions, t.replication_factor, &t.assignments).map(
+                        |placed| {
                             records.extend(placed);
                             records
-                        })
+                        },
+                    )
                 };
                 push(&mut scratch, step);
             }
@@ -262,7 +264,9 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
             for (name, configs) in topics {
                 let step = match scratch.topic(name) {
                     None => Err(ControllerError::UnknownTopic),
-                    Some(_) => Ok(vec![MetadataRecord::SetTopicConfigs { name: name.clone(), configs: configs.clone() }]),
+                    Some(_) => {
+                        Ok(vec![MetadataRecord::SetTopicConfigs { name: name.clone(), configs: configs.clone() }])
+                    }
                 };
                 push(&mut scratch, step);
             }
@@ -357,7 +361,13 @@ mod tests {
     }
 
     fn topic(name: &str, partitions: i32, rf: i16) -> NewTopic {
-        NewTopic { name: name.into(), partitions, replication_factor: rf, assignments: Vec::new(), configs: BTreeMap::new() }
+        NewTopic {
+            name: name.into(),
+            partitions,
+            replication_factor: rf,
+            assignments: Vec::new(),
+            configs: BTreeMap::new(),
+        }
     }
 
     fn cluster(racks: &[Option<&str>]) -> MetadataImage {
@@ -400,7 +410,10 @@ mod tests {
     fn replication_factor_above_the_live_brokers_is_refused() {
         let mut img = cluster(&[None, None]);
         let op = ControllerOp::CreateTopics { topics: vec![topic("t", 1, 3)], validate_only: false };
-        assert_eq!(plan(&img, &op, &placer())[0], Err(ControllerError::InvalidReplicationFactor { wanted: 3, live: 2 }));
+        assert_eq!(
+            plan(&img, &op, &placer())[0],
+            Err(ControllerError::InvalidReplicationFactor { wanted: 3, live: 2 })
+        );
         img.apply(&MetadataRecord::FenceBroker { node_id: 2 });
         let op = ControllerOp::CreateTopics { topics: vec![topic("t", 1, 2)], validate_only: false };
         assert!(plan(&img, &op, &placer())[0].is_err(), "fenced brokers take no replicas");
@@ -422,7 +435,12 @@ mod tests {
     #[test]
     fn registration_places_what_is_unplaced() {
         let mut img = MetadataImage::default();
-        img.apply(&MetadataRecord::CreateTopic { name: "old".into(), id: Uuid::new_v4(), partitions: 2, configs: BTreeMap::new() });
+        img.apply(&MetadataRecord::CreateTopic {
+            name: "old".into(),
+            id: Uuid::new_v4(),
+            partitions: 2,
+            configs: BTreeMap::new(),
+        });
         let op = ControllerOp::RegisterBroker(Registration {
             node_id: 1,
             incarnation: Uuid::new_v4(),

@@ -97,6 +97,11 @@ impl QuorumHandle {
         self.images.borrow().clone()
     }
 
+    /// The node id of the active controller (the Raft leader), if one is known.
+    pub fn active_controller(&self) -> Option<u64> {
+        self.service.raft.metrics().borrow().current_leader
+    }
+
     /// Blocks the calling (non-shard) thread until the node knows an active controller and
     /// has applied the metadata log as far as it reaches, or `timeout`.
     pub fn wait_ready(&self, timeout: Duration) -> Result<Arc<MetadataImage>, String> {
@@ -147,7 +152,10 @@ impl QuorumHandle {
         match futures::executor::block_on(task) {
             Ok(Ok((Ok(_), _))) => tracing::info!("controlled shutdown: out of leadership"),
             Ok(Ok((Err(e), _))) => tracing::warn!(error = %e, "controlled shutdown refused; stopping anyway"),
-            _ => tracing::warn!(timeout_ms = timeout.as_millis() as u64, "controlled shutdown timed out; stopping anyway"),
+            _ => tracing::warn!(
+                timeout_ms = timeout.as_millis() as u64,
+                "controlled shutdown timed out; stopping anyway"
+            ),
         }
     }
 
@@ -207,7 +215,8 @@ impl Service {
         .map_err(|e| format!("controller config: {e}"))?;
         let node_id = config.node_id as u64;
         let admission = Arc::new(Admission::open(&config.cluster_id, &raft_dir).map_err(|e| e.to_string())?);
-        let sender = Sender { cluster_id: config.cluster_id.clone(), node_id, directory_id: config.directory_id, admission };
+        let sender =
+            Sender { cluster_id: config.cluster_id.clone(), node_id, directory_id: config.directory_id, admission };
         let network = NetworkFactory { sender: sender.clone() };
         let raft = Raft::new(node_id, Arc::new(raft_config), network, log, sm.clone())
             .await
@@ -229,7 +238,9 @@ impl Service {
             let members: BTreeMap<u64, BasicNode> =
                 config.voters.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect();
             match service.raft.initialize(members).await {
-                Ok(()) => tracing::info!(voters = ?config.voters.keys().collect::<Vec<_>>(), "controller quorum initialized"),
+                Ok(()) => {
+                    tracing::info!(voters = ?config.voters.keys().collect::<Vec<_>>(), "controller quorum initialized")
+                }
                 Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => return Err(format!("controller quorum: cannot initialize: {e}")),
             }
@@ -300,10 +311,14 @@ impl Service {
         }
     }
 
-    async fn forward(&self, leader: u64, op: ControllerOp) -> Result<(Result<ControllerResult, ControllerError>, u64), String> {
+    async fn forward(
+        &self,
+        leader: u64,
+        op: ControllerOp,
+    ) -> Result<(Result<ControllerResult, ControllerError>, u64), String> {
         let addr = self.voters.get(&leader).ok_or_else(|| format!("leader {leader} is not a known voter"))?.clone();
         let mut peers = self.peers.lock().await;
-        let peer = peers.entry(leader).or_insert_with(|| Peer::new(addr, self.sender.clone()));
+        let peer = peers.entry(leader).or_insert_with(|| Peer::new(leader, addr, self.sender.clone()));
         match peer.call(Request::Execute(op), limits::CONTROLLER_REQUEST_TIMEOUT).await {
             Ok(Response::Executed { result, index }) => Ok((result, index)),
             Ok(Response::NotController { .. }) => Err(format!("node {leader} is no longer the active controller")),
@@ -354,10 +369,12 @@ impl Service {
             _ => Err(ControllerError::UnknownTopic),
         };
         let result = match op {
-            ControllerOp::CreateTopics { .. } => {
-                ControllerResult::Created(outcomes.iter().map(|o| o.as_ref().map_err(Clone::clone).and_then(created)).collect())
+            ControllerOp::CreateTopics { .. } => ControllerResult::Created(
+                outcomes.iter().map(|o| o.as_ref().map_err(Clone::clone).and_then(created)).collect(),
+            ),
+            ControllerOp::DeleteTopics { .. } => {
+                ControllerResult::Deleted(outcomes.into_iter().map(|o| o.map(drop)).collect())
             }
-            ControllerOp::DeleteTopics { .. } => ControllerResult::Deleted(outcomes.into_iter().map(|o| o.map(drop)).collect()),
             _ => ControllerResult::Changed(outcomes.into_iter().map(|o| o.map(drop)).collect()),
         };
         (Ok(result), index)
@@ -380,7 +397,9 @@ impl Service {
                 image
                     .live_brokers()
                     .map(|(id, _)| id)
-                    .filter(|id| now.duration_since(*s.last_seen.get(id).unwrap_or(&since).max(&since)) > self.session_timeout)
+                    .filter(|id| {
+                        now.duration_since(*s.last_seen.get(id).unwrap_or(&since).max(&since)) > self.session_timeout
+                    })
                     .collect()
             };
             if !expired.is_empty() {
@@ -410,6 +429,7 @@ impl Service {
             cluster_id: self.sender.cluster_id.clone(),
             from: self.node_id,
             directory_id: self.sender.directory_id,
+            to_directory: None,
             body: response,
         }
     }
@@ -418,6 +438,15 @@ impl Service {
     pub async fn handle(&self, envelope: Envelope<Request>) -> Response {
         if let Err(why) = self.sender.admission.check(&envelope.cluster_id, envelope.from, envelope.directory_id) {
             tracing::warn!(from = envelope.from, %why, "controller request refused");
+            return Response::Refused(why);
+        }
+        if let Some(d) = envelope.to_directory.filter(|d| *d != self.sender.directory_id) {
+            let why = format!(
+                "node {} knows this node (node {}) by metadata directory {d}, but this directory is {}: this node's metadata was wiped and formatted again, and it may not rejoin the quorum as it is",
+                envelope.from, self.node_id, self.sender.directory_id
+            );
+            tracing::error!("{why}");
+            self.sender.admission.note_refusal(&why);
             return Response::Refused(why);
         }
         match envelope.body {

@@ -342,7 +342,11 @@ mod tests {
         assert_eq!(img.brokers.len(), 2);
         img.apply(&MetadataRecord::FenceBroker { node_id: 1 });
         let t = img.topic("a").unwrap();
-        assert_eq!((t.placement(0).unwrap().leader, t.placement(0).unwrap().leader_epoch), (-1, 3), "fenced: no leader");
+        assert_eq!(
+            (t.placement(0).unwrap().leader, t.placement(0).unwrap().leader_epoch),
+            (-1, 3),
+            "fenced: no leader"
+        );
         assert_eq!(img.live_brokers().map(|(id, _)| id).collect::<Vec<_>>(), vec![2]);
         img.apply(&MetadataRecord::UnfenceBroker { node_id: 1 });
         let t = img.topic("a").unwrap();

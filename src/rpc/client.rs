@@ -41,13 +41,15 @@ pub enum CallError {
 /// A connection to one peer's controller listener.
 pub struct Peer {
     pub addr: String,
+    /// The peer's node id.
+    target: u64,
     sender: Sender,
     stream: Option<TcpStream>,
 }
 
 impl Peer {
-    pub fn new(addr: String, sender: Sender) -> Peer {
-        Peer { addr, sender, stream: None }
+    pub fn new(target: u64, addr: String, sender: Sender) -> Peer {
+        Peer { addr, target, sender, stream: None }
     }
 
     /// Sends `body` and waits for the answer, within `timeout` (connecting included).
@@ -74,6 +76,7 @@ impl Peer {
             cluster_id: self.sender.cluster_id.clone(),
             from: self.sender.node_id,
             directory_id: self.sender.directory_id,
+            to_directory: self.sender.admission.known(self.target),
             body,
         };
         let frame = |source| CallError::Frame { addr: self.addr.clone(), source };
@@ -103,7 +106,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerNetwork;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerNetwork {
-        PeerNetwork { target, peer: Peer::new(node.addr.clone(), self.sender.clone()) }
+        PeerNetwork { target, peer: Peer::new(target, node.addr.clone(), self.sender.clone()) }
     }
 }
 

@@ -24,6 +24,11 @@ pub struct Envelope<T> {
     pub cluster_id: String,
     pub from: u64,
     pub directory_id: Uuid,
+    /// The directory the sender knows the receiver by, if any: a node that finds another
+    /// id here than its own was wiped and formatted again, and stops (the quorum knows it
+    /// by its old directory).
+    #[serde(default)]
+    pub to_directory: Option<Uuid>,
     pub body: T,
 }
 
@@ -43,12 +48,19 @@ type RaftErr<E = openraft::error::Infallible> = openraft::error::RaftError<u64, 
 pub enum Response {
     AppendEntries(Result<openraft::raft::AppendEntriesResponse<u64>, RaftErr>),
     Vote(Result<openraft::raft::VoteResponse<u64>, RaftErr>),
-    InstallSnapshot(Result<openraft::raft::InstallSnapshotResponse<u64>, RaftErr<openraft::error::InstallSnapshotError>>),
+    InstallSnapshot(
+        Result<openraft::raft::InstallSnapshotResponse<u64>, RaftErr<openraft::error::InstallSnapshotError>>,
+    ),
     /// The operation's result and the metadata log index that holds it: the forwarding
     /// broker answers its client once its own image has reached that index.
-    Executed { result: Result<ControllerResult, ControllerError>, index: u64 },
+    Executed {
+        result: Result<ControllerResult, ControllerError>,
+        index: u64,
+    },
     /// This node is not the active controller; try `leader` (its node id) if known.
-    NotController { leader: Option<u64> },
+    NotController {
+        leader: Option<u64>,
+    },
     /// The request was refused (another cluster, a wiped voter): why.
     Refused(String),
 }
@@ -105,6 +117,11 @@ impl Admission {
         }
     }
 
+    /// The directory `node` is known by, if it was seen.
+    pub fn known(&self, node: u64) -> Option<Uuid> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).get(&node).copied()
+    }
+
     pub fn note_refusal(&self, why: &str) {
         *self.refused_by_peer.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.to_string());
     }
@@ -124,7 +141,9 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, value: 
 }
 
 /// Reads one frame; `Ok(None)` at a clean end of stream.
-pub async fn read_frame<R: AsyncRead + Unpin, T: serde::de::DeserializeOwned>(r: &mut R) -> Result<Option<T>, FrameError> {
+pub async fn read_frame<R: AsyncRead + Unpin, T: serde::de::DeserializeOwned>(
+    r: &mut R,
+) -> Result<Option<T>, FrameError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}

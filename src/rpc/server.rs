@@ -33,7 +33,8 @@ pub async fn serve(listener: TcpListener, service: Arc<Service>) {
 async fn connection(mut stream: TcpStream, service: Arc<Service>) -> Result<(), super::FrameError> {
     loop {
         // An idle peer is dropped: voters and brokers reconnect on their next request.
-        let next = tokio::time::timeout(limits::CONTROLLER_IDLE_TIMEOUT, read_frame::<_, Envelope<Request>>(&mut stream));
+        let next =
+            tokio::time::timeout(limits::CONTROLLER_IDLE_TIMEOUT, read_frame::<_, Envelope<Request>>(&mut stream));
         let Ok(frame) = next.await else { return Ok(()) };
         let Some(envelope) = frame? else { return Ok(()) };
         let response = service.handle(envelope).await;

@@ -283,6 +283,10 @@ async fn route(
                 "ready": ready(shard),
                 "shards": shard.count,
                 "partitions_per_shard": per_shard,
+                "cluster": {
+                    "active_controller": shard.controller.as_ref().and_then(|c| c.quorum().active_controller()),
+                    "brokers": shard.image().live_brokers().map(|(id, _)| id).collect::<Vec<_>>(),
+                },
             });
             (Status::Ok, "application/json", format!("{body}\n"))
         }

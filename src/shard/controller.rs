@@ -25,6 +25,10 @@ impl Controller {
         Controller { quorum, installed: Cell::new(installed), installed_changed: LocalNotify::new() }
     }
 
+    pub fn quorum(&self) -> &QuorumHandle {
+        &self.quorum
+    }
+
     pub async fn execute(&self, op: ControllerOp) -> Result<ControllerResult, ControllerError> {
         let (result, index) = self.quorum.execute(op).await;
         while self.installed.get() < index {

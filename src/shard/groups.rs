@@ -384,7 +384,9 @@ impl GroupDriver {
     /// Appends records to the group's `__consumer_offsets` partition and waits until they
     /// are durable by the topic's policy. False if the partition is unavailable or failed.
     async fn persist(&self, shard: &Rc<Shard>, group: &str, recs: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> bool {
-        let partition = offsets_partition(group, shard.config.offsets_topic_num_partitions);
+        let partitions =
+            shard.image().topic(OFFSETS_TOPIC).map_or(shard.config.offsets_topic_num_partitions, |t| t.partitions);
+        let partition = offsets_partition(group, partitions);
         let Some(log) = shard.log(&TopicPartition::new(OFFSETS_TOPIC, partition)) else {
             tracing::error!(group, partition, "group coordinator has no __consumer_offsets partition here");
             return false;

@@ -112,7 +112,76 @@ impl Broker {
         b
     }
 
+    /// A broker not started yet, listening for clients on `port` (the overrides name its
+    /// listeners): a cluster node, to format and then start with the others.
+    pub fn unstarted(port: u16, overrides: &[(String, String)], cores: usize) -> Broker {
+        let dir = tempfile::tempdir().expect("create tempdir for broker");
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(&data_dir).expect("create log.dirs");
+        let log_path = dir.path().join("broker.log");
+        Broker {
+            child: None,
+            port,
+            admin_port: free_port(),
+            dir,
+            data_dir,
+            log_path,
+            overrides: overrides.to_vec(),
+            env: Vec::new(),
+            cores,
+            starts: 0,
+        }
+    }
+
+    /// `sluice format --cluster-id ID` on this broker's data directory, with its overrides.
+    pub fn format(&mut self, cluster_id: &str) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.arg("format").arg("--cluster-id").arg(cluster_id);
+        for (k, v) in &self.overrides {
+            cmd.arg("--override").arg(format!("{k}={v}"));
+        }
+        cmd.arg("--override").arg(format!("log.dirs={}", self.data_dir.display()));
+        let out = cmd.output().expect("run sluice format");
+        assert!(out.status.success(), "sluice format: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Removes everything in the data directory (a lost disk).
+    pub fn wipe_data(&mut self) {
+        assert!(self.child.is_none(), "wipe_data: broker running");
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        std::fs::create_dir_all(&self.data_dir).expect("create log.dirs");
+        self.note("data directory wiped");
+    }
+
+    /// Starts the broker without waiting for it to listen (cluster nodes wait for each other).
+    pub fn spawn(&mut self) {
+        self.spawn_only();
+    }
+
+    /// Starts a broker that is expected to refuse to run: returns its exit status, or panics
+    /// if it is still running after `timeout`.
+    pub fn start_expecting_exit(&mut self, timeout: Duration) -> ExitStatus {
+        self.spawn_only();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                self.child = None;
+                return status;
+            }
+            if Instant::now() >= deadline {
+                self.kill_quietly();
+                panic!("broker still running after {timeout:?}\n{}", self.log_tail(100));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn spawn_and_wait(&mut self) {
+        self.spawn_only();
+        self.wait_ready();
+    }
+
+    fn spawn_only(&mut self) {
         assert!(self.child.is_none(), "broker already running");
         self.starts += 1;
         let log = OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open broker log file");
@@ -161,10 +230,9 @@ impl Broker {
         cmd.stdin(Stdio::null()).stdout(Stdio::from(log.try_clone().expect("clone log fd"))).stderr(Stdio::from(log));
         let child = cmd.spawn().unwrap_or_else(|e| panic!("failed to spawn sluice binary: {e}"));
         self.child = Some(child);
-        self.wait_ready();
     }
 
-    fn wait_ready(&mut self) {
+    pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + READY_TIMEOUT;
         let addr = format!("127.0.0.1:{}", self.port);
         loop {

@@ -289,3 +289,60 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.lock().purge(log_id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use openraft::storage::RaftLogStorage;
+    use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader};
+
+    use super::*;
+    use crate::controller::quorum::MetadataCommand;
+
+    fn entry(term: u64, index: u64) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
+            payload: EntryPayload::Normal(MetadataCommand { records: Vec::new() }),
+        }
+    }
+
+    fn append(store: &LogStore, entries: Vec<Entry>) {
+        store.lock().append(entries).unwrap();
+    }
+
+    fn indexes(store: &mut LogStore) -> Vec<u64> {
+        futures::executor::block_on(store.try_get_log_entries(..)).unwrap().iter().map(|e| e.log_id.index).collect()
+    }
+
+    #[test]
+    fn survives_reopening_truncation_purge_and_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LogStore::open(dir.path()).unwrap();
+        assert!(store.is_pristine());
+        append(&store, (0..10).map(|i| entry(1, i)).collect());
+        futures::executor::block_on(store.save_vote(&Vote::new(2, 1))).unwrap();
+        futures::executor::block_on(store.truncate(LogId::new(CommittedLeaderId::new(1, 1), 7))).unwrap();
+        append(&store, vec![entry(2, 7), entry(2, 8)]);
+        futures::executor::block_on(store.purge(LogId::new(CommittedLeaderId::new(1, 1), 2))).unwrap();
+        drop(store);
+
+        let mut store = LogStore::open(dir.path()).unwrap();
+        assert_eq!(indexes(&mut store), (3..9).collect::<Vec<_>>(), "truncated at 7, purged through 2");
+        assert_eq!(futures::executor::block_on(store.read_vote()).unwrap(), Some(Vote::new(2, 1)));
+        let state = futures::executor::block_on(store.get_log_state()).unwrap();
+        assert_eq!(state.last_log_id.unwrap().index, 8);
+        assert_eq!(state.last_purged_log_id.unwrap().index, 2);
+        drop(store);
+
+        // A crash mid-append leaves part of a frame: it is cut off, the rest stays.
+        let path = dir.path().join(LOG_FILE);
+        let len = std::fs::metadata(&path).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len - 5).unwrap();
+        let mut store = LogStore::open(dir.path()).unwrap();
+        assert_eq!(indexes(&mut store), (3..8).collect::<Vec<_>>());
+        append(&store, vec![entry(3, 8)]);
+        drop(store);
+        let mut store = LogStore::open(dir.path()).unwrap();
+        assert_eq!(indexes(&mut store), (3..9).collect::<Vec<_>>());
+    }
+}

@@ -88,9 +88,8 @@ impl MetadataStateMachine {
 
     fn install(&self, meta: &SnapshotMeta<u64, BasicNode>, bytes: Vec<u8>) -> Result<(), StorageError> {
         let subject = || ErrorSubject::Snapshot(Some(meta.signature()));
-        let stored: StoredSnapshot = serde_json::from_slice(&bytes).map_err(|e| {
-            io_err(subject(), ErrorVerb::Read, std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-        })?;
+        let stored: StoredSnapshot = serde_json::from_slice(&bytes)
+            .map_err(|e| io_err(subject(), ErrorVerb::Read, std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         let image = {
             let mut g = self.lock();
             write_atomic(&g.dir, SNAPSHOT_FILE, &bytes, true).map_err(|e| io_err(subject(), ErrorVerb::Write, e))?;
@@ -114,7 +113,12 @@ impl RaftSnapshotBuilder<TypeConfig> for MetadataStateMachine {
         let meta = SnapshotMeta {
             last_log_id: last,
             last_membership: g.membership.clone(),
-            snapshot_id: format!("{}-{}-{}", last.map_or(0, |l| l.leader_id.term), last.map_or(0, |l| l.index), g.snapshots_built),
+            snapshot_id: format!(
+                "{}-{}-{}",
+                last.map_or(0, |l| l.leader_id.term),
+                last.map_or(0, |l| l.index),
+                g.snapshots_built
+            ),
         };
         let stored = StoredSnapshot { meta: meta.clone(), image: g.image.clone() };
         let bytes = serde_json::to_vec(&stored).expect("snapshots serialize");
@@ -185,7 +189,9 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
         let g = self.lock();
-        Ok(g.snapshot.as_ref().map(|(meta, bytes)| Snapshot { meta: meta.clone(), snapshot: Box::new(Cursor::new(bytes.clone())) }))
+        Ok(g.snapshot
+            .as_ref()
+            .map(|(meta, bytes)| Snapshot { meta: meta.clone(), snapshot: Box::new(Cursor::new(bytes.clone())) }))
     }
 }
 

@@ -87,7 +87,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         let op = ControllerOp::CreatePartitions { topics: wanted, validate_only: r.validate_only };
         let outcome = match controller_call(shard, op).await {
             Ok(ControllerResult::Changed(v)) => v,
-            Ok(_) => vec![Err(crate::shard::controller::ControllerError::Storage("unexpected controller answer".into())); n],
+            Ok(_) => {
+                vec![Err(crate::shard::controller::ControllerError::Storage("unexpected controller answer".into())); n]
+            }
             Err(e) => vec![Err(e); n],
         };
         for (i, res) in wanted_at.into_iter().zip(outcome) {

@@ -127,7 +127,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                 .await;
         let created = match outcome {
             Ok(ControllerResult::Created(c)) => c,
-            Ok(_) => slots.iter().map(|_| Err(ControllerError::Storage("unexpected controller answer".into()))).collect(),
+            Ok(_) => {
+                slots.iter().map(|_| Err(ControllerError::Storage("unexpected controller answer".into()))).collect()
+            }
             Err(e) => slots.iter().map(|_| Err(e.clone())).collect(),
         };
         for (slot, c) in slots.into_iter().zip(created) {

@@ -1,23 +1,42 @@
-//! FindCoordinator v0–4 (v4: batched keys). Every group's coordinator is this node; only
-//! group keys are served (transactions are not implemented).
+//! FindCoordinator v0–4 (v4: batched keys). A group's coordinator is the leader of its
+//! `__consumer_offsets` partition (Kafka's rule), looked up in the metadata image:
+//! COORDINATOR_NOT_AVAILABLE while that partition has no live leader (or the topic does
+//! not exist yet). Only group keys are served (transactions are not implemented).
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::cluster_view::{live_broker, BrokerView};
 use super::{respond, HandlerResult};
+use crate::group::{offsets_partition, OFFSETS_TOPIC};
+use crate::metadata::MetadataImage;
 use crate::protocol::frame::Request;
 use crate::server::context::RequestContext;
+use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 4;
+
+/// The coordinator of `key` (a group id), or why there is none.
+fn coordinator(shard: &Shard, image: &MetadataImage, key_type: i8, key: &str) -> Result<BrokerView, ResponseError> {
+    if key_type != 0 {
+        return Err(ResponseError::CoordinatorNotAvailable);
+    }
+    let topic = image.topic(OFFSETS_TOPIC).ok_or(ResponseError::CoordinatorNotAvailable)?;
+    let partition = offsets_partition(key, topic.partitions);
+    let leader = topic.placement(partition).and_then(|p| p.leader()).ok_or(ResponseError::CoordinatorNotAvailable)?;
+    live_broker(shard, image, leader.0).ok_or(ResponseError::CoordinatorNotAvailable)
+}
 
 pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let shard = &ctx.shard;
     let r: FindCoordinatorRequest = req.decode()?;
     let v = req.version();
-    let node = &shard.node;
-    let error = if r.key_type != 0 { ResponseError::CoordinatorNotAvailable.code() } else { 0 };
+    if r.key_type == 0 && shard.image().topic(OFFSETS_TOPIC).is_none() {
+        super::ensure_offsets_topic(shard).await;
+    }
+    let image = shard.image();
     let mut resp = FindCoordinatorResponse::default();
     if v >= 4 {
         resp.coordinators = r
@@ -26,27 +45,33 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             .map(|k| {
                 let mut c = Coordinator::default();
                 c.key = k.clone();
-                c.error_code = error;
-                if error == 0 {
-                    c.node_id = BrokerId(node.node_id);
-                    c.host = StrBytes::from_string(node.advertised_host.clone());
-                    c.port = node.advertised_port as i32;
-                } else {
-                    c.node_id = BrokerId(-1);
-                    c.port = -1;
+                match coordinator(shard, &image, r.key_type, k) {
+                    Ok(b) => {
+                        c.node_id = BrokerId(b.node_id);
+                        c.host = StrBytes::from_string(b.host);
+                        c.port = b.port;
+                    }
+                    Err(e) => {
+                        c.error_code = e.code();
+                        c.node_id = BrokerId(-1);
+                        c.port = -1;
+                    }
                 }
                 c
             })
             .collect();
     } else {
-        resp.error_code = error;
-        if error == 0 {
-            resp.node_id = BrokerId(node.node_id);
-            resp.host = StrBytes::from_string(node.advertised_host.clone());
-            resp.port = node.advertised_port as i32;
-        } else {
-            resp.node_id = BrokerId(-1);
-            resp.port = -1;
+        match coordinator(shard, &image, r.key_type, &r.key) {
+            Ok(b) => {
+                resp.node_id = BrokerId(b.node_id);
+                resp.host = StrBytes::from_string(b.host);
+                resp.port = b.port;
+            }
+            Err(e) => {
+                resp.error_code = e.code();
+                resp.node_id = BrokerId(-1);
+                resp.port = -1;
+            }
         }
     }
     respond(req, &resp)

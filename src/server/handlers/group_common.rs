@@ -8,10 +8,19 @@ use crate::group::{offsets_partition, GroupError, OFFSETS_TOPIC};
 use crate::shard::groups::{GroupOp, GroupReply};
 use crate::shard::{Shard, ShardMsg};
 
-/// Runs `op` on the coordinator of `group_id`; `None` if it could not be reached.
+/// Runs `op` on the coordinator of `group_id`; `None` if it could not be reached, or this
+/// node is not the group's coordinator (it does not lead the group's `__consumer_offsets`
+/// partition: the client looks for the coordinator again).
 pub async fn call(shard: &Rc<Shard>, group_id: &str, op: GroupOp) -> Option<GroupReply> {
-    let partition = offsets_partition(group_id, shard.config.offsets_topic_num_partitions);
-    let owner = shard.owner_of(OFFSETS_TOPIC, partition);
+    let owner = {
+        let image = shard.image();
+        let topic = image.topic(OFFSETS_TOPIC)?;
+        let partition = offsets_partition(group_id, topic.partitions);
+        if topic.placement(partition).and_then(|p| p.leader()) != Some(crate::model::NodeId(shard.node.node_id)) {
+            return None;
+        }
+        shard.owner_in(topic, partition)
+    };
     shard.call(owner, |reply| ShardMsg::Group { op, reply }).await
 }
 

@@ -11,8 +11,8 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::{controller_call, respond, HandlerResult};
-use crate::metadata::{validate_topic_name, TopicMeta};
+use super::{cluster_view, controller_call, respond, HandlerResult};
+use crate::metadata::{validate_topic_name, MetadataImage, TopicMeta};
 use crate::protocol::frame::Request;
 use crate::security::operations::{authorized_operations, ResourceType};
 use crate::server::context::RequestContext;
@@ -67,28 +67,36 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         }
     }
     let mut resp = MetadataResponse::default();
-    let mut broker = MetadataResponseBroker::default();
-    broker.node_id = BrokerId(shard.node.node_id);
-    broker.host = StrBytes::from_string(shard.node.advertised_host.clone());
-    broker.port = shard.node.advertised_port as i32;
-    resp.brokers = vec![broker];
+    resp.brokers = cluster_view::live_brokers(shard, &image)
+        .into_iter()
+        .map(|b| {
+            let mut broker = MetadataResponseBroker::default();
+            broker.node_id = BrokerId(b.node_id);
+            broker.host = StrBytes::from_string(b.host);
+            broker.port = b.port;
+            if v >= 1 {
+                broker.rack = b.rack.map(StrBytes::from_string);
+            }
+            broker
+        })
+        .collect();
     if v >= 2 {
         resp.cluster_id = Some(StrBytes::from_string(shard.node.cluster_id.clone()));
     }
     if v >= 1 {
-        resp.controller_id = BrokerId(shard.node.node_id);
+        resp.controller_id = BrokerId(cluster_view::controller_id(shard, &image));
     }
     // v8–10 only; Kafka asks DescribeCluster from v11 on.
     resp.cluster_authorized_operations =
         authorized_operations(ResourceType::Cluster, (8..=10).contains(&v) && r.include_cluster_authorized_operations);
     let topic_ops = authorized_operations(ResourceType::Topic, v >= 8 && r.include_topic_authorized_operations);
     resp.topics = match wanted {
-        None => image.topics.values().map(|t| describe(t, v, topic_ops)).collect(),
+        None => image.topics.values().map(|t| describe(&image, t, v, topic_ops)).collect(),
         Some(list) => list
             .into_iter()
             .map(|w| match w {
                 Wanted::Name(n) => match image.topic(&n) {
-                    Some(t) => describe(t, v, topic_ops),
+                    Some(t) => describe(&image, t, v, topic_ops),
                     None => {
                         let code = if validate_topic_name(&n).is_err() {
                             ResponseError::InvalidTopicException
@@ -99,7 +107,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                     }
                 },
                 Wanted::Id(id) => match image.topic_by_id(id) {
-                    Some(t) => describe(t, v, topic_ops),
+                    Some(t) => describe(&image, t, v, topic_ops),
                     None => error_topic(None, id, ResponseError::UnknownTopicId),
                 },
             })
@@ -117,7 +125,7 @@ fn error_topic(name: Option<String>, id: Uuid, code: ResponseError) -> MetadataR
     t
 }
 
-fn describe(topic: &Arc<TopicMeta>, v: i16, authorized_ops: i32) -> MetadataResponseTopic {
+fn describe(image: &MetadataImage, topic: &Arc<TopicMeta>, v: i16, authorized_ops: i32) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(StrBytes::from_string(topic.name.to_string())));
     if v >= 10 {
@@ -142,6 +150,10 @@ fn describe(topic: &Arc<TopicMeta>, v: i16, authorized_ops: i32) -> MetadataResp
                     }
                     mp.replica_nodes = pl.replicas.iter().map(|&n| BrokerId(n)).collect();
                     mp.isr_nodes = pl.isr.iter().map(|&n| BrokerId(n)).collect();
+                    if v >= 5 {
+                        mp.offline_replicas =
+                            cluster_view::offline_replicas(image, &pl.replicas).into_iter().map(BrokerId).collect();
+                    }
                 }
                 None => {
                     mp.error_code = ResponseError::LeaderNotAvailable.code();

@@ -2,6 +2,7 @@
 //! ApiVersions advertises, no more. Kafka error codes are chosen here and only here.
 pub mod alter_configs;
 pub mod api_versions;
+mod cluster_view;
 mod config_common;
 pub mod create_partitions;
 pub mod create_topics;
@@ -178,6 +179,33 @@ pub async fn controller_call(shard: &Rc<Shard>, op: ControllerOp) -> Result<Cont
         .call(crate::model::ShardId(0), |reply| ShardMsg::Controller { op, reply })
         .await
         .unwrap_or_else(|| Err(ControllerError::NotAvailable("the broker is shutting down".into())))
+}
+
+/// Creates `__consumer_offsets` (compacted, `offsets.topic.num.partitions` partitions,
+/// `offsets.topic.replication.factor` replicas, else min(3, live brokers)) if it does not
+/// exist yet.
+pub async fn ensure_offsets_topic(shard: &Rc<Shard>) {
+    use crate::group::OFFSETS_TOPIC;
+    use crate::shard::controller::NewTopic;
+    let image = shard.image();
+    if image.topic(OFFSETS_TOPIC).is_some() {
+        return;
+    }
+    let mut configs = std::collections::BTreeMap::new();
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs.insert("segment.bytes".to_string(), shard.config.offsets_topic_segment_bytes.to_string());
+    let live = image.live_brokers().count().max(1);
+    let topic = NewTopic {
+        name: OFFSETS_TOPIC.into(),
+        partitions: shard.config.offsets_topic_num_partitions,
+        replication_factor: shard.config.offsets_topic_replication_factor.unwrap_or(live.min(3) as i16),
+        assignments: Vec::new(),
+        configs,
+    };
+    let op = ControllerOp::CreateTopics { topics: vec![topic], validate_only: false };
+    if let Err(e) = controller_call(shard, op).await {
+        tracing::warn!(error = %e, "cannot create {OFFSETS_TOPIC}");
+    }
 }
 
 /// The error for a request whose `current_leader_epoch` does not match the replica's:

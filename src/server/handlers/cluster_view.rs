@@ -1,0 +1,59 @@
+//! What clients are told about the cluster's brokers, from the metadata image: the live
+//! (registered, unfenced) brokers with their advertised endpoints and racks, and which of
+//! them to name as the controller (KRaft brokers name a live broker: clients cannot reach
+//! the controllers themselves).
+use crate::metadata::MetadataImage;
+use crate::shard::Shard;
+
+pub struct BrokerView {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+/// The live brokers, by node id. This node is always among them while it serves (an image
+/// from before its own registration lists it from its configuration).
+pub fn live_brokers(shard: &Shard, image: &MetadataImage) -> Vec<BrokerView> {
+    let me = &shard.node;
+    let mut out: Vec<BrokerView> = image
+        .live_brokers()
+        .map(|(id, b)| {
+            if id == me.node_id || b.host.is_empty() {
+                self_view(shard)
+            } else {
+                BrokerView { node_id: id, host: b.host.clone(), port: b.port as i32, rack: b.rack.clone() }
+            }
+        })
+        .collect();
+    if !out.iter().any(|b| b.node_id == me.node_id) {
+        out.push(self_view(shard));
+        out.sort_by_key(|b| b.node_id);
+    }
+    out
+}
+
+fn self_view(shard: &Shard) -> BrokerView {
+    let me = &shard.node;
+    BrokerView {
+        node_id: me.node_id,
+        host: me.advertised_host.clone(),
+        port: me.advertised_port as i32,
+        rack: shard.config.broker_rack.clone(),
+    }
+}
+
+/// The broker `node_id` if it is live.
+pub fn live_broker(shard: &Shard, image: &MetadataImage, node_id: i32) -> Option<BrokerView> {
+    live_brokers(shard, image).into_iter().find(|b| b.node_id == node_id)
+}
+
+/// The `controller_id` to report: the lowest live broker.
+pub fn controller_id(shard: &Shard, image: &MetadataImage) -> i32 {
+    live_brokers(shard, image).first().map_or(shard.node.node_id, |b| b.node_id)
+}
+
+/// Replicas on brokers that are not live (fenced or never registered).
+pub fn offline_replicas(image: &MetadataImage, replicas: &[i32]) -> Vec<i32> {
+    replicas.iter().copied().filter(|r| !image.brokers.get(r).is_some_and(|b| !b.fenced)).collect()
+}

@@ -1,0 +1,237 @@
+//! A cluster of three `sluice serve` processes on loopback: formatted with one cluster id,
+//! one Raft controller quorum, every broker a bootstrap server. One cluster is shared by
+//! the phases of `three_nodes` (each phase leaves it whole again); every wait is bounded.
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use kafka_protocol::messages::{
+    ApiKey, DescribeClusterRequest, DescribeClusterResponse, ProduceRequest, ProduceResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::admin::{NewTopic, TopicReplication};
+
+const NODES: usize = 3;
+/// Short sessions, so that a dead broker is fenced within a few seconds.
+const SESSION_MS: u64 = 3_000;
+
+struct Node {
+    id: i32,
+    broker: Broker,
+}
+
+struct Cluster {
+    cluster_id: String,
+    nodes: Vec<Node>,
+}
+
+fn sluice(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice")).args(args).output().expect("run sluice")
+}
+
+fn random_cluster_id() -> String {
+    let out = sluice(&["random-uuid"]);
+    assert!(out.status.success(), "sluice random-uuid: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let cluster_id = random_cluster_id();
+        let ports: Vec<(u16, u16)> = (0..NODES).map(|_| (free_port(), free_port())).collect();
+        let voters = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = Vec::new();
+        for (i, (port, cport)) in ports.iter().enumerate() {
+            let id = i as i32 + 1;
+            let overrides = vec![
+                ("node.id".to_string(), id.to_string()),
+                ("process.roles".to_string(), "broker,controller".to_string()),
+                ("controller.quorum.voters".to_string(), voters.clone()),
+                ("listeners".to_string(), format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}")),
+                ("broker.session.timeout.ms".to_string(), SESSION_MS.to_string()),
+                ("broker.heartbeat.interval.ms".to_string(), "500".to_string()),
+                ("broker.rack".to_string(), format!("rack{}", i % 2)),
+            ];
+            let mut broker = Broker::unstarted(*port, &overrides, 1);
+            broker.format(&cluster_id);
+            nodes.push(Node { id, broker });
+        }
+        // Every voter must be up for the first election: start them all, then wait.
+        for n in nodes.iter_mut() {
+            n.broker.spawn();
+        }
+        for n in nodes.iter_mut() {
+            n.broker.wait_ready();
+        }
+        Cluster { cluster_id, nodes }
+    }
+
+    fn node(&mut self, id: i32) -> &mut Broker {
+        &mut self.nodes[id as usize - 1].broker
+    }
+
+    fn bootstrap(&self, id: i32) -> String {
+        self.nodes[id as usize - 1].broker.bootstrap()
+    }
+
+    /// The active controller, as the node's admin listener reports it.
+    fn controller_seen_by(&self, id: i32) -> Option<i32> {
+        let status = http_get(&self.nodes[id as usize - 1].broker.admin_addr(), "/v1/status").ok()?;
+        let v: serde_json::Value = serde_json::from_str(&status).ok()?;
+        v["cluster"]["active_controller"].as_i64().map(|c| c as i32)
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+fn broker_ids(bootstrap: &str) -> BTreeSet<i32> {
+    let md = metadata(bootstrap, None);
+    md.brokers.iter().map(|b| b.0).collect()
+}
+
+fn describe_cluster(bootstrap: &str) -> DescribeClusterResponse {
+    kafka_call(bootstrap, ApiKey::DescribeCluster, 1, &DescribeClusterRequest::default())
+}
+
+fn produce_raw(bootstrap: &str, topic: &str, partition: i32) -> i16 {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let mut p = PartitionProduceData::default();
+    p.index = partition;
+    let records: &[(Option<&[u8]>, Option<&[u8]>)] = &[(Some(b"k"), Some(b"v"))];
+    p.records = Some(sluice::protocol::batch::encode_batch(0, records, now_millis()).into());
+    let mut t = TopicProduceData::default();
+    t.name = TopicName(StrBytes::from_string(topic.to_string()));
+    t.partition_data = vec![p];
+    let mut req = ProduceRequest::default();
+    req.acks = 1;
+    req.timeout_ms = 5_000;
+    req.topic_data = vec![t];
+    let resp: ProduceResponse = kafka_call(bootstrap, ApiKey::Produce, 9, &req);
+    resp.responses[0].partition_responses[0].error_code
+}
+
+#[test]
+fn three_nodes() {
+    let mut c = Cluster::start();
+    let all: BTreeSet<i32> = (1..=NODES as i32).collect();
+
+    // Every broker is a bootstrap server and knows every broker.
+    for id in 1..=NODES as i32 {
+        wait_until(Duration::from_secs(20), "every broker listed", || {
+            (broker_ids(&c.bootstrap(id)) == all).then_some(())
+        });
+        let d = describe_cluster(&c.bootstrap(id));
+        assert!(all.contains(&d.controller_id.0), "controller id {} is a live broker", d.controller_id.0);
+        assert_eq!(d.cluster_id.to_string(), c.cluster_id);
+        assert_eq!(d.brokers.len(), NODES);
+    }
+
+    // A topic with replication factor 3, created through node 2, is visible on all, its
+    // leaders spread over the brokers.
+    let res = create_topics_raw(&c.bootstrap(2), &[NewTopic::new("rf3", 6, TopicReplication::Fixed(3))], &admin_opts());
+    assert!(res[0].is_ok(), "create rf3: {res:?}");
+    let res = create_topics_raw(&c.bootstrap(1), &[NewTopic::new("rf4", 1, TopicReplication::Fixed(4))], &admin_opts());
+    assert!(matches!(&res[0], Err((_, rdkafka::types::RDKafkaErrorCode::InvalidReplicationFactor))), "rf4: {res:?}");
+    let mut leaders = BTreeSet::new();
+    for id in 1..=NODES as i32 {
+        let t = wait_for_topic(&c.bootstrap(id), "rf3", 6);
+        for (_, leader, replicas, _, _) in &t.partitions {
+            assert_eq!(replicas.len(), 3, "{replicas:?}");
+            leaders.insert(*leader);
+        }
+    }
+    assert_eq!(leaders, all, "leaders spread over every broker");
+
+    // A client bootstrapped from one broker reaches every partition's leader; a broker that
+    // does not lead a partition answers NOT_LEADER_OR_FOLLOWER.
+    let p = producer(&c.bootstrap(3), &[("acks", "all")]);
+    let msgs: Vec<TestMsg> = (0..60).map(|i| TestMsg::value(format!("m{i}"))).collect();
+    let written = produce_ok(&p, "rf3", &msgs, Duration::from_secs(30));
+    assert_eq!(written.iter().map(|(p, _)| *p).collect::<BTreeSet<_>>().len(), 6, "every partition written");
+    drop(p);
+    let t = wait_for_topic(&c.bootstrap(1), "rf3", 6);
+    for &(id, leader, _, _, _) in &t.partitions {
+        let other = (1..=NODES as i32).find(|&n| n != leader).unwrap();
+        assert_eq!(produce_raw(&c.bootstrap(other), "rf3", id), 6, "partition {id} sent to node {other}");
+        assert_eq!(produce_raw(&c.bootstrap(leader), "rf3", id), 0);
+        let got = consume_all_partition(&c.bootstrap(other), "rf3", id);
+        assert!(!got.is_empty(), "partition {id} read through node {other}'s bootstrap");
+    }
+
+    // Kill -9 the active controller: another voter takes over within seconds; topics can be
+    // created and deleted again; the restarted node catches up.
+    let active = wait_until(Duration::from_secs(10), "an active controller", || c.controller_seen_by(1));
+    c.node(active).kill9();
+    let survivor = (1..=NODES as i32).find(|&n| n != active).unwrap();
+    let started = Instant::now();
+    let new_active = wait_until(Duration::from_secs(15), "a new active controller", || {
+        c.controller_seen_by(survivor).filter(|&a| a != active)
+    });
+    eprintln!("controller {active} killed; {new_active} took over in {:?}", started.elapsed());
+    let res = create_topics_raw(
+        &c.bootstrap(survivor),
+        &[NewTopic::new("after-failover", 2, TopicReplication::Fixed(2))],
+        &admin_opts(),
+    );
+    assert!(res[0].is_ok(), "create after failover: {res:?}");
+    let res = delete_topics_raw(&c.bootstrap(survivor), &["after-failover"]);
+    assert!(res[0].is_ok(), "delete after failover: {res:?}");
+    let res = create_topics_raw(
+        &c.bootstrap(survivor),
+        &[NewTopic::new("while-down", 1, TopicReplication::Fixed(1))],
+        &admin_opts(),
+    );
+    assert!(res[0].is_ok(), "{res:?}");
+    c.node(active).restart();
+    wait_for_topic(&c.bootstrap(active), "while-down", 1);
+    assert!(metadata(&c.bootstrap(active), None).topic("after-failover").is_none());
+
+    // Kill a broker: once its session expires it is fenced, and Metadata stops naming it;
+    // restarted, it registers again and leads its partitions again.
+    let victim = (1..=NODES as i32).find(|&n| n != new_active).unwrap();
+    let witness = (1..=NODES as i32).find(|&n| n != victim).unwrap();
+    c.node(victim).kill9();
+    wait_until(Duration::from_secs(SESSION_MS / 1000 + 10), "the dead broker fenced", || {
+        (!broker_ids(&c.bootstrap(witness)).contains(&victim)).then_some(())
+    });
+    let t = wait_for_topic(&c.bootstrap(witness), "rf3", 6);
+    assert!(t.partitions.iter().all(|p| p.1 != victim), "a fenced broker leads nothing: {t:?}");
+    assert!(t.partitions.iter().any(|p| p.1 == -1), "its partitions have no leader until it is back");
+    c.node(victim).restart();
+    wait_until(Duration::from_secs(20), "the broker back and leading", || {
+        let t = metadata(&c.bootstrap(witness), Some("rf3"));
+        let t = t.topic("rf3")?;
+        t.partitions.iter().any(|p| p.1 == victim).then_some(())
+    });
+
+    // A voter whose metadata was wiped, formatted again, is refused; so is a node of
+    // another cluster.
+    let wiped = victim;
+    c.node(wiped).stop();
+    c.node(wiped).wipe_data();
+    c.node(wiped).format(&c.cluster_id.clone());
+    let status = c.node(wiped).start_expecting_exit(Duration::from_secs(30));
+    assert!(!status.success(), "a wiped voter must not start");
+    assert!(c.node(wiped).log_tail(50).contains("wiped"), "{}", c.node(wiped).log_tail(50));
+    c.node(wiped).wipe_data();
+    c.node(wiped).format(&random_cluster_id());
+    let status = c.node(wiped).start_expecting_exit(Duration::from_secs(30));
+    assert!(!status.success(), "a node of another cluster must not start");
+    assert!(c.node(wiped).log_tail(50).contains("cluster"), "{}", c.node(wiped).log_tail(50));
+}
