@@ -1,6 +1,7 @@
 //! Newtypes for the things that would otherwise be bare integers (DESIGN "types for
 //! meanings"): an offset cannot be passed where an epoch is expected.
 use std::fmt;
+use std::ops::Add;
 use std::sync::Arc;
 
 /// A Kafka log offset.
@@ -10,6 +11,25 @@ pub struct Offset(pub i64);
 impl Offset {
     /// "No offset" on the wire (an unknown high watermark, a missing end offset).
     pub const UNKNOWN: Offset = Offset(-1);
+
+    /// The offset after this one.
+    pub const fn next(self) -> Offset {
+        Offset(self.0 + 1)
+    }
+
+    /// How far past `base` this offset is (negative before it): a record's place in its
+    /// segment, a batch's offset delta.
+    pub const fn relative_to(self, base: Offset) -> i64 {
+        self.0 - base.0
+    }
+}
+
+/// `n` offsets further on (a record's offset is its batch's base plus its delta).
+impl Add<i64> for Offset {
+    type Output = Offset;
+    fn add(self, n: i64) -> Offset {
+        Offset(self.0 + n)
+    }
 }
 
 /// A partition's leader epoch: bumped by every leader change, stamped on every batch

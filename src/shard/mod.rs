@@ -353,7 +353,7 @@ impl Shard {
         if item.last_fetched_epoch.0 >= 0 {
             let (epoch, end) = p.log.end_offset_for_epoch(item.last_fetched_epoch);
             if end.0 < 0 || epoch.0 < 0 {
-                let e = ReadError::OutOfRange { offset: item.offset.0, start: start.0, end: hw.0 };
+                let e = ReadError::OutOfRange { offset: item.offset, start, end: hw };
                 return failed(FetchError::Read(e), hw, start);
             }
             if end < item.offset || epoch < item.last_fetched_epoch {

@@ -9,12 +9,13 @@ use std::rc::Weak;
 use bytes::Bytes;
 
 use super::PartitionLog;
+use crate::model::Offset;
 
 /// One cached batch (patched, exactly as stored).
 #[derive(Clone)]
 pub struct CachedBatch {
-    pub base_offset: i64,
-    pub last_offset: i64,
+    pub base_offset: Offset,
+    pub last_offset: Offset,
     pub bytes: Bytes,
 }
 

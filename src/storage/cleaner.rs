@@ -20,6 +20,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 use siphasher::sip128::SipHasher13;
 
+use crate::model::Offset;
 use crate::protocol::batch::{BatchHeader, ATTR_CONTROL};
 use crate::protocol::record_walk::{retain_records, walk_records, RecordRef};
 
@@ -27,7 +28,7 @@ use crate::protocol::record_walk::{retain_records, walk_records, RecordRef};
 /// output under a random key per map (a pass), so nobody can craft keys that collide.
 pub struct KeyMap {
     sip: SipHasher13,
-    latest: HashMap<u128, i64, BuildHasherDefault<Prehashed>>,
+    latest: HashMap<u128, Offset, BuildHasherDefault<Prehashed>>,
 }
 
 impl Default for KeyMap {
@@ -52,14 +53,14 @@ impl KeyMap {
         self.sip.hash(key).as_u128()
     }
 
-    fn note(&mut self, key: &[u8], offset: i64) {
+    fn note(&mut self, key: &[u8], offset: Offset) {
         let digest = self.digest(key);
         let at = self.latest.entry(digest).or_insert(offset);
         *at = (*at).max(offset);
     }
 
     /// Whether the map has a later offset for `key` than `offset`.
-    fn superseded(&self, key: &[u8], offset: i64) -> bool {
+    fn superseded(&self, key: &[u8], offset: Offset) -> bool {
         !self.latest.is_empty() && self.latest.get(&self.digest(key)).is_some_and(|&newest| newest > offset)
     }
 
@@ -71,7 +72,7 @@ impl KeyMap {
             if h.attributes.get() & ATTR_CONTROL != 0 {
                 continue;
             }
-            let base = h.base_offset.get();
+            let base = Offset(h.base_offset.get());
             let walked = walk_records(b, |r| {
                 if let Some(k) = r.key {
                     self.note(k, base + r.offset_delta);
@@ -82,7 +83,7 @@ impl KeyMap {
                 let set = RecordBatchDecoder::decode(&mut b.clone()).map_err(|e| e.to_string())?;
                 for r in set.records {
                     if let Some(k) = r.key {
-                        self.note(&k, r.offset);
+                        self.note(&k, Offset(r.offset));
                     }
                 }
             }
@@ -111,7 +112,7 @@ impl Hasher for Prehashed {
 
 /// Whether a record stays: unkeyed, or the latest of its key and not a tombstone past the
 /// horizon (`expired`: its batch is older than `delete.retention.ms`).
-fn keep(map: &KeyMap, key: Option<&[u8]>, null_value: bool, offset: i64, expired: bool) -> bool {
+fn keep(map: &KeyMap, key: Option<&[u8]>, null_value: bool, offset: Offset, expired: bool) -> bool {
     match key {
         None => true,
         Some(k) => !(map.superseded(k, offset) || null_value && expired),
@@ -131,7 +132,7 @@ pub fn clean_batches(batches: &[Bytes], map: &KeyMap, horizon: i64) -> Result<(V
             out.extend_from_slice(b);
             continue;
         }
-        let (base, expired) = (h.base_offset.get(), h.max_timestamp.get() < horizon);
+        let (base, expired) = (Offset(h.base_offset.get()), h.max_timestamp.get() < horizon);
         kept.clear();
         let walked = walk_records(b, |r| {
             if keep(map, r.key, r.null_value, base + r.offset_delta, expired) {
@@ -157,8 +158,11 @@ pub fn clean_batches(batches: &[Bytes], map: &KeyMap, horizon: i64) -> Result<(V
 fn clean_decoded(b: &Bytes, map: &KeyMap, expired: bool, out: &mut Vec<u8>) -> Result<u64, String> {
     let set = RecordBatchDecoder::decode(&mut b.clone()).map_err(|e| e.to_string())?;
     let total = set.records.len();
-    let kept: Vec<_> =
-        set.records.into_iter().filter(|r| keep(map, r.key.as_deref(), r.value.is_none(), r.offset, expired)).collect();
+    let kept: Vec<_> = set
+        .records
+        .into_iter()
+        .filter(|r| keep(map, r.key.as_deref(), r.value.is_none(), Offset(r.offset), expired))
+        .collect();
     if kept.len() == total {
         out.extend_from_slice(b);
     } else if !kept.is_empty() {

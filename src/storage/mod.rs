@@ -41,6 +41,8 @@ pub(crate) fn executor_test_lock() -> std::sync::MutexGuard<'static, ()> {
 
 use std::path::PathBuf;
 
+use crate::model::Offset;
+
 pub use cache::ShardCache;
 pub use partition_log::{now_ms, AppendOutcome, CompactionStats, LogTaskQueues, PartitionLog, ReadOutcome};
 pub use scan::producer_batch;
@@ -83,11 +85,11 @@ pub enum AppendError {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ReadError {
     #[error("offset {offset} is out of range [{start}, {end}]")]
-    OutOfRange { offset: i64, start: i64, end: i64 },
+    OutOfRange { offset: Offset, start: Offset, end: Offset },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
-pub fn segment_file_name(base_offset: i64, ext: &str) -> String {
-    format!("{base_offset:020}.{ext}")
+pub fn segment_file_name(base_offset: Offset, ext: &str) -> String {
+    format!("{:020}.{ext}", base_offset.0)
 }

@@ -40,7 +40,7 @@ use recovery::{
 use writer::DiskFull;
 
 struct Segment {
-    base_offset: i64,
+    base_offset: Offset,
     /// Opened by the writer when the segment gets its first bytes.
     file: Option<Rc<SegmentFile>>,
     /// Logical bytes appended (written + pending).
@@ -60,7 +60,7 @@ struct Segment {
     index: OffsetIndex,
     timeindex: TimeIndex,
     last_indexed: Option<u64>,
-    next_offset: i64,
+    next_offset: Offset,
     max_timestamp: i64,
     created_ms: i64,
     /// No more appends go here; the writer finalizes it once it is fully written.
@@ -77,7 +77,7 @@ struct Segment {
 }
 
 impl Segment {
-    fn new_empty(base_offset: i64, now_ms: i64) -> Segment {
+    fn new_empty(base_offset: Offset, now_ms: i64) -> Segment {
         Segment {
             base_offset,
             file: None,
@@ -104,19 +104,19 @@ impl Segment {
 
 /// An append accepted and waiting to be written.
 struct Inflight {
-    segment_base: i64,
+    segment_base: Offset,
     end_position: u64,
-    next_offset: i64,
+    next_offset: Offset,
 }
 
 struct LogState {
     segments: Vec<Segment>,
-    log_start_offset: i64,
-    next_offset: i64,
+    log_start_offset: Offset,
+    next_offset: Offset,
     /// Everything before it has been handed to the kernel.
-    written_offset: i64,
-    synced_offset: i64,
-    sync_requested: i64,
+    written_offset: Offset,
+    synced_offset: Offset,
+    sync_requested: Offset,
     unsynced_messages: u64,
     inflight: VecDeque<Inflight>,
     producers: ProducerState,
@@ -137,7 +137,7 @@ struct LogState {
 impl LogState {
     /// The position of the segment based at `base`, which must exist: the writer only works
     /// on segments that are not finalized, and retention only removes finalized ones.
-    fn segment_index(&self, base: i64) -> usize {
+    fn segment_index(&self, base: Offset) -> usize {
         self.segments.iter().position(|s| s.base_offset == base).expect("the writer's segment exists")
     }
 }
@@ -197,10 +197,10 @@ pub struct PartitionLog {
     writes_in_flight_peak: Cell<usize>,
     /// The base of the last sealed segment the cleaner has seen (compaction runs again
     /// only when more were sealed).
-    compacted_through: Cell<i64>,
+    compacted_through: Cell<Offset>,
     /// Offsets below this are not served from the cache: their segments were compacted,
     /// and the cache still holds the batches as they were appended.
-    cache_floor: Cell<i64>,
+    cache_floor: Cell<Offset>,
     /// Retention or compaction is running: the other waits for its next turn (compaction
     /// renames a cleaned file over a segment that retention must not delete meanwhile).
     maintenance_busy: Cell<bool>,
@@ -258,12 +258,12 @@ impl PartitionLog {
         // Each segment must start where the previous one ended; a gap means the tail of the
         // previous one was lost, which recovery reports but tolerates (offsets are not reused).
         if segments.is_empty() {
-            segments.push(Segment::new_empty(0, now));
+            segments.push(Segment::new_empty(Offset(0), now));
         }
-        let next_offset = segments.last().map(|s| s.next_offset).unwrap_or(0);
+        let next_offset = segments.last().map(|s| s.next_offset).unwrap_or(Offset(0));
         // Producer state: the newest snapshot at or before the active segment, then the
         // idempotent batches recovery scanned from that offset on.
-        let active_base = segments.last().map(|s| s.base_offset).unwrap_or(0);
+        let active_base = segments.last().map(|s| s.base_offset).unwrap_or(Offset(0));
         let (mut producers, from) = load_producer_snapshot(&dir, active_base).await;
         let mut epoch_starts = Vec::new();
         for seg in &mut segments {
@@ -312,7 +312,7 @@ impl PartitionLog {
             cached_bytes: Cell::new(0),
             writes_in_flight_peak: Cell::new(0),
             compacted_through: Cell::new(compacted_through),
-            cache_floor: Cell::new(0),
+            cache_floor: Cell::new(Offset(0)),
             maintenance_busy: Cell::new(false),
             maintenance_tq: queues.maintenance,
         });
@@ -334,11 +334,11 @@ impl PartitionLog {
     }
     /// Everything before it has been handed to the kernel.
     pub fn written_offset(&self) -> Offset {
-        Offset(self.state.borrow().written_offset)
+        self.state.borrow().written_offset
     }
     /// The offset the next appended record gets.
     pub fn log_end_offset(&self) -> Offset {
-        Offset(self.state.borrow().next_offset)
+        self.state.borrow().next_offset
     }
     pub fn leader_epoch_cache(&self) -> LeaderEpochCache {
         self.state.borrow().epochs.clone()
@@ -354,7 +354,7 @@ impl PartitionLog {
     /// The largest epoch at or below `epoch` and where it ended (OffsetForLeaderEpoch).
     pub fn end_offset_for_epoch(&self, epoch: LeaderEpoch) -> (LeaderEpoch, Offset) {
         let st = self.state.borrow();
-        st.epochs.end_offset_for(epoch, Offset(st.next_offset))
+        st.epochs.end_offset_for(epoch, st.next_offset)
     }
 
     /// Appends from now on are stamped with `epoch`, which starts at the log end (Kafka's
@@ -363,7 +363,7 @@ impl PartitionLog {
     pub async fn assign_epoch(&self, epoch: LeaderEpoch) -> Result<(), StorageError> {
         let bytes = {
             let mut st = self.state.borrow_mut();
-            let end = Offset(st.next_offset);
+            let end = st.next_offset;
             st.leader_epoch = epoch;
             if !st.epochs.assign(epoch, end) {
                 return Ok(());
@@ -374,7 +374,7 @@ impl PartitionLog {
         write_small_file(&self.dir.join(EPOCH_CHECKPOINT_FILE), bytes).await
     }
     pub fn log_start_offset(&self) -> Offset {
-        Offset(self.state.borrow().log_start_offset)
+        self.state.borrow().log_start_offset
     }
     pub fn writes_in_flight_peak(&self) -> usize {
         self.writes_in_flight_peak.get()
@@ -385,9 +385,9 @@ impl PartitionLog {
     pub fn stats(&self) -> LogStats {
         let st = self.state.borrow();
         LogStats {
-            log_end_offset: Offset(st.next_offset),
-            written_offset: Offset(st.written_offset),
-            log_start_offset: Offset(st.log_start_offset),
+            log_end_offset: st.next_offset,
+            written_offset: st.written_offset,
+            log_start_offset: st.log_start_offset,
             segments: st.segments.len(),
             size_bytes: st.segments.iter().map(|s| s.size).sum(),
         }
@@ -442,10 +442,10 @@ impl PartitionLog {
             if let Check::Duplicate { base_offset, last_offset } = st.producers.check(pid, epoch, seq)? {
                 // A retry: answer with the original offsets once they are written.
                 return Ok(AppendOutcome {
-                    base_offset: Offset(base_offset),
-                    end_offset: Offset(last_offset + 1),
+                    base_offset,
+                    end_offset: last_offset.next(),
                     log_append_time_ms: -1,
-                    log_start_offset: Offset(st.log_start_offset),
+                    log_start_offset: st.log_start_offset,
                     needs_sync: config.flush_messages <= 1,
                 });
             }
@@ -463,13 +463,13 @@ impl PartitionLog {
             let b = &mut owned[at..];
             let size = batch::peek_batch_bytes(b).expect("validated");
             let b = &mut b[..size];
-            batch::set_base_offset(b, next);
+            batch::set_base_offset(b, next.0);
             batch::set_partition_leader_epoch(b, leader_epoch);
             if log_append_time {
                 batch::set_log_append_time(b, now);
             }
             let h = BatchHeader::read(b).expect("validated");
-            let (last, records_count, max_ts) = (h.last_offset(), h.records_count.get(), h.max_timestamp.get());
+            let (last, records_count, max_ts) = (Offset(h.last_offset()), h.records_count.get(), h.max_timestamp.get());
             // Pair assertion: what we patched still validates.
             debug_assert!(batch::validate(b, usize::MAX).is_ok());
             if let Some((pid, epoch, b)) = super::scan::producer_batch(h) {
@@ -477,7 +477,7 @@ impl PartitionLog {
             }
             cached.push((next, last, at, size, max_ts));
             messages += records_count as u64;
-            next = last + 1;
+            next = last.next();
             at += size;
         }
         // Roll before appending if the active segment is full or old.
@@ -490,7 +490,7 @@ impl PartitionLog {
         if roll {
             st.segments.last_mut().unwrap().sealed = true;
             st.segments.push(Segment::new_empty(base_offset, now));
-            tracing::info!(partition = %self.tp, base_offset, "rolled segment");
+            tracing::info!(partition = %self.tp, base_offset = base_offset.0, "rolled segment");
         }
         let frozen = owned.freeze();
         let active = st.segments.last_mut().unwrap();
@@ -498,10 +498,10 @@ impl PartitionLog {
         for &(base, last, pos_in_req, _, max_ts) in &cached {
             let position = active.size + pos_in_req as u64;
             if active.last_indexed.is_none_or(|l| position - l >= limits::INDEX_INTERVAL_BYTES) {
-                active.index.push((base - seg_base) as u32, position as u32);
+                active.index.push(base.relative_to(seg_base) as u32, position as u32);
                 active.last_indexed = Some(position);
             }
-            active.timeindex.push(max_ts, (last - seg_base) as u32);
+            active.timeindex.push(max_ts, last.relative_to(seg_base) as u32);
             active.max_timestamp = active.max_timestamp.max(max_ts);
         }
         active.pending.push(frozen.clone());
@@ -527,10 +527,10 @@ impl PartitionLog {
         }
         self.work.notify_all();
         Ok(AppendOutcome {
-            base_offset: Offset(base_offset),
-            end_offset: Offset(next),
+            base_offset,
+            end_offset: next,
             log_append_time_ms: if log_append_time { now } else { -1 },
-            log_start_offset: Offset(log_start_offset),
+            log_start_offset,
             needs_sync,
         })
     }
@@ -545,7 +545,6 @@ impl PartitionLog {
     /// Waits until everything before `end_offset` is in the kernel (and, if `sync`, on disk).
     /// (The partition then waits for its high watermark, when acks=all.)
     pub async fn wait_durable(&self, end_offset: Offset, sync: bool) -> Result<(), StorageError> {
-        let end_offset = end_offset.0;
         loop {
             let notified = if sync { self.synced.notified() } else { self.progressed.notified() };
             {
@@ -592,7 +591,6 @@ impl PartitionLog {
 
     /// Waits until the written offset passes `offset`, the log fails or closes, or `deadline`.
     pub async fn wait_for_data(&self, offset: Offset, deadline: std::time::Instant) {
-        let offset = offset.0;
         loop {
             let notified = self.progressed.notified();
             {
@@ -623,7 +621,6 @@ impl PartitionLog {
     /// `[log start, log end]` is out of range; one at or past the bound reads nothing, as
     /// Kafka serves a consumer between the high watermark and the log end.
     pub async fn read(&self, offset: Offset, up_to: Offset, max_bytes: usize) -> Result<ReadOutcome, ReadError> {
-        let (offset, up_to) = (offset.0, up_to.0);
         let (hwm, start, end) = {
             let st = self.state.borrow();
             if let Some(e) = &st.failed {
@@ -631,7 +628,7 @@ impl PartitionLog {
             }
             (st.written_offset.min(up_to), st.log_start_offset, st.next_offset)
         };
-        let outcome = |records| ReadOutcome { records, up_to: Offset(hwm), log_start_offset: Offset(start) };
+        let outcome = |records| ReadOutcome { records, up_to: hwm, log_start_offset: start };
         if offset < start || offset > end {
             return Err(ReadError::OutOfRange { offset, start, end });
         }
@@ -659,7 +656,7 @@ impl PartitionLog {
                 if seg.base_offset >= hwm {
                     return Ok(outcome(None));
                 }
-                let rel = (from.max(seg.base_offset) - seg.base_offset) as u32;
+                let rel = from.max(seg.base_offset).relative_to(seg.base_offset) as u32;
                 let next_base = st.segments.get(i + 1).map(|s| s.base_offset);
                 (seg.file.clone(), seg.index.lookup(rel) as u64, seg.written, next_base)
             };
@@ -682,7 +679,7 @@ impl PartitionLog {
 
     /// The cached batches from `offset`, shared, not copied: the Fetch response is framed
     /// around them.
-    fn read_cached(&self, offset: i64, hwm: i64, max_bytes: usize) -> Option<RecordSet> {
+    fn read_cached(&self, offset: Offset, hwm: Offset, max_bytes: usize) -> Option<RecordSet> {
         if offset < self.cache_floor.get() {
             return None;
         }
@@ -716,8 +713,8 @@ impl PartitionLog {
         timestamp: i64,
         up_to: Offset,
     ) -> Result<Option<(Offset, i64)>, ReadError> {
-        let hwm = self.written_offset().min(up_to).0;
-        let candidates: Vec<(i64, Option<Rc<SegmentFile>>, u64, u64)> = {
+        let hwm = self.written_offset().min(up_to);
+        let candidates: Vec<(Offset, Option<Rc<SegmentFile>>, u64, u64)> = {
             let st = self.state.borrow();
             st.segments
                 .iter()
@@ -737,17 +734,17 @@ impl PartitionLog {
                     let h = BatchHeader::read(b).expect("served batches are whole");
                     if h.max_timestamp.get() >= timestamp {
                         if let Some((offset, ts)) = first_record_at_or_after(b, timestamp) {
-                            return Ok(Some((Offset(offset), ts)));
+                            return Ok(Some((offset, ts)));
                         }
                     }
-                    from = h.last_offset() + 1;
+                    from = Offset(h.last_offset()).next();
                     let _ = at;
                 }
                 // read_batches starts from an index position; advance by offset from here.
                 position = {
                     let st = self.state.borrow();
                     match st.segments.iter().find(|s| s.base_offset == base) {
-                        Some(s) => s.index.lookup((from - base).max(0) as u32) as u64,
+                        Some(s) => s.index.lookup(from.relative_to(base).max(0) as u32) as u64,
                         None => break,
                     }
                 };
@@ -784,14 +781,14 @@ impl PartitionLog {
     }
 }
 
-fn first_record_at_or_after(b: &[u8], timestamp: i64) -> Option<(i64, i64)> {
+fn first_record_at_or_after(b: &[u8], timestamp: i64) -> Option<(Offset, i64)> {
     let h = BatchHeader::read(b)?;
     if h.attributes.get() & batch::ATTR_TIMESTAMP_TYPE_LOG_APPEND != 0 {
-        return Some((h.base_offset.get(), h.max_timestamp.get()));
+        return Some((Offset(h.base_offset.get()), h.max_timestamp.get()));
     }
     let mut bytes = Bytes::copy_from_slice(b);
     let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).ok()?;
-    set.records.iter().find(|r| r.timestamp >= timestamp).map(|r| (r.offset, r.timestamp))
+    set.records.iter().find(|r| r.timestamp >= timestamp).map(|r| (Offset(r.offset), r.timestamp))
 }
 
 /// A compacted topic refuses records without a key: the indexes of such records (counted
@@ -827,7 +824,7 @@ fn keyed_records_only(records: &Bytes) -> Result<(), AppendError> {
 }
 
 /// Keeps the two newest producer snapshots up to `newest`.
-fn prune_producer_snapshots(dir: &Path, newest: i64) {
+fn prune_producer_snapshots(dir: &Path, newest: Offset) {
     let mut offsets = list_offsets_named(dir, ".snapshot").unwrap_or_default();
     offsets.retain(|&o| o < newest);
     offsets.sort_unstable();

@@ -6,7 +6,7 @@
 //! Kept across restarts by a snapshot written when a segment is finalized (the state as of
 //! the segment's end, `<end offset>.snapshot`), plus the batches of the segments recovery
 //! scans after it.
-use crate::model::ProducerId;
+use crate::model::{Offset, ProducerId};
 use std::collections::{HashMap, VecDeque};
 
 /// Batches remembered per producer: as many as a producer may have in flight
@@ -17,8 +17,8 @@ pub const BATCHES_REMEMBERED: usize = 5;
 pub struct BatchSeq {
     pub first_seq: i32,
     pub last_seq: i32,
-    pub base_offset: i64,
-    pub last_offset: i64,
+    pub base_offset: Offset,
+    pub last_offset: Offset,
 }
 
 #[derive(Debug, Default)]
@@ -33,7 +33,7 @@ pub enum Check {
     /// Not an idempotent batch, or the next one in sequence: append it.
     Append,
     /// A retry of a batch already appended at these offsets: answer with them.
-    Duplicate { base_offset: i64, last_offset: i64 },
+    Duplicate { base_offset: Offset, last_offset: Offset },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,7 +108,7 @@ impl ProducerState {
 
     /// The state as it was when the log ended at `end`: batches from `end` on are left out
     /// (the snapshot is written while later appends may already be recorded).
-    pub fn encode_up_to(&self, end: i64) -> Vec<u8> {
+    pub fn encode_up_to(&self, end: Offset) -> Vec<u8> {
         let mut out = vec![SNAPSHOT_VERSION];
         let mut ids: Vec<&ProducerId> = self.producers.keys().collect();
         ids.sort();
@@ -125,8 +125,8 @@ impl ProducerState {
             for b in kept {
                 entries.extend_from_slice(&b.first_seq.to_be_bytes());
                 entries.extend_from_slice(&b.last_seq.to_be_bytes());
-                entries.extend_from_slice(&b.base_offset.to_be_bytes());
-                entries.extend_from_slice(&b.last_offset.to_be_bytes());
+                entries.extend_from_slice(&b.base_offset.0.to_be_bytes());
+                entries.extend_from_slice(&b.last_offset.0.to_be_bytes());
             }
         }
         out.extend_from_slice(&crc32c::crc32c(&entries).to_be_bytes());
@@ -162,8 +162,8 @@ impl ProducerState {
                 batches.push_back(BatchSeq {
                     first_seq: i32::from_be_bytes(take(&mut rest)?),
                     last_seq: i32::from_be_bytes(take(&mut rest)?),
-                    base_offset: i64::from_be_bytes(take(&mut rest)?),
-                    last_offset: i64::from_be_bytes(take(&mut rest)?),
+                    base_offset: Offset(i64::from_be_bytes(take(&mut rest)?)),
+                    last_offset: Offset(i64::from_be_bytes(take(&mut rest)?)),
                 });
             }
             state.producers.insert(id, Producer { epoch, batches });
@@ -179,6 +179,7 @@ mod tests {
     use super::*;
 
     fn b(first: i32, last: i32, base: i64) -> BatchSeq {
+        let base = Offset(base);
         BatchSeq { first_seq: first, last_seq: last, base_offset: base, last_offset: base + (last - first) as i64 }
     }
 
@@ -190,8 +191,14 @@ mod tests {
         assert_eq!(s.check(ProducerId(7), 0, 10), Ok(Check::Append));
         s.record(ProducerId(7), 0, b(10, 19, 110));
         // A retry of either batch gets its original offsets.
-        assert_eq!(s.check(ProducerId(7), 0, 0), Ok(Check::Duplicate { base_offset: 100, last_offset: 109 }));
-        assert_eq!(s.check(ProducerId(7), 0, 10), Ok(Check::Duplicate { base_offset: 110, last_offset: 119 }));
+        assert_eq!(
+            s.check(ProducerId(7), 0, 0),
+            Ok(Check::Duplicate { base_offset: Offset(100), last_offset: Offset(109) })
+        );
+        assert_eq!(
+            s.check(ProducerId(7), 0, 10),
+            Ok(Check::Duplicate { base_offset: Offset(110), last_offset: Offset(119) })
+        );
         // A gap.
         assert_eq!(
             s.check(ProducerId(7), 0, 25),
@@ -214,10 +221,13 @@ mod tests {
         s.record(ProducerId(1), 0, b(10, 19, 110));
         s.record(ProducerId(2), 3, b(0, 4, 120));
         s.record(ProducerId(3), 0, b(0, 0, 200)); // after the snapshot point: left out
-        let bytes = s.encode_up_to(125);
+        let bytes = s.encode_up_to(Offset(125));
         let back = ProducerState::decode(&bytes).expect("a valid snapshot");
         assert_eq!(back.producer_count(), 2);
-        assert_eq!(back.check(ProducerId(1), 0, 10), Ok(Check::Duplicate { base_offset: 110, last_offset: 119 }));
+        assert_eq!(
+            back.check(ProducerId(1), 0, 10),
+            Ok(Check::Duplicate { base_offset: Offset(110), last_offset: Offset(119) })
+        );
         assert_eq!(back.check(ProducerId(1), 0, 20), Ok(Check::Append));
         assert!(matches!(back.check(ProducerId(2), 2, 5), Err(SequenceError::FencedEpoch { .. })));
         for i in 0..bytes.len() {

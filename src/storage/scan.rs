@@ -15,7 +15,7 @@ pub struct ScanOutcome {
     /// Bytes from the start of the file that hold valid, contiguous batches.
     pub valid_bytes: u64,
     /// Offset after the last valid batch (the segment's base if it has none).
-    pub next_offset: i64,
+    pub next_offset: Offset,
     pub index: OffsetIndex,
     pub timeindex: TimeIndex,
     pub max_timestamp: i64,
@@ -33,7 +33,7 @@ impl ScanOutcome {
         &mut self,
         b: &[u8],
         position: u64,
-        base_offset: i64,
+        base_offset: Offset,
         last_indexed: &mut Option<u64>,
         contiguous: bool,
     ) -> bool {
@@ -42,18 +42,18 @@ impl ScanOutcome {
             return false;
         }
         let h = BatchHeader::read(b).expect("validated");
-        let base = h.base_offset.get();
+        let (base, last) = (Offset(h.base_offset.get()), Offset(h.last_offset()));
         // The active segment is never compacted, so its offsets are contiguous, and the base
         // offset is the one header field no CRC covers: there a batch that does not follow
         // its predecessor exactly is damage, not a gap. An older segment may have been
         // compacted: its offsets only have to increase.
         if base < self.next_offset || (contiguous && base != self.next_offset) {
             self.stop_reason =
-                Some(format!("at position {position}: batch offset {base} does not follow {}", self.next_offset - 1));
+                Some(format!("at position {position}: batch offset {base} does not follow {}", self.next_offset.0 - 1));
             return false;
         }
         if last_indexed.is_none_or(|l| position - l >= limits::INDEX_INTERVAL_BYTES) {
-            self.index.push((base - base_offset) as u32, position as u32);
+            self.index.push(base.relative_to(base_offset) as u32, position as u32);
             *last_indexed = Some(position);
         }
         if let Some(p) = producer_batch(h) {
@@ -61,12 +61,12 @@ impl ScanOutcome {
         }
         let epoch = LeaderEpoch(h.partition_leader_epoch.get());
         if epoch.0 >= 0 && self.epoch_starts.last().is_none_or(|&(e, _)| e != epoch) {
-            self.epoch_starts.push((epoch, Offset(base)));
+            self.epoch_starts.push((epoch, base));
         }
         let max_ts = h.max_timestamp.get();
-        self.timeindex.push(max_ts, (h.last_offset() - base_offset) as u32);
+        self.timeindex.push(max_ts, last.relative_to(base_offset) as u32);
         self.max_timestamp = self.max_timestamp.max(max_ts);
-        self.next_offset = h.last_offset() + 1;
+        self.next_offset = last.next();
         self.valid_bytes = position + b.len() as u64;
         true
     }
@@ -83,12 +83,17 @@ pub fn producer_batch(h: &BatchHeader) -> Option<(ProducerId, i16, BatchSeq)> {
     Some((
         ProducerId(pid),
         h.producer_epoch.get(),
-        BatchSeq { first_seq: first, last_seq: last, base_offset: h.base_offset.get(), last_offset: h.last_offset() },
+        BatchSeq {
+            first_seq: first,
+            last_seq: last,
+            base_offset: Offset(h.base_offset.get()),
+            last_offset: Offset(h.last_offset()),
+        },
     ))
 }
 
 impl ScanOutcome {
-    fn empty(base_offset: i64) -> ScanOutcome {
+    fn empty(base_offset: Offset) -> ScanOutcome {
         ScanOutcome {
             valid_bytes: 0,
             next_offset: base_offset,
@@ -119,7 +124,7 @@ impl ScanOutcome {
         bytes: &[u8],
         pos: u64,
         end: u64,
-        base_offset: i64,
+        base_offset: Offset,
         last_indexed: &mut Option<u64>,
         contiguous: bool,
     ) -> Run {
@@ -152,7 +157,7 @@ impl ScanOutcome {
 
 /// `scan_segment` of segment bytes already in memory (a cleaned segment before it is
 /// written): plain CPU work, for a thread other than the shard's.
-pub fn scan_bytes(bytes: &[u8], base_offset: i64, contiguous: bool) -> ScanOutcome {
+pub fn scan_bytes(bytes: &[u8], base_offset: Offset, contiguous: bool) -> ScanOutcome {
     let mut out = ScanOutcome::empty(base_offset);
     let run = out.accept_run(bytes, 0, bytes.len() as u64, base_offset, &mut None, contiguous);
     if let Run::Consumed { consumed, .. } = run {
@@ -168,7 +173,7 @@ pub fn scan_bytes(bytes: &[u8], base_offset: i64, contiguous: bool) -> ScanOutco
 /// the active segment; older ones may have been compacted).
 pub async fn scan_segment(
     file: &SegmentFile,
-    base_offset: i64,
+    base_offset: Offset,
     file_bytes: u64,
     contiguous: bool,
 ) -> Result<ScanOutcome, StorageError> {
@@ -211,8 +216,8 @@ pub async fn read_batches(
     file: &SegmentFile,
     mut position: u64,
     limit_position: u64,
-    from_offset: i64,
-    end_offset: i64,
+    from_offset: Offset,
+    end_offset: Offset,
     max_bytes: usize,
 ) -> Result<Option<Bytes>, StorageError> {
     let mut out = BytesMut::new();
@@ -262,17 +267,17 @@ pub async fn read_batches(
 /// Appends the batch to `out` if it is wanted; returns false when reading should stop.
 fn take_batch(
     b: &[u8],
-    from_offset: i64,
-    end_offset: i64,
+    from_offset: Offset,
+    end_offset: Offset,
     out: &mut BytesMut,
     max_bytes: usize,
     corrupt: &dyn Fn(String) -> StorageError,
 ) -> Result<bool, StorageError> {
     let h = BatchHeader::read(b).ok_or_else(|| corrupt("short header".into()))?;
-    if h.base_offset.get() >= end_offset {
+    if Offset(h.base_offset.get()) >= end_offset {
         return Ok(false);
     }
-    if h.last_offset() < from_offset {
+    if Offset(h.last_offset()) < from_offset {
         return Ok(true);
     }
     if !out.is_empty() && out.len() + b.len() > max_bytes {

@@ -107,7 +107,7 @@ impl PartitionLog {
             return Ok(stats);
         }
         let Some(_busy) = MaintenanceGuard::try_new(&self.maintenance_busy) else { return Ok(stats) };
-        let sealed: Vec<(i64, u64)> = {
+        let sealed: Vec<(Offset, u64)> = {
             let st = self.state.borrow();
             if st.failed.is_some() || st.closing {
                 return Ok(stats);
@@ -187,7 +187,7 @@ impl PartitionLog {
         let point = self.dir.join(CLEANING_POINT_FILE);
         let _ = background_io::run(move || {
             let tmp = temp_path(&point);
-            if std::fs::write(&tmp, dirty_end.to_string()).and_then(|_| std::fs::rename(&tmp, &point)).is_err() {
+            if std::fs::write(&tmp, dirty_end.0.to_string()).and_then(|_| std::fs::rename(&tmp, &point)).is_err() {
                 let _ = std::fs::remove_file(&point);
             }
         })
@@ -212,7 +212,7 @@ impl PartitionLog {
     /// Swaps in segment `base` as rewritten by `write_cleaned_segment`: opens the new file
     /// and takes its indexes, and closes the old file (readers holding it keep reading it
     /// and close it when done). False if the segment went meanwhile.
-    async fn swap_in_cleaned(&self, base: i64, cleaned: Cleaned) -> Result<bool, StorageError> {
+    async fn swap_in_cleaned(&self, base: Offset, cleaned: Cleaned) -> Result<bool, StorageError> {
         let file = SegmentFile::open_or_create(&self.dir.join(segment_file_name(base, "log"))).await?;
         let old = {
             let mut st = self.state.borrow_mut();
@@ -237,10 +237,10 @@ const CLEANING_POINT_FILE: &str = "cleaner-offset-checkpoint";
 
 /// The cleaning point kept by the last pass, if it is a segment base the log still can
 /// have (`last_base`: the base of its last segment); else -1, all dirty.
-pub(super) async fn saved_cleaning_point(dir: &std::path::Path, last_base: Option<i64>) -> i64 {
+pub(super) async fn saved_cleaning_point(dir: &std::path::Path, last_base: Option<Offset>) -> Offset {
     let saved = read_small_file(&dir.join(CLEANING_POINT_FILE)).await.ok().flatten();
-    let point = saved.and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse::<i64>().ok());
-    point.filter(|&p| p >= 0 && last_base.is_some_and(|last| p <= last)).unwrap_or(-1)
+    let point = saved.and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse::<i64>().ok()).map(Offset);
+    point.filter(|&p| p.0 >= 0 && last_base.is_some_and(|last| p <= last)).unwrap_or(Offset(-1))
 }
 
 /// Closes the background thread's descriptor of a segment file replaced by its cleaned
@@ -295,7 +295,7 @@ struct Cleaned {
 fn write_cleaned_segment(
     dir: &std::path::Path,
     log: &std::path::Path,
-    base: i64,
+    base: Offset,
     cleaned: &[u8],
 ) -> Result<(OffsetIndex, TimeIndex, u64), StorageError> {
     let io = |op: &'static str, path: &std::path::Path| {

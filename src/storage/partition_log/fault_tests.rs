@@ -109,7 +109,7 @@ fn appends_stay_refused_while_a_sealed_segment_cannot_save_its_indexes() {
         faults::inject(Fault { op: "fallocate", path_contains: "t-0".into(), errno: libc::ENOSPC });
         // Finalizing segment 0 waits in its fdatasync, so that the writer runs out first
         // and the two retry out of step.
-        faults::hold_syncs(&segment_file_name(0, "log"));
+        faults::hold_syncs(&segment_file_name(Offset(0), "log"));
         let mut queued = vec![first];
         wait_until("the roll never ran out of space", || {
             if let Ok(out) = log.append(make_batch(0, 3, 1000, 2).into()) {
@@ -168,9 +168,9 @@ fn opening_removes_unfinished_files() {
         log.close().await;
         let part = path.join("t-0");
         let junk = [
-            segment_file_name(0, "index.tmp"),
-            segment_file_name(3, "snapshot.tmp"),
-            format!("{}.cleaned", segment_file_name(0, "log")),
+            segment_file_name(Offset(0), "index.tmp"),
+            segment_file_name(Offset(3), "snapshot.tmp"),
+            format!("{}.cleaned", segment_file_name(Offset(0), "log")),
             "cleaner-offset-checkpoint..tmp".to_string(),
         ];
         for name in &junk {

@@ -5,12 +5,12 @@ use std::path::Path;
 
 use super::*;
 
-pub(super) fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
+pub(super) fn list_segments(dir: &Path) -> Result<Vec<Offset>, StorageError> {
     list_offsets_named(dir, ".log")
 }
 
 /// The offsets of the files in `dir` named `<20-digit offset><suffix>`.
-pub(super) fn list_offsets_named(dir: &Path, suffix: &str) -> Result<Vec<i64>, StorageError> {
+pub(super) fn list_offsets_named(dir: &Path, suffix: &str) -> Result<Vec<Offset>, StorageError> {
     let rd = std::fs::read_dir(dir).map_err(|e| StorageError::Io {
         op: "readdir",
         path: dir.to_path_buf(),
@@ -22,7 +22,7 @@ pub(super) fn list_offsets_named(dir: &Path, suffix: &str) -> Result<Vec<i64>, S
         let name = name.to_string_lossy();
         if let Some(stem) = name.strip_suffix(suffix) {
             if let Ok(base) = stem.parse::<i64>() {
-                out.push(base);
+                out.push(Offset(base));
             }
         }
     }
@@ -32,7 +32,7 @@ pub(super) fn list_offsets_named(dir: &Path, suffix: &str) -> Result<Vec<i64>, S
 pub(super) async fn recover_segment(
     tp: &TopicPartition,
     dir: &Path,
-    base: i64,
+    base: Offset,
     is_last: bool,
     now: i64,
 ) -> Result<Segment, StorageError> {
@@ -54,11 +54,11 @@ pub(super) async fn recover_segment(
         // A sealed segment with its indexes saved was finalized cleanly; its last batch
         // gives its next offset.
         let last_pos = index_last_position(&index);
-        let tail = read_batches(&file, last_pos, file_bytes, base, i64::MAX, usize::MAX).await?;
+        let tail = read_batches(&file, last_pos, file_bytes, base, Offset(i64::MAX), usize::MAX).await?;
         let mut next = base;
         if let Some(t) = tail {
             for (_, b) in batch::BatchIter::new(&t) {
-                next = BatchHeader::read(b).expect("whole").last_offset() + 1;
+                next = Offset(BatchHeader::read(b).expect("whole").last_offset()).next();
             }
         }
         seg.max_timestamp = timeindex.max_timestamp().unwrap_or(-1);
@@ -115,7 +115,7 @@ pub(super) async fn recover_segment(
 
 /// The newest readable producer snapshot at or before `at`, and its offset (0 and an empty
 /// state when there is none: recovery then uses every batch it scanned).
-pub(super) async fn load_producer_snapshot(dir: &Path, at: i64) -> (ProducerState, i64) {
+pub(super) async fn load_producer_snapshot(dir: &Path, at: Offset) -> (ProducerState, Offset) {
     let mut offsets = list_offsets_named(dir, ".snapshot").unwrap_or_default();
     offsets.sort_unstable();
     for &o in offsets.iter().rev().filter(|&&o| o <= at) {
@@ -128,7 +128,7 @@ pub(super) async fn load_producer_snapshot(dir: &Path, at: i64) -> (ProducerStat
             _ => tracing::warn!(file = %path.display(), "unreadable producer snapshot ignored"),
         }
     }
-    (ProducerState::default(), 0)
+    (ProducerState::default(), Offset(0))
 }
 
 /// Removes what a crash or a full disk left of files written whole and renamed into place
@@ -161,8 +161,8 @@ pub(super) async fn recover_epochs(
     dir: &Path,
     segments: &[Segment],
     scanned: &[(LeaderEpoch, Offset)],
-    log_start: i64,
-    log_end: i64,
+    log_start: Offset,
+    log_end: Offset,
 ) -> Result<LeaderEpochCache, StorageError> {
     let path = dir.join(EPOCH_CHECKPOINT_FILE);
     let saved = match read_small_file(&path).await? {
@@ -191,11 +191,11 @@ pub(super) async fn recover_epochs(
     }
     // Past the recovered end first: the scan's first batch of an epoch in a segment is
     // not where the epoch began, and must not displace what the checkpoint knows.
-    changed |= cache.truncate_from_end(Offset(log_end));
+    changed |= cache.truncate_from_end(log_end);
     for &(e, o) in scanned {
         changed |= cache.assign(e, o);
     }
-    changed |= cache.truncate_from_start(Offset(log_start));
+    changed |= cache.truncate_from_start(log_start);
     if changed && !(rebuilt && cache.entries().is_empty()) {
         tracing::info!(partition = %tp, entries = cache.entries().len(), rebuilt, "leader epoch cache recovered");
         write_small_file(&path, cache.encode()).await?;

@@ -83,7 +83,7 @@ impl PartitionLog {
     /// it on disk, and deletes the segments now entirely below it. Returns the new log
     /// start offset (the partition's low watermark).
     pub async fn delete_records(&self, to: Offset, high_watermark: Offset) -> Result<Offset, ReadError> {
-        let (offset, high_watermark) = (to.0, high_watermark.0);
+        let target = to;
         let (start, hwm) = {
             let st = self.state.borrow();
             if let Some(e) = &st.failed {
@@ -91,21 +91,20 @@ impl PartitionLog {
             }
             (st.log_start_offset, st.written_offset.min(high_watermark))
         };
-        let target = offset;
-        if target < 0 || target > hwm {
-            return Err(ReadError::OutOfRange { offset, start, end: hwm });
+        if target.0 < 0 || target > hwm {
+            return Err(ReadError::OutOfRange { offset: target, start, end: hwm });
         }
         if target > start {
-            write_small_file(&self.dir.join(LOG_START_FILE), target.to_string().into_bytes())
+            write_small_file(&self.dir.join(LOG_START_FILE), target.0.to_string().into_bytes())
                 .await
                 .map_err(ReadError::Storage)?;
             {
                 let mut st = self.state.borrow_mut();
                 st.log_start_offset = st.log_start_offset.max(target);
-                let start = Offset(st.log_start_offset);
+                let start = st.log_start_offset;
                 st.epochs.truncate_from_start(start);
             }
-            tracing::info!(partition = %self.tp, log_start_offset = target, "records deleted");
+            tracing::info!(partition = %self.tp, log_start_offset = target.0, "records deleted");
             // Segments now below the start go here, or at the next retention check if
             // compaction is busy with this log.
             self.enforce_retention(i64::MIN).await.map_err(ReadError::Storage)?;
@@ -115,8 +114,8 @@ impl PartitionLog {
 }
 
 /// The log start offset kept by DeleteRecords, if it is inside `[first_base, next_offset]`.
-pub(super) async fn saved_log_start(dir: &std::path::Path, first_base: i64, next_offset: i64) -> Option<i64> {
+pub(super) async fn saved_log_start(dir: &std::path::Path, first_base: Offset, next_offset: Offset) -> Option<Offset> {
     let bytes = read_small_file(&dir.join(LOG_START_FILE)).await.ok()??;
-    let saved: i64 = std::str::from_utf8(&bytes).ok()?.trim().parse().ok()?;
+    let saved = Offset(std::str::from_utf8(&bytes).ok()?.trim().parse().ok()?);
     (saved > first_base && saved <= next_offset).then_some(saved)
 }

@@ -451,7 +451,7 @@ fn appends_after_a_roll_do_not_wait_for_the_sealed_segment_to_be_finalized() {
     let path = dir.path().to_path_buf();
     run(move || async move {
         let log = open(&path).await;
-        faults::hold_syncs(&segment_file_name(0, "log"));
+        faults::hold_syncs(&segment_file_name(Offset(0), "log"));
         let mut expected = Vec::new();
         for i in 0..40 {
             let out = log.append(make_batch(0, 5, 100, 1000 + i).into()).unwrap();
@@ -465,7 +465,7 @@ fn appends_after_a_roll_do_not_wait_for_the_sealed_segment_to_be_finalized() {
             assert!(acked.is_some_and(|r| r.is_ok()), "append {i} waited for the held finalization");
         }
         assert!(log.segment_count() > 2, "8 KiB segments must roll");
-        let index = path.join("t-0").join(segment_file_name(0, "index"));
+        let index = path.join("t-0").join(segment_file_name(Offset(0), "index"));
         assert!(!index.exists(), "the first segment was finalized while its fdatasync was held");
         faults::release();
         for _ in 0..1000 {
@@ -655,7 +655,7 @@ fn later_compaction_passes_clean_old_segments_against_new_keys() {
             wait_finalized(&log).await;
             let stats = log.compact(now).await.unwrap();
             assert!(stats.records_removed > 0, "round {round}: {stats:?}");
-            let active_base = log.state.borrow().segments.last().unwrap().base_offset;
+            let active_base = log.state.borrow().segments.last().unwrap().base_offset.0;
             let mut at = 0;
             let mut seen = std::collections::HashSet::new();
             while at < active_base {
@@ -775,7 +775,7 @@ fn compaction_keeps_the_latest_record_per_key_at_its_offset() {
         }
         log.wait_durable(Offset(end), true).await.unwrap();
         wait_finalized(&log).await;
-        let active_base = log.state.borrow().segments.last().unwrap().base_offset;
+        let active_base = log.state.borrow().segments.last().unwrap().base_offset.0;
         assert!(active_base > 100, "several sealed segments");
         let stats = log.compact(now).await.unwrap();
         assert!(stats.records_removed > 0 && stats.bytes_after < stats.bytes_before, "{stats:?}");

@@ -18,7 +18,7 @@ impl PartitionLog {
         bases.sort_unstable();
         let Some(&first) = bases.first() else { return Ok(offset) };
         // The segment holding `offset`: the last based at or below it (the first if none).
-        let keep = bases.iter().rposition(|&b| b <= offset.0).unwrap_or(0);
+        let keep = bases.iter().rposition(|&b| b <= offset).unwrap_or(0);
         for &base in &bases[keep + 1..] {
             for ext in ["log", "index", "timeindex", "snapshot"] {
                 remove_if_present(&dir.join(segment_file_name(base, ext)))?;
@@ -34,18 +34,18 @@ impl PartitionLog {
             Some(bytes) => OffsetIndex::decode(&bytes, size),
             None => None,
         };
-        let mut pos = match (&index, offset.0 > base) {
-            (Some(i), true) => i.lookup((offset.0 - base).min(u32::MAX as i64) as u32) as u64,
+        let mut pos = match (&index, offset > base) {
+            (Some(i), true) => i.lookup(offset.relative_to(base).min(u32::MAX as i64) as u32) as u64,
             _ => 0,
         };
         let mut end = base.max(first);
         while pos + batch::HEADER_BYTES as u64 <= size {
             let head = file.read(pos, batch::HEADER_BYTES).await?;
             let Some(h) = BatchHeader::read(&head) else { break };
-            if h.last_offset() >= offset.0 || h.batch_length.get() <= 0 {
+            if Offset(h.last_offset()) >= offset || h.batch_length.get() <= 0 {
                 break;
             }
-            end = h.last_offset() + 1;
+            end = Offset(h.last_offset()).next();
             pos += h.total_bytes() as u64;
         }
         let cut = pos.min(size);
@@ -63,8 +63,8 @@ impl PartitionLog {
                 remove_if_present(&dir.join(segment_file_name(o, "snapshot")))?;
             }
         }
-        tracing::info!(partition = %tp, requested = offset.0, log_end = end, "log truncated");
-        Ok(Offset(end))
+        tracing::info!(partition = %tp, requested = offset.0, log_end = end.0, "log truncated");
+        Ok(end)
     }
 }
 

@@ -40,7 +40,7 @@ impl DiskFull {
 /// A segment write submitted and not yet applied to `written`.
 struct WriteInFlight {
     seq: u64,
-    segment_base: i64,
+    segment_base: Offset,
     end: u64,
     /// It wrote a partial block: no other write may start until it completes.
     barrier: bool,
@@ -50,8 +50,8 @@ struct WriteInFlight {
 /// Segments are named by base offset, not position: retention removes segments from the
 /// front while the writer awaits.
 enum WriterAction {
-    Write(i64),
-    Finalize(i64),
+    Write(Offset),
+    Finalize(Offset),
     Wait,
 }
 
@@ -135,7 +135,7 @@ impl PartitionLog {
     /// retried as it was.
     async fn submit_writes(
         &self,
-        base: i64,
+        base: Offset,
         running: &mut FuturesUnordered<LocalBoxFuture<'static, (u64, Result<(), StorageError>)>>,
         writes: &mut VecDeque<WriteInFlight>,
         next_seq: &mut u64,
@@ -270,7 +270,7 @@ impl PartitionLog {
     }
 
     /// The segment's file, created on its first write.
-    async fn segment_file(&self, base: i64) -> Result<Rc<SegmentFile>, StorageError> {
+    async fn segment_file(&self, base: Offset) -> Result<Rc<SegmentFile>, StorageError> {
         let file = {
             let st = self.state.borrow();
             st.segments[st.segment_index(base)].file.clone()
@@ -326,7 +326,7 @@ impl PartitionLog {
     /// Finalizes segment `base` in a task of its own (counted in `tasks_running`, so that
     /// `close` waits for it). Out of space, it retries with backoff and appends are refused
     /// meanwhile, as for a write; any other failure takes the partition offline.
-    fn start_finalizing(self: &Rc<Self>, base: i64) {
+    fn start_finalizing(self: &Rc<Self>, base: Offset) {
         {
             let mut st = self.state.borrow_mut();
             let i = st.segment_index(base);
@@ -372,7 +372,7 @@ impl PartitionLog {
 
     /// A sealed (or, when closing, the active) segment that is fully written: trim it to
     /// its logical size, sync it, save its indexes.
-    async fn finalize_segment(&self, base: i64) -> Result<(), StorageError> {
+    async fn finalize_segment(&self, base: Offset) -> Result<(), StorageError> {
         let file = self.segment_file(base).await?;
         let (size, index, timeindex, sealed, next_offset) = {
             let st = self.state.borrow();
@@ -395,7 +395,7 @@ impl PartitionLog {
         let i = st.segment_index(base);
         st.segments[i].finalized = true;
         drop(st);
-        tracing::debug!(partition = %self.tp, base_offset = base, elapsed_us = started.elapsed().as_micros() as u64, "segment finalized");
+        tracing::debug!(partition = %self.tp, base_offset = base.0, elapsed_us = started.elapsed().as_micros() as u64, "segment finalized");
         Ok(())
     }
 
