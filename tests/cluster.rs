@@ -19,7 +19,6 @@ const NODES: usize = 3;
 const SESSION_MS: u64 = 3_000;
 
 struct Node {
-    id: i32,
     broker: Broker,
 }
 
@@ -62,7 +61,7 @@ impl Cluster {
             ];
             let mut broker = Broker::unstarted(*port, &overrides, 1);
             broker.format(&cluster_id);
-            nodes.push(Node { id, broker });
+            nodes.push(Node { broker });
         }
         // Every voter must be up for the first election: start them all, then wait.
         for n in nodes.iter_mut() {
@@ -161,7 +160,8 @@ fn three_nodes() {
     // A client bootstrapped from one broker reaches every partition's leader; a broker that
     // does not lead a partition answers NOT_LEADER_OR_FOLLOWER.
     let p = producer(&c.bootstrap(3), &[("acks", "all")]);
-    let msgs: Vec<TestMsg> = (0..60).map(|i| TestMsg::value(format!("m{i}"))).collect();
+    let keys: Vec<String> = (0..60).map(|i| format!("key-{i}")).collect();
+    let msgs: Vec<TestMsg> = keys.iter().map(|k| TestMsg::kv(Some(k.as_bytes()), Some(b"v"))).collect();
     let written = produce_ok(&p, "rf3", &msgs, Duration::from_secs(30));
     assert_eq!(written.iter().map(|(p, _)| *p).collect::<BTreeSet<_>>().len(), 6, "every partition written");
     drop(p);
@@ -210,7 +210,8 @@ fn three_nodes() {
     wait_until(Duration::from_secs(SESSION_MS / 1000 + 10), "the dead broker fenced", || {
         (!broker_ids(&c.bootstrap(witness)).contains(&victim)).then_some(())
     });
-    let t = wait_for_topic(&c.bootstrap(witness), "rf3", 6);
+    let md = metadata(&c.bootstrap(witness), Some("rf3"));
+    let t = md.topic("rf3").expect("rf3 listed");
     assert!(t.partitions.iter().all(|p| p.1 != victim), "a fenced broker leads nothing: {t:?}");
     assert!(t.partitions.iter().any(|p| p.1 == -1), "its partitions have no leader until it is back");
     c.node(victim).restart();
@@ -225,7 +226,8 @@ fn three_nodes() {
     let wiped = victim;
     c.node(wiped).stop();
     c.node(wiped).wipe_data();
-    c.node(wiped).format(&c.cluster_id.clone());
+    let id = c.cluster_id.clone();
+    c.node(wiped).format(&id);
     let status = c.node(wiped).start_expecting_exit(Duration::from_secs(30));
     assert!(!status.success(), "a wiped voter must not start");
     assert!(c.node(wiped).log_tail(50).contains("wiped"), "{}", c.node(wiped).log_tail(50));

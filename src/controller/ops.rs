@@ -160,7 +160,10 @@ impl Placer {
                 partition: p,
                 placement: PartitionPlacement {
                     leader: replicas[0],
-                    isr: replicas.clone(),
+                    // Only the leader is in sync: until followers replicate (the next
+                    // step), they hold nothing, and counting them would hold every acks=all
+                    // answer forever.
+                    isr: vec![replicas[0]],
                     replicas,
                     leader_epoch: 0,
                     partition_epoch: 0,
@@ -395,7 +398,7 @@ mod tests {
             let MetadataRecord::Partition { placement, .. } = r else { panic!("partition records follow the topic") };
             assert_eq!(placement.replicas.len(), 3);
             assert_eq!(placement.leader, placement.replicas[0], "the preferred replica leads");
-            assert_eq!(placement.isr, placement.replicas);
+            assert_eq!(placement.isr, vec![placement.leader], "followers hold no data yet: not in sync");
             let distinct: std::collections::BTreeSet<_> = placement.replicas.iter().collect();
             assert_eq!(distinct.len(), 3, "distinct brokers");
             let rack_set: std::collections::BTreeSet<_> = placement.replicas.iter().map(|&b| racks(b)).collect();

@@ -88,6 +88,11 @@ impl Peer {
         let admission = &self.sender.admission;
         if let Err(why) = admission.check(&answer.cluster_id, answer.from, answer.directory_id) {
             tracing::warn!(peer = answer.from, %why, "controller answer refused");
+            if !admission.same_cluster(&answer.cluster_id) {
+                // A voter of this node's configuration is in another cluster: one of the
+                // two was formatted with the wrong id, and they can never agree.
+                admission.note_refusal(&format!("voter {} at {} is in another cluster: {why}", answer.from, self.addr));
+            }
             return Err(CallError::Refused { addr: self.addr.clone(), why });
         }
         if let Response::Refused(why) = &answer.body {

@@ -117,6 +117,10 @@ impl Admission {
         }
     }
 
+    pub fn same_cluster(&self, cluster_id: &str) -> bool {
+        cluster_id == self.cluster_id
+    }
+
     /// The directory `node` is known by, if it was seen.
     pub fn known(&self, node: u64) -> Option<Uuid> {
         self.known.lock().unwrap_or_else(|p| p.into_inner()).get(&node).copied()
