@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use kafka_protocol::messages::{
-    ApiKey, DescribeClusterRequest, DescribeClusterResponse, ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, DescribeClusterRequest, DescribeClusterResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{NewTopic, TopicReplication};
@@ -173,6 +174,42 @@ fn three_nodes() {
         let got = consume_all_partition(&c.bootstrap(other), "rf3", id);
         assert!(!got.is_empty(), "partition {id} read through node {other}'s bootstrap");
     }
+
+    // Producer ids come from blocks the controller hands out: unique across brokers.
+    let mut ids = BTreeSet::new();
+    for id in 1..=NODES as i32 {
+        for _ in 0..2 {
+            let r: InitProducerIdResponse = kafka_call(
+                &c.bootstrap(id),
+                ApiKey::InitProducerId,
+                4,
+                &InitProducerIdRequest::default().with_transaction_timeout_ms(60_000),
+            );
+            assert_eq!(r.error_code, 0);
+            assert!(ids.insert(r.producer_id.0), "producer id {} handed out twice", r.producer_id.0);
+        }
+    }
+
+    // A consumer group bootstrapped from any broker finds its coordinator (the leader of
+    // its __consumer_offsets partition) and commits there.
+    let group = "cluster-group";
+    let consumer = consumer(
+        &c.bootstrap(2),
+        &[("group.id", group), ("auto.offset.reset", "earliest"), ("enable.auto.offset.store", "true")],
+    );
+    rdkafka::consumer::Consumer::subscribe(&consumer, &["rf3"]).unwrap();
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen < msgs.len() && Instant::now() < deadline {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(200)) {
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, msgs.len(), "the group read everything");
+    rdkafka::consumer::Consumer::commit_consumer_state(&consumer, rdkafka::consumer::CommitMode::Sync).unwrap();
+    drop(consumer);
+    let offsets_topic = wait_for_topic(&c.bootstrap(1), "__consumer_offsets", 50);
+    assert_eq!(offsets_topic.partitions[0].2.len(), 3, "min(3, brokers) replicas");
 
     // Kill -9 the active controller: another voter takes over within seconds; topics can be
     // created and deleted again; the restarted node catches up.

@@ -74,6 +74,11 @@ pub enum ControllerOp {
     Fence {
         node_ids: Vec<i32>,
     },
+    /// A block of `PRODUCER_ID_BLOCK` producer ids for a broker (Kafka's
+    /// AllocateProducerIds).
+    AllocateProducerIds {
+        node_id: i32,
+    },
     /// Records from a single-node metadata log written before the quorum existed, taken
     /// over as they are (once, on the first start of a node that has one).
     Import {
@@ -111,6 +116,21 @@ pub enum ControllerResult {
     /// For SetTopicConfigs, SetBrokerConfigs and CreatePartitions, one per item, in order;
     /// for RegisterBroker and Import, one.
     Changed(Vec<Result<(), ControllerError>>),
+    /// Producer ids `first..first + count`, the broker's to hand out.
+    ProducerIds {
+        first: i64,
+        count: i64,
+    },
+}
+
+/// Producer ids per block, as Kafka's controller hands them out.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// Where the first block starts: the wall clock in microseconds, which is above any id a
+/// single node of an earlier version handed out (those followed the clock), so producer
+/// state kept in its logs never meets a reused id.
+fn first_producer_id() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
 /// Where the controller places new partitions. With no broker registered yet (a node's
@@ -340,6 +360,11 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
             push(&mut scratch, Ok(records));
         }
         ControllerOp::Import { records } => push(&mut scratch, Ok(records.clone())),
+        ControllerOp::AllocateProducerIds { node_id } => {
+            let first = if scratch.next_producer_id == 0 { first_producer_id() } else { scratch.next_producer_id };
+            let record = MetadataRecord::ProducerIds { node_id: *node_id, next: first + PRODUCER_ID_BLOCK };
+            push(&mut scratch, Ok(vec![record]));
+        }
     }
     steps
 }
@@ -407,6 +432,21 @@ mod tests {
         }
         assert_eq!(leaders.len(), 6, "every broker leads some: {leaders:?}");
         assert!(leaders.values().all(|&n| n == 2));
+    }
+
+    #[test]
+    fn producer_id_blocks_never_overlap() {
+        let mut img = MetadataImage::default();
+        let mut blocks = Vec::new();
+        for node_id in [1, 2, 1] {
+            let records = plan(&img, &ControllerOp::AllocateProducerIds { node_id }, &placer()).remove(0).unwrap();
+            let MetadataRecord::ProducerIds { next, .. } = records[0] else { panic!("a producer id block") };
+            blocks.push(next - PRODUCER_ID_BLOCK..next);
+            records.iter().for_each(|r| img.apply(r));
+        }
+        assert!(blocks[0].start > 0);
+        assert_eq!(blocks[1].start, blocks[0].end);
+        assert_eq!(blocks[2].start, blocks[1].end);
     }
 
     #[test]

@@ -375,6 +375,17 @@ impl Service {
             ControllerOp::DeleteTopics { .. } => {
                 ControllerResult::Deleted(outcomes.into_iter().map(|o| o.map(drop)).collect())
             }
+            ControllerOp::AllocateProducerIds { .. } => match outcomes.into_iter().next() {
+                Some(Ok(records)) => match records.first() {
+                    Some(MetadataRecord::ProducerIds { next, .. }) => ControllerResult::ProducerIds {
+                        first: next - super::ops::PRODUCER_ID_BLOCK,
+                        count: super::ops::PRODUCER_ID_BLOCK,
+                    },
+                    _ => return (Err(ControllerError::Storage("no producer id block planned".into())), index),
+                },
+                Some(Err(e)) => return (Err(e), index),
+                None => return (Err(ControllerError::Storage("no producer id block planned".into())), index),
+            },
             _ => ControllerResult::Changed(outcomes.into_iter().map(|o| o.map(drop)).collect()),
         };
         (Ok(result), index)

@@ -73,6 +73,12 @@ pub enum MetadataRecord {
     UnfenceBroker {
         node_id: i32,
     },
+    /// A block of producer ids handed to a broker (Kafka's ProducerIdsRecord): ids below
+    /// `next` are taken, cluster-wide.
+    ProducerIds {
+        node_id: i32,
+        next: i64,
+    },
 }
 
 /// A registered broker (Kafka's BrokerRegistration).
@@ -119,6 +125,9 @@ pub struct MetadataImage {
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Registered brokers by node id.
     pub brokers: BTreeMap<i32, BrokerRegistration>,
+    /// The first producer id not handed out yet (0: none handed out).
+    #[serde(default)]
+    pub next_producer_id: i64,
 }
 
 impl MetadataImage {
@@ -184,6 +193,10 @@ impl MetadataImage {
                     b.fenced = true;
                 }
                 self.each_placement(*node_id, |p, node| p.fence(node));
+            }
+            MetadataRecord::ProducerIds { next, .. } => {
+                assert!(*next >= self.next_producer_id, "producer id blocks never go back");
+                self.next_producer_id = *next;
             }
             MetadataRecord::UnfenceBroker { node_id } => {
                 if let Some(b) = self.brokers.get_mut(node_id) {

@@ -46,26 +46,23 @@ pub struct Lifecycle {
     pub shutdown: AtomicBool,
     pub loaded_shards: AtomicUsize,
     pub drained_shards: AtomicUsize,
-    /// The last producer id handed out (InitProducerId).
-    pub last_producer_id: std::sync::atomic::AtomicI64,
+    /// The producer ids this broker may still hand out (InitProducerId): the rest of the
+    /// block the controller gave it, `next..end`.
+    pub producer_ids: std::sync::Mutex<std::ops::Range<i64>>,
     /// Open client connections, for `max.connections` and `max.connections.per.ip`.
     pub admission: Arc<crate::server::admission::Admission>,
 }
 
 impl Lifecycle {
-    /// A producer id never handed out before by this node: ids follow the wall clock in
-    /// microseconds, so a restarted broker continues above the ids of the previous run
-    /// (unless that run handed out more than a million ids a second).
-    pub fn next_producer_id(&self) -> i64 {
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as i64)
-            .unwrap_or(0);
-        let prev = self
-            .last_producer_id
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| Some((cur + 1).max(now_us)))
-            .expect("the closure always returns Some");
-        (prev + 1).max(now_us)
+    /// A producer id from this broker's block, if any is left.
+    pub fn take_producer_id(&self) -> Option<i64> {
+        let mut ids = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.next()
+    }
+
+    /// A new block from the controller (an older one, if any, is dropped).
+    pub fn set_producer_ids(&self, ids: std::ops::Range<i64>) {
+        *self.producer_ids.lock().unwrap_or_else(|p| p.into_inner()) = ids;
     }
 }
 

@@ -55,5 +55,5 @@ pub fn controller_id(shard: &Shard, image: &MetadataImage) -> i32 {
 
 /// Replicas on brokers that are not live (fenced or never registered).
 pub fn offline_replicas(image: &MetadataImage, replicas: &[i32]) -> Vec<i32> {
-    replicas.iter().copied().filter(|r| !image.brokers.get(r).is_some_and(|b| !b.fenced)).collect()
+    replicas.iter().copied().filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced)).collect()
 }

@@ -1,6 +1,8 @@
 //! InitProducerId v0–5 for idempotent producers: a new producer id with epoch 0, or, when
 //! the client names its id and epoch (v3+, KIP-360), the same id with the epoch bumped.
-//! Transactions are not implemented: a transactional id is refused.
+//! New ids come from a block the active controller handed this broker (unique
+//! cluster-wide); an exhausted block is replaced first. Transactions are not implemented:
+//! a transactional id is refused.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
@@ -8,9 +10,25 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
 use crate::server::context::RequestContext;
+use crate::shard::controller::{ControllerError, ControllerOp, ControllerResult};
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 5;
+
+/// An id from this broker's block, asking the controller for a new block when it is spent.
+async fn new_producer_id(shard: &std::rc::Rc<crate::shard::Shard>) -> Result<i64, ControllerError> {
+    if let Some(id) = shard.lifecycle.take_producer_id() {
+        return Ok(id);
+    }
+    let op = ControllerOp::AllocateProducerIds { node_id: shard.node.node_id };
+    match super::controller_call(shard, op).await? {
+        ControllerResult::ProducerIds { first, count } => {
+            shard.lifecycle.set_producer_ids(first..first + count);
+            shard.lifecycle.take_producer_id().ok_or_else(|| ControllerError::Storage("empty producer id block".into()))
+        }
+        _ => Err(ControllerError::Storage("unexpected controller answer".into())),
+    }
+}
 
 pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let shard = &ctx.shard;
@@ -22,14 +40,20 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         resp.producer_epoch = -1;
         return respond(req, &resp);
     }
-    let (id, epoch) = if req.version() >= 3 && r.producer_id.0 >= 0 && r.producer_epoch >= 0 {
-        if r.producer_epoch < i16::MAX - 1 {
-            (r.producer_id.0, r.producer_epoch + 1)
-        } else {
-            (shard.lifecycle.next_producer_id(), 0)
-        }
+    let bump = req.version() >= 3 && r.producer_id.0 >= 0 && r.producer_epoch >= 0 && r.producer_epoch < i16::MAX - 1;
+    let (id, epoch) = if bump {
+        (r.producer_id.0, r.producer_epoch + 1)
     } else {
-        (shard.lifecycle.next_producer_id(), 0)
+        match new_producer_id(shard).await {
+            Ok(id) => (id, 0),
+            Err(e) => {
+                tracing::warn!(error = %e, "no producer id block from the controller");
+                resp.error_code = ResponseError::CoordinatorLoadInProgress.code();
+                resp.producer_id = ProducerId(-1);
+                resp.producer_epoch = -1;
+                return respond(req, &resp);
+            }
+        }
     };
     tracing::debug!(producer_id = id, epoch, "producer id issued");
     resp.producer_id = ProducerId(id);
