@@ -563,11 +563,13 @@ impl BrokerConfig {
 
     fn check_listeners(&self) -> Result<(), ConfigError> {
         let names = self.listeners.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(",");
-        if !self.listeners.iter().any(|l| !self.controller_listener_names.contains(&l.name)) {
+        if self.process_roles.broker
+            && !self.listeners.iter().any(|l| !self.controller_listener_names.contains(&l.name))
+        {
             return Err(invalid(
                 "listeners",
                 &names,
-                "a listener for clients is required (one not named in controller.listener.names)",
+                "a broker needs a listener for clients (one not named in controller.listener.names)",
             ));
         }
         for l in &self.listeners {
@@ -606,8 +608,26 @@ impl BrokerConfig {
                 "this node is a controller but not one of controller.quorum.voters",
             ));
         }
-        if !self.process_roles.broker || !self.process_roles.controller {
-            return Err(invalid("process.roles", "", "only combined nodes (broker,controller) are supported so far"));
+        if !self.process_roles.controller && self.controller_quorum_voters.contains_key(&self.node_id) {
+            return Err(invalid(
+                "process.roles",
+                "broker",
+                "this node is one of controller.quorum.voters, so it is a controller",
+            ));
+        }
+        if !self.process_roles.controller && self.controller_quorum_voters.is_empty() {
+            return Err(invalid(
+                "controller.quorum.voters",
+                "",
+                "a node that is not a controller needs the controllers' addresses",
+            ));
+        }
+        if !self.process_roles.broker && self.controller_quorum_voters.is_empty() {
+            return Err(invalid(
+                "process.roles",
+                "controller",
+                "a controller-only node needs controller.quorum.voters",
+            ));
         }
         Ok(())
     }
@@ -919,6 +939,31 @@ mod tests {
         let err = BrokerConfig::from_sources("log.message.timestamp.type=Foo", &[]).unwrap_err();
         assert!(err.to_string().contains("CreateTime or LogAppendTime"));
         assert!(BrokerConfig::from_sources("listeners=nonsense", &[]).is_err());
+    }
+
+    #[test]
+    fn cluster_roles_and_listeners() {
+        let cfg = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            BrokerConfig::from_sources("", &pairs).map(|(c, _)| c)
+        };
+        let voters = ("controller.quorum.voters", "1@127.0.0.1:9093,2@127.0.0.1:9095");
+        let both = cfg(&[voters, ("listeners", "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093")]).unwrap();
+        assert!(both.is_cluster());
+        assert_eq!(both.client_listener().port, 9092);
+        assert_eq!(both.controller_listener().unwrap().port, 9093);
+        assert_eq!(both.controller_quorum_voters[&2], ("127.0.0.1".to_string(), 9095));
+        assert!(cfg(&[voters]).is_err(), "a voter needs a controller listener");
+        let broker_only = [("node.id", "3"), ("process.roles", "broker"), voters];
+        assert!(cfg(&broker_only).is_ok());
+        assert!(cfg(&[("process.roles", "broker"), voters]).is_err(), "node 1 is a voter");
+        assert!(cfg(&[("process.roles", "broker")]).is_err(), "a broker alone needs the voters");
+        let controller_only = [("process.roles", "controller"), voters, ("listeners", "CONTROLLER://127.0.0.1:9093")];
+        assert!(cfg(&controller_only).is_ok(), "no client listener needed");
+        assert!(cfg(&[("process.roles", "router")]).is_err());
+        assert!(cfg(&[("controller.quorum.voters", "1@nohost")]).is_err());
+        assert!(cfg(&[("listeners", "SSL://127.0.0.1:9092")]).is_err(), "SSL is not served yet");
+        assert!(cfg(&[("listeners", "PLAINTEXT://127.0.0.1:9092,PLAINTEXT://127.0.0.1:9093")]).is_err());
     }
 
     #[test]

@@ -119,3 +119,5 @@ pub const CONTROLLER_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::fr
 const _: () = assert!(CONTROLLER_RAFT_HEARTBEAT_MS * 3 <= CONTROLLER_ELECTION_TIMEOUT_MS);
 /// How often the active controller looks for expired broker sessions.
 pub const CONTROLLER_SESSION_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long a voter holds a broker's metadata poll open waiting for a newer image.
+pub const CONTROLLER_IMAGE_POLL: std::time::Duration = std::time::Duration::from_secs(2);

@@ -168,6 +168,9 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     std::fs::create_dir_all(&config.log_dir).map_err(|e| format!("log.dirs {}: {e}", config.log_dir.display()))?;
     let (cluster_id, directory_id) = load_or_create_meta_properties(&config)?;
     sluice::storage::io::write_iopoll_probe(&config.log_dir).map_err(|e| e.to_string())?;
+    if !config.process_roles.broker {
+        return run_controller_only(&config, &cluster_id, directory_id);
+    }
     let (quorum, registration) = start_quorum(&config, &cluster_id, directory_id, shards)?;
     let image = quorum.image();
     remove_orphan_partitions(&config.log_dir, &image);
@@ -536,18 +539,15 @@ fn remove_orphan_partitions(dir: &Path, image: &metadata::MetadataImage) {
     }
 }
 
-/// Starts the controller quorum (a single node is its own quorum), takes over a metadata
-/// log from before the quorum existed, and registers this node with the active controller:
-/// it then leads its partitions again, each under a new leader epoch, as a KRaft
-/// controller re-elects a restarted broker. Returns once this node's image holds the
-/// registration, and keeps heartbeating from then on.
-fn start_quorum(
+/// Starts this node's part of the controller quorum (a voter, or a broker's metadata
+/// follower; a single node is its own quorum) and waits until it knows the active
+/// controller and has caught up.
+fn start_controller(
     config: &BrokerConfig,
     cluster_id: &str,
     directory_id: uuid::Uuid,
     shards: usize,
-) -> Result<(sluice::controller::service::QuorumHandle, Registration), String> {
-    use sluice::controller::ops::ControllerOp;
+) -> Result<sluice::controller::service::QuorumHandle, String> {
     let dir = config.log_dir.join("__cluster_metadata");
     let mut voters = std::collections::BTreeMap::new();
     for (id, (host, port)) in &config.controller_quorum_voters {
@@ -557,7 +557,7 @@ fn start_quorum(
         // The embedded default: this node is the only voter, and needs no listener.
         voters.insert(config.node_id as u64, "127.0.0.1:0".to_string());
     }
-    let listener = match (config.is_cluster(), config.controller_listener()) {
+    let listener = match (config.is_cluster() && config.process_roles.controller, config.controller_listener()) {
         (true, Some(l)) => Some(
             bind_when_free(&l.host, l.port)
                 .map_err(|e| format!("listeners: cannot bind the controller listener {}:{}: {e}", l.host, l.port))?,
@@ -577,6 +577,36 @@ fn start_quorum(
     let quorum = sluice::controller::service::start(service_config)?;
     tracing::info!(voters = ?config.controller_quorum_voters.keys().collect::<Vec<_>>(), "waiting for the controller quorum");
     quorum.wait_ready(QUORUM_READY_WAIT)?;
+    Ok(quorum)
+}
+
+/// `process.roles=controller`: a voter of the quorum that serves no clients and holds no
+/// partitions. Runs until SIGTERM or SIGINT.
+fn run_controller_only(config: &BrokerConfig, cluster_id: &str, directory_id: uuid::Uuid) -> Result<(), String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| format!("cannot install signal handler: {e}"))?;
+    let quorum = start_controller(config, cluster_id, directory_id, 1)?;
+    tracing::info!(node_id = config.node_id, active_controller = ?quorum.active_controller(), "controller ready");
+    if let Some(sig) = signals.forever().next() {
+        tracing::info!(signal = sig, "controller stopping");
+    }
+    Ok(())
+}
+
+/// Joins the controller quorum, takes over a metadata log from before the quorum existed,
+/// and registers this broker with the active controller: it then leads its partitions
+/// again, each under a new leader epoch, as a KRaft controller re-elects a restarted
+/// broker. Returns once this node's image holds the registration, and keeps heartbeating
+/// from then on.
+fn start_quorum(
+    config: &BrokerConfig,
+    cluster_id: &str,
+    directory_id: uuid::Uuid,
+    shards: usize,
+) -> Result<(sluice::controller::service::QuorumHandle, Registration), String> {
+    use sluice::controller::ops::ControllerOp;
+    let quorum = start_controller(config, cluster_id, directory_id, shards)?;
     // A single-node metadata log from before the quorum: its records become the quorum's
     // first entry, and the file is kept aside (renamed) so it is taken over only once.
     let old = store::log_path(&config.log_dir);

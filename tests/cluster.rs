@@ -274,3 +274,67 @@ fn three_nodes() {
     assert!(!status.success(), "a node of another cluster must not start");
     assert!(c.node(wiped).log_tail(50).contains("cluster"), "{}", c.node(wiped).log_tail(50));
 }
+
+/// `process.roles` apart: node 1 only a controller (no client listener, no partitions),
+/// nodes 2 and 3 both, node 4 only a broker (not a voter: it follows the metadata).
+#[test]
+fn dedicated_roles() {
+    let cluster_id = random_cluster_id();
+    let ports: Vec<(u16, u16)> = (0..4).map(|_| (free_port(), free_port())).collect();
+    let voters = (0..3).map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i].1)).collect::<Vec<_>>().join(",");
+    let mut nodes = Vec::new();
+    for (i, (port, cport)) in ports.iter().enumerate() {
+        let id = i as i32 + 1;
+        let (roles, listeners) = match id {
+            1 => ("controller", format!("CONTROLLER://127.0.0.1:{cport}")),
+            4 => ("broker", format!("PLAINTEXT://127.0.0.1:{port}")),
+            _ => ("broker,controller", format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}")),
+        };
+        let overrides = vec![
+            ("node.id".to_string(), id.to_string()),
+            ("process.roles".to_string(), roles.to_string()),
+            ("controller.quorum.voters".to_string(), voters.clone()),
+            ("listeners".to_string(), listeners),
+            ("broker.session.timeout.ms".to_string(), SESSION_MS.to_string()),
+            ("broker.heartbeat.interval.ms".to_string(), "500".to_string()),
+        ];
+        let mut broker = Broker::unstarted(*port, &overrides, 1);
+        broker.format(&cluster_id);
+        nodes.push(broker);
+    }
+    for n in nodes.iter_mut() {
+        n.spawn();
+    }
+    for n in nodes.iter_mut().skip(1) {
+        n.wait_ready();
+    }
+    let brokers: BTreeSet<i32> = [2, 3, 4].into();
+    for b in nodes.iter().skip(1) {
+        wait_until(Duration::from_secs(20), "the brokers listed", || {
+            (broker_ids(&b.bootstrap()) == brokers).then_some(())
+        });
+    }
+    let alive = nodes[0].is_running();
+    assert!(alive, "the controller-only node runs:\n{}", nodes[0].log_tail(30));
+    // Created through the broker-only node (forwarded to the active controller), placed on
+    // the three brokers only, and written through it.
+    let res = create_topics_raw(
+        &nodes[3].bootstrap(),
+        &[NewTopic::new("roles", 3, TopicReplication::Fixed(3))],
+        &admin_opts(),
+    );
+    assert!(res[0].is_ok(), "{res:?}");
+    for b in nodes.iter().skip(1) {
+        let t = wait_for_topic(&b.bootstrap(), "roles", 3);
+        for (_, _, replicas, _, _) in &t.partitions {
+            assert_eq!(replicas.iter().copied().collect::<BTreeSet<_>>(), brokers, "{replicas:?}");
+        }
+    }
+    let p = producer(&nodes[3].bootstrap(), &[("acks", "all")]);
+    let keys: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    let msgs: Vec<TestMsg> = keys.iter().map(|k| TestMsg::kv(Some(k.as_bytes()), Some(b"v"))).collect();
+    produce_ok(&p, "roles", &msgs, Duration::from_secs(30));
+    for n in nodes.iter_mut() {
+        n.stop();
+    }
+}

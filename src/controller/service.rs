@@ -23,6 +23,7 @@ use openraft::BasicNode;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::observer::Observer;
 use super::ops::{plan, validate_only, ControllerError, ControllerOp, ControllerResult, Placer, Registration};
 use super::quorum::log_store::LogStore;
 use super::quorum::state_machine::MetadataStateMachine;
@@ -74,10 +75,34 @@ struct Sessions {
     last_seen: BTreeMap<i32, tokio::time::Instant>,
 }
 
+/// What this node is in the quorum: a voter runs the Raft node; a broker that is not a
+/// voter observes.
+#[derive(Clone)]
+enum Member {
+    Voter(Arc<Service>),
+    Observer(Arc<Observer>),
+}
+
+impl Member {
+    async fn execute_anywhere(&self, op: ControllerOp) -> (Result<ControllerResult, ControllerError>, u64) {
+        match self {
+            Member::Voter(s) => s.execute_anywhere(op).await,
+            Member::Observer(o) => o.execute_anywhere(op).await,
+        }
+    }
+
+    async fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
+        match self {
+            Member::Voter(s) => s.wait_ready(timeout).await,
+            Member::Observer(o) => o.wait_ready(timeout).await,
+        }
+    }
+}
+
 /// The shards' handle on the service.
 #[derive(Clone)]
 pub struct QuorumHandle {
-    service: Arc<Service>,
+    member: Member,
     runtime: tokio::runtime::Handle,
     pub images: watch::Receiver<Arc<MetadataImage>>,
 }
@@ -86,8 +111,8 @@ impl QuorumHandle {
     /// Runs `op` on the active controller; returns its result and the metadata log index
     /// that holds it (0 when nothing was written).
     pub async fn execute(&self, op: ControllerOp) -> (Result<ControllerResult, ControllerError>, u64) {
-        let service = self.service.clone();
-        match self.runtime.spawn(async move { service.execute_anywhere(op).await }).await {
+        let member = self.member.clone();
+        match self.runtime.spawn(async move { member.execute_anywhere(op).await }).await {
             Ok(r) => r,
             Err(e) => (Err(ControllerError::NotAvailable(e.to_string())), 0),
         }
@@ -99,14 +124,17 @@ impl QuorumHandle {
 
     /// The node id of the active controller (the Raft leader), if one is known.
     pub fn active_controller(&self) -> Option<u64> {
-        self.service.raft.metrics().borrow().current_leader
+        match &self.member {
+            Member::Voter(s) => s.raft.metrics().borrow().current_leader,
+            Member::Observer(o) => o.active_controller(),
+        }
     }
 
     /// Blocks the calling (non-shard) thread until the node knows an active controller and
     /// has applied the metadata log as far as it reaches, or `timeout`.
     pub fn wait_ready(&self, timeout: Duration) -> Result<Arc<MetadataImage>, String> {
-        let service = self.service.clone();
-        let task = self.runtime.spawn(async move { service.wait_ready(timeout).await });
+        let member = self.member.clone();
+        let task = self.runtime.spawn(async move { member.wait_ready(timeout).await });
         futures::executor::block_on(task).map_err(|e| e.to_string())??;
         Ok(self.image())
     }
@@ -115,7 +143,7 @@ impl QuorumHandle {
     /// for the life of the process; registers again if the controller no longer knows this
     /// incarnation.
     pub fn start_heartbeats(&self, registration: Registration, interval: Duration) {
-        let service = self.service.clone();
+        let service = self.member.clone();
         self.runtime.spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -142,7 +170,7 @@ impl QuorumHandle {
     /// leadership, and waits (up to `timeout`) until it has, as Kafka's brokers do before
     /// they stop.
     pub fn controlled_shutdown(&self, registration: &Registration, timeout: Duration) {
-        let service = self.service.clone();
+        let service = self.member.clone();
         let op = ControllerOp::Heartbeat {
             node_id: registration.node_id,
             incarnation: registration.incarnation,
@@ -170,7 +198,8 @@ impl QuorumHandle {
     }
 }
 
-/// Starts the controller thread and the Raft node on it.
+/// Starts the controller thread and, on it, the Raft node (a voter) or the metadata
+/// follower (a broker that is not a voter).
 pub fn start(config: ServiceConfig) -> Result<QuorumHandle, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -184,7 +213,11 @@ pub fn start(config: ServiceConfig) -> Result<QuorumHandle, String> {
                 }
             };
             rt.block_on(async move {
-                let started = Service::boot(config).await;
+                let started = if config.voters.contains_key(&(config.node_id as u64)) {
+                    Service::boot(config).await.map(|(s, images)| (Member::Voter(s), images))
+                } else {
+                    Service::observe(config).map(|(o, images)| (Member::Observer(o), images))
+                };
                 let ok = started.is_ok();
                 let _ = tx.send(started.map(|(s, images)| (s, images, tokio::runtime::Handle::current())));
                 if ok {
@@ -194,11 +227,27 @@ pub fn start(config: ServiceConfig) -> Result<QuorumHandle, String> {
             });
         })
         .map_err(|e| format!("cannot start the controller thread: {e}"))?;
-    let (service, images, runtime) = rx.recv().map_err(|_| "the controller thread died at start".to_string())??;
-    Ok(QuorumHandle { service, runtime, images })
+    let (member, images, runtime) = rx.recv().map_err(|_| "the controller thread died at start".to_string())??;
+    Ok(QuorumHandle { member, runtime, images })
 }
 
 impl Service {
+    /// A broker that is not a voter: no Raft node, a metadata follower instead.
+    fn observe(config: ServiceConfig) -> Result<(Arc<Observer>, watch::Receiver<Arc<MetadataImage>>), String> {
+        let dir = config.dir.join("observer");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let admission = Arc::new(Admission::open(&config.cluster_id, &dir).map_err(|e| e.to_string())?);
+        let sender = Sender {
+            cluster_id: config.cluster_id.clone(),
+            node_id: config.node_id as u64,
+            directory_id: config.directory_id,
+            admission,
+        };
+        let (observer, images) = Observer::new(config.voters, sender);
+        tokio::spawn(observer.clone().follow());
+        Ok((observer, images))
+    }
+
     async fn boot(config: ServiceConfig) -> Result<(Arc<Service>, watch::Receiver<Arc<MetadataImage>>), String> {
         let raft_dir = config.dir.join("raft");
         let log = LogStore::open(&raft_dir).map_err(|e| format!("controller log: {e}"))?;
@@ -470,6 +519,14 @@ impl Service {
                 }
                 let (result, index) = self.execute_here(op).await;
                 Response::Executed { result, index }
+            }
+            Request::FetchImage { have_index } => {
+                let mut images = self.sm.subscribe();
+                let newer = images.wait_for(|i| i.log_index > have_index);
+                let _ = tokio::time::timeout(limits::CONTROLLER_IMAGE_POLL, newer).await;
+                let image = self.sm.image();
+                let image = (image.log_index > have_index).then(|| Box::new((*image).clone()));
+                Response::Image { image, leader: self.raft.current_leader().await }
             }
         }
     }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::controller::ops::{ControllerError, ControllerOp, ControllerResult};
 use crate::controller::quorum::TypeConfig;
 use crate::limits;
+use crate::metadata::MetadataImage;
 
 /// Every request and every response names the cluster and the node it comes from, and
 /// that node's metadata directory id: a node whose metadata was wiped comes back with a new
@@ -40,6 +41,12 @@ pub enum Request {
     /// An operation a broker forwards to the active controller: admin requests, its
     /// registration, its heartbeats.
     Execute(ControllerOp),
+    /// A broker that is not a voter (`process.roles=broker`) follows the metadata: the
+    /// image once it is newer than `have_index` (a long poll, answered within
+    /// `limits::CONTROLLER_IMAGE_POLL`).
+    FetchImage {
+        have_index: u64,
+    },
 }
 
 type RaftErr<E = openraft::error::Infallible> = openraft::error::RaftError<u64, E>;
@@ -56,6 +63,11 @@ pub enum Response {
     Executed {
         result: Result<ControllerResult, ControllerError>,
         index: u64,
+    },
+    /// The voter's image if newer than asked for, and the active controller it knows.
+    Image {
+        image: Option<Box<MetadataImage>>,
+        leader: Option<u64>,
     },
     /// This node is not the active controller; try `leader` (its node id) if known.
     NotController {

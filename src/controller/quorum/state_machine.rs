@@ -77,6 +77,11 @@ impl MetadataStateMachine {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A receiver of the images applied from now on.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.published.subscribe()
+    }
+
     /// The image as of the last applied entry.
     pub fn image(&self) -> Arc<MetadataImage> {
         self.published.borrow().clone()
