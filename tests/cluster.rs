@@ -175,6 +175,23 @@ fn three_nodes() {
         assert!(!got.is_empty(), "partition {id} read through node {other}'s bootstrap");
     }
 
+    // rskafka, bootstrapped from node 1, finds and writes every partition's leader.
+    runtime().block_on(async {
+        let client = rs_client(&c.bootstrap(1)).await;
+        for partition in 0..6 {
+            let pc = rs_partition(&client, "rf3", partition).await;
+            let record = rs_record(Some(b"rs"), Some(b"v"), &[], now_millis());
+            let written = within(
+                Duration::from_secs(20),
+                "rskafka produce",
+                pc.produce(vec![record], rskafka::client::partition::Compression::NoCompression),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("rskafka produce to rf3/{partition}: {e}"));
+            assert_eq!(written.len(), 1);
+        }
+    });
+
     // Producer ids come from blocks the controller hands out: unique across brokers.
     let mut ids = BTreeSet::new();
     for id in 1..=NODES as i32 {
