@@ -312,7 +312,8 @@ fn dedicated_roles() {
             ("process.roles".to_string(), roles.to_string()),
             ("controller.quorum.voters".to_string(), voters.clone()),
             ("listeners".to_string(), listeners),
-            ("broker.session.timeout.ms".to_string(), SESSION_MS.to_string()),
+            // Long sessions: a broker that leaves sooner than this did so by controlled shutdown.
+            ("broker.session.timeout.ms".to_string(), "60000".to_string()),
             ("broker.heartbeat.interval.ms".to_string(), "500".to_string()),
         ];
         let mut broker = Broker::unstarted(*port, &overrides, 1);
@@ -351,7 +352,18 @@ fn dedicated_roles() {
     let keys: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
     let msgs: Vec<TestMsg> = keys.iter().map(|k| TestMsg::kv(Some(k.as_bytes()), Some(b"v"))).collect();
     produce_ok(&p, "roles", &msgs, Duration::from_secs(30));
+    drop(p);
+    // SIGTERM: the broker asks to be moved out of leadership before it stops (controlled
+    // shutdown), so it is fenced at once, not after its 60 s session.
+    nodes[2].stop();
+    wait_until(Duration::from_secs(15), "node 3 out after its controlled shutdown", || {
+        (!broker_ids(&nodes[1].bootstrap()).contains(&3)).then_some(())
+    });
+    let md = metadata(&nodes[1].bootstrap(), Some("roles"));
+    assert!(md.topic("roles").unwrap().partitions.iter().all(|p| p.1 != 3), "node 3 leads nothing");
     for n in nodes.iter_mut() {
-        n.stop();
+        if n.is_running() {
+            n.stop();
+        }
     }
 }

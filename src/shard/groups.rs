@@ -387,10 +387,17 @@ impl GroupDriver {
         let partitions =
             shard.image().topic(OFFSETS_TOPIC).map_or(shard.config.offsets_topic_num_partitions, |t| t.partitions);
         let partition = offsets_partition(group, partitions);
-        let Some(log) = shard.log(&TopicPartition::new(OFFSETS_TOPIC, partition)) else {
+        let Some(p) = shard.partition(&TopicPartition::new(OFFSETS_TOPIC, partition)) else {
             tracing::error!(group, partition, "group coordinator has no __consumer_offsets partition here");
             return false;
         };
+        // Only the partition's leader coordinates its groups: a replica that lost the
+        // leadership (fenced, or the partition moved) must not write into its log.
+        if !p.is_leader() {
+            tracing::warn!(group, partition, "not the leader of the group's partition any more; not written");
+            return false;
+        }
+        let log = p.log.clone();
         if let Some(ms) = test_persist_delay() {
             glommio::timer::sleep(ms).await;
         }

@@ -481,8 +481,12 @@ impl Shard {
             let held = self.partition(&tp);
             if let Some(p) = held {
                 p.log.set_config(config);
-                if let Err(e) = p.apply_placement(&placement).await {
-                    tracing::error!(partition = %tp, error = %e, "cannot take the new leader epoch");
+                match p.apply_placement(&placement).await {
+                    // The group coordinator of a `__consumer_offsets` partition is its leader:
+                    // a new leader loads the groups from the log and takes them over.
+                    Ok(true) if &*tp.topic == crate::group::OFFSETS_TOPIC => self.groups.load(&p.log).await,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(partition = %tp, error = %e, "cannot take the new leader epoch"),
                 }
                 continue;
             }

@@ -45,12 +45,14 @@ impl Partition {
         self.log.topic_partition()
     }
 
-    /// Takes a new placement entry from a metadata image.
-    pub async fn apply_placement(&self, placement: &PartitionPlacement) -> Result<(), StorageError> {
-        let (changed, leader, epoch) = {
+    /// Takes a new placement entry from a metadata image. True if this replica became the
+    /// leader by it (it was not before).
+    pub async fn apply_placement(&self, placement: &PartitionPlacement) -> Result<bool, StorageError> {
+        let (changed, was_leader, leader, epoch) = {
             let mut st = self.state.borrow_mut();
+            let was_leader = st.is_leader();
             let changed = st.apply_placement(placement);
-            (changed, st.is_leader(), st.leader_epoch())
+            (changed, was_leader, st.is_leader(), st.leader_epoch())
         };
         if changed {
             self.replica_progress.notify_all();
@@ -58,7 +60,7 @@ impl Partition {
                 self.log.assign_epoch(epoch).await?;
             }
         }
-        Ok(())
+        Ok(leader && !was_leader)
     }
 
     pub fn leader_epoch(&self) -> LeaderEpoch {
