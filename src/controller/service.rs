@@ -104,6 +104,9 @@ impl Member {
 pub struct QuorumHandle {
     member: Member,
     runtime: tokio::runtime::Handle,
+    /// Set by a controlled shutdown: heartbeats from then on ask to stay out of leadership
+    /// (Kafka's `wantShutDown`), so the next one does not unfence the broker again.
+    shutting_down: Arc<std::sync::atomic::AtomicBool>,
     pub images: watch::Receiver<Arc<MetadataImage>>,
 }
 
@@ -144,6 +147,7 @@ impl QuorumHandle {
     /// incarnation.
     pub fn start_heartbeats(&self, registration: Registration, interval: Duration) {
         let service = self.member.clone();
+        let shutting_down = self.shutting_down.clone();
         self.runtime.spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -152,7 +156,7 @@ impl QuorumHandle {
                 let op = ControllerOp::Heartbeat {
                     node_id: registration.node_id,
                     incarnation: registration.incarnation,
-                    shutting_down: false,
+                    shutting_down: shutting_down.load(std::sync::atomic::Ordering::Acquire),
                 };
                 match service.execute_anywhere(op).await.0 {
                     Err(ControllerError::StaleBroker(_)) => {
@@ -170,6 +174,7 @@ impl QuorumHandle {
     /// leadership, and waits (up to `timeout`) until it has, as Kafka's brokers do before
     /// they stop.
     pub fn controlled_shutdown(&self, registration: &Registration, timeout: Duration) {
+        self.shutting_down.store(true, std::sync::atomic::Ordering::Release);
         let service = self.member.clone();
         let op = ControllerOp::Heartbeat {
             node_id: registration.node_id,
@@ -228,7 +233,7 @@ pub fn start(config: ServiceConfig) -> Result<QuorumHandle, String> {
         })
         .map_err(|e| format!("cannot start the controller thread: {e}"))?;
     let (member, images, runtime) = rx.recv().map_err(|_| "the controller thread died at start".to_string())??;
-    Ok(QuorumHandle { member, runtime, images })
+    Ok(QuorumHandle { member, runtime, images, shutting_down: Arc::default() })
 }
 
 impl Service {
@@ -395,6 +400,8 @@ impl Service {
         for step in steps {
             let outcome = match step {
                 Err(e) => Err(e),
+                // Nothing to write (a heartbeat that changes nothing): no entry.
+                Ok(records) if records.is_empty() => Ok(records),
                 Ok(records) if validate_only(&op) => {
                     records.iter().for_each(|r| scratch.apply(r));
                     Ok(records)
