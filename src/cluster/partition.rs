@@ -31,6 +31,28 @@ pub struct PartitionState {
     /// This replica's durable log end.
     local_end: Offset,
     high_watermark: Offset,
+    /// When each follower was last caught up with this leader's log end (Kafka's
+    /// `lastCaughtUpTimeMs`), for the ISR rules; reset by every leader epoch.
+    caught_up: BTreeMap<NodeId, FollowerLag>,
+    /// When this node began leading under the current epoch (set by the first clock
+    /// reading after it): a follower not heard from yet is counted as caught up then.
+    leading_since_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FollowerLag {
+    last_caught_up_ms: i64,
+    last_fetch_ms: i64,
+    /// The leader's log end when the follower last fetched.
+    last_fetch_leader_end: Offset,
+}
+
+/// A change of the ISR this leader asks the controller for (Kafka's AlterPartition): the
+/// whole new ISR, as a compare-and-swap on `partition_epoch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrChange {
+    pub isr: Vec<NodeId>,
+    pub partition_epoch: i32,
 }
 
 impl PartitionState {
@@ -48,6 +70,8 @@ impl PartitionState {
             followers: BTreeMap::new(),
             local_end,
             high_watermark: Offset(0),
+            caught_up: BTreeMap::new(),
+            leading_since_ms: None,
         };
         s.apply_placement(placement);
         s.advance_high_watermark();
@@ -89,6 +113,8 @@ impl PartitionState {
         if epoch_changed {
             // A new leader epoch: what followers reported under the old one is stale.
             self.followers.clear();
+            self.caught_up.clear();
+            self.leading_since_ms = None;
         }
         self.advance_high_watermark();
         epoch_changed
@@ -108,6 +134,71 @@ impl PartitionState {
         }
         self.followers.insert(node, end);
         self.advance_high_watermark()
+    }
+
+    /// A follower fetched from `fetch_offset` at `now_ms`: its progress for the high
+    /// watermark, and for the ISR rules whether it is caught up. As Kafka: caught up now if
+    /// it asked for this leader's log end; caught up at its previous fetch if it asked for
+    /// what was the log end then. True if the high watermark moved.
+    pub fn follower_fetch(&mut self, node: NodeId, fetch_offset: Offset, now_ms: i64) -> bool {
+        if !self.is_leader() || !self.replicas.contains(&node) || node == self.local {
+            return false;
+        }
+        let since = *self.leading_since_ms.get_or_insert(now_ms);
+        let lag = self.caught_up.entry(node).or_insert(FollowerLag {
+            last_caught_up_ms: since,
+            last_fetch_ms: since,
+            last_fetch_leader_end: Offset(-1),
+        });
+        if fetch_offset >= self.local_end {
+            lag.last_caught_up_ms = now_ms;
+        } else if fetch_offset >= lag.last_fetch_leader_end {
+            lag.last_caught_up_ms = lag.last_caught_up_ms.max(lag.last_fetch_ms);
+        }
+        lag.last_fetch_ms = now_ms;
+        lag.last_fetch_leader_end = self.local_end;
+        self.follower_progress(node, fetch_offset)
+    }
+
+    /// The ISR change this leader should ask for at `now_ms`, if any (Kafka's rules):
+    /// - a follower in the ISR not caught up for more than `lag_max_ms` leaves it;
+    /// - a follower outside it whose log reaches the high watermark and `epoch_start` (the
+    ///   start of this leader's epoch: it has everything this leader wrote) joins it.
+    ///
+    /// The leader itself always stays.
+    pub fn isr_change(&mut self, now_ms: i64, lag_max_ms: i64, epoch_start: Offset) -> Option<IsrChange> {
+        if !self.is_leader() {
+            return None;
+        }
+        let since = *self.leading_since_ms.get_or_insert(now_ms);
+        let mut isr: Vec<NodeId> = self
+            .isr
+            .iter()
+            .copied()
+            .filter(|n| {
+                *n == self.local
+                    || now_ms - self.caught_up.get(n).map_or(since, |l| l.last_caught_up_ms.max(since)) <= lag_max_ms
+            })
+            .collect();
+        // Only replicas outside the current ISR may join: one just found lagging is not
+        // judged against the high watermark it was holding back.
+        for r in &self.replicas {
+            let end = self.followers.get(r).copied();
+            let joins = !self.isr.contains(r)
+                && *r != self.local
+                && end.is_some_and(|e| e >= self.high_watermark && e >= epoch_start);
+            if joins {
+                isr.push(*r);
+            }
+        }
+        if !isr.contains(&self.local) {
+            isr.insert(0, self.local);
+        }
+        let mut old = self.isr.clone();
+        let mut new = isr.clone();
+        old.sort();
+        new.sort();
+        (old != new).then_some(IsrChange { isr, partition_epoch: self.partition_epoch })
     }
 
     /// A request's `current_leader_epoch` (-1: the client does not say) against ours.
@@ -180,6 +271,96 @@ mod tests {
         s.apply_placement(&placement(&[1, 2, 3], &[1, 2], 1, 0));
         assert_eq!(s.high_watermark(), Offset(6));
         assert!(!s.follower_progress(NodeId(9), Offset(100)), "not a replica");
+    }
+
+    #[test]
+    fn a_follower_that_stops_fetching_leaves_the_isr_and_rejoins_when_caught_up() {
+        let lag_max = 10_000;
+        let mut s = PartitionState::new(NodeId(1), &placement(&[1, 2, 3], &[1, 2, 3], 1, 0), Offset(0));
+        s.local_progress(Offset(100));
+        // Node 2 keeps up; node 3 fetches once, behind, then stops.
+        s.follower_fetch(NodeId(2), Offset(100), 0);
+        s.follower_fetch(NodeId(3), Offset(40), 0);
+        assert_eq!(s.isr_change(5_000, lag_max, Offset(0)), None);
+        s.follower_fetch(NodeId(2), Offset(100), 9_000);
+        assert_eq!(s.isr_change(10_000, lag_max, Offset(0)), None, "not yet over the lag");
+        let change = s.isr_change(10_001, lag_max, Offset(0)).expect("node 3 leaves");
+        assert_eq!(change, IsrChange { isr: vec![NodeId(1), NodeId(2)], partition_epoch: 0 });
+        s.apply_placement(&PartitionPlacement {
+            isr: vec![1, 2],
+            partition_epoch: 1,
+            ..placement(&[1, 2, 3], &[1, 2], 1, 0)
+        });
+        assert_eq!(s.high_watermark(), Offset(100), "the mark no longer waits for node 3");
+        // Node 3 catches up to the high watermark: it rejoins.
+        s.follower_fetch(NodeId(3), Offset(90), 11_000);
+        assert_eq!(s.isr_change(11_000, lag_max, Offset(0)), None, "below the high watermark");
+        s.follower_fetch(NodeId(3), Offset(100), 12_000);
+        assert_eq!(s.isr_change(12_000, lag_max, Offset(120)), None, "not past this epoch's start");
+        let change = s.isr_change(12_000, lag_max, Offset(50)).expect("node 3 rejoins");
+        assert_eq!(change.isr, vec![NodeId(1), NodeId(2), NodeId(3)]);
+        assert_eq!(change.partition_epoch, 1);
+    }
+
+    #[test]
+    fn a_follower_fetching_what_was_the_end_counts_as_caught_up_at_its_previous_fetch() {
+        let mut s = PartitionState::new(NodeId(1), &placement(&[1, 2], &[1, 2], 1, 0), Offset(0));
+        s.local_progress(Offset(10));
+        s.follower_fetch(NodeId(2), Offset(10), 1_000);
+        s.local_progress(Offset(20)); // the producer keeps writing
+        s.follower_fetch(NodeId(2), Offset(10), 2_000); // the fetch at 1 000 returned nothing new
+        s.local_progress(Offset(30));
+        s.follower_fetch(NodeId(2), Offset(20), 11_500); // asks for what was the end at 2 000
+                                                         // It was caught up as of its fetch at 2 000 (not at 11 500: the end has moved on).
+        assert_eq!(s.isr_change(11_900, 10_000, Offset(0)), None, "9.9 s behind");
+        let change = s.isr_change(12_100, 10_000, Offset(0)).expect("10.1 s behind");
+        assert_eq!(change.isr, vec![NodeId(1)]);
+    }
+
+    /// Seeded runs of fetches, appends and clock steps: the high watermark never moves
+    /// back, never passes the leader's end or an in-sync follower's, and ISR proposals
+    /// always keep the leader.
+    #[test]
+    fn seeded_isr_and_high_watermark_invariants() {
+        use rand::{Rng, SeedableRng};
+        for seed in 0..200u64 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut s = PartitionState::new(NodeId(1), &placement(&[1, 2, 3], &[1, 2, 3], 1, 0), Offset(0));
+            let (mut now, mut end, mut hw) = (0i64, 0i64, Offset(0));
+            let mut ends = [0i64; 4];
+            for _ in 0..300 {
+                now += rng.random_range(0..3_000);
+                match rng.random_range(0..3) {
+                    0 => {
+                        end += rng.random_range(0..50);
+                        s.local_progress(Offset(end));
+                    }
+                    _ => {
+                        let n = rng.random_range(2..4usize);
+                        ends[n] = rng.random_range(ends[n]..=end);
+                        s.follower_fetch(NodeId(n as i32), Offset(ends[n]), now);
+                    }
+                }
+                assert!(s.high_watermark() >= hw, "seed {seed}: backwards");
+                hw = s.high_watermark();
+                assert!(hw.0 <= end);
+                for n in s.isr().to_vec() {
+                    if n != NodeId(1) {
+                        assert!(hw.0 <= ends[n.0 as usize], "seed {seed}: past an in-sync follower");
+                    }
+                }
+                if let Some(change) = s.isr_change(now, 10_000, Offset(0)) {
+                    assert!(change.isr.contains(&NodeId(1)), "seed {seed}: the leader stays");
+                    let isr: Vec<i32> = change.isr.iter().map(|n| n.0).collect();
+                    let next = s.partition_epoch() + 1;
+                    s.apply_placement(&PartitionPlacement {
+                        isr,
+                        partition_epoch: next,
+                        ..placement(&[1, 2, 3], &[1], 1, 0)
+                    });
+                }
+            }
+        }
     }
 
     #[test]
