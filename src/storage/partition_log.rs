@@ -156,6 +156,16 @@ pub struct AppendOutcome {
     pub needs_sync: bool,
 }
 
+/// Batches ready to be placed: their offsets, message count, and per batch
+/// (base, last, position in the request, size, max timestamp).
+struct Placed {
+    base_offset: Offset,
+    next: Offset,
+    messages: u64,
+    now: i64,
+    cached: Vec<(Offset, Offset, usize, usize, i64)>,
+}
+
 /// A partition's offsets and size, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogStats {
@@ -480,6 +490,101 @@ impl PartitionLog {
             next = last.next();
             at += size;
         }
+        let placed = Placed { base_offset, next, messages, now, cached };
+        let mut outcome = self.place(st, &config, owned, placed);
+        if log_append_time {
+            outcome.log_append_time_ms = now;
+        }
+        Ok(outcome)
+    }
+
+    /// Appends batches a leader already placed (a follower's fetch): their offsets and
+    /// leader epochs are kept, so the follower's log is its leader's, byte for byte. The
+    /// first batch must start at this log's end and each follow the one before (else
+    /// `Malformed`: the fetcher truncates or refetches). A batch under a newer leader epoch
+    /// starts that epoch in the epoch cache (saved before the batch is placed), and
+    /// idempotent producers' state is rebuilt from the batches, so this replica dedups
+    /// retries as its leader did if it comes to lead.
+    pub async fn append_replicated(&self, records: Bytes) -> Result<AppendOutcome, AppendError> {
+        // Validate everything first, and split the batches into runs of one leader epoch.
+        let mut runs: Vec<(LeaderEpoch, usize, usize)> = Vec::new();
+        let mut at = 0usize;
+        let mut expect = self.state.borrow().next_offset;
+        while at < records.len() {
+            let info = batch::validate(&records[at..], usize::MAX).map_err(AppendError::Invalid)?;
+            let h = BatchHeader::read(&records[at..]).expect("validated");
+            if Offset(h.base_offset.get()) != expect {
+                return Err(AppendError::Malformed);
+            }
+            expect = Offset(h.last_offset()).next();
+            let epoch = LeaderEpoch(h.partition_leader_epoch.get());
+            match runs.last_mut() {
+                Some((e, _, end)) if *e == epoch => *end = at + info.bytes,
+                _ => runs.push((epoch, at, at + info.bytes)),
+            }
+            at += info.bytes;
+        }
+        if runs.is_empty() || at != records.len() {
+            return Err(AppendError::Malformed);
+        }
+        let mut first = None;
+        let mut last = None;
+        for (epoch, from, to) in runs {
+            if self.state.borrow().epochs.latest().is_none_or(|l| l.epoch < epoch) {
+                self.assign_epoch(epoch).await?;
+            }
+            let outcome = self.place_replicated(records.slice(from..to))?;
+            first.get_or_insert(outcome.base_offset);
+            last = Some(outcome);
+        }
+        let mut outcome = last.expect("at least one run");
+        outcome.base_offset = first.expect("at least one run");
+        Ok(outcome)
+    }
+
+    /// Places validated, contiguous batches of one leader epoch as they are.
+    fn place_replicated(&self, records: Bytes) -> Result<AppendOutcome, AppendError> {
+        let config = self.config.borrow().clone();
+        let mut st = self.state.borrow_mut();
+        if let Some(e) = &st.failed {
+            return Err(AppendError::Storage(StorageError::Offline(e.to_string())));
+        }
+        if let Some(e) = st.disk_full.error() {
+            return Err(AppendError::Storage(e.clone()));
+        }
+        if st.closing {
+            return Err(AppendError::Storage(StorageError::Closed));
+        }
+        let owned = records.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        let base_offset = st.next_offset;
+        let (mut next, mut messages, mut at, mut cached) = (base_offset, 0u64, 0usize, Vec::new());
+        while at < owned.len() {
+            let size = batch::peek_batch_bytes(&owned[at..]).expect("validated");
+            let h = BatchHeader::read(&owned[at..at + size]).expect("validated");
+            let (last, records_count, max_ts) = (Offset(h.last_offset()), h.records_count.get(), h.max_timestamp.get());
+            assert_eq!(Offset(h.base_offset.get()), next, "replicated batches were checked to be contiguous");
+            if let Some((pid, epoch, b)) = super::scan::producer_batch(h) {
+                st.producers.record(pid, epoch, b);
+            }
+            cached.push((next, last, at, size, max_ts));
+            messages += records_count as u64;
+            next = last.next();
+            at += size;
+        }
+        let placed = Placed { base_offset, next, messages, now: now_ms(), cached };
+        Ok(self.place(st, &config, owned, placed))
+    }
+
+    /// Puts batches whose offsets are set into the active segment (rolling it first if it
+    /// is full or old), its indexes, the in-flight list for the writer, and the fetch cache.
+    fn place(
+        &self,
+        mut st: std::cell::RefMut<'_, LogState>,
+        config: &TopicConfig,
+        owned: BytesMut,
+        placed: Placed,
+    ) -> AppendOutcome {
+        let Placed { base_offset, next, messages, now, cached } = placed;
         // Roll before appending if the active segment is full or old.
         let total = owned.len() as u64;
         let roll = {
@@ -526,13 +631,7 @@ impl PartitionLog {
             self.cache.admitted(self.me.borrow().clone(), size as u64);
         }
         self.work.notify_all();
-        Ok(AppendOutcome {
-            base_offset,
-            end_offset: next,
-            log_append_time_ms: if log_append_time { now } else { -1 },
-            log_start_offset,
-            needs_sync,
-        })
+        AppendOutcome { base_offset, end_offset: next, log_append_time_ms: -1, log_start_offset, needs_sync }
     }
 
     /// Called by the shard cache to give back this log's oldest cached batch.
@@ -864,5 +963,7 @@ pub use compaction::CompactionStats;
 mod epoch_tests;
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod replicated_tests;
 #[cfg(test)]
 mod tests;

@@ -187,7 +187,7 @@ fn pipelined_writes_read_back(config: TopicConfig) {
     });
 }
 
-fn idempotent_batch(pid: i64, epoch: i16, seq: i32, records: i32) -> Bytes {
+pub(super) fn idempotent_batch(pid: i64, epoch: i16, seq: i32, records: i32) -> Bytes {
     let mut b = make_batch(0, records, 10, 1);
     let h = BatchHeader::read_mut(&mut b).unwrap();
     h.producer_id.set(pid);
