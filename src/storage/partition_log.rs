@@ -135,6 +135,22 @@ struct LogState {
 }
 
 impl LogState {
+    /// Whether appends are taken now: not after a failed write, while the disk is full,
+    /// or once the log is closing.
+    #[inline]
+    fn writable(&self) -> Result<(), AppendError> {
+        if let Some(e) = &self.failed {
+            return Err(AppendError::Storage(StorageError::Offline(e.to_string())));
+        }
+        if let Some(e) = self.disk_full.error() {
+            return Err(AppendError::Storage(e.clone()));
+        }
+        if self.closing {
+            return Err(AppendError::Storage(StorageError::Closed));
+        }
+        Ok(())
+    }
+
     /// The position of the segment based at `base`, which must exist: the writer only works
     /// on segments that are not finalized, and retention only removes finalized ones.
     fn segment_index(&self, base: Offset) -> usize {
@@ -439,15 +455,7 @@ impl PartitionLog {
             keyed_records_only(&records)?;
         }
         let mut st = self.state.borrow_mut();
-        if let Some(e) = &st.failed {
-            return Err(AppendError::Storage(StorageError::Offline(e.to_string())));
-        }
-        if let Some(e) = st.disk_full.error() {
-            return Err(AppendError::Storage(e.clone()));
-        }
-        if st.closing {
-            return Err(AppendError::Storage(StorageError::Closed));
-        }
+        st.writable()?;
         if let Some((pid, epoch, seq)) = producer {
             if let Check::Duplicate { base_offset, last_offset } = st.producers.check(pid, epoch, seq)? {
                 // A retry: answer with the original offsets once they are written.
@@ -546,15 +554,7 @@ impl PartitionLog {
     fn place_replicated(&self, records: Bytes) -> Result<AppendOutcome, AppendError> {
         let config = self.config.borrow().clone();
         let mut st = self.state.borrow_mut();
-        if let Some(e) = &st.failed {
-            return Err(AppendError::Storage(StorageError::Offline(e.to_string())));
-        }
-        if let Some(e) = st.disk_full.error() {
-            return Err(AppendError::Storage(e.clone()));
-        }
-        if st.closing {
-            return Err(AppendError::Storage(StorageError::Closed));
-        }
+        st.writable()?;
         let owned = records.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
         let base_offset = st.next_offset;
         let (mut next, mut messages, mut at, mut cached) = (base_offset, 0u64, 0usize, Vec::new());
