@@ -110,6 +110,17 @@ pub struct BrokerConfig {
     pub broker_heartbeat_interval_ms: u64,
     /// `broker.session.timeout.ms`: a broker silent this long is fenced.
     pub broker_session_timeout_ms: u64,
+    /// `min.insync.replicas`: the topic default (acks=all needs this many in-sync replicas).
+    pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable`: the topic default (an out-of-sync replica may lead
+    /// when no in-sync one is alive, losing what only the others had).
+    pub unclean_leader_election_enable: bool,
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
+    /// `replica.fetch.max.bytes`: what a follower asks for per partition and fetch.
+    pub replica_fetch_max_bytes: u32,
+    /// `replica.fetch.wait.max.ms`: how long a follower's fetch waits at the leader.
+    pub replica_fetch_wait_max_ms: u64,
     /// The keys set in the properties file or by `--override`, with the values as given
     /// (DescribeConfigs reports them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG).
     pub explicit_keys: BTreeMap<String, String>,
@@ -170,6 +181,11 @@ impl Default for BrokerConfig {
             broker_rack: None,
             broker_heartbeat_interval_ms: 2_000,
             broker_session_timeout_ms: 9_000,
+            min_insync_replicas: 1,
+            unclean_leader_election_enable: false,
+            replica_lag_time_max_ms: 30_000,
+            replica_fetch_max_bytes: 1_048_576,
+            replica_fetch_wait_max_ms: 500,
             admin_listener: Some(Listener {
                 name: "http".into(),
                 host: "127.0.0.1".into(),
@@ -364,6 +380,8 @@ pub const DYNAMIC_BROKER_KEYS: &[&str] = &[
     "log.cleaner.delete.retention.ms",
     "log.cleaner.min.cleanable.ratio",
     "log.cleanup.policy",
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
 ];
 
 /// Dynamic broker keys Kafka defines for parts Sluice does not have (request and network
@@ -397,6 +415,8 @@ fn set_dynamic_key(cfg: &mut BrokerConfig, k: &str, v: &str) -> Result<bool, Con
         "log.retention.bytes" => cfg.log_retention_bytes = parse_int(k, v, -1, i64::MAX)?,
         "log.cleaner.delete.retention.ms" => cfg.log_cleaner_delete_retention_ms = parse_int(k, v, 0, i64::MAX)?,
         "log.cleaner.min.cleanable.ratio" => cfg.log_cleaner_min_cleanable_ratio = parse_ratio(k, v)?,
+        "min.insync.replicas" => cfg.min_insync_replicas = parse_int(k, v, 1, i32::MAX)?,
+        "unclean.leader.election.enable" => cfg.unclean_leader_election_enable = parse_bool(k, v)?,
         "log.cleanup.policy" => {
             validate_topic_config("cleanup.policy", v)
                 .map_err(|_| invalid(k, v, "expected delete, compact or compact,delete"))?;
@@ -513,6 +533,9 @@ impl BrokerConfig {
                 "broker.rack" => cfg.broker_rack = Some(v.trim().to_string()).filter(|r| !r.is_empty()),
                 "broker.heartbeat.interval.ms" => cfg.broker_heartbeat_interval_ms = parse_int(k, v, 10, 3_600_000)?,
                 "broker.session.timeout.ms" => cfg.broker_session_timeout_ms = parse_int(k, v, 100, 3_600_000)?,
+                "replica.lag.time.max.ms" => cfg.replica_lag_time_max_ms = parse_int(k, v, 1, i32::MAX as u64)?,
+                "replica.fetch.max.bytes" => cfg.replica_fetch_max_bytes = parse_int(k, v, 1, i32::MAX as u32)?,
+                "replica.fetch.wait.max.ms" => cfg.replica_fetch_wait_max_ms = parse_int(k, v, 0, 60_000)?,
                 _ if set_dynamic_key(&mut cfg, k, v)? => {}
                 _ if ACCEPTED_NOOP_KEYS.contains(&k) => {}
                 _ => warnings.push(format!("unknown configuration key {k:?} ignored")),
@@ -691,7 +714,11 @@ impl BrokerConfig {
             ("log.cleaner.min.cleanable.ratio", self.log_cleaner_min_cleanable_ratio.to_string()),
             ("log.cleaner.backoff.ms", self.log_cleaner_backoff_ms.to_string()),
             ("compression.type", "producer".to_string()),
-            ("min.insync.replicas", "1".to_string()),
+            ("min.insync.replicas", self.min_insync_replicas.to_string()),
+            ("unclean.leader.election.enable", self.unclean_leader_election_enable.to_string()),
+            ("replica.lag.time.max.ms", self.replica_lag_time_max_ms.to_string()),
+            ("replica.fetch.max.bytes", self.replica_fetch_max_bytes.to_string()),
+            ("replica.fetch.wait.max.ms", self.replica_fetch_wait_max_ms.to_string()),
             ("offsets.topic.num.partitions", self.offsets_topic_num_partitions.to_string()),
             ("offsets.topic.segment.bytes", self.offsets_topic_segment_bytes.to_string()),
             ("offsets.retention.minutes", (self.offsets_retention_ms / 60_000).to_string()),
@@ -757,6 +784,10 @@ pub struct TopicConfig {
     /// share of its sealed bytes was written since the last cleaning, so that each pass
     /// reads and rewrites at most about 1/ratio times what is new (Kafka's default 0.5).
     pub min_cleanable_dirty_ratio: f64,
+    /// `min.insync.replicas`: acks=all is refused while the ISR is smaller.
+    pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable`.
+    pub unclean_leader_election_enable: bool,
 }
 
 /// Topic config keys Sluice knows, with the broker key each one defaults from.
@@ -774,6 +805,7 @@ pub const TOPIC_CONFIG_KEYS: &[(&str, &str)] = &[
     ("retention.ms", "log.retention.ms"),
     ("segment.bytes", "log.segment.bytes"),
     ("segment.ms", "log.roll.ms"),
+    ("unclean.leader.election.enable", "unclean.leader.election.enable"),
 ];
 
 /// The broker key a topic config defaults from (`log.retention.ms` for `retention.ms`).
@@ -812,6 +844,9 @@ pub fn validate_topic_config(key: &str, value: &str) -> Result<(), ConfigError> 
         }
         "min.insync.replicas" => {
             parse_int(key, value, 1i64, i32::MAX as i64)?;
+        }
+        "unclean.leader.election.enable" => {
+            parse_bool(key, value)?;
         }
         "retention.bytes" | "retention.ms" => {
             parse_int(key, value, -1i64, i64::MAX)?;
@@ -855,6 +890,12 @@ impl TopicConfig {
             min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(broker.log_cleaner_min_cleanable_ratio),
+            min_insync_replicas: get("min.insync.replicas")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(broker.min_insync_replicas),
+            unclean_leader_election_enable: get("unclean.leader.election.enable")
+                .and_then(|v| parse_bool("", v).ok())
+                .unwrap_or(broker.unclean_leader_election_enable),
         }
     }
 
@@ -866,7 +907,7 @@ impl TopicConfig {
             TimestampType::CreateTime => "CreateTime",
             TimestampType::LogAppendTime => "LogAppendTime",
         };
-        let defaults: [(&str, String); 13] = [
+        let defaults: [(&str, String); 14] = [
             ("cleanup.policy", broker.log_cleanup_policy.clone()),
             ("compression.type", "producer".into()),
             ("delete.retention.ms", broker.log_cleaner_delete_retention_ms.to_string()),
@@ -875,11 +916,12 @@ impl TopicConfig {
             ("max.message.bytes", t.max_message_bytes.to_string()),
             ("message.timestamp.type", ts(t.timestamp_type).into()),
             ("min.cleanable.dirty.ratio", broker.log_cleaner_min_cleanable_ratio.to_string()),
-            ("min.insync.replicas", "1".into()),
+            ("min.insync.replicas", t.min_insync_replicas.to_string()),
             ("retention.bytes", t.retention_bytes.to_string()),
             ("retention.ms", t.retention_ms.to_string()),
             ("segment.bytes", t.segment_bytes.to_string()),
             ("segment.ms", t.segment_ms.to_string()),
+            ("unclean.leader.election.enable", t.unclean_leader_election_enable.to_string()),
         ];
         defaults
             .into_iter()

@@ -285,6 +285,9 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                 glommio::spawn_local_into(shard.clone().run_cleaner(), background_tq)
                     .map_err(|e| e.to_string())?
                     .detach();
+                glommio::spawn_local_into(shard.clone().run_isr_checks(), background_tq)
+                    .map_err(|e| e.to_string())?
+                    .detach();
                 barrier(&lifecycle.loaded_shards, shards, None).await;
                 let bound = std::net::ToSocketAddrs::to_socket_addrs(&addr)
                     .ok()

@@ -256,8 +256,9 @@ fn three_nodes() {
     wait_for_topic(&c.bootstrap(active), "while-down", 1);
     assert!(metadata(&c.bootstrap(active), None).topic("after-failover").is_none());
 
-    // Kill a broker: once its session expires it is fenced, and Metadata stops naming it;
-    // restarted, it registers again and leads its partitions again.
+    // Kill a broker: once its session expires it is fenced, Metadata stops naming it, and
+    // what it led moves to another in-sync replica; restarted, it registers again, catches
+    // up and rejoins every ISR.
     let victim = (1..=NODES as i32).find(|&n| n != new_active).unwrap();
     let witness = (1..=NODES as i32).find(|&n| n != victim).unwrap();
     c.node(victim).kill9();
@@ -266,13 +267,15 @@ fn three_nodes() {
     });
     let md = metadata(&c.bootstrap(witness), Some("rf3"));
     let t = md.topic("rf3").expect("rf3 listed");
-    assert!(t.partitions.iter().all(|p| p.1 != victim), "a fenced broker leads nothing: {t:?}");
-    assert!(t.partitions.iter().any(|p| p.1 == -1), "its partitions have no leader until it is back");
+    for (id, leader, _, isr, _) in &t.partitions {
+        assert!(*leader >= 0 && *leader != victim, "partition {id} led by a live broker: {t:?}");
+        assert!(!isr.contains(&victim), "a fenced broker leaves the ISR: {t:?}");
+    }
     c.node(victim).restart();
-    wait_until(Duration::from_secs(20), "the broker back and leading", || {
+    wait_until(Duration::from_secs(30), "the broker back in every ISR", || {
         let t = metadata(&c.bootstrap(witness), Some("rf3"));
         let t = t.topic("rf3")?;
-        t.partitions.iter().any(|p| p.1 == victim).then_some(())
+        t.partitions.iter().all(|p| p.3.contains(&victim)).then_some(())
     });
 
     // A voter whose metadata was wiped, formatted again, is refused; so is a node of

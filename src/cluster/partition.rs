@@ -126,6 +126,14 @@ impl PartitionState {
         self.advance_high_watermark()
     }
 
+    /// A follower learned its leader's high watermark: its own is that, up to its own log
+    /// end, and never moves back.
+    pub fn learn_high_watermark(&mut self, leader_hw: Offset) {
+        if !self.is_leader() {
+            self.high_watermark = self.high_watermark.max(leader_hw.min(self.local_end));
+        }
+    }
+
     /// A follower fetched from `end`: everything before it is in its log. True if the
     /// high watermark moved.
     pub fn follower_progress(&mut self, node: NodeId, end: Offset) -> bool {

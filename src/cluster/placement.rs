@@ -46,45 +46,87 @@ impl PartitionPlacement {
     }
 
     /// `node` registered again (a restart): as a KRaft controller does, its previous
-    /// incarnation is fenced first (what it led has no leader: one new epoch), then the
-    /// unfenced node is elected again (another). So Kafka and Sluice both go from epoch 0
-    /// to 2 across a restart. True if this entry changed.
-    pub fn reregister(&mut self, node: NodeId) -> bool {
-        let led = self.leader == node.0;
-        if led {
-            self.leader = -1;
-            self.leader_epoch += 1;
-            self.partition_epoch += 1;
-        }
-        self.reelect(node) || led
+    /// incarnation is fenced first (it leaves the ISR unless it is the last member, and
+    /// what it led moves to another in-sync replica, or has no leader: one new epoch), then
+    /// the unfenced node leads again what has no leader and has it in the ISR (another).
+    /// So Kafka and Sluice both go from epoch 0 to 2 across a restart of a single replica.
+    /// True if this entry changed.
+    pub fn reregister(&mut self, node: NodeId, live: &dyn Fn(i32) -> bool, unclean: bool) -> bool {
+        let fenced = self.fence(node, &|n| n != node.0 && live(n), unclean);
+        self.unfence(live, unclean) || fenced
     }
 
-    /// `node` is fenced (its session expired, or it shuts down): what it leads has no
-    /// leader, under a new leader epoch. Until followers hold data (replication), no other
-    /// replica may take over: it would serve an empty log. True if this entry changed.
-    pub fn fence(&mut self, node: NodeId) -> bool {
-        if self.leader != node.0 {
+    /// `node` is fenced (its session expired, or it shuts down): it leaves the ISR (unless
+    /// it is the last member: the ISR is never empty, and that member is the one holding
+    /// everything acknowledged), and what it led gets the first live in-sync replica as
+    /// leader under a new epoch, or none. With `unclean`, a live replica outside the ISR
+    /// may lead when no in-sync one is alive (it becomes the whole ISR). `live` must
+    /// already say no for `node`. True if this entry changed.
+    pub fn fence(&mut self, node: NodeId, live: &dyn Fn(i32) -> bool, unclean: bool) -> bool {
+        let mut changed = false;
+        if self.isr.len() > 1 && self.isr.contains(&node.0) {
+            self.isr.retain(|&n| n != node.0);
+            changed = true;
+        }
+        if self.leader == node.0 {
+            self.leader = self.choose_leader(live, unclean).unwrap_or(-1);
+            self.leader_epoch += 1;
+            changed = true;
+        }
+        if changed {
+            self.partition_epoch += 1;
+        }
+        changed
+    }
+
+    /// `node` is unfenced: if nothing leads and it is in the ISR (or `unclean` and no
+    /// in-sync replica is alive), it leads under a new epoch. True if this entry changed.
+    pub fn unfence(&mut self, live: &dyn Fn(i32) -> bool, unclean: bool) -> bool {
+        if self.leader >= 0 {
             return false;
         }
-        self.leader = -1;
+        let Some(leader) = self.choose_leader(live, unclean) else { return false };
+        self.leader = leader;
         self.leader_epoch += 1;
         self.partition_epoch += 1;
         true
     }
 
-    /// `node` is unfenced: it leads again what has no leader if it is the preferred
-    /// replica (the first) and in the ISR, under a new leader epoch. Only the preferred
-    /// replica: until replication, it is the one replica that holds the data. True if this
-    /// entry changed.
-    pub fn reelect(&mut self, node: NodeId) -> bool {
-        let preferred = self.replicas.first() == Some(&node.0);
-        let leads = self.leader == node.0 || (self.leader < 0 && preferred && self.isr.contains(&node.0));
-        if leads {
-            self.leader = node.0;
-            self.leader_epoch += 1;
-            self.partition_epoch += 1;
+    /// Moves leadership to the preferred replica (the first) if it is alive, in sync and
+    /// not leading already (ElectLeaders PREFERRED, `auto.leader.rebalance.enable`). True
+    /// if this entry changed.
+    pub fn elect_preferred(&mut self, live: &dyn Fn(i32) -> bool) -> bool {
+        let Some(&preferred) = self.replicas.first() else { return false };
+        if self.leader == preferred || !self.isr.contains(&preferred) || !live(preferred) {
+            return false;
         }
-        leads
+        self.leader = preferred;
+        self.leader_epoch += 1;
+        self.partition_epoch += 1;
+        true
+    }
+
+    /// A leader for an entry whose leader left: the first replica (in preference order)
+    /// that is alive and in sync; with `unclean`, else the first alive one, which becomes
+    /// the whole ISR.
+    fn choose_leader(&mut self, live: &dyn Fn(i32) -> bool, unclean: bool) -> Option<i32> {
+        if let Some(r) = self.replicas.iter().copied().find(|&r| self.isr.contains(&r) && live(r)) {
+            return Some(r);
+        }
+        let r = self.replicas.iter().copied().find(|&r| live(r)).filter(|_| unclean)?;
+        tracing::warn!(replica = r, isr = ?self.isr, "unclean leader election: an out-of-sync replica leads");
+        self.isr = vec![r];
+        Some(r)
+    }
+
+    /// Whether `isr` may replace this entry's ISR: a non-empty set of distinct replicas
+    /// that includes the leader.
+    pub fn valid_isr(&self, isr: &[i32]) -> bool {
+        let distinct: std::collections::BTreeSet<_> = isr.iter().collect();
+        !isr.is_empty()
+            && distinct.len() == isr.len()
+            && isr.iter().all(|n| self.replicas.contains(n))
+            && isr.contains(&self.leader)
     }
 }
 
@@ -111,13 +153,65 @@ mod tests {
 
     #[test]
     fn reregistration_fences_then_reelects() {
+        let all = |_: i32| true;
         let mut p = PartitionPlacement::single(NodeId(1), ShardId(3));
         assert_eq!(p.shard_on(2), ShardId(1));
-        assert!(p.reregister(NodeId(1)));
+        assert!(p.reregister(NodeId(1), &all, false));
         assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (1, 2, 2), "fenced, then elected again");
-        assert!(!p.reregister(NodeId(2)), "not a replica it leads");
+        assert!(!p.reregister(NodeId(2), &all, false), "not a replica it leads");
         p.leader = -1;
-        assert!(p.reelect(NodeId(1)), "leaderless, and in the ISR");
+        assert!(p.unfence(&all, false), "leaderless, and in the ISR");
         assert_eq!((p.leader, p.leader_epoch), (1, 3));
+    }
+
+    fn three() -> PartitionPlacement {
+        PartitionPlacement {
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            shard: 0,
+        }
+    }
+
+    #[test]
+    fn a_fenced_leader_is_replaced_from_the_isr() {
+        let mut p = three();
+        assert!(p.fence(NodeId(1), &|n| n != 1, false));
+        assert_eq!((p.leader, p.leader_epoch, p.isr.clone()), (2, 1, vec![2, 3]), "one epoch, the next in sync");
+        assert!(p.fence(NodeId(3), &|n| n == 2, false));
+        assert_eq!((p.leader, p.leader_epoch, p.isr.clone()), (2, 1, vec![2]), "a follower leaves the ISR only");
+        assert!(p.fence(NodeId(2), &|_| false, false));
+        assert_eq!((p.leader, p.isr.clone()), (-1, vec![2]), "the last in-sync replica stays in the ISR");
+        assert!(!p.unfence(&|n| n == 1, false), "1 is not in sync: it may not lead");
+        assert!(p.unfence(&|n| n == 1 || n == 2, false));
+        assert_eq!((p.leader, p.leader_epoch), (2, 3));
+    }
+
+    #[test]
+    fn unclean_election_takes_any_live_replica() {
+        let mut p = three();
+        p.isr = vec![1];
+        assert!(p.fence(NodeId(1), &|n| n == 3, true));
+        assert_eq!((p.leader, p.isr.clone()), (3, vec![3]));
+        let mut p = three();
+        p.isr = vec![1];
+        p.fence(NodeId(1), &|n| n == 3, false);
+        assert_eq!(p.leader, -1, "clean: nobody in sync is alive");
+    }
+
+    #[test]
+    fn preferred_election_and_isr_validity() {
+        let mut p = three();
+        p.fence(NodeId(1), &|n| n != 1, false);
+        p.isr.push(1);
+        assert!(p.valid_isr(&[2, 1]));
+        assert!(!p.valid_isr(&[1, 3]), "the leader must stay");
+        assert!(!p.valid_isr(&[2, 2]));
+        assert!(!p.valid_isr(&[2, 4]));
+        assert!(p.elect_preferred(&|_| true));
+        assert_eq!(p.leader, 1);
+        assert!(!p.elect_preferred(&|_| true));
     }
 }

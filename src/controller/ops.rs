@@ -79,6 +79,23 @@ pub enum ControllerOp {
     AllocateProducerIds {
         node_id: i32,
     },
+    /// A partition leader asks to change its ISR (Kafka's AlterPartition): applied only if
+    /// it still leads under `leader_epoch` and the entry is still at `partition_epoch`
+    /// (a compare-and-swap), and if every replica joining is alive.
+    AlterPartition {
+        topic: String,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
+    /// Moves leadership of each partition to its preferred replica where that one is alive
+    /// and in sync (ElectLeaders PREFERRED); `None`: every partition
+    /// (`auto.leader.rebalance.enable`).
+    ElectPreferred {
+        partitions: Option<Vec<(String, i32)>>,
+    },
     /// Records from a single-node metadata log written before the quorum existed, taken
     /// over as they are (once, on the first start of a node that has one).
     Import {
@@ -104,6 +121,23 @@ pub enum ControllerError {
     /// The metadata quorum could not commit the change (no quorum, a storage failure).
     #[error("metadata log: {0}")]
     Storage(String),
+    /// AlterPartition from a leader that no longer leads under that epoch.
+    #[error("fenced leader epoch")]
+    FencedLeaderEpoch,
+    /// AlterPartition against an entry that changed meanwhile.
+    #[error("the partition epoch moved on")]
+    InvalidUpdateVersion,
+    /// AlterPartition with an ISR that is not a set of live replicas including the leader.
+    #[error("invalid ISR {0:?}")]
+    InvalidIsr(Vec<i32>),
+    #[error("unknown partition")]
+    UnknownPartition,
+    /// ElectLeaders: the preferred replica already leads.
+    #[error("election not needed")]
+    ElectionNotNeeded,
+    /// ElectLeaders: the preferred replica is not alive and in sync.
+    #[error("preferred leader not available")]
+    PreferredLeaderNotAvailable,
     /// No active controller is reachable right now; the client retries.
     #[error("no active controller: {0}")]
     NotAvailable(String),
@@ -180,10 +214,8 @@ impl Placer {
                 partition: p,
                 placement: PartitionPlacement {
                     leader: replicas[0],
-                    // Only the leader is in sync: until followers replicate (the next
-                    // step), they hold nothing, and counting them would hold every acks=all
-                    // answer forever.
-                    isr: vec![replicas[0]],
+                    // Every replica is in sync: a new partition is empty everywhere.
+                    isr: replicas.clone(),
                     replicas,
                     leader_epoch: 0,
                     partition_epoch: 0,
@@ -360,6 +392,53 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
             push(&mut scratch, Ok(records));
         }
         ControllerOp::Import { records } => push(&mut scratch, Ok(records.clone())),
+        ControllerOp::AlterPartition { topic, partition, leader, leader_epoch, partition_epoch, isr } => {
+            let live = |n: i32| scratch.brokers.get(&n).is_some_and(|b| !b.fenced);
+            let step = match scratch.topic(topic).and_then(|t| t.placement(*partition)) {
+                None => Err(ControllerError::UnknownPartition),
+                Some(p) if p.leader != *leader || p.leader_epoch != *leader_epoch => {
+                    Err(ControllerError::FencedLeaderEpoch)
+                }
+                Some(p) if p.partition_epoch != *partition_epoch => Err(ControllerError::InvalidUpdateVersion),
+                Some(p) if !p.valid_isr(isr) || isr.iter().any(|n| !p.isr.contains(n) && !live(*n)) => {
+                    Err(ControllerError::InvalidIsr(isr.clone()))
+                }
+                Some(p) => {
+                    let mut placement = p.clone();
+                    placement.isr = isr.clone();
+                    placement.partition_epoch += 1;
+                    Ok(vec![MetadataRecord::Partition { topic: topic.clone(), partition: *partition, placement }])
+                }
+            };
+            push(&mut scratch, step);
+        }
+        ControllerOp::ElectPreferred { partitions } => {
+            let wanted: Vec<(String, i32)> = match partitions {
+                Some(list) => list.clone(),
+                None => {
+                    scratch.topics.values().flat_map(|t| t.placement.keys().map(|&p| (t.name.to_string(), p))).collect()
+                }
+            };
+            for (topic, partition) in wanted {
+                let live = |n: i32| scratch.brokers.get(&n).is_some_and(|b| !b.fenced);
+                let step = match scratch.topic(&topic).and_then(|t| t.placement(partition)) {
+                    None => Err(ControllerError::UnknownPartition),
+                    Some(p) if p.replicas.first() == Some(&p.leader) => Err(ControllerError::ElectionNotNeeded),
+                    Some(p) => {
+                        let mut placement = p.clone();
+                        if placement.elect_preferred(&live) {
+                            Ok(vec![MetadataRecord::Partition { topic, partition, placement }])
+                        } else {
+                            Err(ControllerError::PreferredLeaderNotAvailable)
+                        }
+                    }
+                };
+                // Automatic rebalancing asks for all: only the moves are worth answering.
+                if partitions.is_some() || step.is_ok() {
+                    push(&mut scratch, step);
+                }
+            }
+        }
         ControllerOp::AllocateProducerIds { node_id } => {
             let first = if scratch.next_producer_id == 0 { first_producer_id() } else { scratch.next_producer_id };
             let record = MetadataRecord::ProducerIds { node_id: *node_id, next: first + PRODUCER_ID_BLOCK };
@@ -423,7 +502,7 @@ mod tests {
             let MetadataRecord::Partition { placement, .. } = r else { panic!("partition records follow the topic") };
             assert_eq!(placement.replicas.len(), 3);
             assert_eq!(placement.leader, placement.replicas[0], "the preferred replica leads");
-            assert_eq!(placement.isr, vec![placement.leader], "followers hold no data yet: not in sync");
+            assert_eq!(placement.isr, placement.replicas, "a new partition is in sync everywhere");
             let distinct: std::collections::BTreeSet<_> = placement.replicas.iter().collect();
             assert_eq!(distinct.len(), 3, "distinct brokers");
             let rack_set: std::collections::BTreeSet<_> = placement.replicas.iter().map(|&b| racks(b)).collect();

@@ -130,6 +130,9 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
 }
 
+/// The topic (and cluster-default) config that lets an out-of-sync replica lead.
+const UNCLEAN_KEY: &str = "unclean.leader.election.enable";
+
 impl MetadataImage {
     pub fn apply(&mut self, record: &MetadataRecord) {
         match record {
@@ -186,13 +189,13 @@ impl MetadataImage {
                     fenced: false,
                 };
                 self.brokers.insert(*node_id, registration);
-                self.each_placement(*node_id, |p, node| p.reregister(node));
+                self.each_placement(*node_id, |p, node, live, unclean| p.reregister(node, live, unclean));
             }
             MetadataRecord::FenceBroker { node_id } => {
                 if let Some(b) = self.brokers.get_mut(node_id) {
                     b.fenced = true;
                 }
-                self.each_placement(*node_id, |p, node| p.fence(node));
+                self.each_placement(*node_id, |p, node, live, unclean| p.fence(node, live, unclean));
             }
             MetadataRecord::ProducerIds { next, .. } => {
                 assert!(*next >= self.next_producer_id, "producer id blocks never go back");
@@ -202,21 +205,31 @@ impl MetadataImage {
                 if let Some(b) = self.brokers.get_mut(node_id) {
                     b.fenced = false;
                 }
-                self.each_placement(*node_id, |p, node| p.reelect(node));
+                self.each_placement(*node_id, |p, _, live, unclean| p.unfence(live, unclean));
             }
         }
         self.version += 1;
     }
 
     /// Runs `change` on every placement entry that names `node_id` as a replica, copying
-    /// only the topics it changes.
-    fn each_placement(&mut self, node_id: i32, change: impl Fn(&mut PartitionPlacement, NodeId) -> bool) {
+    /// only the topics it changes. `change` gets which nodes are alive (registered and not
+    /// fenced, after this record) and whether the topic allows unclean leader election.
+    fn each_placement(
+        &mut self,
+        node_id: i32,
+        change: impl Fn(&mut PartitionPlacement, NodeId, &dyn Fn(i32) -> bool, bool) -> bool,
+    ) {
+        let live: std::collections::BTreeSet<i32> = self.live_brokers().map(|(id, _)| id).collect();
+        // Before any broker registered (a metadata log from a single node), the node is.
+        let alive = |n: i32| live.contains(&n) || (self.brokers.is_empty() && n == node_id);
+        let cluster_unclean = self.broker_configs.get("").and_then(|c| c.get(UNCLEAN_KEY)).map(|v| v == "true");
         for t in self.topics.values_mut() {
             if t.placement.values().any(|p| p.replicas.contains(&node_id)) {
+                let unclean = t.configs.get(UNCLEAN_KEY).map(|v| v == "true").or(cluster_unclean).unwrap_or(false);
                 let t = Arc::make_mut(t);
                 for p in t.placement.values_mut() {
                     if p.replicas.contains(&node_id) {
-                        change(p, NodeId(node_id));
+                        change(p, NodeId(node_id), &alive, unclean);
                     }
                 }
             }

@@ -405,13 +405,27 @@ impl GroupDriver {
             recs.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref())).collect();
         let batch = batch::encode_batch(0, &refs, now_ms());
         match log.append(batch.into()) {
-            Ok(outcome) => match log.wait_durable(outcome.end_offset, outcome.needs_sync).await {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::error!(group, error = %e, "persisting group state failed");
-                    false
+            // As Kafka's `offsets.commit.required.acks=-1`: on every in-sync replica, so a
+            // new coordinator elected from the ISR has it; `offsets.commit.timeout.ms`.
+            Ok(outcome) => {
+                let acked = p.wait_acknowledged(outcome.end_offset, -1, outcome.needs_sync);
+                let timer = async {
+                    glommio::timer::sleep(OFFSETS_COMMIT_TIMEOUT).await;
+                    None
+                };
+                use futures_lite::FutureExt;
+                match async { Some(acked.await) }.or(timer).await {
+                    Some(Ok(())) => true,
+                    Some(Err(e)) => {
+                        tracing::error!(group, error = ?e, "persisting group state failed");
+                        false
+                    }
+                    None => {
+                        tracing::warn!(group, "the in-sync replicas did not confirm the group state in time");
+                        false
+                    }
                 }
-            },
+            }
             Err(e) => {
                 tracing::error!(group, error = %e, "persisting group state failed");
                 false
@@ -505,6 +519,9 @@ impl GroupDriver {
         }
     }
 }
+
+/// Kafka's `offsets.commit.timeout.ms` default.
+const OFFSETS_COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(5_000);
 
 /// Tests only (`SLUICE_TEST_DELAY_GROUP_PERSIST_MS`): holds every group append this long
 /// before it starts, so that a test can kill the broker between an answer and an append

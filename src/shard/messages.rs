@@ -19,6 +19,9 @@ pub enum ShardMsg {
         tp: TopicPartition,
         records: Bytes,
         acks: i16,
+        /// When an acks=all answer stops waiting for the in-sync replicas (the request's
+        /// `timeout_ms`).
+        deadline: Instant,
         reply: oneshot::Sender<ProduceResult>,
     },
     Fetch {
@@ -26,7 +29,8 @@ pub enum ShardMsg {
         reply: oneshot::Sender<Vec<FetchResult>>,
     },
     WaitForData {
-        items: Vec<(TopicPartition, Offset)>,
+        /// (partition, fetch offset, whether the fetcher is a follower)
+        items: Vec<(TopicPartition, Offset, bool)>,
         deadline: Instant,
         reply: oneshot::Sender<()>,
     },
@@ -73,9 +77,16 @@ pub enum ShardMsg {
 #[derive(Debug)]
 pub enum ProduceError {
     UnknownPartition,
-    /// This node does not lead the partition.
+    /// This node does not lead the partition (or stopped leading while waiting).
     NotLeader,
     Append(AppendError),
+    /// acks=all, and fewer in-sync replicas than `min.insync.replicas`: nothing appended.
+    NotEnoughReplicas,
+    /// acks=all: appended, but the ISR shrank below `min.insync.replicas` before the high
+    /// watermark passed it.
+    NotEnoughReplicasAfterAppend,
+    /// acks=all: the in-sync replicas did not all have it by the request's timeout.
+    TimedOut,
 }
 pub type ProduceResult = Result<AppendOutcome, ProduceError>;
 
@@ -88,6 +99,9 @@ pub struct FetchItem {
     pub current_leader_epoch: LeaderEpoch,
     /// The epoch of the last batch the fetcher has (`NONE`: none; Fetch v12+).
     pub last_fetched_epoch: LeaderEpoch,
+    /// The follower fetching (Fetch's `replica_id`), `None` for a consumer. A follower
+    /// reads past the high watermark, and its fetch offset is its progress.
+    pub replica: Option<crate::model::NodeId>,
 }
 
 #[derive(Debug)]

@@ -8,6 +8,7 @@ pub mod groups;
 pub mod messages;
 pub mod partition;
 pub mod pump;
+pub mod replica_fetcher;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ use crate::metadata::MetadataImage;
 use crate::model::TopicPartition;
 use crate::model::{LeaderEpoch, NodeId, Offset, ShardId};
 use crate::storage::{PartitionLog, ReadError, ShardCache};
+use controller::ControllerOp;
 pub use messages::*;
 use partition::Partition;
 
@@ -90,6 +92,8 @@ pub struct Shard {
     /// newer one had already been handled) must not win: it would close and delete the
     /// partitions only the newer image has.
     metadata_applied: futures::lock::Mutex<Option<u64>>,
+    /// The replica fetchers of the partitions this shard follows, one per leader broker.
+    fetchers: replica_fetcher::ReplicaFetchers,
 }
 
 impl Shard {
@@ -126,6 +130,7 @@ impl Shard {
             metrics,
             shutdown: crate::sync::LocalNotify::new(),
             metadata_applied: futures::lock::Mutex::new(None),
+            fetchers: Default::default(),
         })
     }
 
@@ -234,8 +239,8 @@ impl Shard {
     /// Handles one message addressed to this shard.
     pub async fn handle(self: Rc<Self>, msg: ShardMsg) {
         match msg {
-            ShardMsg::Produce { tp, records, acks, reply } => {
-                let _ = reply.send(self.produce_local(&tp, records, acks).await);
+            ShardMsg::Produce { tp, records, acks, deadline, reply } => {
+                let _ = reply.send(self.produce_local(&tp, records, acks, deadline).await);
             }
             ShardMsg::Fetch { items, reply } => {
                 let mut out = Vec::with_capacity(items.len());
@@ -311,16 +316,38 @@ impl Shard {
         }
     }
 
-    async fn produce_local(&self, tp: &TopicPartition, records: bytes::Bytes, acks: i16) -> ProduceResult {
+    async fn produce_local(
+        &self,
+        tp: &TopicPartition,
+        records: bytes::Bytes,
+        acks: i16,
+        deadline: Instant,
+    ) -> ProduceResult {
         let p = self.partition(tp).ok_or(ProduceError::UnknownPartition)?;
         if !p.is_leader() {
             return Err(ProduceError::NotLeader);
         }
+        let min_insync = if acks == -1 { p.log.config().min_insync_replicas.max(1) as usize } else { 0 };
+        if p.isr_len() < min_insync {
+            return Err(ProduceError::NotEnoughReplicas);
+        }
         let outcome = p.log.append(records).map_err(ProduceError::Append)?;
         if acks != 0 {
-            p.wait_acknowledged(outcome.end_offset, acks, outcome.needs_sync)
-                .await
-                .map_err(|e| ProduceError::Append(e.into()))?;
+            let wait = async { Some(p.wait_acknowledged(outcome.end_offset, acks, outcome.needs_sync).await) };
+            let timer = async {
+                glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
+                None
+            };
+            use futures_lite::FutureExt;
+            match wait.or(timer).await {
+                Some(Ok(())) => {}
+                Some(Err(partition::AckError::NotLeader)) => return Err(ProduceError::NotLeader),
+                Some(Err(partition::AckError::Storage(e))) => return Err(ProduceError::Append(e.into())),
+                None => return Err(ProduceError::TimedOut),
+            }
+            if p.isr_len() < min_insync {
+                return Err(ProduceError::NotEnoughReplicasAfterAppend);
+            }
         }
         Ok(outcome)
     }
@@ -363,7 +390,17 @@ impl Shard {
                 };
             }
         }
-        match p.log.read(item.offset, hw, item.max_bytes).await {
+        // A follower reads everything written, and what it asks for says what it has.
+        let up_to = if item.replica.is_some() { Offset(i64::MAX) } else { hw };
+        let read = p.log.read(item.offset, up_to, item.max_bytes).await;
+        let hw = match item.replica {
+            Some(node) if read.is_ok() => {
+                p.follower_fetched(node, item.offset);
+                p.high_watermark()
+            }
+            _ => hw,
+        };
+        match read {
             Ok(r) => FetchResult {
                 error: None,
                 high_watermark: hw,
@@ -375,12 +412,13 @@ impl Shard {
         }
     }
 
-    async fn wait_for_data_local(&self, items: &[(TopicPartition, Offset)], deadline: Instant) {
-        let waits: Vec<_> = items.iter().filter_map(|(tp, offset)| self.partition(tp).map(|p| (p, *offset))).collect();
+    async fn wait_for_data_local(&self, items: &[(TopicPartition, Offset, bool)], deadline: Instant) {
+        let waits: Vec<_> =
+            items.iter().filter_map(|(tp, offset, r)| self.partition(tp).map(|p| (p, *offset, *r))).collect();
         if waits.is_empty() {
             return;
         }
-        let futs: Vec<_> = waits.iter().map(|(p, o)| Box::pin(p.wait_for_data(*o, deadline))).collect();
+        let futs: Vec<_> = waits.iter().map(|(p, o, r)| Box::pin(p.wait_for_data(*o, *r, deadline))).collect();
         futures::future::select_all(futs).await;
     }
 
@@ -440,7 +478,7 @@ impl Shard {
 
     /// Installs a new image and reconciles this shard's logs with it: opens the partitions
     /// it now owns, closes and deletes those whose topic is gone or was re-created.
-    pub async fn apply_metadata(&self, image: Arc<MetadataImage>) {
+    pub async fn apply_metadata(self: &Rc<Self>, image: Arc<MetadataImage>) {
         let mut applied = self.metadata_applied.lock().await;
         if applied.is_some_and(|v| image.version < v) {
             tracing::debug!(version = image.version, applied = ?*applied, "older metadata image ignored");
@@ -506,10 +544,93 @@ impl Shard {
                 Err(e) => tracing::error!(partition = %tp, error = %e, "cannot open partition; it stays offline"),
             }
         }
+        self.reconcile_fetchers();
+    }
+
+    /// Starts, retargets or stops the replica fetchers so that every partition this shard
+    /// follows is fetched from its current leader.
+    fn reconcile_fetchers(self: &Rc<Self>) {
+        let local = NodeId(self.config.node_id);
+        let wanted = self
+            .partitions
+            .borrow()
+            .iter()
+            .filter(|(_, p)| !p.is_leader())
+            .filter_map(|(tp, p)| p.leader().filter(|l| *l != local).map(|l| (tp.clone(), (l, p.leader_epoch()))))
+            .collect();
+        self.fetchers.reconcile(self, wanted);
+    }
+
+    /// Truncates a followed partition's log to `to` (its divergence from the leader's, or
+    /// the leader's high watermark): closed, cut, and opened again by recovery's code,
+    /// with the high watermark it had (up to the new end). Under the metadata lock, so no
+    /// image is applied to it meanwhile.
+    pub async fn truncate_replica(self: &Rc<Self>, tp: &TopicPartition, to: Offset) {
+        let _applying = self.metadata_applied.lock().await;
+        let Some(p) = self.partition(tp) else { return };
+        if p.is_leader() {
+            return;
+        }
+        let image = self.image();
+        let Some(placement) = image.topic(&tp.topic).and_then(|t| t.placement(tp.partition)).cloned() else {
+            return;
+        };
+        let (config, dir, hw) = (p.log.config(), p.log.dir().to_path_buf(), p.high_watermark());
+        self.partitions.borrow_mut().remove(tp);
+        p.log.close().await;
+        let local = NodeId(self.config.node_id);
+        let reopened = match PartitionLog::truncate_closed(tp, &dir, to).await {
+            Ok(_) => match PartitionLog::open(tp.clone(), dir, config, self.cache.clone(), self.log_queues()).await {
+                Ok(log) => Partition::open(p.topic_id, log, local, &placement).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match reopened {
+            Ok(p) => {
+                p.learn_high_watermark(hw);
+                self.partitions.borrow_mut().insert(tp.clone(), Rc::new(p));
+            }
+            Err(e) => tracing::error!(partition = %tp, error = %e, "cannot truncate the replica; it stays offline"),
+        }
+    }
+
+    /// The leader's side of the ISR rules: every `replica.lag.time.max.ms / 2` (at most
+    /// every half second, so that a caught-up follower rejoins soon), each partition this
+    /// shard leads asks the controller for the ISR change its followers' progress calls for.
+    pub async fn run_isr_checks(self: Rc<Self>) {
+        let lag_max = self.config.replica_lag_time_max_ms;
+        let every = Duration::from_millis((lag_max / 2).clamp(10, 500));
+        while self.sleep_unless_shutdown(every).await {
+            let led: Vec<(TopicPartition, Rc<Partition>)> = self
+                .partitions
+                .borrow()
+                .iter()
+                .filter(|(_, p)| p.is_leader())
+                .map(|(t, p)| (t.clone(), p.clone()))
+                .collect();
+            for (tp, p) in led {
+                let Some(change) = p.isr_change(lag_max as i64) else { continue };
+                let isr: Vec<i32> = change.isr.iter().map(|n| n.0).collect();
+                let op = ControllerOp::AlterPartition {
+                    topic: tp.topic.to_string(),
+                    partition: tp.partition,
+                    leader: self.config.node_id,
+                    leader_epoch: p.leader_epoch().0,
+                    partition_epoch: change.partition_epoch,
+                    isr: isr.clone(),
+                };
+                match crate::server::handlers::controller_call(&self, op).await {
+                    Ok(_) => tracing::info!(partition = %tp, ?isr, "ISR changed"),
+                    Err(e) => tracing::info!(partition = %tp, ?isr, error = %e, "ISR change refused"),
+                }
+            }
+        }
     }
 
     /// Closes every log: pending bytes written, active segments trimmed and synced.
     pub async fn close_logs(&self) {
+        self.fetchers.stop_all();
         let logs: Vec<_> = self.partitions.borrow_mut().drain().map(|(_, p)| p.log.clone()).collect();
         for log in logs {
             log.close().await;

@@ -82,11 +82,51 @@ impl Partition {
         st.high_watermark()
     }
 
+    /// The in-sync replicas, as the controller last wrote them.
+    pub fn isr_len(&self) -> usize {
+        self.state.borrow().isr().len()
+    }
+
+    /// The current leader, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.state.borrow().leader()
+    }
+
+    /// A follower fetched from `fetch_offset` (it has everything before it): its progress
+    /// moves the high watermark and the ISR rules' clock. Wakes acks=all waits if the high
+    /// watermark moved.
+    pub fn follower_fetched(&self, node: NodeId, fetch_offset: Offset) {
+        let moved = {
+            let mut st = self.state.borrow_mut();
+            st.local_progress(self.log.written_offset());
+            st.follower_fetch(node, fetch_offset, crate::storage::now_ms())
+        };
+        if moved {
+            self.replica_progress.notify_all();
+        }
+    }
+
+    /// A follower learned the leader's high watermark from a fetch answer.
+    pub fn learn_high_watermark(&self, leader_hw: Offset) {
+        let mut st = self.state.borrow_mut();
+        st.local_progress(self.log.written_offset());
+        st.learn_high_watermark(leader_hw);
+    }
+
+    /// The ISR change this leader should ask the controller for now, if any.
+    pub fn isr_change(&self, lag_max_ms: i64) -> Option<crate::cluster::partition::IsrChange> {
+        let epoch = self.leader_epoch();
+        let (_, start) = self.log.end_offset_for_epoch(LeaderEpoch(epoch.0 - 1));
+        let mut st = self.state.borrow_mut();
+        st.local_progress(self.log.written_offset());
+        st.isr_change(crate::storage::now_ms(), lag_max_ms, start)
+    }
+
     /// Waits until the append ending at `end_offset` is acknowledged as `acks` asks: in
     /// this replica's kernel (and on its disk if `sync`), and for acks=all also below the
-    /// high watermark (in every in-sync replica).
-    pub async fn wait_acknowledged(&self, end_offset: Offset, acks: i16, sync: bool) -> Result<(), StorageError> {
-        self.log.wait_durable(end_offset, sync).await?;
+    /// high watermark (in every in-sync replica), while this replica still leads.
+    pub async fn wait_acknowledged(&self, end_offset: Offset, acks: i16, sync: bool) -> Result<(), AckError> {
+        self.log.wait_durable(end_offset, sync).await.map_err(AckError::Storage)?;
         if acks != -1 {
             return Ok(());
         }
@@ -95,18 +135,24 @@ impl Partition {
             if self.high_watermark() >= end_offset {
                 return Ok(());
             }
+            if !self.is_leader() {
+                return Err(AckError::NotLeader);
+            }
             if self.log.stopped() {
-                return Err(StorageError::Closed);
+                return Err(AckError::Storage(StorageError::Closed));
             }
             local.or(replicas).await;
         }
     }
 
-    /// Waits until the high watermark passes `offset`, the log fails or closes, or `deadline`.
-    pub async fn wait_for_data(&self, offset: Offset, deadline: Instant) {
+    /// Waits until there is data past `offset` for the fetcher: below the high watermark
+    /// for a consumer, anywhere in the written log for a follower (`replica`). Returns at
+    /// that, when the log fails or closes, or at `deadline`.
+    pub async fn wait_for_data(&self, offset: Offset, replica: bool, deadline: Instant) {
         loop {
             let (local, replicas) = (self.log.progressed(), self.replica_progress.notified());
-            if self.high_watermark() > offset || self.log.stopped() {
+            let ready = if replica { self.log.written_offset() > offset } else { self.high_watermark() > offset };
+            if ready || self.log.stopped() {
                 return;
             }
             let now = Instant::now();
@@ -119,4 +165,12 @@ impl Partition {
             local.or(replicas).or(timer).await;
         }
     }
+}
+
+/// Why an acknowledgement wait ended without the acknowledgement.
+#[derive(Debug)]
+pub enum AckError {
+    Storage(StorageError),
+    /// This replica stopped leading before the high watermark passed the append.
+    NotLeader,
 }

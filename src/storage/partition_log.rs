@@ -418,6 +418,10 @@ impl PartitionLog {
             size_bytes: st.segments.iter().map(|s| s.size).sum(),
         }
     }
+    /// The settings in force (a copy: plain values, no allocation).
+    pub fn config(&self) -> TopicConfig {
+        self.config.borrow().clone()
+    }
     pub fn set_config(&self, config: TopicConfig) {
         *self.config.borrow_mut() = config;
     }

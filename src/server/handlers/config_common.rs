@@ -201,6 +201,12 @@ pub fn controller_error(e: ControllerError) -> (ResponseError, String) {
         ControllerError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
         ControllerError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
         ControllerError::StaleBroker(_) => ResponseError::StaleBrokerEpoch,
+        ControllerError::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
+        ControllerError::InvalidUpdateVersion => ResponseError::InvalidUpdateVersion,
+        ControllerError::InvalidIsr(_) => ResponseError::InvalidRequest,
+        ControllerError::UnknownPartition => ResponseError::UnknownTopicOrPartition,
+        ControllerError::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
+        ControllerError::PreferredLeaderNotAvailable => ResponseError::PreferredLeaderNotAvailable,
     };
     (code, e.to_string())
 }

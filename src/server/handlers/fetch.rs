@@ -32,6 +32,8 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let max_wait = Duration::from_millis(r.max_wait_ms.clamp(0, limits::FETCH_WAIT_MS_MAX) as u64);
     let deadline = Instant::now() + max_wait;
     let min_bytes = r.min_bytes.max(0) as usize;
+    // A follower's fetch (Fetch's replica_id; v15+ would carry it in ReplicaState).
+    let replica = (r.replica_id.0 >= 0).then_some(crate::model::NodeId(r.replica_id.0));
 
     // (topic index, partition index, what to read or why not)
     let mut slots: Vec<(usize, usize, Result<FetchItem, ResponseError>)> = Vec::new();
@@ -45,6 +47,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                     max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
                     current_leader_epoch: LeaderEpoch(if req.version() >= 9 { p.current_leader_epoch } else { -1 }),
                     last_fetched_epoch: LeaderEpoch(if req.version() >= 12 { p.last_fetched_epoch } else { -1 }),
+                    replica,
                 }),
                 _ => Err(ResponseError::UnknownTopicOrPartition),
             };
@@ -194,13 +197,14 @@ async fn wait_for_data(
     slots: &[(usize, usize, Result<FetchItem, ResponseError>)],
     deadline: Instant,
 ) {
-    let mut by_shard: BTreeMap<ShardId, Vec<(TopicPartition, Offset)>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<(TopicPartition, Offset, bool)>> = BTreeMap::new();
     for (_, _, item) in slots {
         if let Ok(item) = item {
-            by_shard
-                .entry(shard.owner_of(&item.tp.topic, item.tp.partition))
-                .or_default()
-                .push((item.tp.clone(), item.offset));
+            by_shard.entry(shard.owner_of(&item.tp.topic, item.tp.partition)).or_default().push((
+                item.tp.clone(),
+                item.offset,
+                item.replica.is_some(),
+            ));
         }
     }
     if by_shard.is_empty() {

@@ -30,6 +30,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> Han
     let mut r: ProduceRequest = req.decode_from(&mut body)?;
     drop(body);
     let acks = r.acks;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(r.timeout_ms.max(0) as u64);
     let image = shard.image();
     // The response skeleton, with topic names copied out of the frame.
     let mut resp = ProduceResponse::default();
@@ -62,7 +63,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> Han
                     let tp = TopicPartition::new(meta.name.clone(), index);
                     let owner = shard.owner_in(&meta, index);
                     shard
-                        .call(owner, |reply| ShardMsg::Produce { tp, records, acks, reply })
+                        .call(owner, |reply| ShardMsg::Produce { tp, records, acks, deadline, reply })
                         .await
                         .ok_or(ResponseError::NotLeaderOrFollower)
                 }
@@ -136,6 +137,9 @@ fn produce_error(e: &ProduceError) -> (ResponseError, String) {
     let code = match e {
         ProduceError::UnknownPartition => ResponseError::UnknownTopicOrPartition,
         ProduceError::NotLeader => ResponseError::NotLeaderOrFollower,
+        ProduceError::NotEnoughReplicas => ResponseError::NotEnoughReplicas,
+        ProduceError::NotEnoughReplicasAfterAppend => ResponseError::NotEnoughReplicasAfterAppend,
+        ProduceError::TimedOut => ResponseError::RequestTimedOut,
         ProduceError::Append(AppendError::TooLarge { .. }) => ResponseError::MessageTooLarge,
         ProduceError::Append(AppendError::Invalid(BatchError::TooLarge { .. })) => ResponseError::MessageTooLarge,
         ProduceError::Append(AppendError::Invalid(BatchError::BadMagic(_))) => ResponseError::InvalidRecord,
@@ -158,6 +162,11 @@ fn produce_error(e: &ProduceError) -> (ResponseError, String) {
         ProduceError::UnknownPartition => "unknown partition".to_string(),
         ProduceError::NotLeader => "this broker is not the partition's leader".to_string(),
         ProduceError::Append(a) => a.to_string(),
+        ProduceError::NotEnoughReplicas => "fewer in-sync replicas than min.insync.replicas".to_string(),
+        ProduceError::NotEnoughReplicasAfterAppend => {
+            "written, but the in-sync replicas fell below min.insync.replicas".to_string()
+        }
+        ProduceError::TimedOut => "the in-sync replicas did not confirm the write in time".to_string(),
     };
     (code, message)
 }
