@@ -581,7 +581,10 @@ impl BrokerConfig {
     /// Whether this node is part of a multi-node cluster (voters configured, other than
     /// itself alone).
     pub fn is_cluster(&self) -> bool {
+        // Another voter, or a node with one role only (a lone controller serves brokers
+        // elsewhere; a lone broker follows a quorum elsewhere).
         self.controller_quorum_voters.keys().any(|&id| id != self.node_id)
+            || !(self.process_roles.broker && self.process_roles.controller)
     }
 
     fn check_listeners(&self) -> Result<(), ConfigError> {

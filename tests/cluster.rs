@@ -32,46 +32,12 @@ fn sluice(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sluice")).args(args).output().expect("run sluice")
 }
 
-fn random_cluster_id() -> String {
-    let out = sluice(&["random-uuid"]);
-    assert!(out.status.success(), "sluice random-uuid: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 impl Cluster {
     fn start() -> Cluster {
-        let cluster_id = random_cluster_id();
-        let ports: Vec<(u16, u16)> = (0..NODES).map(|_| (free_port(), free_port())).collect();
-        let voters = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut nodes = Vec::new();
-        for (i, (port, cport)) in ports.iter().enumerate() {
-            let id = i as i32 + 1;
-            let overrides = vec![
-                ("node.id".to_string(), id.to_string()),
-                ("process.roles".to_string(), "broker,controller".to_string()),
-                ("controller.quorum.voters".to_string(), voters.clone()),
-                ("listeners".to_string(), format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}")),
-                ("broker.session.timeout.ms".to_string(), SESSION_MS.to_string()),
-                ("broker.heartbeat.interval.ms".to_string(), "500".to_string()),
-                ("broker.rack".to_string(), format!("rack{}", i % 2)),
-            ];
-            let mut broker = Broker::unstarted(*port, &overrides, 1);
-            broker.format(&cluster_id);
-            nodes.push(Node { broker });
-        }
-        // Every voter must be up for the first election: start them all, then wait.
-        for n in nodes.iter_mut() {
-            n.broker.spawn();
-        }
-        for n in nodes.iter_mut() {
-            n.broker.wait_ready();
-        }
-        Cluster { cluster_id, nodes }
+        let session = SESSION_MS.to_string();
+        let (cluster_id, brokers) =
+            start_cluster(NODES, &[("broker.session.timeout.ms", &session), ("broker.heartbeat.interval.ms", "500")]);
+        Cluster { cluster_id, nodes: brokers.into_iter().map(|broker| Node { broker }).collect() }
     }
 
     fn node(&mut self, id: i32) -> &mut Broker {

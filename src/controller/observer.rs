@@ -18,7 +18,11 @@ use crate::rpc::{Request, Response};
 pub struct Observer {
     voters: BTreeMap<u64, String>,
     sender: Sender,
+    /// Connections for requests (Execute), one at a time per voter.
     peers: tokio::sync::Mutex<BTreeMap<u64, Peer>>,
+    /// Connections for the image long-poll, apart: a request must not queue behind a poll
+    /// that holds its connection for seconds.
+    poll_peers: tokio::sync::Mutex<BTreeMap<u64, Peer>>,
     /// The active controller, as last heard from a voter.
     leader: Mutex<Option<u64>>,
     published: watch::Sender<Arc<MetadataImage>>,
@@ -31,6 +35,7 @@ impl Observer {
             voters,
             sender,
             peers: tokio::sync::Mutex::new(BTreeMap::new()),
+            poll_peers: tokio::sync::Mutex::new(BTreeMap::new()),
             leader: Mutex::new(None),
             published: tx,
         };
@@ -49,7 +54,11 @@ impl Observer {
 
     async fn call(&self, voter: u64, req: Request, timeout: Duration) -> Result<Response, String> {
         let addr = self.voters.get(&voter).ok_or_else(|| format!("{voter} is not a voter"))?.clone();
-        let mut peers = self.peers.lock().await;
+        let mut peers = if matches!(req, Request::FetchImage { .. }) {
+            self.poll_peers.lock().await
+        } else {
+            self.peers.lock().await
+        };
         let peer = peers.entry(voter).or_insert_with(|| Peer::new(voter, addr, self.sender.clone()));
         peer.call(req, timeout).await.map_err(|e| e.to_string())
     }

@@ -23,6 +23,19 @@ pub struct NewTopic {
     pub configs: BTreeMap<String, String>,
 }
 
+/// One ISR change a leader asks for: applied only if it still leads under `leader_epoch`
+/// and the entry is still at `partition_epoch` (a compare-and-swap), and if every replica
+/// joining is alive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IsrChangeRequest {
+    pub topic: String,
+    pub partition: i32,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<i32>,
+}
+
 /// A broker's registration request (Kafka's BrokerRegistrationRequest).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Registration {
@@ -79,16 +92,10 @@ pub enum ControllerOp {
     AllocateProducerIds {
         node_id: i32,
     },
-    /// A partition leader asks to change its ISR (Kafka's AlterPartition): applied only if
-    /// it still leads under `leader_epoch` and the entry is still at `partition_epoch`
-    /// (a compare-and-swap), and if every replica joining is alive.
+    /// Partition leaders ask to change ISRs (Kafka's AlterPartition, batched as Kafka's
+    /// is): one step per change, each checked on its own.
     AlterPartition {
-        topic: String,
-        partition: i32,
-        leader: i32,
-        leader_epoch: i32,
-        partition_epoch: i32,
-        isr: Vec<i32>,
+        changes: Vec<IsrChangeRequest>,
     },
     /// Moves leadership of each partition to its preferred replica where that one is alive
     /// and in sync (ElectLeaders PREFERRED); `None`: every partition
@@ -392,25 +399,27 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
             push(&mut scratch, Ok(records));
         }
         ControllerOp::Import { records } => push(&mut scratch, Ok(records.clone())),
-        ControllerOp::AlterPartition { topic, partition, leader, leader_epoch, partition_epoch, isr } => {
-            let live = |n: i32| scratch.brokers.get(&n).is_some_and(|b| !b.fenced);
-            let step = match scratch.topic(topic).and_then(|t| t.placement(*partition)) {
-                None => Err(ControllerError::UnknownPartition),
-                Some(p) if p.leader != *leader || p.leader_epoch != *leader_epoch => {
-                    Err(ControllerError::FencedLeaderEpoch)
-                }
-                Some(p) if p.partition_epoch != *partition_epoch => Err(ControllerError::InvalidUpdateVersion),
-                Some(p) if !p.valid_isr(isr) || isr.iter().any(|n| !p.isr.contains(n) && !live(*n)) => {
-                    Err(ControllerError::InvalidIsr(isr.clone()))
-                }
-                Some(p) => {
-                    let mut placement = p.clone();
-                    placement.isr = isr.clone();
-                    placement.partition_epoch += 1;
-                    Ok(vec![MetadataRecord::Partition { topic: topic.clone(), partition: *partition, placement }])
-                }
-            };
-            push(&mut scratch, step);
+        ControllerOp::AlterPartition { changes } => {
+            for IsrChangeRequest { topic, partition, leader, leader_epoch, partition_epoch, isr } in changes {
+                let live = |n: i32| scratch.brokers.get(&n).is_some_and(|b| !b.fenced);
+                let step = match scratch.topic(topic).and_then(|t| t.placement(*partition)) {
+                    None => Err(ControllerError::UnknownPartition),
+                    Some(p) if p.leader != *leader || p.leader_epoch != *leader_epoch => {
+                        Err(ControllerError::FencedLeaderEpoch)
+                    }
+                    Some(p) if p.partition_epoch != *partition_epoch => Err(ControllerError::InvalidUpdateVersion),
+                    Some(p) if !p.valid_isr(isr) || isr.iter().any(|n| !p.isr.contains(n) && !live(*n)) => {
+                        Err(ControllerError::InvalidIsr(isr.clone()))
+                    }
+                    Some(p) => {
+                        let mut placement = p.clone();
+                        placement.isr = isr.clone();
+                        placement.partition_epoch += 1;
+                        Ok(vec![MetadataRecord::Partition { topic: topic.clone(), partition: *partition, placement }])
+                    }
+                };
+                push(&mut scratch, step);
+            }
         }
         ControllerOp::ElectPreferred { partitions } => {
             let wanted: Vec<(String, i32)> = match partitions {

@@ -11,7 +11,7 @@ use crate::controller::service::QuorumHandle;
 use crate::metadata::MetadataImage;
 use crate::sync::LocalNotify;
 
-pub use crate::controller::ops::{ControllerError, ControllerOp, ControllerResult, NewTopic};
+pub use crate::controller::ops::{ControllerError, ControllerOp, ControllerResult, IsrChangeRequest, NewTopic};
 
 pub struct Controller {
     quorum: QuorumHandle,

@@ -333,13 +333,20 @@ impl Shard {
         }
         let outcome = p.log.append(records).map_err(ProduceError::Append)?;
         if acks != 0 {
-            let wait = async { Some(p.wait_acknowledged(outcome.end_offset, acks, outcome.needs_sync).await) };
-            let timer = async {
-                glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
-                None
+            let wait = p.wait_acknowledged(outcome.end_offset, acks, outcome.needs_sync);
+            // Only a wait on followers needs the request's timeout (and its timer): the
+            // leader's own write ends by itself.
+            let waited = if acks == -1 && p.isr_len() > 1 {
+                use futures_lite::FutureExt;
+                let timer = async {
+                    glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
+                    None
+                };
+                async { Some(wait.await) }.or(timer).await
+            } else {
+                Some(wait.await)
             };
-            use futures_lite::FutureExt;
-            match wait.or(timer).await {
+            match waited {
                 Some(Ok(())) => {}
                 Some(Err(partition::AckError::NotLeader)) => return Err(ProduceError::NotLeader),
                 Some(Err(partition::AckError::Storage(e))) => return Err(ProduceError::Append(e.into())),
@@ -609,21 +616,39 @@ impl Shard {
                 .filter(|(_, p)| p.is_leader())
                 .map(|(t, p)| (t.clone(), p.clone()))
                 .collect();
-            for (tp, p) in led {
-                let Some(change) = p.isr_change(lag_max as i64) else { continue };
-                let isr: Vec<i32> = change.isr.iter().map(|n| n.0).collect();
-                let op = ControllerOp::AlterPartition {
-                    topic: tp.topic.to_string(),
-                    partition: tp.partition,
-                    leader: self.config.node_id,
-                    leader_epoch: p.leader_epoch().0,
-                    partition_epoch: change.partition_epoch,
-                    isr: isr.clone(),
-                };
-                match crate::server::handlers::controller_call(&self, op).await {
-                    Ok(_) => tracing::info!(partition = %tp, ?isr, "ISR changed"),
-                    Err(e) => tracing::info!(partition = %tp, ?isr, error = %e, "ISR change refused"),
+            let changes: Vec<controller::IsrChangeRequest> = led
+                .iter()
+                .filter_map(|(tp, p)| {
+                    let change = p.isr_change(lag_max as i64)?;
+                    Some(controller::IsrChangeRequest {
+                        topic: tp.topic.to_string(),
+                        partition: tp.partition,
+                        leader: self.config.node_id,
+                        leader_epoch: p.leader_epoch().0,
+                        partition_epoch: change.partition_epoch,
+                        isr: change.isr.iter().map(|n| n.0).collect(),
+                    })
+                })
+                .collect();
+            if changes.is_empty() {
+                continue;
+            }
+            let asked = changes.clone();
+            match crate::server::handlers::controller_call(&self, ControllerOp::AlterPartition { changes }).await {
+                Ok(controller::ControllerResult::Changed(results)) => {
+                    for (c, r) in asked.iter().zip(results) {
+                        match r {
+                            Ok(()) => {
+                                tracing::info!(topic = c.topic, partition = c.partition, isr = ?c.isr, "ISR changed")
+                            }
+                            Err(e) => {
+                                tracing::info!(topic = c.topic, partition = c.partition, isr = ?c.isr, error = %e, "ISR change refused")
+                            }
+                        }
+                    }
                 }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(changes = asked.len(), error = %e, "ISR changes not made"),
             }
         }
     }

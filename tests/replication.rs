@@ -1,0 +1,332 @@
+//! Replication (DESIGN §6), on three `sluice serve` processes on loopback sharing one
+//! cluster: the phases of `replicated_cluster` each leave it whole again (every broker up,
+//! every ISR full). Short sessions and lag limits, so that failures are noticed in seconds.
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::admin::{NewTopic, TopicReplication};
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::Producer;
+use rdkafka::Offset as RdOffset;
+use rdkafka::TopicPartitionList;
+
+const NODES: i32 = 3;
+const SESSION_MS: u64 = 3_000;
+const LAG_MS: u64 = 2_000;
+
+struct Cluster {
+    nodes: Vec<Broker>,
+    /// The controller quorum (one controller-only node), kept apart from the brokers so
+    /// that losing two brokers does not lose it.
+    _controller: Option<Broker>,
+}
+
+impl Cluster {
+    fn node(&mut self, id: i32) -> &mut Broker {
+        &mut self.nodes[id as usize - 1]
+    }
+    fn bootstrap(&self, id: i32) -> String {
+        self.nodes[id as usize - 1].bootstrap()
+    }
+    /// Every running node's address: clients survive any one node's death.
+    fn bootstrap_all(&self) -> String {
+        self.nodes.iter().map(|b| b.bootstrap()).collect::<Vec<_>>().join(",")
+    }
+    /// (leader, isr) of a partition as a live node `via` reports it.
+    fn partition(&self, via: i32, topic: &str, partition: i32) -> Option<(i32, Vec<i32>)> {
+        let md = metadata(&self.bootstrap(via), Some(topic));
+        let t = md.topic(topic)?;
+        let p = t.partitions.iter().find(|p| p.0 == partition)?;
+        Some((p.1, p.3.clone()))
+    }
+    fn wait_isr_full(&self, via: i32, topic: &str, partitions: i32) {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let state: Vec<_> = (0..partitions).map(|p| self.partition(via, topic, p)).collect();
+            if state.iter().all(|s| s.as_ref().is_some_and(|(l, isr)| *l > 0 && isr.len() == NODES as usize)) {
+                return;
+            }
+            if Instant::now() > deadline {
+                for n in &self.nodes {
+                    let log = n.log_tail(1_000_000);
+                    let lines: Vec<&str> = log
+                        .lines()
+                        .filter(|l| {
+                            !l.contains("openraft")
+                                && (l.contains("WARN") || l.contains("harness") || l.contains(topic))
+                        })
+                        .collect();
+                    eprintln!("----- node log -----\n{}", lines[lines.len().saturating_sub(60)..].join("\n"));
+                }
+                panic!("{topic}: ISRs not full within 40 s: {state:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// One acks/`acks` produce of a single record through `bootstrap`: the error code.
+fn produce_code(bootstrap: &str, topic: &str, partition: i32, acks: i16) -> i16 {
+    let mut p = PartitionProduceData::default();
+    p.index = partition;
+    let records: &[(Option<&[u8]>, Option<&[u8]>)] = &[(None, Some(b"raw"))];
+    p.records = Some(sluice::protocol::batch::encode_batch(0, records, now_millis()).into());
+    let mut t = TopicProduceData::default();
+    t.name = TopicName(StrBytes::from_string(topic.to_string()));
+    t.partition_data = vec![p];
+    let mut req = ProduceRequest::default();
+    req.acks = acks;
+    req.timeout_ms = 5_000;
+    req.topic_data = vec![t];
+    let resp: ProduceResponse = kafka_call(bootstrap, ApiKey::Produce, 9, &req);
+    resp.responses[0].partition_responses[0].error_code
+}
+
+/// The record batches of a partition on one node's disk, as bytes, up to `end` (exclusive).
+fn batches_below(b: &Broker, topic: &str, partition: i32, end: i64) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for seg in segment_files(&b.partition_dir(topic, partition)) {
+        for batch in parse_segment(&seg) {
+            if batch.last_offset() < end {
+                out.push(read_at(&seg, batch.pos, batch.size as usize));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn replicated_cluster() {
+    let session = SESSION_MS.to_string();
+    let lag = LAG_MS.to_string();
+    let (_, controller, nodes) = start_cluster_roles(
+        NODES as usize,
+        true,
+        &[
+            ("broker.session.timeout.ms", &session),
+            ("broker.heartbeat.interval.ms", "500"),
+            ("replica.lag.time.max.ms", &lag),
+            ("min.insync.replicas", "2"),
+        ],
+    );
+    let mut c = Cluster { nodes, _controller: controller };
+    let res = create_topics_raw(
+        &c.bootstrap(1),
+        &[
+            NewTopic::new("stream", 1, TopicReplication::Fixed(3)),
+            NewTopic::new("spread", 3, TopicReplication::Fixed(3)),
+        ],
+        &admin_opts(),
+    );
+    assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
+    c.wait_isr_full(1, "stream", 1);
+
+    group_survives_its_coordinator(&mut c);
+    leader_killed_repeatedly(&mut c);
+    two_of_three_down(&mut c);
+    paused_follower(&mut c);
+    group_survives_its_coordinator(&mut c);
+    last_replica_standing(&mut c);
+}
+
+/// An idempotent acks=all producer streams numbered records while the leader is killed
+/// with kill -9, three times; each time the killed node comes back. Afterwards every
+/// acknowledged record is there exactly once, in order, and the replicas' logs are
+/// byte-identical up to the high watermark.
+fn leader_killed_repeatedly(c: &mut Cluster) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicUsize::new(0));
+    let producer = producer_with(
+        &c.bootstrap_all(),
+        &[("enable.idempotence", "true"), ("message.timeout.ms", "60000"), ("linger.ms", "2")],
+        Arc::new(AtomicBool::new(false)),
+        acked.clone(),
+    );
+    let sender = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                send_one(&producer, "stream", n, &TestMsg { partition: Some(0), ..TestMsg::value(n.to_string()) });
+                n += 1;
+                producer.poll(Duration::from_millis(2));
+            }
+            let _ = producer.flush(Duration::from_secs(60));
+            let reports = producer.context().reports.lock().unwrap().clone();
+            (n, reports)
+        })
+    };
+    for round in 0..3 {
+        let before = acked.load(Ordering::SeqCst);
+        wait_until(Duration::from_secs(30), "records acknowledged before the kill", || {
+            (acked.load(Ordering::SeqCst) >= before + 200).then_some(())
+        });
+        let (leader, _) = c.partition(1 + round % NODES, "stream", 0).expect("stream listed");
+        let witness = (1..=NODES).find(|&n| n != leader).unwrap();
+        c.node(leader).kill9();
+        let killed_at = Instant::now();
+        let at_kill = acked.load(Ordering::SeqCst);
+        wait_until(Duration::from_secs(30), "acknowledged writes on a new leader", || {
+            (acked.load(Ordering::SeqCst) > at_kill + 50).then_some(())
+        });
+        let (new_leader, _) = c.partition(witness, "stream", 0).unwrap();
+        eprintln!(
+            "round {round}: leader {leader} killed; writes acknowledged again after {:?} (leader {new_leader})",
+            killed_at.elapsed()
+        );
+        assert_ne!(new_leader, leader);
+        c.node(leader).restart();
+        c.wait_isr_full(witness, "stream", 1);
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (sent, reports) = sender.join().unwrap();
+    let acked_values: Vec<usize> = reports.iter().filter(|(_, d, _)| d.is_ok()).map(|(id, _, _)| *id).collect();
+    assert!(acked_values.len() >= 600, "{} of {sent} acknowledged", acked_values.len());
+
+    let got = consume_all_partition(&c.bootstrap_all(), "stream", 0);
+    let values: Vec<usize> =
+        got.iter().map(|m| String::from_utf8(m.value.clone().unwrap()).unwrap().parse().unwrap()).collect();
+    let mut seen = BTreeMap::new();
+    for (i, v) in values.iter().enumerate() {
+        assert!(seen.insert(*v, i).is_none(), "record {v} is in the log twice");
+    }
+    assert!(values.windows(2).all(|w| w[0] < w[1]), "records out of order");
+    let lost: Vec<_> = acked_values.iter().filter(|v| !seen.contains_key(v)).take(10).collect();
+    assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
+
+    // Every replica holds the same bytes up to the high watermark.
+    let (_, hw) = watermarks(&c.bootstrap_all(), "stream", 0);
+    let logs: Vec<Vec<Vec<u8>>> = c.nodes.iter().map(|b| batches_below(b, "stream", 0, hw)).collect();
+    assert!(!logs[0].is_empty());
+    for (i, l) in logs.iter().enumerate().skip(1) {
+        assert!(l == &logs[0], "node {} holds other bytes than node 1 below the high watermark {hw}", i + 1);
+    }
+}
+
+/// Two of three down: acks=all is refused (NOT_ENOUGH_REPLICAS), acks=1 still works, and
+/// consumers read up to the high watermark.
+fn two_of_three_down(c: &mut Cluster) {
+    let (leader, _) = c.partition(1, "stream", 0).unwrap();
+    let followers: Vec<i32> = (1..=NODES).filter(|&n| n != leader).collect();
+    for &f in &followers {
+        c.node(f).kill9();
+    }
+    wait_until(Duration::from_secs(20), "the ISR down to the leader", || {
+        c.partition(leader, "stream", 0).is_some_and(|(l, isr)| l == leader && isr == vec![leader]).then_some(())
+    });
+    assert_eq!(produce_code(&c.bootstrap(leader), "stream", 0, -1), 19, "acks=all: NOT_ENOUGH_REPLICAS");
+    assert_eq!(produce_code(&c.bootstrap(leader), "stream", 0, 1), 0, "acks=1 still works");
+    let (_, hw) = watermarks(&c.bootstrap(leader), "stream", 0);
+    let got = consume_all_partition(&c.bootstrap(leader), "stream", 0);
+    assert_eq!(got.last().map(|m| m.offset + 1), Some(hw), "a consumer reads up to the high watermark");
+    for &f in &followers {
+        c.node(f).restart();
+    }
+    c.wait_isr_full(leader, "stream", 1);
+    assert_eq!(produce_code(&c.bootstrap(leader), "stream", 0, -1), 0, "acks=all again");
+}
+
+/// A follower paused with SIGSTOP leaves the ISR; after SIGCONT it catches up and rejoins.
+fn paused_follower(c: &mut Cluster) {
+    let (leader, _) = c.partition(1, "stream", 0).unwrap();
+    let follower = (1..=NODES).find(|&n| n != leader).unwrap();
+    let pid = c.node(follower).pid().unwrap().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let paused = Instant::now();
+    wait_until(Duration::from_secs(20), "the paused follower out of the ISR", || {
+        c.partition(leader, "stream", 0).is_some_and(|(_, isr)| !isr.contains(&follower)).then_some(())
+    });
+    eprintln!("paused follower {follower} left the ISR after {:?}", paused.elapsed());
+    assert_eq!(produce_code(&c.bootstrap(leader), "stream", 0, -1), 0, "two in sync: acks=all works");
+    signal("-CONT");
+    c.wait_isr_full(leader, "stream", 1);
+}
+
+/// Committed offsets survive the death of the group's coordinator: the group resumes on
+/// another broker where it left off.
+fn group_survives_its_coordinator(c: &mut Cluster) {
+    let group = "replicated-group";
+    let p = producer(&c.bootstrap_all(), &[]);
+    let msgs: Vec<TestMsg> =
+        (0..30).map(|i| TestMsg { partition: Some(i % 3), ..TestMsg::value(format!("g{i}")) }).collect();
+    produce_ok(&p, "spread", &msgs, Duration::from_secs(30));
+    drop(p);
+    let committer = consumer(&c.bootstrap_all(), &[("group.id", group), ("auto.offset.reset", "earliest")]);
+    let mut tpl = TopicPartitionList::new();
+    for part in 0..3 {
+        tpl.add_partition_offset("spread", part, RdOffset::Offset(5)).unwrap();
+    }
+    committer.commit(&tpl, rdkafka::consumer::CommitMode::Sync).expect("commit");
+    drop(committer);
+    let coordinator = find_coordinator(&c.bootstrap(1), group);
+    c.node(coordinator).kill9();
+    let other = (1..=NODES).find(|&n| n != coordinator).unwrap();
+    let fresh = consumer(&c.bootstrap(other), &[("group.id", group)]);
+    let committed = wait_until(Duration::from_secs(30), "the committed offsets from a new coordinator", || {
+        let mut want = TopicPartitionList::new();
+        for part in 0..3 {
+            want.add_partition("spread", part);
+        }
+        let got = fresh.committed_offsets(want, Duration::from_secs(5)).ok()?;
+        let offsets: Vec<_> = got.elements().iter().map(|e| e.offset()).collect();
+        offsets.iter().all(|o| *o == RdOffset::Offset(5)).then_some(offsets)
+    });
+    assert_eq!(committed.len(), 3);
+    assert_ne!(find_coordinator(&c.bootstrap(other), group), coordinator, "a new coordinator");
+    drop(fresh);
+    c.node(coordinator).restart();
+    c.wait_isr_full(other, "spread", 3);
+}
+
+/// Last replica standing: the ISR shrinks to the leader, the leader dies, the others come
+/// back. With unclean election off they do not lead (they may lack what it acknowledged);
+/// the old leader, back, leads again with everything.
+fn last_replica_standing(c: &mut Cluster) {
+    let (leader, _) = c.partition(1, "stream", 0).unwrap();
+    let followers: Vec<i32> = (1..=NODES).filter(|&n| n != leader).collect();
+    for &f in &followers {
+        c.node(f).kill9();
+    }
+    wait_until(Duration::from_secs(20), "the ISR down to the leader", || {
+        c.partition(leader, "stream", 0).is_some_and(|(_, isr)| isr == vec![leader]).then_some(())
+    });
+    // Written under ISR = {leader} with acks=1: only the leader has it.
+    assert_eq!(produce_code(&c.bootstrap(leader), "stream", 0, 1), 0);
+    let (_, end) = watermarks(&c.bootstrap(leader), "stream", 0);
+    c.node(leader).kill9();
+    for &f in &followers {
+        c.node(f).restart();
+    }
+    std::thread::sleep(Duration::from_millis(SESSION_MS + 1_000));
+    let (l, isr) = c.partition(followers[0], "stream", 0).unwrap();
+    assert_eq!((l, isr), (-1, vec![leader]), "no out-of-sync replica leads");
+    c.node(leader).restart();
+    wait_until(Duration::from_secs(20), "the last in-sync replica leads again", || {
+        c.partition(followers[0], "stream", 0).is_some_and(|(l, _)| l == leader).then_some(())
+    });
+    c.wait_isr_full(leader, "stream", 1);
+    let (_, hw) = watermarks(&c.bootstrap(leader), "stream", 0);
+    assert!(hw >= end, "nothing the last replica had is lost: {hw} < {end}");
+}
+
+fn find_coordinator(bootstrap: &str, group: &str) -> i32 {
+    use kafka_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
+    wait_until(Duration::from_secs(30), "a group coordinator", || {
+        let mut req = FindCoordinatorRequest::default();
+        req.key = StrBytes::from_string(group.to_string());
+        let r: FindCoordinatorResponse = kafka_call(bootstrap, ApiKey::FindCoordinator, 3, &req);
+        (r.error_code == 0).then_some(r.node_id.0)
+    })
+}
