@@ -121,6 +121,10 @@ pub struct BrokerConfig {
     pub replica_fetch_max_bytes: u32,
     /// `replica.fetch.wait.max.ms`: how long a follower's fetch waits at the leader.
     pub replica_fetch_wait_max_ms: u64,
+    /// `auto.leader.rebalance.enable`: the active controller moves leadership back to
+    /// preferred replicas every `leader.imbalance.check.interval.seconds`.
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_seconds: u64,
     /// The keys set in the properties file or by `--override`, with the values as given
     /// (DescribeConfigs reports them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG).
     pub explicit_keys: BTreeMap<String, String>,
@@ -186,6 +190,8 @@ impl Default for BrokerConfig {
             replica_lag_time_max_ms: 30_000,
             replica_fetch_max_bytes: 1_048_576,
             replica_fetch_wait_max_ms: 500,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
             admin_listener: Some(Listener {
                 name: "http".into(),
                 host: "127.0.0.1".into(),
@@ -536,6 +542,10 @@ impl BrokerConfig {
                 "replica.lag.time.max.ms" => cfg.replica_lag_time_max_ms = parse_int(k, v, 1, i32::MAX as u64)?,
                 "replica.fetch.max.bytes" => cfg.replica_fetch_max_bytes = parse_int(k, v, 1, i32::MAX as u32)?,
                 "replica.fetch.wait.max.ms" => cfg.replica_fetch_wait_max_ms = parse_int(k, v, 0, 60_000)?,
+                "auto.leader.rebalance.enable" => cfg.auto_leader_rebalance_enable = parse_bool(k, v)?,
+                "leader.imbalance.check.interval.seconds" => {
+                    cfg.leader_imbalance_check_interval_seconds = parse_int(k, v, 1, 86_400)?
+                }
                 _ if set_dynamic_key(&mut cfg, k, v)? => {}
                 _ if ACCEPTED_NOOP_KEYS.contains(&k) => {}
                 _ => warnings.push(format!("unknown configuration key {k:?} ignored")),
@@ -722,6 +732,8 @@ impl BrokerConfig {
             ("replica.lag.time.max.ms", self.replica_lag_time_max_ms.to_string()),
             ("replica.fetch.max.bytes", self.replica_fetch_max_bytes.to_string()),
             ("replica.fetch.wait.max.ms", self.replica_fetch_wait_max_ms.to_string()),
+            ("auto.leader.rebalance.enable", self.auto_leader_rebalance_enable.to_string()),
+            ("leader.imbalance.check.interval.seconds", self.leader_imbalance_check_interval_seconds.to_string()),
             ("offsets.topic.num.partitions", self.offsets_topic_num_partitions.to_string()),
             ("offsets.topic.segment.bytes", self.offsets_topic_segment_bytes.to_string()),
             ("offsets.retention.minutes", (self.offsets_retention_ms / 60_000).to_string()),

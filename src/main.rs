@@ -576,6 +576,9 @@ fn start_controller(
         dir: dir.clone(),
         shards,
         broker_session_timeout: Duration::from_millis(config.broker_session_timeout_ms),
+        leader_rebalance_interval: config
+            .auto_leader_rebalance_enable
+            .then(|| Duration::from_secs(config.leader_imbalance_check_interval_seconds)),
     };
     let quorum = sluice::controller::service::start(service_config)?;
     tracing::info!(voters = ?config.controller_quorum_voters.keys().collect::<Vec<_>>(), "waiting for the controller quorum");

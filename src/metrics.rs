@@ -108,6 +108,9 @@ pub struct ShardMetrics {
     cross_shard_sent_to: Box<[Counter]>,
     /// Messages this shard received from the others.
     pub cross_shard_received: Counter,
+    /// ISR changes this shard's leaders made (AlterPartition accepted): fewer members, more.
+    pub isr_shrinks: Counter,
+    pub isr_expands: Counter,
     /// fdatasync of segment files (the count is the histogram's).
     pub fdatasync: Histogram,
 }
@@ -128,6 +131,8 @@ impl ShardMetrics {
             connections_refused: Counter::default(),
             cross_shard_sent_to: (0..shards).map(|_| Counter::default()).collect(),
             cross_shard_received: Counter::default(),
+            isr_shrinks: Counter::default(),
+            isr_expands: Counter::default(),
             fdatasync: Histogram::default(),
         }
     }
@@ -199,6 +204,15 @@ pub struct PartitionStats {
     /// From the partition, not the log: what consumers may read up to.
     pub high_watermark: i64,
     pub leader_epoch: i32,
+    /// The partition's leader (-1: none), replica count and in-sync replica count, as
+    /// this node knows them.
+    pub leader: i32,
+    pub replicas: usize,
+    pub isr: usize,
+    pub is_leader: bool,
+    /// Followed here: how far this replica's log end is behind the leader's high
+    /// watermark as last learned (0 on the leader).
+    pub follower_lag: i64,
 }
 
 /// One committed offset of a group whose coordinator is on the reporting shard.
@@ -310,6 +324,12 @@ pub fn encode(out: &mut String, broker: &BrokerInfo, shards: &[Arc<ShardMetrics>
         "Messages received from other shards.",
         &|m| m.cross_shard_received.get(),
     );
+    per_shard(&mut t, "sluice_isr_shrinks_total", "counter", "ISR shrinks by this shard's leaders.", &|m| {
+        m.isr_shrinks.get()
+    });
+    per_shard(&mut t, "sluice_isr_expands_total", "counter", "ISR expansions by this shard's leaders.", &|m| {
+        m.isr_expands.get()
+    });
     t.family(
         "sluice_cross_shard_queue_depth",
         "gauge",
@@ -367,6 +387,20 @@ pub fn encode(out: &mut String, broker: &BrokerInfo, shards: &[Arc<ShardMetrics>
     partition_family(&mut t, "sluice_partition_leader_epoch", "The leader epoch the partition acts under.", &|p| {
         p.leader_epoch as i64
     });
+    partition_family(&mut t, "sluice_partition_leader", "The partition's leader (-1: none).", &|p| p.leader as i64);
+    partition_family(&mut t, "sluice_partition_in_sync_replicas", "Replicas in the ISR.", &|p| p.isr as i64);
+    partition_family(
+        &mut t,
+        "sluice_partition_under_replicated",
+        "1 on the leader of a partition whose ISR is smaller than its replica set.",
+        &|p| i64::from(p.is_leader && p.isr < p.replicas),
+    );
+    partition_family(
+        &mut t,
+        "sluice_partition_follower_lag",
+        "On a follower: the leader's high watermark (as last learned) minus this log's end, at least 0.",
+        &|p| p.follower_lag,
+    );
     partition_family(&mut t, "sluice_partition_log_start_offset", "The first offset kept.", &|p| {
         p.log.log_start_offset.0
     });
@@ -502,6 +536,11 @@ mod tests {
                 },
                 high_watermark: 10,
                 leader_epoch: 3,
+                leader: 1,
+                replicas: 1,
+                isr: 1,
+                is_leader: true,
+                follower_lag: 0,
             }],
             groups: 1,
             group_offsets: vec![GroupOffset { group: "g\"1".into(), topic: "t".into(), partition: 0, offset: 4 }],

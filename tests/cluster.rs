@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -26,10 +25,6 @@ struct Node {
 struct Cluster {
     cluster_id: String,
     nodes: Vec<Node>,
-}
-
-fn sluice(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice")).args(args).output().expect("run sluice")
 }
 
 impl Cluster {
@@ -54,16 +49,6 @@ impl Cluster {
         let v: serde_json::Value = serde_json::from_str(&status).ok()?;
         v["cluster"]["active_controller"].as_i64().map(|c| c as i32)
     }
-}
-
-fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
 
 fn broker_ids(bootstrap: &str) -> BTreeSet<i32> {

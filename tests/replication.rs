@@ -135,6 +135,32 @@ fn replicated_cluster() {
     paused_follower(&mut c);
     group_survives_its_coordinator(&mut c);
     last_replica_standing(&mut c);
+    preferred_election(&mut c);
+}
+
+/// ElectLeaders PREFERRED moves leadership back to each partition's first replica.
+fn preferred_election(c: &mut Cluster) {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
+    let md = metadata(&c.bootstrap(1), Some("spread"));
+    let t = md.topic("spread").unwrap().clone();
+    let mut req = ElectLeadersRequest::default();
+    req.election_type = 0;
+    req.timeout_ms = 10_000;
+    let mut tp = TopicPartitions::default();
+    tp.topic = TopicName(StrBytes::from_static_str("spread"));
+    tp.partitions = (0..3).collect();
+    req.topic_partitions = Some(vec![tp]);
+    let r: ElectLeadersResponse = kafka_call(&c.bootstrap(2), ApiKey::ElectLeaders, 1, &req);
+    let codes: Vec<i16> =
+        r.replica_election_results.iter().flat_map(|t| t.partition_result.iter().map(|p| p.error_code)).collect();
+    assert_eq!(codes.len(), 3);
+    // 0: moved; 84: ELECTION_NOT_NEEDED (it already led).
+    assert!(codes.iter().all(|c| *c == 0 || *c == 84), "{codes:?}");
+    let after = metadata(&c.bootstrap(1), Some("spread"));
+    for (id, leader, replicas, _, _) in &after.topic("spread").unwrap().partitions {
+        assert_eq!(*leader, replicas[0], "partition {id} led by its preferred replica (before: {t:?})");
+    }
 }
 
 /// An idempotent acks=all producer streams numbered records while the leader is killed
@@ -223,6 +249,12 @@ fn two_of_three_down(c: &mut Cluster) {
         c.partition(leader, "stream", 0).is_some_and(|(l, isr)| l == leader && isr == vec![leader]).then_some(())
     });
     assert_eq!(produce_code(&c.bootstrap(leader), "stream", 0, -1), 19, "acks=all: NOT_ENOUGH_REPLICAS");
+    let metrics = http_get(&c.node(leader).admin_addr(), "/metrics").unwrap();
+    let line = |name: &str| {
+        metrics.lines().find(|l| l.starts_with(name) && l.contains("topic=\"stream\"")).unwrap_or("").to_string()
+    };
+    assert!(line("sluice_partition_under_replicated").ends_with(" 1"), "{}", line("sluice_partition_under_replicated"));
+    assert!(line("sluice_partition_in_sync_replicas").ends_with(" 1"), "{}", line("sluice_partition_in_sync_replicas"));
     assert_eq!(produce_code(&c.bootstrap(leader), "stream", 0, 1), 0, "acks=1 still works");
     let (_, hw) = watermarks(&c.bootstrap(leader), "stream", 0);
     let got = consume_all_partition(&c.bootstrap(leader), "stream", 0);

@@ -90,6 +90,9 @@ impl PartitionState {
     pub fn leader(&self) -> Option<NodeId> {
         self.leader
     }
+    pub fn replica_count(&self) -> usize {
+        self.replicas.len()
+    }
     pub fn isr(&self) -> &[NodeId] {
         &self.isr
     }

@@ -97,11 +97,13 @@ pub enum ControllerOp {
     AlterPartition {
         changes: Vec<IsrChangeRequest>,
     },
-    /// Moves leadership of each partition to its preferred replica where that one is alive
-    /// and in sync (ElectLeaders PREFERRED); `None`: every partition
-    /// (`auto.leader.rebalance.enable`).
-    ElectPreferred {
+    /// ElectLeaders: moves leadership of each partition to its preferred replica where
+    /// that one is alive and in sync; with `unclean`, instead gives a leaderless partition
+    /// any live replica. `None`: every partition (`auto.leader.rebalance.enable`), and
+    /// only the moves are answered.
+    ElectLeaders {
         partitions: Option<Vec<(String, i32)>>,
+        unclean: bool,
     },
     /// Records from a single-node metadata log written before the quorum existed, taken
     /// over as they are (once, on the first start of a node that has one).
@@ -421,7 +423,7 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
                 push(&mut scratch, step);
             }
         }
-        ControllerOp::ElectPreferred { partitions } => {
+        ControllerOp::ElectLeaders { partitions, unclean } => {
             let wanted: Vec<(String, i32)> = match partitions {
                 Some(list) => list.clone(),
                 None => {
@@ -432,10 +434,15 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
                 let live = |n: i32| scratch.brokers.get(&n).is_some_and(|b| !b.fenced);
                 let step = match scratch.topic(&topic).and_then(|t| t.placement(partition)) {
                     None => Err(ControllerError::UnknownPartition),
-                    Some(p) if p.replicas.first() == Some(&p.leader) => Err(ControllerError::ElectionNotNeeded),
+                    Some(p) if !*unclean && p.replicas.first() == Some(&p.leader) => {
+                        Err(ControllerError::ElectionNotNeeded)
+                    }
+                    Some(p) if *unclean && p.leader >= 0 => Err(ControllerError::ElectionNotNeeded),
                     Some(p) => {
                         let mut placement = p.clone();
-                        if placement.elect_preferred(&live) {
+                        let elected =
+                            if *unclean { placement.unfence(&live, true) } else { placement.elect_preferred(&live) };
+                        if elected {
                             Ok(vec![MetadataRecord::Partition { topic, partition, placement }])
                         } else {
                             Err(ControllerError::PreferredLeaderNotAvailable)

@@ -49,6 +49,9 @@ pub struct ServiceConfig {
     pub shards: usize,
     /// `broker.session.timeout.ms`: the active controller fences a broker silent this long.
     pub broker_session_timeout: Duration,
+    /// `auto.leader.rebalance.enable` with `leader.imbalance.check.interval.seconds`: how
+    /// often the active controller moves leadership back to preferred replicas (`None`: never).
+    pub leader_rebalance_interval: Option<Duration>,
 }
 
 pub struct Service {
@@ -67,6 +70,7 @@ pub struct Service {
     /// from yet gets a full session from then).
     sessions: Mutex<Sessions>,
     session_timeout: Duration,
+    leader_rebalance_interval: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -286,8 +290,10 @@ impl Service {
             peers: tokio::sync::Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(Sessions::default()),
             session_timeout: config.broker_session_timeout,
+            leader_rebalance_interval: config.leader_rebalance_interval,
         });
         tokio::spawn(service.clone().expire_sessions());
+        tokio::spawn(service.clone().rebalance_leaders());
         if pristine {
             let members: BTreeMap<u64, BasicNode> =
                 config.voters.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect();
@@ -445,6 +451,29 @@ impl Service {
             _ => ControllerResult::Changed(outcomes.into_iter().map(|o| o.map(drop)).collect()),
         };
         (Ok(result), index)
+    }
+
+    /// The active controller's preferred-leader timer (`auto.leader.rebalance.enable`):
+    /// moves leadership back to each partition's first replica where it is alive and in
+    /// sync, so that leaders spread again after failures.
+    async fn rebalance_leaders(self: Arc<Self>) {
+        let Some(every) = self.leader_rebalance_interval else { return };
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if !self.is_leader().await {
+                continue;
+            }
+            let (r, _) = self.execute_here(ControllerOp::ElectLeaders { partitions: None, unclean: false }).await;
+            match r {
+                Ok(ControllerResult::Changed(moved)) if !moved.is_empty() => {
+                    tracing::info!(partitions = moved.len(), "leadership moved back to preferred replicas")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "preferred leader election failed"),
+            }
+        }
     }
 
     /// The active controller's timer: fences the brokers whose sessions expired.

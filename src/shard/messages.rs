@@ -130,6 +130,8 @@ pub enum ListOffsetError {
     Epoch(EpochCheck),
     UnsupportedTimestamp(i64),
     Read(ReadError),
+    /// A new leader whose high watermark has not reached its epoch's start yet.
+    OffsetNotAvailable,
 }
 /// An offset ListOffsets found, with its record's timestamp (-1 for earliest and latest)
 /// and the leader epoch it was written under.

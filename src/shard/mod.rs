@@ -300,6 +300,11 @@ impl Shard {
                 log: p.log.stats(),
                 high_watermark: p.high_watermark().0,
                 leader_epoch: p.leader_epoch().0,
+                leader: p.leader().map_or(-1, |l| l.0),
+                replicas: p.replica_count(),
+                isr: p.isr_len(),
+                is_leader: p.is_leader(),
+                follower_lag: p.follower_lag(),
             })
             .collect();
         let (cache_hits, cache_misses) = self.cache.hits_misses();
@@ -439,6 +444,9 @@ impl Shard {
         p.check_epoch(current_leader_epoch).map_err(ListOffsetError::Epoch)?;
         if !p.is_leader() {
             return Err(ListOffsetError::NotLeader);
+        }
+        if !p.high_watermark_settled() {
+            return Err(ListOffsetError::OffsetNotAvailable);
         }
         let log = &p.log;
         let hw = p.high_watermark();
@@ -616,10 +624,12 @@ impl Shard {
                 .filter(|(_, p)| p.is_leader())
                 .map(|(t, p)| (t.clone(), p.clone()))
                 .collect();
+            let mut shrinking = Vec::new();
             let changes: Vec<controller::IsrChangeRequest> = led
                 .iter()
                 .filter_map(|(tp, p)| {
                     let change = p.isr_change(lag_max as i64)?;
+                    shrinking.push(change.isr.len() < p.isr_len());
                     Some(controller::IsrChangeRequest {
                         topic: tp.topic.to_string(),
                         partition: tp.partition,
@@ -636,9 +646,12 @@ impl Shard {
             let asked = changes.clone();
             match crate::server::handlers::controller_call(&self, ControllerOp::AlterPartition { changes }).await {
                 Ok(controller::ControllerResult::Changed(results)) => {
-                    for (c, r) in asked.iter().zip(results) {
+                    for ((c, r), shrink) in asked.iter().zip(results).zip(shrinking) {
                         match r {
                             Ok(()) => {
+                                let counter =
+                                    if shrink { &self.metrics.isr_shrinks } else { &self.metrics.isr_expands };
+                                counter.add(1);
                                 tracing::info!(topic = c.topic, partition = c.partition, isr = ?c.isr, "ISR changed")
                             }
                             Err(e) => {

@@ -23,6 +23,8 @@ pub struct Partition {
     /// The high watermark moved for a reason other than this log's own writes (a
     /// follower's progress, once followers exist).
     replica_progress: LocalNotify,
+    /// On a follower: the leader's high watermark as the last fetch answer gave it.
+    leader_high_watermark: std::cell::Cell<Offset>,
 }
 
 impl Partition {
@@ -38,7 +40,13 @@ impl Partition {
         if state.is_leader() {
             log.assign_epoch(state.leader_epoch()).await?;
         }
-        Ok(Partition { topic_id, log, state: RefCell::new(state), replica_progress: LocalNotify::new() })
+        Ok(Partition {
+            topic_id,
+            log,
+            state: RefCell::new(state),
+            replica_progress: LocalNotify::new(),
+            leader_high_watermark: std::cell::Cell::new(Offset(0)),
+        })
     }
 
     pub fn topic_partition(&self) -> &TopicPartition {
@@ -87,6 +95,20 @@ impl Partition {
         self.state.borrow().isr().len()
     }
 
+    /// On a follower, how far its log end is behind the leader's high watermark as last
+    /// learned (0 on a leader).
+    pub fn follower_lag(&self) -> i64 {
+        if self.is_leader() {
+            return 0;
+        }
+        (self.leader_high_watermark.get().0 - self.log.log_end_offset().0).max(0)
+    }
+
+    /// Replicas of the partition, in sync or not.
+    pub fn replica_count(&self) -> usize {
+        self.state.borrow().replica_count()
+    }
+
     /// The current leader, if any.
     pub fn leader(&self) -> Option<NodeId> {
         self.state.borrow().leader()
@@ -108,15 +130,27 @@ impl Partition {
 
     /// A follower learned the leader's high watermark from a fetch answer.
     pub fn learn_high_watermark(&self, leader_hw: Offset) {
+        self.leader_high_watermark.set(leader_hw);
         let mut st = self.state.borrow_mut();
         st.local_progress(self.log.written_offset());
         st.learn_high_watermark(leader_hw);
     }
 
+    /// Where the current leader epoch began in this log (where the previous one ended).
+    pub fn epoch_start(&self) -> Offset {
+        self.log.end_offset_for_epoch(LeaderEpoch(self.leader_epoch().0 - 1)).1
+    }
+
+    /// Whether this leader's high watermark has reached its epoch's start: until then it
+    /// does not know where the committed log ends, and ListOffsets answers
+    /// OFFSET_NOT_AVAILABLE (as Kafka's new leader does).
+    pub fn high_watermark_settled(&self) -> bool {
+        self.high_watermark() >= self.epoch_start()
+    }
+
     /// The ISR change this leader should ask the controller for now, if any.
     pub fn isr_change(&self, lag_max_ms: i64) -> Option<crate::cluster::partition::IsrChange> {
-        let epoch = self.leader_epoch();
-        let (_, start) = self.log.end_offset_for_epoch(LeaderEpoch(epoch.0 - 1));
+        let start = self.epoch_start();
         let mut st = self.state.borrow_mut();
         st.local_progress(self.log.written_offset());
         st.isr_change(crate::storage::now_ms(), lag_max_ms, start)

@@ -46,6 +46,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                             Some(Err(ListOffsetError::Epoch(e))) => Err(epoch_error(e)),
                             Some(Err(ListOffsetError::UnknownPartition)) => Err(ResponseError::UnknownTopicOrPartition),
                             Some(Err(ListOffsetError::UnsupportedTimestamp(_))) => Err(ResponseError::InvalidRequest),
+                            Some(Err(ListOffsetError::OffsetNotAvailable)) => Err(ResponseError::OffsetNotAvailable),
                             Some(Err(ListOffsetError::Read(ReadError::OutOfRange { .. }))) => {
                                 Err(ResponseError::OffsetOutOfRange)
                             }

@@ -13,6 +13,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_topic_partitions;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 mod group_common;
@@ -82,6 +83,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterConfigs, alter_configs::MIN_VERSION, alter_configs::MAX_VERSION),
     (ApiKey::IncrementalAlterConfigs, incremental_alter_configs::MIN_VERSION, incremental_alter_configs::MAX_VERSION),
     (ApiKey::CreatePartitions, create_partitions::MIN_VERSION, create_partitions::MAX_VERSION),
+    (ApiKey::ElectLeaders, elect_leaders::MIN_VERSION, elect_leaders::MAX_VERSION),
     (ApiKey::InitProducerId, init_producer_id::MIN_VERSION, init_producer_id::MAX_VERSION),
     (ApiKey::DeleteRecords, delete_records::MIN_VERSION, delete_records::MAX_VERSION),
     (ApiKey::DescribeTopicPartitions, describe_topic_partitions::MIN_VERSION, describe_topic_partitions::MAX_VERSION),
@@ -150,6 +152,7 @@ async fn dispatch(ctx: &RequestContext, req: &Request, body: Bytes) -> HandlerRe
         ApiKey::AlterConfigs => alter_configs::handle(ctx, req).await,
         ApiKey::IncrementalAlterConfigs => incremental_alter_configs::handle(ctx, req).await,
         ApiKey::CreatePartitions => create_partitions::handle(ctx, req).await,
+        ApiKey::ElectLeaders => elect_leaders::handle(ctx, req).await,
         ApiKey::InitProducerId => init_producer_id::handle(ctx, req).await,
         ApiKey::DeleteRecords => delete_records::handle(ctx, req).await,
         ApiKey::DescribeTopicPartitions => describe_topic_partitions::handle(ctx, req).await,
