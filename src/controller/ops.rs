@@ -592,4 +592,48 @@ mod tests {
         assert!(img.unplaced().is_empty());
         assert_eq!(img.topic("old").unwrap().placement(0).unwrap().leader_epoch, 2);
     }
+
+    #[test]
+    fn isr_changes_are_compare_and_swap() {
+        let mut img = cluster(&[None, None, None]);
+        let op = ControllerOp::CreateTopics { topics: vec![topic("t", 1, 3)], validate_only: false };
+        plan(&img, &op, &placer()).remove(0).unwrap().iter().for_each(|r| img.apply(r));
+        let p = img.topic("t").unwrap().placement(0).unwrap().clone();
+        let others: Vec<i32> = p.replicas.iter().copied().filter(|&r| r != p.leader).collect();
+        let change = |leader_epoch, partition_epoch, isr: Vec<i32>| ControllerOp::AlterPartition {
+            changes: vec![IsrChangeRequest {
+                topic: "t".into(),
+                partition: 0,
+                leader: p.leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            }],
+        };
+        let shrunk = vec![p.leader, others[0]];
+        let steps = plan(&img, &change(0, 0, shrunk.clone()), &placer());
+        let records = steps[0].clone().expect("a valid shrink");
+        records.iter().for_each(|r| img.apply(r));
+        let after = img.topic("t").unwrap().placement(0).unwrap().clone();
+        assert_eq!((after.isr.clone(), after.partition_epoch), (shrunk, 1));
+        assert_eq!(
+            plan(&img, &change(0, 0, p.replicas.clone()), &placer())[0],
+            Err(ControllerError::InvalidUpdateVersion)
+        );
+        assert_eq!(
+            plan(&img, &change(1, 1, p.replicas.clone()), &placer())[0],
+            Err(ControllerError::FencedLeaderEpoch)
+        );
+        assert!(matches!(plan(&img, &change(0, 1, others.clone()), &placer())[0], Err(ControllerError::InvalidIsr(_))));
+        // A fenced broker may not join; one that is alive may.
+        img.apply(&MetadataRecord::FenceBroker { node_id: others[1] });
+        let grown = vec![p.leader, others[0], others[1]];
+        let epoch_now = img.topic("t").unwrap().placement(0).unwrap().partition_epoch;
+        assert!(matches!(
+            plan(&img, &change(0, epoch_now, grown.clone()), &placer())[0],
+            Err(ControllerError::InvalidIsr(_))
+        ));
+        img.apply(&MetadataRecord::UnfenceBroker { node_id: others[1] });
+        assert!(plan(&img, &change(0, epoch_now, grown), &placer())[0].is_ok());
+    }
 }

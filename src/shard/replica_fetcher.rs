@@ -341,6 +341,17 @@ async fn apply_response(shard: &Rc<Shard>, f: &Fetcher, asked: &[Asked], resp: F
                 }
             }
             p.learn_high_watermark(Offset(pd.high_watermark));
+            // The leader's log start moved (DeleteRecords, retention): so does this one's,
+            // within what this replica has and the high watermark (as Kafka's follower).
+            let leader_start = Offset(pd.log_start_offset);
+            if leader_start > p.log.log_start_offset() {
+                let to = leader_start.min(p.high_watermark());
+                if to > p.log.log_start_offset() {
+                    if let Err(e) = p.log.delete_records(to, p.high_watermark()).await {
+                        tracing::warn!(partition = %tp, error = %e, "cannot follow the leader's log start");
+                    }
+                }
+            }
         }
     }
     usable
