@@ -157,6 +157,10 @@ fn preferred_election(c: &mut Cluster) {
     assert_eq!(codes.len(), 3);
     // 0: moved; 84: ELECTION_NOT_NEEDED (it already led).
     assert!(codes.iter().all(|c| *c == 0 || *c == 84), "{codes:?}");
+    // Again, with sluicectl: nothing left to move.
+    let again = sluicectl(&c.bootstrap(3), &["--json", "cluster", "elect-leaders", "--topic", "spread"]);
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert!(again.as_array().unwrap().iter().all(|p| p["outcome"] == "ElectionNotNeeded"), "{again}");
     let after = metadata(&c.bootstrap(1), Some("spread"));
     for (id, leader, replicas, _, _) in &after.topic("spread").unwrap().partitions {
         assert_eq!(*leader, replicas[0], "partition {id} led by its preferred replica (before: {t:?})");
@@ -255,6 +259,10 @@ fn two_of_three_down(c: &mut Cluster) {
     };
     assert!(line("sluice_partition_under_replicated").ends_with(" 1"), "{}", line("sluice_partition_under_replicated"));
     assert!(line("sluice_partition_in_sync_replicas").ends_with(" 1"), "{}", line("sluice_partition_in_sync_replicas"));
+    let listed = sluicectl(&c.bootstrap(leader), &["--json", "cluster", "under-replicated"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let stream = listed.as_array().unwrap().iter().find(|p| p["topic"] == "stream").expect("stream listed");
+    assert_eq!(stream["state"], "under-replicated");
     assert_eq!(produce_code(&c.bootstrap(leader), "stream", 0, 1), 0, "acks=1 still works");
     let (_, hw) = watermarks(&c.bootstrap(leader), "stream", 0);
     let got = consume_all_partition(&c.bootstrap(leader), "stream", 0);
@@ -351,6 +359,18 @@ fn last_replica_standing(c: &mut Cluster) {
     c.wait_isr_full(leader, "stream", 1);
     let (_, hw) = watermarks(&c.bootstrap(leader), "stream", 0);
     assert!(hw >= end, "nothing the last replica had is lost: {hw} < {end}");
+}
+
+/// Runs sluicectl against `bootstrap`: its stdout (it must succeed).
+fn sluicectl(bootstrap: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluicectl"))
+        .arg("--bootstrap")
+        .arg(bootstrap)
+        .args(args)
+        .output()
+        .expect("run sluicectl");
+    assert!(out.status.success(), "sluicectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
 }
 
 fn find_coordinator(bootstrap: &str, group: &str) -> i32 {

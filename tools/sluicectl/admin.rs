@@ -64,6 +64,22 @@ pub struct OffsetsArgs {
 pub enum ClusterCmd {
     /// Brokers, controller, cluster id and topic count.
     Info,
+    /// Partitions whose ISR is smaller than their replica set, and offline ones (no
+    /// leader), like kafka-topics --under-replicated-partitions / --unavailable-partitions.
+    UnderReplicated,
+    /// Moves leadership back to preferred replicas (kafka-leader-election.sh), or with
+    /// --unclean gives leaderless partitions any live replica.
+    ElectLeaders {
+        /// Only this topic (default: every partition).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only this partition of --topic.
+        #[arg(long, requires = "topic")]
+        partition: Option<i32>,
+        /// Unclean election: may lose what only dead replicas had.
+        #[arg(long)]
+        unclean: bool,
+    },
 }
 
 pub fn topic(cli: &crate::Cli, cmd: &TopicCmd) -> Result<(), String> {
@@ -352,6 +368,10 @@ pub fn offsets(cli: &crate::Cli, args: &OffsetsArgs) -> Result<(), String> {
 pub fn cluster(cli: &crate::Cli, cmd: &ClusterCmd) -> Result<(), String> {
     match cmd {
         ClusterCmd::Info => cluster_info(cli),
+        ClusterCmd::UnderReplicated => under_replicated(cli),
+        ClusterCmd::ElectLeaders { topic, partition, unclean } => {
+            elect_leaders(cli, topic.as_deref(), *partition, *unclean)
+        }
     }
 }
 
@@ -386,6 +406,96 @@ fn cluster_info(cli: &crate::Cli) -> Result<(), String> {
             })
             .collect();
         print_table(&["ID", "HOST", "PORT"], &rows);
+    }
+    Ok(())
+}
+
+fn under_replicated(cli: &crate::Cli) -> Result<(), String> {
+    let c = util::query_consumer(cli, None)?;
+    let md = util::fetch_metadata(cli, &c, None)?;
+    let mut rows = Vec::new();
+    for t in md.topics() {
+        for p in t.partitions() {
+            let state = if p.leader() < 0 {
+                "offline"
+            } else if p.isr().len() < p.replicas().len() {
+                "under-replicated"
+            } else {
+                continue;
+            };
+            rows.push((t.name().to_string(), p.id(), p.leader(), p.replicas().to_vec(), p.isr().to_vec(), state));
+        }
+    }
+    rows.sort();
+    if cli.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(t, p, l, r, i, s)| json!({"topic": t, "partition": p, "leader": l, "replicas": r, "isr": i, "state": s}))
+            .collect();
+        print_json(&json!(v));
+    } else {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|(t, p, l, r, i, s)| {
+                vec![
+                    t.clone(),
+                    p.to_string(),
+                    l.to_string(),
+                    format!("[{}]", util::join_ids(r)),
+                    format!("[{}]", util::join_ids(i)),
+                    s.to_string(),
+                ]
+            })
+            .collect();
+        print_table(&["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR", "STATE"], &table);
+    }
+    Ok(())
+}
+
+/// ElectLeaders, spoken with kafka-protocol (the rdkafka crate has no admin call for it).
+fn elect_leaders(cli: &crate::Cli, topic: Option<&str>, partition: Option<i32>, unclean: bool) -> Result<(), String> {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    use kafka_protocol::messages::{ApiKey, ElectLeadersRequest, ElectLeadersResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    use crate::bench::wire;
+    let mut req = ElectLeadersRequest::default();
+    req.election_type = i8::from(unclean);
+    req.timeout_ms = util::TIMEOUT.as_millis() as i32;
+    if let Some(name) = topic {
+        let partitions = match partition {
+            Some(p) => vec![p],
+            None => {
+                let c = util::query_consumer(cli, None)?;
+                (0..util::topic_partitions(cli, &c, name)?.len() as i32).collect()
+            }
+        };
+        let mut tp = TopicPartitions::default();
+        tp.topic = TopicName(StrBytes::from_string(name.to_string()));
+        tp.partitions = partitions;
+        req.topic_partitions = Some(vec![tp]);
+    }
+    let mut s = wire::connect(&cli.bootstrap).map_err(|e| format!("elect leaders: {e}"))?;
+    let resp: ElectLeadersResponse =
+        wire::call(&mut s, ApiKey::ElectLeaders, 0, 1, &req).map_err(|e| format!("elect leaders: {e}"))?;
+    let mut rows = Vec::new();
+    for t in &resp.replica_election_results {
+        for p in &t.partition_result {
+            let outcome = match p.error_code {
+                0 => "elected".to_string(),
+                code => kafka_protocol::error::ResponseError::try_from_code(code)
+                    .map(|e| format!("{e:?}"))
+                    .unwrap_or_else(|| format!("error code {code}")),
+            };
+            rows.push((t.topic.0.to_string(), p.partition_id, outcome));
+        }
+    }
+    if cli.json {
+        let v: Vec<_> = rows.iter().map(|(t, p, o)| json!({"topic": t, "partition": p, "outcome": o})).collect();
+        print_json(&json!(v));
+    } else {
+        let table: Vec<Vec<String>> = rows.iter().map(|(t, p, o)| vec![t.clone(), p.to_string(), o.clone()]).collect();
+        print_table(&["TOPIC", "PARTITION", "OUTCOME"], &table);
     }
     Ok(())
 }
