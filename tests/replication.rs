@@ -47,6 +47,20 @@ impl Cluster {
         let p = t.partitions.iter().find(|p| p.0 == partition)?;
         Some((p.1, p.3.clone()))
     }
+    /// Kills both followers of `topic`'s partition 0 and waits until the ISR is its leader
+    /// alone, which still leads. Returns (leader, followers).
+    fn kill_followers(&mut self, topic: &str) -> (i32, Vec<i32>) {
+        let (leader, _) = self.partition(1, topic, 0).unwrap();
+        let followers: Vec<i32> = (1..=NODES).filter(|&n| n != leader).collect();
+        for &f in &followers {
+            self.node(f).kill9();
+        }
+        wait_until(Duration::from_secs(20), "the ISR down to the leader", || {
+            self.partition(leader, topic, 0).is_some_and(|(l, isr)| l == leader && isr == vec![leader]).then_some(())
+        });
+        (leader, followers)
+    }
+
     fn wait_isr_full(&self, via: i32, topic: &str, partitions: i32) {
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
@@ -244,14 +258,7 @@ fn leader_killed_repeatedly(c: &mut Cluster) {
 /// Two of three down: acks=all is refused (NOT_ENOUGH_REPLICAS), acks=1 still works, and
 /// consumers read up to the high watermark.
 fn two_of_three_down(c: &mut Cluster) {
-    let (leader, _) = c.partition(1, "stream", 0).unwrap();
-    let followers: Vec<i32> = (1..=NODES).filter(|&n| n != leader).collect();
-    for &f in &followers {
-        c.node(f).kill9();
-    }
-    wait_until(Duration::from_secs(20), "the ISR down to the leader", || {
-        c.partition(leader, "stream", 0).is_some_and(|(l, isr)| l == leader && isr == vec![leader]).then_some(())
-    });
+    let (leader, followers) = c.kill_followers("stream");
     assert_eq!(produce_code(&c.bootstrap(leader), "stream", 0, -1), 19, "acks=all: NOT_ENOUGH_REPLICAS");
     let metrics = http_get(&c.node(leader).admin_addr(), "/metrics").unwrap();
     let line = |name: &str| {
@@ -334,14 +341,7 @@ fn group_survives_its_coordinator(c: &mut Cluster) {
 /// back. With unclean election off they do not lead (they may lack what it acknowledged);
 /// the old leader, back, leads again with everything.
 fn last_replica_standing(c: &mut Cluster) {
-    let (leader, _) = c.partition(1, "stream", 0).unwrap();
-    let followers: Vec<i32> = (1..=NODES).filter(|&n| n != leader).collect();
-    for &f in &followers {
-        c.node(f).kill9();
-    }
-    wait_until(Duration::from_secs(20), "the ISR down to the leader", || {
-        c.partition(leader, "stream", 0).is_some_and(|(_, isr)| isr == vec![leader]).then_some(())
-    });
+    let (leader, followers) = c.kill_followers("stream");
     // Written under ISR = {leader} with acks=1: only the leader has it.
     assert_eq!(produce_code(&c.bootstrap(leader), "stream", 0, 1), 0);
     let (_, end) = watermarks(&c.bootstrap(leader), "stream", 0);

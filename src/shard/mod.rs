@@ -332,7 +332,7 @@ impl Shard {
         if !p.is_leader() {
             return Err(ProduceError::NotLeader);
         }
-        let min_insync = if acks == -1 { p.log.config().min_insync_replicas.max(1) as usize } else { 0 };
+        let min_insync = if acks == -1 { p.log.min_insync_replicas().max(1) as usize } else { 0 };
         if p.isr_len() < min_insync {
             return Err(ProduceError::NotEnoughReplicas);
         }
@@ -594,13 +594,12 @@ impl Shard {
         self.partitions.borrow_mut().remove(tp);
         p.log.close().await;
         let local = NodeId(self.config.node_id);
-        let reopened = match PartitionLog::truncate_closed(tp, &dir, to).await {
-            Ok(_) => match PartitionLog::open(tp.clone(), dir, config, self.cache.clone(), self.log_queues()).await {
-                Ok(log) => Partition::open(p.topic_id, log, local, &placement).await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
+        let reopened = async {
+            PartitionLog::truncate_closed(tp, &dir, to).await?;
+            let log = PartitionLog::open(tp.clone(), dir, config, self.cache.clone(), self.log_queues()).await?;
+            Partition::open(p.topic_id, log, local, &placement).await
+        }
+        .await;
         match reopened {
             Ok(p) => {
                 p.learn_high_watermark(hw);

@@ -83,11 +83,17 @@ impl Partition {
         self.state.borrow().check_epoch(current)
     }
 
-    /// The high watermark: first taking in how far this replica's own log has been written.
-    pub fn high_watermark(&self) -> Offset {
+    /// The replication state, first taking in how far this replica's own log has been
+    /// written: what every reading of the high watermark or the followers' progress needs.
+    fn current_state(&self) -> std::cell::RefMut<'_, PartitionState> {
         let mut st = self.state.borrow_mut();
         st.local_progress(self.log.written_offset());
-        st.high_watermark()
+        st
+    }
+
+    /// The high watermark.
+    pub fn high_watermark(&self) -> Offset {
+        self.current_state().high_watermark()
     }
 
     /// The in-sync replicas, as the controller last wrote them.
@@ -118,11 +124,7 @@ impl Partition {
     /// moves the high watermark and the ISR rules' clock. Wakes acks=all waits if the high
     /// watermark moved.
     pub fn follower_fetched(&self, node: NodeId, fetch_offset: Offset) {
-        let moved = {
-            let mut st = self.state.borrow_mut();
-            st.local_progress(self.log.written_offset());
-            st.follower_fetch(node, fetch_offset, crate::storage::now_ms())
-        };
+        let moved = self.current_state().follower_fetch(node, fetch_offset, crate::storage::now_ms());
         if moved {
             self.replica_progress.notify_all();
         }
@@ -131,9 +133,7 @@ impl Partition {
     /// A follower learned the leader's high watermark from a fetch answer.
     pub fn learn_high_watermark(&self, leader_hw: Offset) {
         self.leader_high_watermark.set(leader_hw);
-        let mut st = self.state.borrow_mut();
-        st.local_progress(self.log.written_offset());
-        st.learn_high_watermark(leader_hw);
+        self.current_state().learn_high_watermark(leader_hw);
     }
 
     /// Where the current leader epoch began in this log (where the previous one ended).
@@ -151,9 +151,7 @@ impl Partition {
     /// The ISR change this leader should ask the controller for now, if any.
     pub fn isr_change(&self, lag_max_ms: i64) -> Option<crate::cluster::partition::IsrChange> {
         let start = self.epoch_start();
-        let mut st = self.state.borrow_mut();
-        st.local_progress(self.log.written_offset());
-        st.isr_change(crate::storage::now_ms(), lag_max_ms, start)
+        self.current_state().isr_change(crate::storage::now_ms(), lag_max_ms, start)
     }
 
     /// Waits until the append ending at `end_offset` is acknowledged as `acks` asks: in

@@ -418,6 +418,10 @@ impl PartitionLog {
             size_bytes: st.segments.iter().map(|s| s.size).sum(),
         }
     }
+    /// `min.insync.replicas` in force (read per acks=all produce: no copy of the config).
+    pub fn min_insync_replicas(&self) -> i32 {
+        self.config.borrow().min_insync_replicas
+    }
     /// The settings in force (a copy: plain values, no allocation).
     pub fn config(&self) -> TopicConfig {
         self.config.borrow().clone()
