@@ -23,6 +23,7 @@ const SESSION_MS: u64 = 3_000;
 const LAG_MS: u64 = 2_000;
 
 struct Cluster {
+    id: String,
     nodes: Vec<Broker>,
     /// The controller quorum (one controller-only node), kept apart from the brokers so
     /// that losing two brokers does not lose it.
@@ -117,21 +118,22 @@ fn batches_below(b: &Broker, topic: &str, partition: i32, end: i64) -> Vec<Vec<u
     out
 }
 
+/// The settings every node of the test cluster runs with.
+fn settings() -> Vec<(&'static str, String)> {
+    vec![
+        ("broker.session.timeout.ms", SESSION_MS.to_string()),
+        ("broker.heartbeat.interval.ms", "500".into()),
+        ("replica.lag.time.max.ms", LAG_MS.to_string()),
+        ("min.insync.replicas", "2".into()),
+    ]
+}
+
 #[test]
 fn replicated_cluster() {
-    let session = SESSION_MS.to_string();
-    let lag = LAG_MS.to_string();
-    let (_, controller, nodes) = start_cluster_roles(
-        NODES as usize,
-        true,
-        &[
-            ("broker.session.timeout.ms", &session),
-            ("broker.heartbeat.interval.ms", "500"),
-            ("replica.lag.time.max.ms", &lag),
-            ("min.insync.replicas", "2"),
-        ],
-    );
-    let mut c = Cluster { nodes, _controller: controller };
+    let settings = settings();
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (id, controller, nodes) = start_cluster_roles(NODES as usize, true, &settings);
+    let mut c = Cluster { id, nodes, _controller: controller };
     let res = create_topics_raw(
         &c.bootstrap(1),
         &[
@@ -150,6 +152,69 @@ fn replicated_cluster() {
     group_survives_its_coordinator(&mut c);
     last_replica_standing(&mut c);
     preferred_election(&mut c);
+    reassignment_under_load(&mut c);
+}
+
+/// Reassignment under load: partition 0 of a topic on brokers {1, 2, 3}, led by 1, moves
+/// to {2, 3, 4} (a fourth broker started for it) while an idempotent acks=all stream writes
+/// to it. The new replica catches up before the old ones leave; nothing is lost.
+fn reassignment_under_load(c: &mut Cluster) {
+    let res = create_topics_raw(
+        &c.bootstrap(1),
+        &[NewTopic::new("moving", 1, TopicReplication::Variable(&[&[1, 2, 3]]))],
+        &admin_opts(),
+    );
+    assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
+    c.wait_isr_full(1, "moving", 1);
+    let controller = c._controller.as_ref().expect("a controller node");
+    let voters = format!("100@127.0.0.1:{}", controller.port());
+    let port = free_port();
+    let settings = settings();
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let listeners = format!("PLAINTEXT://127.0.0.1:{port}");
+    let mut fourth = cluster_node(&c.id, &voters, "4", "broker", listeners, port, &settings);
+    fourth.spawn();
+    fourth.wait_ready();
+
+    let stream = Stream::start(&c.bootstrap_all(), "moving");
+    stream.wait_acked(200);
+    // Paused, the new replica cannot catch up: the move stays in progress, and is listed.
+    let pid = fourth.pid().unwrap().to_string();
+    let signal = |sig: &str| assert!(std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    signal("-STOP");
+    sluicectl(
+        &c.bootstrap(2),
+        &["cluster", "reassign", "--topic", "moving", "--partition", "0", "--replicas", "2,3,4"],
+    );
+    let listed = sluicectl(&c.bootstrap(3), &["--json", "cluster", "reassignments"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(
+        listed,
+        serde_json::json!([{"topic": "moving", "partition": 0, "replicas": [2, 3, 4, 1], "adding": [4], "removing": [1]}])
+    );
+    stream.wait_acked(100);
+    signal("-CONT");
+    let moved = Instant::now();
+    wait_until(Duration::from_secs(40), "the move completed", || {
+        let md = metadata(&c.bootstrap(2), Some("moving"));
+        let p = md.topic("moving")?.partitions.first()?.clone();
+        (p.2 == vec![2, 3, 4] && p.3.len() == 3 && p.1 != 1).then_some(())
+    });
+    eprintln!("move completed {:?} after the new replica resumed", moved.elapsed());
+    wait_until(Duration::from_secs(20), "the old replica's log removed", || {
+        (!c.nodes[0].partition_dir("moving", 0).exists()).then_some(())
+    });
+    stream.wait_acked(200);
+    let replicas = [&c.nodes[1], &c.nodes[2], &fourth];
+    stream.finish_and_check(&c.bootstrap(2), 500, &replicas);
+
+    let dirs = sluicectl(&c.bootstrap(2), &["--json", "cluster", "log-dirs", "--topic", "moving"]);
+    let dirs: serde_json::Value = serde_json::from_str(&dirs).unwrap();
+    let brokers: Vec<i64> = dirs.as_array().unwrap().iter().map(|d| d["broker"].as_i64().unwrap()).collect();
+    assert_eq!(brokers, vec![2, 3, 4], "{dirs}");
+    assert!(dirs.as_array().unwrap().iter().all(|d| d["size"].as_i64().unwrap() > 0), "{dirs}");
+    assert_eq!(sluicectl(&c.bootstrap(2), &["--json", "cluster", "reassignments"]).trim(), "[]");
+    fourth.kill9();
 }
 
 /// ElectLeaders PREFERRED moves leadership back to each partition's first replica.
@@ -186,41 +251,14 @@ fn preferred_election(c: &mut Cluster) {
 /// acknowledged record is there exactly once, in order, and the replicas' logs are
 /// byte-identical up to the high watermark.
 fn leader_killed_repeatedly(c: &mut Cluster) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(AtomicUsize::new(0));
-    let producer = producer_with(
-        &c.bootstrap_all(),
-        &[("enable.idempotence", "true"), ("message.timeout.ms", "60000"), ("linger.ms", "2")],
-        Arc::new(AtomicBool::new(false)),
-        acked.clone(),
-    );
-    let sender = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut n = 0usize;
-            while !stop.load(Ordering::SeqCst) {
-                send_one(&producer, "stream", n, &TestMsg { partition: Some(0), ..TestMsg::value(n.to_string()) });
-                n += 1;
-                producer.poll(Duration::from_millis(2));
-            }
-            let _ = producer.flush(Duration::from_secs(60));
-            let reports = producer.context().reports.lock().unwrap().clone();
-            (n, reports)
-        })
-    };
+    let stream = Stream::start(&c.bootstrap_all(), "stream");
     for round in 0..3 {
-        let before = acked.load(Ordering::SeqCst);
-        wait_until(Duration::from_secs(30), "records acknowledged before the kill", || {
-            (acked.load(Ordering::SeqCst) >= before + 200).then_some(())
-        });
+        stream.wait_acked(200);
         let (leader, _) = c.partition(1 + round % NODES, "stream", 0).expect("stream listed");
         let witness = (1..=NODES).find(|&n| n != leader).unwrap();
         c.node(leader).kill9();
         let killed_at = Instant::now();
-        let at_kill = acked.load(Ordering::SeqCst);
-        wait_until(Duration::from_secs(30), "acknowledged writes on a new leader", || {
-            (acked.load(Ordering::SeqCst) > at_kill + 50).then_some(())
-        });
+        stream.wait_acked(50);
         let (new_leader, _) = c.partition(witness, "stream", 0).unwrap();
         eprintln!(
             "round {round}: leader {leader} killed; writes acknowledged again after {:?} (leader {new_leader})",
@@ -230,28 +268,80 @@ fn leader_killed_repeatedly(c: &mut Cluster) {
         c.node(leader).restart();
         c.wait_isr_full(witness, "stream", 1);
     }
-    stop.store(true, Ordering::SeqCst);
-    let (sent, reports) = sender.join().unwrap();
-    let acked_values: Vec<usize> = reports.iter().filter(|(_, d, _)| d.is_ok()).map(|(id, _, _)| *id).collect();
-    assert!(acked_values.len() >= 600, "{} of {sent} acknowledged", acked_values.len());
+    let replicas: Vec<&Broker> = c.nodes.iter().collect();
+    stream.finish_and_check(&c.bootstrap_all(), 600, &replicas);
+}
 
-    let got = consume_all_partition(&c.bootstrap_all(), "stream", 0);
-    let values: Vec<usize> =
-        got.iter().map(|m| String::from_utf8(m.value.clone().unwrap()).unwrap().parse().unwrap()).collect();
-    let mut seen = BTreeMap::new();
-    for (i, v) in values.iter().enumerate() {
-        assert!(seen.insert(*v, i).is_none(), "record {v} is in the log twice");
+/// An idempotent acks=all librdkafka producer streaming numbered records to partition 0
+/// of a topic from its own thread, until `finish_and_check`.
+struct Stream {
+    topic: &'static str,
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicUsize>,
+    sender: std::thread::JoinHandle<(usize, Vec<(usize, Delivery, bool)>)>,
+}
+
+impl Stream {
+    fn start(bootstrap: &str, topic: &'static str) -> Stream {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(AtomicUsize::new(0));
+        let producer = producer_with(
+            bootstrap,
+            &[("enable.idempotence", "true"), ("message.timeout.ms", "60000"), ("linger.ms", "2")],
+            Arc::new(AtomicBool::new(false)),
+            acked.clone(),
+        );
+        let sender = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = 0usize;
+                while !stop.load(Ordering::SeqCst) {
+                    send_one(&producer, topic, n, &TestMsg { partition: Some(0), ..TestMsg::value(n.to_string()) });
+                    n += 1;
+                    producer.poll(Duration::from_millis(2));
+                }
+                let _ = producer.flush(Duration::from_secs(60));
+                let reports = producer.context().reports.lock().unwrap().clone();
+                (n, reports)
+            })
+        };
+        Stream { topic, stop, acked, sender }
     }
-    assert!(values.windows(2).all(|w| w[0] < w[1]), "records out of order");
-    let lost: Vec<_> = acked_values.iter().filter(|v| !seen.contains_key(v)).take(10).collect();
-    assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
 
-    // Every replica holds the same bytes up to the high watermark.
-    let (_, hw) = watermarks(&c.bootstrap_all(), "stream", 0);
-    let logs: Vec<Vec<Vec<u8>>> = c.nodes.iter().map(|b| batches_below(b, "stream", 0, hw)).collect();
-    assert!(!logs[0].is_empty());
-    for (i, l) in logs.iter().enumerate().skip(1) {
-        assert!(l == &logs[0], "node {} holds other bytes than node 1 below the high watermark {hw}", i + 1);
+    /// Waits until `more` records are acknowledged beyond those acknowledged now.
+    fn wait_acked(&self, more: usize) {
+        let before = self.acked.load(Ordering::SeqCst);
+        wait_until(Duration::from_secs(30), "records acknowledged", || {
+            (self.acked.load(Ordering::SeqCst) >= before + more).then_some(())
+        });
+    }
+
+    /// Stops the stream; then every acknowledged record (at least `min_acked`) is in the
+    /// log exactly once and in order, and `replicas` hold the same bytes below the high
+    /// watermark.
+    fn finish_and_check(self, bootstrap: &str, min_acked: usize, replicas: &[&Broker]) {
+        self.stop.store(true, Ordering::SeqCst);
+        let (sent, reports) = self.sender.join().unwrap();
+        let acked_values: Vec<usize> = reports.iter().filter(|(_, d, _)| d.is_ok()).map(|(id, _, _)| *id).collect();
+        assert!(acked_values.len() >= min_acked, "{} of {sent} acknowledged", acked_values.len());
+
+        let got = consume_all_partition(bootstrap, self.topic, 0);
+        let values: Vec<usize> =
+            got.iter().map(|m| String::from_utf8(m.value.clone().unwrap()).unwrap().parse().unwrap()).collect();
+        let mut seen = BTreeMap::new();
+        for (i, v) in values.iter().enumerate() {
+            assert!(seen.insert(*v, i).is_none(), "record {v} is in the log twice");
+        }
+        assert!(values.windows(2).all(|w| w[0] < w[1]), "records out of order");
+        let lost: Vec<_> = acked_values.iter().filter(|v| !seen.contains_key(v)).take(10).collect();
+        assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
+
+        let (_, hw) = watermarks(bootstrap, self.topic, 0);
+        let logs: Vec<Vec<Vec<u8>>> = replicas.iter().map(|b| batches_below(b, self.topic, 0, hw)).collect();
+        assert!(!logs[0].is_empty());
+        for (i, l) in logs.iter().enumerate().skip(1) {
+            assert!(l == &logs[0], "replica {i} holds other bytes than replica 0 below the high watermark {hw}");
+        }
     }
 }
 

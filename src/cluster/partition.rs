@@ -123,6 +123,12 @@ impl PartitionState {
         epoch_changed
     }
 
+    /// This node no longer hosts the partition: it leads and follows nothing.
+    pub fn abandon(&mut self) {
+        self.leader = None;
+        self.followers.clear();
+    }
+
     /// This replica's durable log end moved. True if the high watermark moved.
     pub fn local_progress(&mut self, end: Offset) -> bool {
         self.local_end = self.local_end.max(end);
@@ -258,6 +264,7 @@ mod tests {
             leader_epoch: epoch,
             partition_epoch: epoch,
             shard: 0,
+            ..Default::default()
         }
     }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{LeaderEpoch, NodeId, ShardId};
 
 /// One partition's entry in the placement table (Kafka's PartitionRecord, plus the shard).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionPlacement {
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
@@ -17,6 +17,12 @@ pub struct PartitionPlacement {
     /// The shard that owns the partition on each node hosting it, taken modulo the node's
     /// shard count (a node may run with fewer cores than the one that created it).
     pub shard: u32,
+    /// A reassignment in progress (KIP-455): the replicas being added (in `replicas`, not
+    /// yet all in sync) and those that leave once they are. Empty when none is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding: Vec<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing: Vec<i32>,
 }
 
 impl PartitionPlacement {
@@ -29,6 +35,7 @@ impl PartitionPlacement {
             leader_epoch: 0,
             partition_epoch: 0,
             shard: shard.0 as u32,
+            ..Default::default()
         }
     }
 
@@ -119,6 +126,95 @@ impl PartitionPlacement {
         Some(r)
     }
 
+    /// Whether a reassignment is in progress.
+    pub fn reassigning(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
+
+    /// The replica set a reassignment in progress moves to (else the current one).
+    pub fn target(&self) -> Vec<i32> {
+        self.replicas.iter().copied().filter(|r| !self.removing.contains(r)).collect()
+    }
+
+    /// The replica set before the reassignment in progress (else the current one).
+    pub fn original(&self) -> Vec<i32> {
+        self.replicas.iter().copied().filter(|r| !self.adding.contains(r)).collect()
+    }
+
+    /// Starts moving this partition to `target` (distinct, non-empty; checked by the
+    /// caller), as Kafka does: the replicas are the target followed by those leaving, the
+    /// new ones fetch and join the ISR as any follower does, and the move completes once
+    /// every target replica is in sync (`try_complete_reassignment`). A reassignment in
+    /// progress is replaced: its original replicas stay the original. True if this entry
+    /// changed.
+    pub fn reassign(&mut self, target: &[i32], live: &dyn Fn(i32) -> bool) -> bool {
+        let original = self.original();
+        if target == self.target().as_slice() && target == original.as_slice() {
+            return false;
+        }
+        let mut replicas = target.to_vec();
+        replicas.extend(original.iter().copied().filter(|r| !target.contains(r)));
+        self.adding = target.iter().copied().filter(|r| !original.contains(r)).collect();
+        self.removing = original.iter().copied().filter(|r| !target.contains(r)).collect();
+        // Replicas added by a replaced reassignment that the new target drops were never in
+        // the original set: they leave at once.
+        let isr: Vec<i32> = self.isr.iter().copied().filter(|r| replicas.contains(r)).collect();
+        if !isr.is_empty() {
+            self.isr = isr;
+        }
+        self.replicas = replicas;
+        if self.leader >= 0 && !self.replicas.contains(&self.leader) {
+            self.leader = self.choose_leader(live, false).unwrap_or(-1);
+            self.leader_epoch += 1;
+        }
+        self.partition_epoch += 1;
+        self.try_complete_reassignment(live);
+        true
+    }
+
+    /// Cancels the reassignment in progress: back to the original replicas. The added ones
+    /// leave the ISR (unless that would empty it) and the leadership if they hold it.
+    /// False if none is in progress.
+    pub fn cancel_reassignment(&mut self, live: &dyn Fn(i32) -> bool) -> bool {
+        if !self.reassigning() {
+            return false;
+        }
+        let original = self.original();
+        self.finish_move(original, live);
+        true
+    }
+
+    /// Completes the reassignment in progress if every target replica is in sync: the
+    /// replicas become the target, those leaving drop out of the ISR, and if the leader is
+    /// one of them the first live in-sync target replica leads under a new epoch. Called
+    /// after every ISR change. True if it completed.
+    pub fn try_complete_reassignment(&mut self, live: &dyn Fn(i32) -> bool) -> bool {
+        if !self.reassigning() {
+            return false;
+        }
+        let target = self.target();
+        if !target.iter().all(|r| self.isr.contains(r)) {
+            return false;
+        }
+        self.finish_move(target, live);
+        true
+    }
+
+    fn finish_move(&mut self, replicas: Vec<i32>, live: &dyn Fn(i32) -> bool) {
+        let isr: Vec<i32> = self.isr.iter().copied().filter(|r| replicas.contains(r)).collect();
+        if !isr.is_empty() {
+            self.isr = isr;
+        }
+        self.replicas = replicas;
+        self.adding.clear();
+        self.removing.clear();
+        if self.leader >= 0 && !self.replicas.contains(&self.leader) {
+            self.leader = self.choose_leader(live, false).unwrap_or(-1);
+            self.leader_epoch += 1;
+        }
+        self.partition_epoch += 1;
+    }
+
     /// Whether `isr` may replace this entry's ISR: a non-empty set of distinct replicas
     /// that includes the leader.
     pub fn valid_isr(&self, isr: &[i32]) -> bool {
@@ -172,6 +268,7 @@ mod tests {
             leader_epoch: 0,
             partition_epoch: 0,
             shard: 0,
+            ..Default::default()
         }
     }
 
@@ -213,5 +310,37 @@ mod tests {
         assert!(p.elect_preferred(&|_| true));
         assert_eq!(p.leader, 1);
         assert!(!p.elect_preferred(&|_| true));
+    }
+
+    #[test]
+    fn a_move_completes_once_the_target_is_in_sync() {
+        let all = |_: i32| true;
+        let mut p = three();
+        assert!(!p.reassign(&[1, 2, 3], &all), "already there");
+        assert!(p.reassign(&[2, 3, 4], &all));
+        assert_eq!((p.replicas.clone(), p.adding.clone(), p.removing.clone()), (vec![2, 3, 4, 1], vec![4], vec![1]));
+        assert_eq!((p.leader, p.target(), p.original()), (1, vec![2, 3, 4], vec![2, 3, 1]), "Kafka's order");
+        assert!(!p.try_complete_reassignment(&all), "4 is not in sync yet");
+        p.isr.push(4);
+        assert!(p.try_complete_reassignment(&all));
+        assert_eq!((p.replicas.clone(), p.isr.clone()), (vec![2, 3, 4], vec![2, 3, 4]));
+        assert_eq!((p.leader, p.leader_epoch), (2, 1), "the leaving leader hands over to an in-sync target");
+        assert!(!p.reassigning());
+    }
+
+    #[test]
+    fn a_move_can_be_replaced_or_cancelled() {
+        let all = |_: i32| true;
+        let mut p = three();
+        p.reassign(&[4, 5, 6], &all);
+        assert_eq!(p.replicas, vec![4, 5, 6, 1, 2, 3]);
+        p.reassign(&[1, 2, 5], &all);
+        assert_eq!((p.replicas.clone(), p.adding.clone(), p.removing.clone()), (vec![1, 2, 5, 3], vec![5], vec![3]));
+        assert!(p.cancel_reassignment(&all));
+        assert_eq!((p.replicas.clone(), p.isr.clone(), p.leader), (vec![1, 2, 3], vec![1, 2, 3], 1));
+        assert!(!p.cancel_reassignment(&all), "nothing in progress");
+        // A move that only drops a replica completes at once.
+        assert!(p.reassign(&[1, 2], &all));
+        assert_eq!((p.replicas.clone(), p.isr.clone(), p.reassigning()), (vec![1, 2], vec![1, 2], false));
     }
 }

@@ -105,6 +105,11 @@ pub enum ControllerOp {
         partitions: Option<Vec<(String, i32)>>,
         unclean: bool,
     },
+    /// AlterPartitionReassignments: moves each partition to the given replicas (KIP-455),
+    /// or with `None` cancels the move in progress.
+    Reassign {
+        partitions: Vec<(String, i32, Option<Vec<i32>>)>,
+    },
     /// Records from a single-node metadata log written before the quorum existed, taken
     /// over as they are (once, on the first start of a node that has one).
     Import {
@@ -147,6 +152,9 @@ pub enum ControllerError {
     /// ElectLeaders: the preferred replica is not alive and in sync.
     #[error("preferred leader not available")]
     PreferredLeaderNotAvailable,
+    /// AlterPartitionReassignments cancels a move that is not in progress.
+    #[error("no reassignment is in progress")]
+    NoReassignmentInProgress,
     /// No active controller is reachable right now; the client retries.
     #[error("no active controller: {0}")]
     NotAvailable(String),
@@ -229,6 +237,7 @@ impl Placer {
                     leader_epoch: 0,
                     partition_epoch: 0,
                     shard: default_shard(topic, p, self.shards).0 as u32,
+                    ..Default::default()
                 },
             })
             .collect())
@@ -417,6 +426,8 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
                         let mut placement = p.clone();
                         placement.isr = isr.clone();
                         placement.partition_epoch += 1;
+                        // An ISR that now holds every target replica completes a move.
+                        placement.try_complete_reassignment(&live);
                         Ok(vec![MetadataRecord::Partition { topic: topic.clone(), partition: *partition, placement }])
                     }
                 };
@@ -453,6 +464,55 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
                 if partitions.is_some() || step.is_ok() {
                     push(&mut scratch, step);
                 }
+            }
+        }
+        ControllerOp::Reassign { partitions } => {
+            for (topic, partition, target) in partitions {
+                let registered = |n: i32| scratch.brokers.contains_key(&n);
+                let live = |n: i32| scratch.brokers.get(&n).is_some_and(|b| !b.fenced);
+                let step = match scratch.topic(topic).and_then(|t| t.placement(*partition)) {
+                    None => Err(ControllerError::UnknownPartition),
+                    Some(p) => {
+                        let mut placement = p.clone();
+                        let changed = match target {
+                            None if !p.reassigning() => Err(ControllerError::NoReassignmentInProgress),
+                            None if !p.original().iter().any(|r| p.isr.contains(r)) => {
+                                Err(ControllerError::InvalidReplicaAssignment(
+                                    "none of the original replicas is in sync: the move cannot be cancelled".into(),
+                                ))
+                            }
+                            None => Ok(placement.cancel_reassignment(&live)),
+                            Some(t)
+                                if t.is_empty()
+                                    || t.iter().collect::<std::collections::BTreeSet<_>>().len() != t.len() =>
+                            {
+                                Err(ControllerError::InvalidReplicaAssignment(
+                                    "the replica list must name distinct brokers".into(),
+                                ))
+                            }
+                            Some(t) if t.iter().any(|&r| !registered(r)) => {
+                                let b = t.iter().find(|&&r| !registered(r)).expect("checked");
+                                Err(ControllerError::InvalidReplicaAssignment(format!(
+                                    "broker {b} is not a registered broker"
+                                )))
+                            }
+                            Some(t) => Ok(placement.reassign(t, &live)),
+                        };
+                        match changed {
+                            Err(e) => Err(e),
+                            Ok(_) if placement.isr.iter().any(|r| !placement.replicas.contains(r)) => {
+                                Err(ControllerError::InvalidReplicaAssignment("no replica in sync would remain".into()))
+                            }
+                            Ok(false) => Ok(Vec::new()),
+                            Ok(true) => Ok(vec![MetadataRecord::Partition {
+                                topic: topic.clone(),
+                                partition: *partition,
+                                placement,
+                            }]),
+                        }
+                    }
+                };
+                push(&mut scratch, step);
             }
         }
         ControllerOp::AllocateProducerIds { node_id } => {
@@ -635,5 +695,44 @@ mod tests {
         ));
         img.apply(&MetadataRecord::UnfenceBroker { node_id: others[1] });
         assert!(plan(&img, &change(0, epoch_now, grown), &placer())[0].is_ok());
+    }
+
+    #[test]
+    fn reassignment_completes_through_the_isr() {
+        let mut img = cluster(&[None, None, None, None]);
+        let op = ControllerOp::CreateTopics {
+            topics: vec![NewTopic { assignments: vec![vec![1, 2, 3]], ..topic("t", 1, 3) }],
+            validate_only: false,
+        };
+        plan(&img, &op, &placer()).remove(0).unwrap().iter().for_each(|r| img.apply(r));
+        let reassign = |target: Option<Vec<i32>>| ControllerOp::Reassign { partitions: vec![("t".into(), 0, target)] };
+        assert_eq!(plan(&img, &reassign(None), &placer())[0], Err(ControllerError::NoReassignmentInProgress));
+        assert!(matches!(
+            plan(&img, &reassign(Some(vec![2, 3, 9])), &placer())[0],
+            Err(ControllerError::InvalidReplicaAssignment(_))
+        ));
+        assert!(matches!(
+            plan(&img, &reassign(Some(vec![2, 2])), &placer())[0],
+            Err(ControllerError::InvalidReplicaAssignment(_))
+        ));
+        let records = plan(&img, &reassign(Some(vec![2, 3, 4])), &placer()).remove(0).unwrap();
+        records.iter().for_each(|r| img.apply(r));
+        let p = img.topic("t").unwrap().placement(0).unwrap().clone();
+        assert_eq!((p.adding.clone(), p.removing.clone(), p.partition_epoch), (vec![4], vec![1], 1));
+        // The leader reports 4 in sync: the move completes in the same record.
+        let grow = ControllerOp::AlterPartition {
+            changes: vec![IsrChangeRequest {
+                topic: "t".into(),
+                partition: 0,
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 1,
+                isr: vec![1, 2, 3, 4],
+            }],
+        };
+        plan(&img, &grow, &placer()).remove(0).unwrap().iter().for_each(|r| img.apply(r));
+        let p = img.topic("t").unwrap().placement(0).unwrap().clone();
+        assert_eq!((p.replicas.clone(), p.isr.clone(), p.leader, p.leader_epoch), (vec![2, 3, 4], vec![2, 3, 4], 2, 1));
+        assert!(!p.reassigning());
     }
 }

@@ -296,7 +296,7 @@ async fn route(
 
 /// Every shard's statistics, asked for in parallel; a shard that does not answer within
 /// `ADMIN_COLLECT_TIMEOUT` is left out.
-async fn collect(shard: &Rc<Shard>) -> Vec<ShardStats> {
+pub(crate) async fn collect(shard: &Rc<Shard>) -> Vec<ShardStats> {
     let calls = shard.all_shards().map(|i| async move {
         let call = async { shard.call(i, |reply| ShardMsg::Stats { reply }).await };
         let timer = async {

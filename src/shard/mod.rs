@@ -514,15 +514,18 @@ impl Shard {
                 }
             }
         }
-        let stale: Vec<(TopicPartition, Rc<PartitionLog>)> = self
+        let stale: Vec<(TopicPartition, Rc<Partition>)> = self
             .partitions
             .borrow()
             .iter()
             .filter(|(tp, p)| wanted.get(*tp).is_none_or(|(wid, _, _)| *wid != p.topic_id))
-            .map(|(tp, p)| (tp.clone(), p.log.clone()))
+            .map(|(tp, p)| (tp.clone(), p.clone()))
             .collect();
-        for (tp, log) in stale {
+        for (tp, p) in stale {
             self.partitions.borrow_mut().remove(&tp);
+            // Deleted, or moved off this node: acks=all waits on it end (NOT_LEADER).
+            p.abandon();
+            let log = &p.log;
             log.close().await;
             if let Err(e) = std::fs::remove_dir_all(log.dir()) {
                 tracing::warn!(partition = %tp, error = %e, "could not remove the deleted partition's directory");

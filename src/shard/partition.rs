@@ -71,6 +71,13 @@ impl Partition {
         Ok(leader && !was_leader)
     }
 
+    /// This node no longer hosts the partition (its topic was deleted, or a reassignment
+    /// moved it away): it leads nothing, and acks=all waits on it end.
+    pub fn abandon(&self) {
+        self.state.borrow_mut().abandon();
+        self.replica_progress.notify_all();
+    }
+
     pub fn leader_epoch(&self) -> LeaderEpoch {
         self.state.borrow().leader_epoch()
     }

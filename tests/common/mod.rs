@@ -1270,16 +1270,7 @@ pub fn start_cluster_roles(
         ports.iter().enumerate().map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1)).collect::<Vec<_>>().join(",")
     };
     let node = |id: String, roles: &str, listeners: String, port: u16| {
-        let mut overrides = vec![
-            ("node.id".to_string(), id),
-            ("process.roles".to_string(), roles.to_string()),
-            ("controller.quorum.voters".to_string(), voters.clone()),
-            ("listeners".to_string(), listeners),
-        ];
-        overrides.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut broker = Broker::unstarted(port, &overrides, 1);
-        broker.format(&cluster_id);
-        broker
+        cluster_node(&cluster_id, &voters, &id, roles, listeners, port, extra)
     };
     let mut controller = dedicated_controller.then(|| {
         node("100".into(), "controller", format!("CONTROLLER://127.0.0.1:{controller_port}"), controller_port)
@@ -1303,6 +1294,29 @@ pub fn start_cluster_roles(
         b.wait_ready();
     }
     (cluster_id, controller, brokers)
+}
+
+/// One node of a cluster (formatted, not started): `voters` is the
+/// `controller.quorum.voters` value, `listeners` its listeners.
+pub fn cluster_node(
+    cluster_id: &str,
+    voters: &str,
+    id: &str,
+    roles: &str,
+    listeners: String,
+    port: u16,
+    extra: &[(&str, &str)],
+) -> Broker {
+    let mut overrides = vec![
+        ("node.id".to_string(), id.to_string()),
+        ("process.roles".to_string(), roles.to_string()),
+        ("controller.quorum.voters".to_string(), voters.to_string()),
+        ("listeners".to_string(), listeners),
+    ];
+    overrides.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut broker = Broker::unstarted(port, &overrides, 1);
+    broker.format(cluster_id);
+    broker
 }
 
 /// A GET on an admin listener: the body (any status).

@@ -80,6 +80,28 @@ pub enum ClusterCmd {
         #[arg(long)]
         unclean: bool,
     },
+    /// Moves a partition to other brokers (kafka-reassign-partitions.sh --execute): the
+    /// new replicas catch up before the old ones leave. --cancel stops a move.
+    Reassign {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        partition: i32,
+        /// The new replica list, comma-separated; the first is the preferred leader.
+        #[arg(long, value_delimiter = ',', required_unless_present = "cancel", conflicts_with = "cancel")]
+        replicas: Vec<i32>,
+        #[arg(long)]
+        cancel: bool,
+    },
+    /// Moves in progress (kafka-reassign-partitions.sh --verify).
+    Reassignments,
+    /// Each broker's log directory and the replicas in it, with their sizes
+    /// (kafka-log-dirs.sh --describe).
+    LogDirs {
+        /// Only this topic.
+        #[arg(long)]
+        topic: Option<String>,
+    },
 }
 
 pub fn topic(cli: &crate::Cli, cmd: &TopicCmd) -> Result<(), String> {
@@ -372,6 +394,11 @@ pub fn cluster(cli: &crate::Cli, cmd: &ClusterCmd) -> Result<(), String> {
         ClusterCmd::ElectLeaders { topic, partition, unclean } => {
             elect_leaders(cli, topic.as_deref(), *partition, *unclean)
         }
+        ClusterCmd::Reassign { topic, partition, replicas, cancel } => {
+            crate::replicas::reassign(cli, topic, *partition, (!*cancel).then_some(replicas.as_slice()))
+        }
+        ClusterCmd::Reassignments => crate::replicas::reassignments(cli),
+        ClusterCmd::LogDirs { topic } => crate::replicas::log_dirs(cli, topic.as_deref()),
     }
 }
 

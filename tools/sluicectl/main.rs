@@ -7,6 +7,7 @@ mod admin;
 mod bench;
 mod console;
 mod groups;
+mod replicas;
 mod tune;
 mod util;
 

@@ -207,6 +207,7 @@ pub fn controller_error(e: ControllerError) -> (ResponseError, String) {
         ControllerError::UnknownPartition => ResponseError::UnknownTopicOrPartition,
         ControllerError::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
         ControllerError::PreferredLeaderNotAvailable => ResponseError::PreferredLeaderNotAvailable,
+        ControllerError::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
     };
     (code, e.to_string())
 }

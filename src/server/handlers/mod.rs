@@ -1,6 +1,7 @@
 //! One module per Kafka API. Each states the versions it supports; `SUPPORTED` is what
 //! ApiVersions advertises, no more. Kafka error codes are chosen here and only here.
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 mod cluster_view;
 mod config_common;
@@ -12,6 +13,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod describe_topic_partitions;
 pub mod elect_leaders;
 pub mod fetch;
@@ -24,6 +26,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -84,6 +87,17 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, incremental_alter_configs::MIN_VERSION, incremental_alter_configs::MAX_VERSION),
     (ApiKey::CreatePartitions, create_partitions::MIN_VERSION, create_partitions::MAX_VERSION),
     (ApiKey::ElectLeaders, elect_leaders::MIN_VERSION, elect_leaders::MAX_VERSION),
+    (
+        ApiKey::AlterPartitionReassignments,
+        alter_partition_reassignments::MIN_VERSION,
+        alter_partition_reassignments::MAX_VERSION,
+    ),
+    (
+        ApiKey::ListPartitionReassignments,
+        list_partition_reassignments::MIN_VERSION,
+        list_partition_reassignments::MAX_VERSION,
+    ),
+    (ApiKey::DescribeLogDirs, describe_log_dirs::MIN_VERSION, describe_log_dirs::MAX_VERSION),
     (ApiKey::InitProducerId, init_producer_id::MIN_VERSION, init_producer_id::MAX_VERSION),
     (ApiKey::DeleteRecords, delete_records::MIN_VERSION, delete_records::MAX_VERSION),
     (ApiKey::DescribeTopicPartitions, describe_topic_partitions::MIN_VERSION, describe_topic_partitions::MAX_VERSION),
@@ -153,6 +167,9 @@ async fn dispatch(ctx: &RequestContext, req: &Request, body: Bytes) -> HandlerRe
         ApiKey::IncrementalAlterConfigs => incremental_alter_configs::handle(ctx, req).await,
         ApiKey::CreatePartitions => create_partitions::handle(ctx, req).await,
         ApiKey::ElectLeaders => elect_leaders::handle(ctx, req).await,
+        ApiKey::AlterPartitionReassignments => alter_partition_reassignments::handle(ctx, req).await,
+        ApiKey::ListPartitionReassignments => list_partition_reassignments::handle(ctx, req).await,
+        ApiKey::DescribeLogDirs => describe_log_dirs::handle(ctx, req).await,
         ApiKey::InitProducerId => init_producer_id::handle(ctx, req).await,
         ApiKey::DeleteRecords => delete_records::handle(ctx, req).await,
         ApiKey::DescribeTopicPartitions => describe_topic_partitions::handle(ctx, req).await,
