@@ -1,6 +1,7 @@
 //! Kafka's own command-line tools (Apache Kafka 4.4.0's `bin/kafka-topics.sh`,
 //! `kafka-console-producer.sh`, `kafka-console-consumer.sh`, `kafka-consumer-groups.sh`,
-//! `kafka-configs.sh`, `kafka-get-offsets.sh`, `kafka-delete-records.sh`) against the
+//! `kafka-configs.sh`, `kafka-get-offsets.sh`, `kafka-delete-records.sh`,
+//! `kafka-log-dirs.sh`, `kafka-reassign-partitions.sh`) against the
 //! broker, run as a user runs them: each is one JVM running the class its script runs
 //! (`kafka-run-class.sh <class>`), with the distribution's jars on the class path and its
 //! tools logging (WARN and above to stderr). Their output is checked as a person reads it:
@@ -44,6 +45,8 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("kafka-configs.sh", "org.apache.kafka.tools.ConfigCommand"),
     ("kafka-get-offsets.sh", "org.apache.kafka.tools.GetOffsetShell"),
     ("kafka-delete-records.sh", "org.apache.kafka.tools.DeleteRecordsCommand"),
+    ("kafka-log-dirs.sh", "org.apache.kafka.tools.LogDirsCommand"),
+    ("kafka-reassign-partitions.sh", "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"),
 ];
 
 /// JVM options for a fast start (each tool run is a fresh JVM); `-Xmx256M` is
@@ -788,5 +791,61 @@ fn offsets_headers_and_delete_records() {
     c.eq(offsets(&t, &topic), at(10), &t, "the earliest offset after deleting everything");
     let t = k.ok("kafka-get-offsets.sh", &format!("--topic {topic} --time latest"));
     c.eq(offsets(&t, &topic), at(10), &t, "the latest offset after deleting everything");
+    c.finish(&target);
+}
+
+/// kafka-log-dirs.sh --describe (DescribeLogDirs) and kafka-reassign-partitions.sh
+/// (AlterPartitionReassignments, ListPartitionReassignments) on one node: the replicas and
+/// their sizes, and a move onto the node the partition is on (there is no other), which
+/// completes at once.
+#[test]
+fn log_dirs_and_reassignment() {
+    let target = Target::start(&[]);
+    let k = Tools::new(&target);
+    let mut c = Checks::new(&k);
+    let topic = unique("kt-dirs");
+    k.ok("kafka-topics.sh", &format!("--create --topic {topic} --partitions 2"));
+    k.produce(&topic, "", "a\nb\nc\n");
+
+    let t = k.ok("kafka-log-dirs.sh", &format!("--describe --topic-list {topic}"));
+    let json: serde_json::Value = t
+        .stdout_lines()
+        .iter()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("{}", t.fail("no JSON line")));
+    let brokers = json["brokers"].as_array().cloned().unwrap_or_default();
+    c.eq(brokers.len(), 1, &t, "one broker");
+    let broker = brokers[0]["broker"].as_i64().unwrap_or(-1);
+    let dirs = brokers[0]["logDirs"].as_array().cloned().unwrap_or_default();
+    c.eq(dirs.len(), 1, &t, "one log dir");
+    c.eq(dirs[0]["error"].clone(), serde_json::Value::Null, &t, "no log dir error");
+    let mut parts: Vec<(String, bool)> = dirs[0]["partitions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| (p["partition"].as_str().unwrap_or("").to_string(), p["size"].as_i64().unwrap_or(0) > 0))
+        .collect();
+    parts.sort();
+    c.check(
+        parts.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>() == vec![format!("{topic}-0"), format!("{topic}-1")],
+        &t,
+        "the topic's two replicas listed",
+    );
+    c.check(parts.iter().any(|(_, nonempty)| *nonempty), &t, "a replica with the records has a size");
+
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("move.json");
+    let json = format!(r#"{{"version":1,"partitions":[{{"topic":"{topic}","partition":0,"replicas":[{broker}]}}]}}"#);
+    std::fs::write(&plan, json).unwrap();
+    let file = format!("--reassignment-json-file {}", plan.display());
+    let t = k.ok("kafka-reassign-partitions.sh", &format!("{file} --execute"));
+    c.contains(&t, &format!("Successfully started partition reassignment for {topic}-0"));
+    let t = k.ok("kafka-reassign-partitions.sh", &format!("{file} --verify"));
+    c.contains(&t, &format!("Reassignment of partition {topic}-0 is completed."));
+    let t = k.ok("kafka-reassign-partitions.sh", "--list");
+    c.contains(&t, "No partition reassignments found.");
+    let t = k.ok("kafka-reassign-partitions.sh", &format!("{file} --cancel"));
+    c.contains(&t, "None of the specified partition reassignments are active.");
     c.finish(&target);
 }
