@@ -14,6 +14,7 @@ apt_missing=""
 command -v kcat >/dev/null 2>&1 || apt_missing="$apt_missing kcat"
 command -v mkfs.ext4 >/dev/null 2>&1 || apt_missing="$apt_missing e2fsprogs"
 command -v mount >/dev/null 2>&1 || apt_missing="$apt_missing mount"
+command -v nft >/dev/null 2>&1 || apt_missing="$apt_missing nftables"
 if [ -n "$apt_missing" ]; then
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

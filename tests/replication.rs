@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::netcut::NetLab;
 use common::*;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
@@ -28,6 +29,9 @@ struct Cluster {
     /// The controller quorum (one controller-only node), kept apart from the brokers so
     /// that losing two brokers does not lose it.
     _controller: Option<Broker>,
+    /// Every node runs in a cgroup of its own (named by its node id) for network cuts.
+    /// Last: dropped after the processes in its groups.
+    lab: NetLab,
 }
 
 impl Cluster {
@@ -90,9 +94,14 @@ impl Cluster {
 
 /// One acks/`acks` produce of a single record through `bootstrap`: the error code.
 fn produce_code(bootstrap: &str, topic: &str, partition: i32, acks: i16) -> i16 {
+    produce_value(bootstrap, topic, partition, acks, b"raw")
+}
+
+/// One produce of one record with `value`, waiting at most 5 s for acks=all: the error code.
+fn produce_value(bootstrap: &str, topic: &str, partition: i32, acks: i16, value: &[u8]) -> i16 {
     let mut p = PartitionProduceData::default();
     p.index = partition;
-    let records: &[(Option<&[u8]>, Option<&[u8]>)] = &[(None, Some(b"raw"))];
+    let records: &[(Option<&[u8]>, Option<&[u8]>)] = &[(None, Some(value))];
     p.records = Some(sluice::protocol::batch::encode_batch(0, records, now_millis()).into());
     let mut t = TopicProduceData::default();
     t.name = TopicName(StrBytes::from_string(topic.to_string()));
@@ -132,8 +141,11 @@ fn settings() -> Vec<(&'static str, String)> {
 fn replicated_cluster() {
     let settings = settings();
     let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (id, controller, nodes) = start_cluster_roles(NODES as usize, true, &settings);
-    let mut c = Cluster { id, nodes, _controller: controller };
+    let mut lab = NetLab::new();
+    let (id, controller, nodes) = start_cluster_prepared(NODES as usize, true, &settings, &mut |id, node| {
+        node.set_cgroup(&lab.group(&id.to_string()))
+    });
+    let mut c = Cluster { id, nodes, _controller: controller, lab };
     let res = create_topics_raw(
         &c.bootstrap(1),
         &[
@@ -151,6 +163,7 @@ fn replicated_cluster() {
     paused_follower(&mut c);
     group_survives_its_coordinator(&mut c);
     last_replica_standing(&mut c);
+    leader_cut_off(&mut c);
     preferred_election(&mut c);
     reassignment_under_load(&mut c);
 }
@@ -449,6 +462,42 @@ fn last_replica_standing(c: &mut Cluster) {
     c.wait_isr_full(leader, "stream", 1);
     let (_, hw) = watermarks(&c.bootstrap(leader), "stream", 0);
     assert!(hw >= end, "nothing the last replica had is lost: {hw} < {end}");
+}
+
+/// A leader cut off from the controller and the other brokers, while clients still reach
+/// it (nftables drops by cgroup): the controller fences it and another in-sync replica
+/// leads; the old leader cannot acknowledge acks=all writes (its followers are gone and it
+/// cannot shrink the ISR without the controller); after healing it truncates what only it
+/// wrote and follows the new leader.
+fn leader_cut_off(c: &mut Cluster) {
+    let (leader, _) = c.partition(1, "stream", 0).unwrap();
+    let others: Vec<i32> = (1..=NODES).filter(|&n| n != leader).collect();
+    assert_eq!(produce_code(&c.bootstrap(leader), "stream", 0, -1), 0, "acks=all before the cut");
+    let controller_port = c._controller.as_ref().expect("a controller node").port();
+    let leader_port = c.node(leader).port();
+    for o in &others {
+        c.lab.cut(&leader.to_string(), &[leader_port], &o.to_string(), &[c.nodes[*o as usize - 1].port()]);
+    }
+    c.lab.cut(&leader.to_string(), &[leader_port], "100", &[controller_port]);
+    let cut = Instant::now();
+    // The old leader does not know: acks=1 lands in its log alone, acks=all never gets
+    // past the followers it no longer hears from.
+    assert_eq!(produce_value(&c.bootstrap(leader), "stream", 0, 1, b"cut-acks1"), 0);
+    let code = produce_value(&c.bootstrap(leader), "stream", 0, -1, b"cut-acksall");
+    assert_eq!(code, 7, "acks=all on the cut-off leader: REQUEST_TIMED_OUT (not acknowledged)");
+    let new_leader = wait_until(Duration::from_secs(20), "a new leader on the majority's side", || {
+        c.partition(others[0], "stream", 0).and_then(|(l, _)| (l > 0 && l != leader).then_some(l))
+    });
+    eprintln!("cut-off leader {leader} replaced by {new_leader} after {:?}", cut.elapsed());
+    assert_eq!(produce_code(&c.bootstrap(new_leader), "stream", 0, -1), 0, "acks=all on the majority's side");
+    c.lab.heal();
+    c.wait_isr_full(new_leader, "stream", 1);
+    let got = consume_all_partition(&c.bootstrap(new_leader), "stream", 0);
+    let cut_off: Vec<_> = got.iter().filter(|m| m.value.as_deref().is_some_and(|v| v.starts_with(b"cut-"))).collect();
+    assert!(cut_off.is_empty(), "what only the cut-off leader had was not truncated: {cut_off:?}");
+    let (_, hw) = watermarks(&c.bootstrap(new_leader), "stream", 0);
+    let logs: Vec<Vec<Vec<u8>>> = c.nodes.iter().map(|b| batches_below(b, "stream", 0, hw)).collect();
+    assert!(logs.iter().all(|l| l == &logs[0]), "the replicas differ below the high watermark {hw} after healing");
 }
 
 /// Runs sluicectl against `bootstrap`: its stdout (it must succeed).

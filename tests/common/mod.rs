@@ -31,6 +31,7 @@ use rdkafka::{ClientContext, Offset, Timestamp, TopicPartitionList};
 pub use rskafka;
 
 pub mod external;
+pub mod netcut;
 
 /// Default number of shards (`--cores`) so that cross-shard paths are used.
 pub const DEFAULT_CORES: usize = 2;
@@ -56,6 +57,8 @@ pub struct Broker {
     env: Vec<(String, String)>,
     cores: usize,
     starts: usize,
+    /// A cgroup's `cgroup.procs` the process joins before it runs (`netcut`).
+    cgroup: Option<std::ffi::CString>,
 }
 
 /// A free port below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`). Not
@@ -107,6 +110,7 @@ impl Broker {
             env: Vec::new(),
             cores,
             starts: 0,
+            cgroup: None,
         };
         b.spawn_and_wait();
         b
@@ -130,7 +134,15 @@ impl Broker {
             env: Vec::new(),
             cores,
             starts: 0,
+            cgroup: None,
         }
+    }
+
+    /// From the next start, the process runs in the cgroup whose `cgroup.procs` this is
+    /// (`netcut::NetLab::group`), from before its first socket.
+    pub fn set_cgroup(&mut self, procs: &Path) {
+        use std::os::unix::ffi::OsStrExt;
+        self.cgroup = Some(std::ffi::CString::new(procs.as_os_str().as_bytes()).expect("a path without NUL"));
     }
 
     /// `sluice format --cluster-id ID` on this broker's data directory, with its overrides.
@@ -228,6 +240,28 @@ impl Broker {
         }
         cmd.arg("--cores").arg(self.cores.to_string());
         cmd.stdin(Stdio::null()).stdout(Stdio::from(log.try_clone().expect("clone log fd"))).stderr(Stdio::from(log));
+        if let Some(procs) = self.cgroup.clone() {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec only async-signal-safe calls (open, write,
+            // close) on memory prepared before the fork.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+                    if fd < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // "0": the writing process itself.
+                    let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                    let err = std::io::Error::last_os_error();
+                    libc::close(fd);
+                    if written == 1 {
+                        Ok(())
+                    } else {
+                        Err(err)
+                    }
+                });
+            }
+        }
         let child = cmd.spawn().unwrap_or_else(|e| panic!("failed to spawn sluice binary: {e}"));
         self.child = Some(child);
     }
@@ -1261,6 +1295,17 @@ pub fn start_cluster_roles(
     dedicated_controller: bool,
     extra: &[(&str, &str)],
 ) -> (String, Option<Broker>, Vec<Broker>) {
+    start_cluster_prepared(n, dedicated_controller, extra, &mut |_, _| {})
+}
+
+/// `start_cluster_roles`, with `prepare(node id, node)` called on each node before it
+/// starts (the controller-only node is 100).
+pub fn start_cluster_prepared(
+    n: usize,
+    dedicated_controller: bool,
+    extra: &[(&str, &str)],
+    prepare: &mut dyn FnMut(i32, &mut Broker),
+) -> (String, Option<Broker>, Vec<Broker>) {
     let cluster_id = random_cluster_id();
     let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
     let controller_port = free_port();
@@ -1285,9 +1330,11 @@ pub fn start_cluster_roles(
         brokers.push(node((i + 1).to_string(), roles, listeners, *port));
     }
     if let Some(c) = controller.as_mut() {
+        prepare(100, c);
         c.spawn();
     }
-    for b in brokers.iter_mut() {
+    for (i, b) in brokers.iter_mut().enumerate() {
+        prepare(i as i32 + 1, b);
         b.spawn();
     }
     for b in brokers.iter_mut() {
