@@ -4,7 +4,8 @@
 #   scripts/local-cluster.sh stop    stop them (controlled shutdown)
 # Clients: bootstrap from any of 127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096.
 # Data and logs: $CLUSTER_DIR (default ./sluice-cluster). Binary: $SLUICE (default
-# target/release/sluice). Each node runs with --cores ${CORES:-1}.
+# target/release/sluice). Each node runs with --cores ${CORES:-1}; $EXTRA (e.g.
+# "--override min.insync.replicas=2") is added to every node's overrides.
 set -eu
 DIR=${CLUSTER_DIR:-./sluice-cluster}
 SLUICE=${SLUICE:-target/release/sluice}
@@ -15,6 +16,7 @@ props() { # node id -> its overrides
   echo "--override controller.quorum.voters=$VOTERS"
   echo "--override listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1))"
   echo "--override log.dirs=$DIR/node$id --override admin.listeners=127.0.0.1:$((19090 + id))"
+  echo "${EXTRA:-}"
 }
 case ${1:-} in
   start)

@@ -339,8 +339,13 @@ impl Stream {
         assert!(acked_values.len() >= min_acked, "{} of {sent} acknowledged", acked_values.len());
 
         let got = consume_all_partition(bootstrap, self.topic, 0);
-        let values: Vec<usize> =
-            got.iter().map(|m| String::from_utf8(m.value.clone().unwrap()).unwrap().parse().unwrap()).collect();
+        // The stream's records are numbers; others (failover_time's probes) are skipped.
+        let values: Vec<usize> = got
+            .iter()
+            .map(|m| String::from_utf8(m.value.clone().unwrap()).unwrap())
+            .filter(|v| v != "probe")
+            .map(|v| v.parse().unwrap_or_else(|_| panic!("a record {v:?} not of the stream")))
+            .collect();
         let mut seen = BTreeMap::new();
         for (i, v) in values.iter().enumerate() {
             assert!(seen.insert(*v, i).is_none(), "record {v} is in the log twice");
@@ -520,4 +525,99 @@ fn find_coordinator(bootstrap: &str, group: &str) -> i32 {
         let r: FindCoordinatorResponse = kafka_call(bootstrap, ApiKey::FindCoordinator, 3, &req);
         (r.error_code == 0).then_some(r.node_id.0)
     })
+}
+
+/// Failover time, measured (not asserted: `cargo test --release --test replication
+/// failover_time -- --ignored --nocapture`, figures in BENCHMARKS.md). Three brokers and a
+/// controller with a 1 s broker session; each round kills the leader of an RF=3 partition
+/// with kill -9 and reports when a survivor names a new leader, when a raw acks=all
+/// produce (retried every 10 ms at the leader the metadata names) is first acknowledged,
+/// and when librdkafka's idempotent acks=all stream is acknowledged again.
+#[test]
+#[ignore]
+fn failover_time() {
+    let settings = [
+        ("broker.session.timeout.ms", "1000"),
+        ("broker.heartbeat.interval.ms", "200"),
+        ("replica.lag.time.max.ms", "2000"),
+        ("min.insync.replicas", "2"),
+    ];
+    let (_, _controller, mut nodes) = start_cluster_roles(NODES as usize, true, &settings);
+    let bootstrap = nodes[0].bootstrap();
+    let res = create_topics_raw(&bootstrap, &[NewTopic::new("failover", 1, TopicReplication::Fixed(3))], &admin_opts());
+    assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
+    let addrs: Vec<String> = nodes.iter().map(Broker::bootstrap).collect();
+    let leader_of = |via: &str| -> Option<(i32, String)> {
+        use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+        use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+        let mut t = MetadataRequestTopic::default();
+        t.name = Some(TopicName(StrBytes::from_static_str("failover")));
+        let mut req = MetadataRequest::default();
+        req.topics = Some(vec![t]);
+        let r: MetadataResponse = try_kafka_call(via, ApiKey::Metadata, 9, &req, Duration::from_millis(500)).ok()?;
+        let leader = r.topics.first()?.partitions.first()?.leader_id.0;
+        let b = r.brokers.iter().find(|b| b.node_id.0 == leader)?;
+        Some((leader, format!("{}:{}", b.host, b.port)))
+    };
+    let acked_all = |addr: &str| -> bool {
+        let mut p = PartitionProduceData::default();
+        let records: &[(Option<&[u8]>, Option<&[u8]>)] = &[(None, Some(b"probe"))];
+        p.records = Some(sluice::protocol::batch::encode_batch(0, records, now_millis()).into());
+        let mut t = TopicProduceData::default();
+        t.name = TopicName(StrBytes::from_static_str("failover"));
+        t.partition_data = vec![p];
+        let mut req = ProduceRequest::default();
+        req.acks = -1;
+        req.timeout_ms = 1_000;
+        req.topic_data = vec![t];
+        let r: Result<ProduceResponse, _> = try_kafka_call(addr, ApiKey::Produce, 9, &req, Duration::from_secs(2));
+        r.is_ok_and(|r| r.responses[0].partition_responses[0].error_code == 0)
+    };
+    wait_until(Duration::from_secs(30), "the first acks=all write", || {
+        leader_of(&bootstrap).and_then(|(_, a)| acked_all(&a).then_some(()))
+    });
+    let stream = Stream::start(&addrs.join(","), "failover");
+    let mut rows = Vec::new();
+    for round in 0..5 {
+        stream.wait_acked(500);
+        let (leader, _) = leader_of(&addrs[round % 3]).or_else(|| leader_of(&addrs[(round + 1) % 3])).unwrap();
+        let survivor = addrs[(leader as usize) % 3].clone(); // another node's address
+        let killed = Instant::now();
+        nodes[leader as usize - 1].kill9();
+        let acked_at_kill = stream.acked.load(Ordering::SeqCst);
+        let (mut named, mut raw, mut client) = (None, None, None);
+        while raw.is_none() || client.is_none() || named.is_none() {
+            assert!(killed.elapsed() < Duration::from_secs(30), "round {round}: no failover within 30 s");
+            if named.is_none() && leader_of(&survivor).is_some_and(|(l, _)| l > 0 && l != leader) {
+                named = Some(killed.elapsed());
+            }
+            if raw.is_none() && named.is_some() {
+                if let Some((_, addr)) = leader_of(&survivor) {
+                    if acked_all(&addr) {
+                        raw = Some(killed.elapsed());
+                    }
+                }
+            }
+            if client.is_none() && stream.acked.load(Ordering::SeqCst) > acked_at_kill + 10 {
+                client = Some(killed.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let ms = |d: Option<Duration>| d.unwrap().as_millis();
+        eprintln!(
+            "round {round}: leader {leader} killed; new leader named after {} ms, raw acks=all write after {} ms, librdkafka stream after {} ms",
+            ms(named),
+            ms(raw),
+            ms(client)
+        );
+        rows.push((ms(named), ms(raw), ms(client)));
+        nodes[leader as usize - 1].restart();
+        wait_until(Duration::from_secs(30), "the ISR full again", || {
+            let md = metadata(&survivor, Some("failover"));
+            (md.topic("failover")?.partitions.first()?.3.len() == 3).then_some(())
+        });
+    }
+    let replicas: Vec<&Broker> = nodes.iter().collect();
+    stream.finish_and_check(&addrs.join(","), 1_000, &replicas);
+    eprintln!("failover (named, raw, librdkafka) ms per round: {rows:?}");
 }

@@ -1241,6 +1241,22 @@ where
     Req: kafka_protocol::protocol::Encodable,
     Resp: kafka_protocol::protocol::Decodable,
 {
+    try_kafka_call(bootstrap, api, version, req, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{api:?} v{version} to {bootstrap}: {e}"))
+}
+
+/// One request on a new connection, answered within `timeout` (connecting included).
+pub fn try_kafka_call<Req, Resp>(
+    bootstrap: &str,
+    api: kafka_protocol::messages::ApiKey,
+    version: i16,
+    req: &Req,
+    timeout: Duration,
+) -> Result<Resp, String>
+where
+    Req: kafka_protocol::protocol::Encodable,
+    Resp: kafka_protocol::protocol::Decodable,
+{
     use kafka_protocol::messages::{RequestHeader, ResponseHeader};
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
     use std::io::{Read, Write};
@@ -1255,17 +1271,23 @@ where
     req.encode(&mut buf, version).unwrap();
     let size = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&size.to_be_bytes());
-    let mut s = std::net::TcpStream::connect(bootstrap).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(&buf).unwrap();
+    use std::net::ToSocketAddrs;
+    let addr = bootstrap
+        .to_socket_addrs()
+        .map_err(|e| format!("address {bootstrap}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("address {bootstrap}: none"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.write_all(&buf).map_err(|e| format!("send: {e}"))?;
     let mut size = [0u8; 4];
-    s.read_exact(&mut size).unwrap_or_else(|e| panic!("{api:?} v{version}: no response: {e}"));
+    s.read_exact(&mut size).map_err(|e| format!("no response: {e}"))?;
     let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    s.read_exact(&mut body).unwrap();
+    s.read_exact(&mut body).map_err(|e| format!("response cut short: {e}"))?;
     let mut b = bytes::Bytes::from(body);
-    let h = ResponseHeader::decode(&mut b, api.response_header_version(version)).unwrap();
+    let h = ResponseHeader::decode(&mut b, api.response_header_version(version)).map_err(|e| e.to_string())?;
     assert_eq!(h.correlation_id, 7);
-    Resp::decode(&mut b, version).unwrap()
+    Resp::decode(&mut b, version).map_err(|e| e.to_string())
 }
 
 // ---------------------------------------------------------------------------
