@@ -24,8 +24,8 @@ $CTL --bootstrap $BOOT topic describe rf1 | tail -2
 $CTL --bootstrap $BOOT topic describe rf3 | tail -2
 run() { # name topic extra-flags...
   local name=$1 topic=$2; shift 2
-  $CTL --bootstrap $BOOT --json "$OUT/$name.json" bench produce --topic "$topic" --acks all \
-    --message-size 100 --warmup 2 --duration 10 "$@" > /dev/null 2>&1
+  $CTL --bootstrap $BOOT bench produce --topic "$topic" --acks all \
+    --message-size 100 --warmup 2 --duration 10 "$@" --json "$OUT/$name.json" > /dev/null 2>&1
   python3 - "$OUT/$name.json" "$name" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); l = d["latency_ms"]

@@ -15,8 +15,7 @@ fn error_name(code: i16) -> String {
 }
 
 fn connect(addr: &str, what: &str) -> Result<std::net::TcpStream, String> {
-    let first = addr.split(',').next().unwrap_or(addr);
-    wire::connect(first).map_err(|e| format!("{what}: {e}"))
+    wire::connect(addr).map_err(|e| format!("{what}: {e}"))
 }
 
 /// Starts moving a partition to `replicas`, or with `None` cancels its move.

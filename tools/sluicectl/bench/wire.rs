@@ -41,7 +41,20 @@ fn io_err(what: &str, e: std::io::Error) -> String {
     format!("{what}: {e}")
 }
 
+/// Connects to `addr`, or with a bootstrap list ("host:port,host:port") to the first of
+/// them that answers.
 pub fn connect(addr: &str) -> Result<TcpStream, String> {
+    let mut last = format!("no address in {addr:?}");
+    for one in addr.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        match connect_one(one) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn connect_one(addr: &str) -> Result<TcpStream, String> {
     let sa = addr
         .to_socket_addrs()
         .map_err(|e| io_err(&format!("resolving {addr}"), e))?
