@@ -111,7 +111,17 @@ impl PartitionState {
         self.leader_epoch = LeaderEpoch(p.leader_epoch);
         self.partition_epoch = p.partition_epoch;
         self.replicas = p.replicas.iter().map(|&n| NodeId(n)).collect();
-        self.isr = p.isr.iter().map(|&n| NodeId(n)).collect();
+        let isr: Vec<NodeId> = p.isr.iter().map(|&n| NodeId(n)).collect();
+        // A replica that left the ISR (it lagged, was fenced, or registered again after a
+        // restart that may have lost its tail) rejoins on fetches made after that only:
+        // what it reported before is forgotten. This is what Kafka's broker epoch in
+        // replica fetches (KIP-903) guards against: stale progress of a previous
+        // incarnation putting a replica that lacks data back in the ISR.
+        for gone in self.isr.iter().filter(|n| !isr.contains(n)) {
+            self.followers.remove(gone);
+            self.caught_up.remove(gone);
+        }
+        self.isr = isr;
         self.followers.retain(|n, _| p.replicas.contains(&n.0));
         if epoch_changed {
             // A new leader epoch: what followers reported under the old one is stale.
@@ -379,6 +389,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_replica_out_of_the_isr_rejoins_on_new_fetches_only() {
+        let mut s = PartitionState::new(NodeId(1), &placement(&[1, 2, 3], &[1, 2, 3], 1, 0), Offset(0));
+        s.local_progress(Offset(100));
+        s.follower_fetch(NodeId(2), Offset(100), 0);
+        s.follower_fetch(NodeId(3), Offset(100), 0);
+        // Node 2 is fenced (say it restarted and lost its unflushed tail): it leaves the ISR.
+        s.apply_placement(&PartitionPlacement { partition_epoch: 1, ..placement(&[1, 2, 3], &[1, 3], 1, 0) });
+        assert_eq!(s.isr_change(1_000, 10_000, Offset(0)), None, "its fetches from before do not count");
+        s.follower_fetch(NodeId(2), Offset(60), 1_100);
+        assert_eq!(s.isr_change(1_100, 10_000, Offset(0)), None, "it is behind now");
+        s.follower_fetch(NodeId(2), Offset(100), 1_200);
+        let change = s.isr_change(1_200, 10_000, Offset(0)).expect("caught up again: it rejoins");
+        assert_eq!(change.isr, vec![NodeId(1), NodeId(3), NodeId(2)]);
     }
 
     #[test]
