@@ -576,6 +576,19 @@ impl BrokerConfig {
             .expect("check_listeners: a broker has a client listener")
     }
 
+    /// Every listener for clients (those not named in `controller.listener.names`); the
+    /// first is `client_listener`.
+    pub fn client_listeners(&self) -> impl Iterator<Item = &Listener> {
+        self.listeners.iter().filter(|l| !self.controller_listener_names.contains(&l.name))
+    }
+
+    /// The listener other brokers fetch from (`inter.broker.listener.name`): that one if
+    /// this node has it, else the first client listener (a node configured with other
+    /// names than Kafka's default PLAINTEXT).
+    pub fn inter_broker_listener(&self) -> &Listener {
+        self.client_listeners().find(|l| l.name == self.inter_broker_listener_name).unwrap_or(self.client_listener())
+    }
+
     /// The controller listener, if this node has one.
     pub fn controller_listener(&self) -> Option<&Listener> {
         self.listeners.iter().find(|l| self.controller_listener_names.contains(&l.name))
@@ -626,6 +639,16 @@ impl BrokerConfig {
                     ))
                 }
             }
+        }
+        if self.process_roles.broker
+            && self.explicit_keys.contains_key("inter.broker.listener.name")
+            && !self.client_listeners().any(|l| l.name == self.inter_broker_listener_name)
+        {
+            return Err(invalid(
+                "inter.broker.listener.name",
+                &self.inter_broker_listener_name,
+                &format!("not one of this broker's client listeners ({names})"),
+            ));
         }
         if self.process_roles.controller && self.is_cluster() && self.controller_listener().is_none() {
             return Err(invalid(
@@ -1021,6 +1044,16 @@ mod tests {
         assert!(cfg(&[("controller.quorum.voters", "1@nohost")]).is_err());
         assert!(cfg(&[("listeners", "SSL://127.0.0.1:9092")]).is_err(), "SSL is not served yet");
         assert!(cfg(&[("listeners", "PLAINTEXT://127.0.0.1:9092,PLAINTEXT://127.0.0.1:9093")]).is_err());
+        let two = [
+            ("listeners", "PLAINTEXT://127.0.0.1:9092,REPL://127.0.0.1:9094"),
+            ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,REPL:PLAINTEXT"),
+        ];
+        let c = cfg(&two).unwrap();
+        assert_eq!(c.client_listeners().count(), 2);
+        assert_eq!(c.inter_broker_listener().port, 9092, "Kafka's default name: PLAINTEXT");
+        let c = cfg(&[two[0], two[1], ("inter.broker.listener.name", "REPL")]).unwrap();
+        assert_eq!(c.inter_broker_listener().port, 9094);
+        assert!(cfg(&[two[0], two[1], ("inter.broker.listener.name", "NOPE")]).is_err(), "not a listener");
     }
 
     #[test]

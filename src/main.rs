@@ -47,7 +47,8 @@ enum Command {
     /// meta.properties with the cluster id, the node id and a new directory id.
     Format {
         /// The cluster's id (make one with `sluice random-uuid`); the same on every node.
-        #[arg(long = "cluster-id", short = 't')]
+        /// May start with '-' (base64url ids do).
+        #[arg(long = "cluster-id", short = 't', allow_hyphen_values = true)]
         cluster_id: String,
         /// A server.properties file (Kafka's property names).
         properties: Option<PathBuf>,
@@ -178,10 +179,14 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
     // The shards bind with SO_REUSEPORT, which would let a second broker share the port
     // silently; a bind without it first fails with EADDRINUSE as Kafka does (std sets
     // SO_REUSEADDR, so connections left in TIME_WAIT do not block a restart).
-    drop(
-        bind_when_free(&listener.host, listener.port)
-            .map_err(|e| format!("listeners: cannot bind {}:{}: {e}", listener.host, listener.port))?,
-    );
+    for l in config.client_listeners() {
+        drop(
+            bind_when_free(&l.host, l.port)
+                .map_err(|e| format!("listeners: cannot bind {}:{}: {e}", l.host, l.port))?,
+        );
+    }
+    let client_addrs: Vec<(String, String)> =
+        config.client_listeners().map(|l| (l.name.clone(), format!("{}:{}", l.host, l.port))).collect();
     let mut admin = bind_admin_listener(&config)?;
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
     let advertised = config.advertised(&listener);
@@ -209,7 +214,7 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
             metrics.clone(),
             quorum.clone(),
         );
-        let addr = format!("{}:{}", listener.host, listener.port);
+        let addrs = client_addrs.clone();
         let admin = if i == 0 { admin.take() } else { None };
         let admin_addr = admin_addr.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
@@ -289,29 +294,33 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                     .map_err(|e| e.to_string())?
                     .detach();
                 barrier(&lifecycle.loaded_shards, shards, None).await;
-                let bound = std::net::ToSocketAddrs::to_socket_addrs(&addr)
-                    .ok()
-                    .and_then(|mut a| a.next())
-                    .ok_or_else(|| std::io::Error::other("cannot resolve"))
-                    .and_then(sluice::server::bind_listener);
-                let tcp = match bound {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::error!(%addr, error = %e, "cannot listen");
-                        lifecycle.shutdown.store(true, Ordering::Release);
-                        return Err(format!("listeners: cannot bind {addr}: {e}"));
+                let mut servers = Vec::new();
+                for (name, addr) in &addrs {
+                    let bound = std::net::ToSocketAddrs::to_socket_addrs(addr)
+                        .ok()
+                        .and_then(|mut a| a.next())
+                        .ok_or_else(|| std::io::Error::other("cannot resolve"))
+                        .and_then(sluice::server::bind_listener);
+                    match bound {
+                        Ok(tcp) => servers.push(sluice::server::serve(shard.clone(), tcp, name.as_str().into())),
+                        Err(e) => {
+                            tracing::error!(%addr, error = %e, "cannot listen");
+                            lifecycle.shutdown.store(true, Ordering::Release);
+                            return Err(format!("listeners: cannot bind {addr}: {e}"));
+                        }
                     }
-                };
+                }
                 if i == 0 {
                     tracing::info!(
-                        %addr,
+                        addr = %addrs[0].1,
+                        listeners = addrs.len(),
                         admin = admin_addr.as_deref().unwrap_or("disabled"),
                         shards,
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "sluice ready"
                     );
                 }
-                sluice::server::serve(shard.clone(), tcp).await;
+                futures::future::join_all(servers).await;
                 barrier(&lifecycle.drained_shards, shards, Some(Duration::from_secs(15))).await;
                 shard.close_logs().await;
                 Ok(())
@@ -625,12 +634,20 @@ fn start_quorum(
         tracing::info!(path = %old.display(), "took over the single-node metadata log");
     }
     let advertised = config.advertised(config.client_listener());
+    let listeners = config
+        .client_listeners()
+        .map(|l| {
+            let a = config.advertised(l);
+            sluice::metadata::Endpoint { name: l.name.clone(), host: a.host, port: a.port }
+        })
+        .collect();
     let registration = Registration {
         node_id: config.node_id,
         incarnation: uuid::Uuid::new_v4(),
         host: advertised.host.clone(),
         port: advertised.port,
         rack: config.broker_rack.clone(),
+        listeners,
     };
     quorum.execute_blocking(ControllerOp::RegisterBroker(registration.clone()))?;
     quorum.start_heartbeats(registration.clone(), Duration::from_millis(config.broker_heartbeat_interval_ms));

@@ -252,20 +252,32 @@ fn three_nodes() {
 fn dedicated_roles() {
     let cluster_id = random_cluster_id();
     let ports: Vec<(u16, u16)> = (0..4).map(|_| (free_port(), free_port())).collect();
+    // The brokers also listen on REPLICATION, the inter-broker listener: followers fetch
+    // there, and clients connected there are told the brokers' REPLICATION addresses.
+    let repl_ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
     let voters = (0..3).map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i].1)).collect::<Vec<_>>().join(",");
     let mut nodes = Vec::new();
     for (i, (port, cport)) in ports.iter().enumerate() {
         let id = i as i32 + 1;
+        let repl = repl_ports[i];
         let (roles, listeners) = match id {
             1 => ("controller", format!("CONTROLLER://127.0.0.1:{cport}")),
-            4 => ("broker", format!("PLAINTEXT://127.0.0.1:{port}")),
-            _ => ("broker,controller", format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}")),
+            4 => ("broker", format!("PLAINTEXT://127.0.0.1:{port},REPLICATION://127.0.0.1:{repl}")),
+            _ => (
+                "broker,controller",
+                format!("PLAINTEXT://127.0.0.1:{port},REPLICATION://127.0.0.1:{repl},CONTROLLER://127.0.0.1:{cport}"),
+            ),
         };
         let overrides = vec![
             ("node.id".to_string(), id.to_string()),
             ("process.roles".to_string(), roles.to_string()),
             ("controller.quorum.voters".to_string(), voters.clone()),
             ("listeners".to_string(), listeners),
+            (
+                "listener.security.protocol.map".to_string(),
+                "PLAINTEXT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT".to_string(),
+            ),
+            ("inter.broker.listener.name".to_string(), "REPLICATION".to_string()),
             // Long sessions: a broker that leaves sooner than this did so by controlled shutdown.
             ("broker.session.timeout.ms".to_string(), "60000".to_string()),
             ("broker.heartbeat.interval.ms".to_string(), "500".to_string()),
@@ -307,6 +319,31 @@ fn dedicated_roles() {
     let msgs: Vec<TestMsg> = keys.iter().map(|k| TestMsg::kv(Some(k.as_bytes()), Some(b"v"))).collect();
     produce_ok(&p, "roles", &msgs, Duration::from_secs(30));
     drop(p);
+    // Each listener's clients are told that listener's addresses.
+    let on = |port: u16| {
+        let md = metadata(&format!("127.0.0.1:{port}"), None);
+        md.brokers.iter().map(|b| (b.0, b.2)).collect::<BTreeSet<(i32, i32)>>()
+    };
+    let client: BTreeSet<(i32, i32)> = (1..4).map(|i| (i as i32 + 1, ports[i].0 as i32)).collect();
+    let repl: BTreeSet<(i32, i32)> = (1..4).map(|i| (i as i32 + 1, repl_ports[i] as i32)).collect();
+    assert_eq!(on(ports[3].0), client);
+    assert_eq!(on(repl_ports[3]), repl);
+    // The acks=all writes above needed the followers, and they fetched on REPLICATION.
+    let fetched_from: BTreeSet<String> = nodes[1..]
+        .iter()
+        .flat_map(|n| {
+            let log = n.log_tail(100_000);
+            log.lines()
+                .filter(|l| l.contains("replica fetcher connected"))
+                .filter_map(|l| l.split("addr=").nth(1).map(|a| a.trim().to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let repl_addrs: BTreeSet<String> = repl_ports[1..].iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    assert!(
+        !fetched_from.is_empty() && fetched_from.is_subset(&repl_addrs),
+        "followers fetched from {fetched_from:?}, not only the REPLICATION listeners {repl_addrs:?}"
+    );
     // SIGTERM: the broker asks to be moved out of leadership before it stops (controlled
     // shutdown), so it is fenced at once, not after its 60 s session.
     nodes[2].stop();
@@ -320,4 +357,20 @@ fn dedicated_roles() {
             n.stop();
         }
     }
+}
+
+/// `sluice format` takes any cluster id `sluice random-uuid` makes, also one starting with
+/// '-' (a base64url id does one time in 64).
+#[test]
+fn format_takes_an_id_starting_with_a_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["format", "--cluster-id", "-8Lq3vJjRWyqzN0fG2b1xA"])
+        .arg("--override")
+        .arg(format!("log.dirs={}", dir.path().display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta = std::fs::read_to_string(dir.path().join("meta.properties")).unwrap();
+    assert!(meta.contains("cluster.id=-8Lq3vJjRWyqzN0fG2b1xA"), "{meta}");
 }

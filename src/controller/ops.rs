@@ -45,6 +45,9 @@ pub struct Registration {
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+    /// Every client listener's advertised endpoint.
+    #[serde(default)]
+    pub listeners: Vec<crate::metadata::Endpoint>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -388,6 +391,7 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
                 host: r.host.clone(),
                 port: r.port,
                 rack: r.rack.clone(),
+                listeners: r.listeners.clone(),
             });
             push(&mut scratch, Ok(records));
         }
@@ -562,6 +566,7 @@ mod tests {
                 host: "127.0.0.1".into(),
                 port: 9092 + i as u16,
                 rack: rack.map(str::to_string),
+                listeners: Vec::new(),
             });
         }
         img
@@ -645,6 +650,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 9092,
             rack: None,
+            listeners: Vec::new(),
         });
         let records = plan(&img, &op, &placer()).remove(0).unwrap();
         assert_eq!(records.len(), 3);

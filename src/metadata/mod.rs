@@ -62,6 +62,10 @@ pub enum MetadataRecord {
         port: u16,
         #[serde(default)]
         rack: Option<String>,
+        /// Every client listener's advertised endpoint (`host`/`port` is the first's);
+        /// absent in records of earlier versions.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        listeners: Vec<Endpoint>,
     },
     /// The broker missed its session, or asked to shut down (Kafka's FenceBrokerRecord):
     /// it leads nothing until it registers or heartbeats again.
@@ -81,6 +85,15 @@ pub enum MetadataRecord {
     },
 }
 
+/// One advertised listener of a broker: clients connected on listener `name` are told
+/// this endpoint, and followers fetch on the `inter.broker.listener.name` one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
 /// A registered broker (Kafka's BrokerRegistration).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistration {
@@ -88,9 +101,25 @@ pub struct BrokerRegistration {
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+    /// Every client listener's endpoint (empty in registrations of earlier versions: then
+    /// `host`/`port` is the only one).
+    #[serde(default)]
+    pub listeners: Vec<Endpoint>,
     /// Fenced: missed its session or shut down; not named as a leader, not given new
     /// replicas.
     pub fenced: bool,
+}
+
+impl BrokerRegistration {
+    /// The endpoint of listener `name`: none if the broker has no such listener (Kafka
+    /// leaves such brokers out of what it tells a client on that listener). A registration
+    /// of an earlier version knows one endpoint, taken for every name.
+    pub fn endpoint(&self, name: &str) -> Option<(&str, u16)> {
+        if self.listeners.is_empty() {
+            return (!self.host.is_empty()).then_some((self.host.as_str(), self.port));
+        }
+        self.listeners.iter().find(|l| l.name == name).map(|l| (l.host.as_str(), l.port))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,12 +209,13 @@ impl MetadataImage {
                     t.placement.insert(*partition, placement.clone());
                 }
             }
-            MetadataRecord::RegisterBroker { node_id, incarnation, host, port, rack } => {
+            MetadataRecord::RegisterBroker { node_id, incarnation, host, port, rack, listeners } => {
                 let registration = BrokerRegistration {
                     incarnation: *incarnation,
                     host: host.clone(),
                     port: *port,
                     rack: rack.clone(),
+                    listeners: listeners.clone(),
                     fenced: false,
                 };
                 self.brokers.insert(*node_id, registration);
@@ -359,6 +389,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 9092,
             rack: None,
+            listeners: Vec::new(),
         };
         img.apply(&register(1));
         img.apply(&register(2));

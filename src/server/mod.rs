@@ -32,7 +32,9 @@ pub fn bind_listener(addr: std::net::SocketAddr) -> std::io::Result<TcpListener>
 }
 
 /// Accepts connections until shutdown is requested, then waits (bounded) for them to drain.
-pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
+/// Accepts and serves the connections of one listener (`listener_name`, a `listeners`
+/// entry) until shutdown, then waits for them to finish what they have in flight.
+pub async fn serve(shard: Rc<Shard>, listener: TcpListener, listener_name: Rc<str>) {
     let open = Rc::new(std::cell::Cell::new(0usize));
     let drained = Rc::new(crate::sync::LocalNotify::new());
     // This shard's share of `queued.max.request.bytes`.
@@ -40,7 +42,6 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
         (shard.config.queued_max_request_bytes / shard.count as u64).max(2 << 20),
     ));
     let mut last_refusal_logged: Option<std::time::Instant> = None;
-    let listener_name: Rc<str> = shard.config.client_listener().name.as_str().into();
     loop {
         let accepted = async { Some(listener.accept().await) };
         let stop = async {

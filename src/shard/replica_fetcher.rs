@@ -218,7 +218,14 @@ async fn connect(shard: &Shard, leader: NodeId) -> Option<TcpStream> {
         tracing::debug!(leader = leader.0, "leader not registered; cannot fetch from it yet");
         return None;
     };
-    let addr = format!("{}:{}", b.host, b.port);
+    // The leader's endpoint on this broker's inter-broker listener name (Kafka's rule:
+    // every broker of a cluster has the listener named by `inter.broker.listener.name`).
+    let listener = &shard.config.inter_broker_listener().name;
+    let Some((host, port)) = b.endpoint(listener) else {
+        tracing::warn!(leader = leader.0, %listener, "the leader has no such listener; cannot fetch from it");
+        return None;
+    };
+    let addr = format!("{host}:{port}");
     let attempt = async { TcpStream::connect(addr.as_str()).await.map_err(|e| e.to_string()) }.or(async {
         glommio::timer::sleep(CONNECT_TIMEOUT).await;
         Err("connect timed out".to_string())

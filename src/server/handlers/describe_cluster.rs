@@ -20,7 +20,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     resp.endpoint_type = r.endpoint_type.max(1);
     resp.cluster_id = StrBytes::from_string(shard.node.cluster_id.clone());
     let image = shard.image();
-    resp.controller_id = BrokerId(super::cluster_view::controller_id(shard, &image));
+    resp.controller_id = BrokerId(super::cluster_view::controller_id(shard, &image, &ctx.connection.listener));
     resp.cluster_authorized_operations =
         authorized_operations(ResourceType::Cluster, r.include_cluster_authorized_operations);
     let view = |id: i32, host: String, port: i32, rack: Option<String>, fenced: bool| {
@@ -32,7 +32,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         b.is_fenced = fenced;
         b
     };
-    resp.brokers = super::cluster_view::live_brokers(shard, &image)
+    resp.brokers = super::cluster_view::live_brokers(shard, &image, &ctx.connection.listener)
         .into_iter()
         .map(|b| view(b.node_id, b.host, b.port, b.rack, false))
         .collect();

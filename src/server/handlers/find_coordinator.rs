@@ -19,14 +19,20 @@ pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 4;
 
 /// The coordinator of `key` (a group id), or why there is none.
-fn coordinator(shard: &Shard, image: &MetadataImage, key_type: i8, key: &str) -> Result<BrokerView, ResponseError> {
+fn coordinator(
+    shard: &Shard,
+    image: &MetadataImage,
+    listener: &str,
+    key_type: i8,
+    key: &str,
+) -> Result<BrokerView, ResponseError> {
     if key_type != 0 {
         return Err(ResponseError::CoordinatorNotAvailable);
     }
     let topic = image.topic(OFFSETS_TOPIC).ok_or(ResponseError::CoordinatorNotAvailable)?;
     let partition = offsets_partition(key, topic.partitions);
     let leader = topic.placement(partition).and_then(|p| p.leader()).ok_or(ResponseError::CoordinatorNotAvailable)?;
-    live_broker(shard, image, leader.0).ok_or(ResponseError::CoordinatorNotAvailable)
+    live_broker(shard, image, leader.0, listener).ok_or(ResponseError::CoordinatorNotAvailable)
 }
 
 pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
@@ -45,7 +51,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             .map(|k| {
                 let mut c = Coordinator::default();
                 c.key = k.clone();
-                match coordinator(shard, &image, r.key_type, k) {
+                match coordinator(shard, &image, &ctx.connection.listener, r.key_type, k) {
                     Ok(b) => {
                         c.node_id = BrokerId(b.node_id);
                         c.host = StrBytes::from_string(b.host);
@@ -61,7 +67,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             })
             .collect();
     } else {
-        match coordinator(shard, &image, r.key_type, &r.key) {
+        match coordinator(shard, &image, &ctx.connection.listener, r.key_type, &r.key) {
             Ok(b) => {
                 resp.node_id = BrokerId(b.node_id);
                 resp.host = StrBytes::from_string(b.host);

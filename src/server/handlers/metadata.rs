@@ -67,7 +67,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         }
     }
     let mut resp = MetadataResponse::default();
-    resp.brokers = cluster_view::live_brokers(shard, &image)
+    resp.brokers = cluster_view::live_brokers(shard, &image, &ctx.connection.listener)
         .into_iter()
         .map(|b| {
             let mut broker = MetadataResponseBroker::default();
@@ -84,7 +84,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         resp.cluster_id = Some(StrBytes::from_string(shard.node.cluster_id.clone()));
     }
     if v >= 1 {
-        resp.controller_id = BrokerId(cluster_view::controller_id(shard, &image));
+        resp.controller_id = BrokerId(cluster_view::controller_id(shard, &image, &ctx.connection.listener));
     }
     // v8–10 only; Kafka asks DescribeCluster from v11 on.
     resp.cluster_authorized_operations =
