@@ -143,7 +143,11 @@ fn replicated_cluster() {
     let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut lab = NetLab::new();
     let (id, controller, nodes) = start_cluster_prepared(NODES as usize, true, &settings, &mut |id, node| {
-        node.set_cgroup(&lab.group(&id.to_string()))
+        node.set_cgroup(&lab.group(&id.to_string()));
+        let sync_log = sync_log(node);
+        node.set_env("SLUICE_TEST_SYNC_LOG", sync_log.to_str().unwrap());
+        // A slow disk: at any moment each replica has written more than it has synced.
+        node.set_env("SLUICE_TEST_SYNC_DELAY_MS", "20");
     });
     let mut c = Cluster { id, nodes, _controller: controller, lab };
     let res = create_topics_raw(
@@ -164,6 +168,7 @@ fn replicated_cluster() {
     group_survives_its_coordinator(&mut c);
     last_replica_standing(&mut c);
     leader_cut_off(&mut c);
+    power_loss(&mut c);
     preferred_election(&mut c);
     reassignment_under_load(&mut c);
 }
@@ -503,6 +508,72 @@ fn leader_cut_off(c: &mut Cluster) {
     let (_, hw) = watermarks(&c.bootstrap(new_leader), "stream", 0);
     let logs: Vec<Vec<Vec<u8>>> = c.nodes.iter().map(|b| batches_below(b, "stream", 0, hw)).collect();
     assert!(logs.iter().all(|l| l == &logs[0]), "the replicas differ below the high watermark {hw} after healing");
+}
+
+/// Where a node notes each group commit's durable offset (`SLUICE_TEST_SYNC_LOG`).
+fn sync_log(node: &Broker) -> std::path::PathBuf {
+    node.data_dir().with_file_name("sync.log")
+}
+
+/// Losing power with flushing configured (`flush.messages=1`): an idempotent acks=all
+/// stream writes, then every broker is killed at once and each replica's log is cut back
+/// to what its last fdatasync covered (what losing power would leave of it). Nothing
+/// acknowledged is lost: a follower asks for more only once what it has is on its disk, so
+/// an acks=all answer means "on the disk of every in-sync replica".
+fn power_loss(c: &mut Cluster) {
+    let topic = NewTopic::new("durable", 1, TopicReplication::Fixed(3)).set("flush.messages", "1");
+    let res = create_topics_raw(&c.bootstrap(1), &[topic], &admin_opts());
+    assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
+    c.wait_isr_full(1, "durable", 1);
+    let stream = Stream::start(&c.bootstrap_all(), "durable");
+    stream.wait_acked(500);
+    let (leader, _) = c.partition(1, "durable", 0).unwrap();
+    for n in 1..=NODES {
+        c.node(n).kill9();
+    }
+    let mut cut = Vec::new();
+    for n in 1..=NODES {
+        cut.push(cut_to_synced(c.node(n), "durable", 0));
+    }
+    eprintln!("power loss: the replicas' logs cut back to their last fdatasync: {cut:?}");
+    // The leader first: each node that registers again leaves the ISR unless it is the
+    // last member, so the partition ends up led by a follower, the one registering last.
+    // Only the followers' own fdatasyncs make that safe.
+    c.node(leader).restart();
+    for n in (1..=NODES).filter(|&n| n != leader) {
+        c.node(n).restart();
+    }
+    c.wait_isr_full(1, "durable", 1);
+    let (after, _) = c.partition(1, "durable", 0).unwrap();
+    eprintln!("power loss: leader {leader} before, {after} after");
+    stream.wait_acked(200);
+    let replicas: Vec<&Broker> = c.nodes.iter().collect();
+    stream.finish_and_check(&c.bootstrap_all(), 700, &replicas);
+}
+
+/// Cuts a stopped node's log of a partition back to the last offset its group commits
+/// made durable: (that offset, bytes removed).
+fn cut_to_synced(node: &Broker, topic: &str, partition: i32) -> (i64, u64) {
+    let dir = node.partition_dir(topic, partition);
+    let name = dir.file_name().unwrap().to_owned();
+    let synced: i64 = std::fs::read_to_string(sync_log(node))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(d, _)| std::path::Path::new(d).file_name() == Some(name.as_os_str()))
+        .filter_map(|(_, o)| o.parse().ok())
+        .max()
+        .unwrap_or(0);
+    let mut removed = 0;
+    for seg in segment_files(&dir) {
+        let len = file_len(&seg);
+        let keep = parse_segment(&seg).iter().find(|b| b.last_offset() >= synced).map_or(len, |b| b.pos);
+        if keep < len {
+            set_len(&seg, keep);
+            removed += len - keep;
+        }
+    }
+    (synced, removed)
 }
 
 /// Runs sluicectl against `bootstrap`: its stdout (it must succeed).

@@ -472,50 +472,7 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
         }
         ControllerOp::Reassign { partitions } => {
             for (topic, partition, target) in partitions {
-                let registered = |n: i32| scratch.brokers.contains_key(&n);
-                let live = |n: i32| scratch.brokers.get(&n).is_some_and(|b| !b.fenced);
-                let step = match scratch.topic(topic).and_then(|t| t.placement(*partition)) {
-                    None => Err(ControllerError::UnknownPartition),
-                    Some(p) => {
-                        let mut placement = p.clone();
-                        let changed = match target {
-                            None if !p.reassigning() => Err(ControllerError::NoReassignmentInProgress),
-                            None if !p.original().iter().any(|r| p.isr.contains(r)) => {
-                                Err(ControllerError::InvalidReplicaAssignment(
-                                    "none of the original replicas is in sync: the move cannot be cancelled".into(),
-                                ))
-                            }
-                            None => Ok(placement.cancel_reassignment(&live)),
-                            Some(t)
-                                if t.is_empty()
-                                    || t.iter().collect::<std::collections::BTreeSet<_>>().len() != t.len() =>
-                            {
-                                Err(ControllerError::InvalidReplicaAssignment(
-                                    "the replica list must name distinct brokers".into(),
-                                ))
-                            }
-                            Some(t) if t.iter().any(|&r| !registered(r)) => {
-                                let b = t.iter().find(|&&r| !registered(r)).expect("checked");
-                                Err(ControllerError::InvalidReplicaAssignment(format!(
-                                    "broker {b} is not a registered broker"
-                                )))
-                            }
-                            Some(t) => Ok(placement.reassign(t, &live)),
-                        };
-                        match changed {
-                            Err(e) => Err(e),
-                            Ok(_) if placement.isr.iter().any(|r| !placement.replicas.contains(r)) => {
-                                Err(ControllerError::InvalidReplicaAssignment("no replica in sync would remain".into()))
-                            }
-                            Ok(false) => Ok(Vec::new()),
-                            Ok(true) => Ok(vec![MetadataRecord::Partition {
-                                topic: topic.clone(),
-                                partition: *partition,
-                                placement,
-                            }]),
-                        }
-                    }
-                };
+                let step = reassign_step(&scratch, topic, *partition, target.as_deref());
                 push(&mut scratch, step);
             }
         }
@@ -526,6 +483,41 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
         }
     }
     steps
+}
+
+/// One partition of AlterPartitionReassignments: start (or replace) a move to `target`,
+/// or with `None` cancel the move in progress.
+fn reassign_step(image: &MetadataImage, topic: &str, partition: i32, target: Option<&[i32]>) -> Step {
+    let invalid = |why: &str| Err(ControllerError::InvalidReplicaAssignment(why.to_string()));
+    let live = |n: i32| image.brokers.get(&n).is_some_and(|b| !b.fenced);
+    let Some(p) = image.topic(topic).and_then(|t| t.placement(partition)) else {
+        return Err(ControllerError::UnknownPartition);
+    };
+    let mut placement = p.clone();
+    let changed = match target {
+        None if !p.reassigning() => return Err(ControllerError::NoReassignmentInProgress),
+        None if !p.original().iter().any(|r| p.isr.contains(r)) => {
+            return invalid("none of the original replicas is in sync: the move cannot be cancelled")
+        }
+        None => placement.cancel_reassignment(&live),
+        Some(t) if t.is_empty() || t.iter().collect::<std::collections::BTreeSet<_>>().len() != t.len() => {
+            return invalid("the replica list must name distinct brokers")
+        }
+        Some(t) => {
+            if let Some(b) = t.iter().find(|&&r| !image.brokers.contains_key(&r)) {
+                return invalid(&format!("broker {b} is not a registered broker"));
+            }
+            placement.reassign(t, &live)
+        }
+    };
+    if placement.isr.iter().any(|r| !placement.replicas.contains(r)) {
+        return invalid("no replica in sync would remain");
+    }
+    Ok(if changed {
+        vec![MetadataRecord::Partition { topic: topic.to_string(), partition, placement }]
+    } else {
+        Vec::new()
+    })
 }
 
 /// Whether `op` only checks (validate_only): its steps are answered, not proposed.

@@ -15,6 +15,7 @@ pub mod producer_state;
 mod scan;
 #[cfg(test)]
 mod simulation_tests;
+pub mod sync_log;
 
 /// The segment files (`*.log`) in a partition directory, oldest first.
 #[cfg(test)]

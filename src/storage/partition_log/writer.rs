@@ -439,6 +439,9 @@ impl PartitionLog {
                 }
                 continue;
             };
+            if let Some(d) = crate::storage::sync_log::delay() {
+                glommio::timer::sleep(d).await;
+            }
             let mut result = Ok(());
             for f in &files {
                 if let Err(e) = f.fdatasync().await {
@@ -451,6 +454,7 @@ impl PartitionLog {
                 Ok(()) => {
                     st.synced_offset = st.synced_offset.max(target);
                     st.unsynced_messages = 0;
+                    crate::storage::sync_log::note(&self.dir, st.synced_offset);
                 }
                 Err(e) => {
                     // Fail-stop: never retry an fdatasync and report lost data as durable.
