@@ -3,3 +3,4 @@
 //! will live here (DESIGN §9); handlers ask this module, never decide themselves.
 pub mod operations;
 pub mod principal;
+pub mod tls;
