@@ -548,6 +548,8 @@ impl BrokerConfig {
                 }
                 _ if set_dynamic_key(&mut cfg, k, v)? => {}
                 _ if ACCEPTED_NOOP_KEYS.contains(&k) => {}
+                // TLS settings, read per listener when it is bound (security::tls).
+                _ if is_ssl_key(k) => {}
                 _ => warnings.push(format!("unknown configuration key {k:?} ignored")),
             }
         }
@@ -567,7 +569,20 @@ impl BrokerConfig {
     }
 }
 
+/// An `ssl.*` key, plain or scoped to a listener (`listener.name.<name>.ssl.*`).
+fn is_ssl_key(k: &str) -> bool {
+    k.starts_with("ssl.")
+        || k.strip_prefix("listener.name.")
+            .and_then(|r| r.split_once('.'))
+            .is_some_and(|(_, key)| key.starts_with("ssl."))
+}
+
 impl BrokerConfig {
+    /// The security protocol of listener `name` (`listener.security.protocol.map`).
+    pub fn security_protocol(&self, name: &str) -> &str {
+        self.listener_security_protocol_map.get(name).map_or("PLAINTEXT", String::as_str)
+    }
+
     /// The listener clients connect to: the first that is not a controller listener.
     pub fn client_listener(&self) -> &Listener {
         self.listeners
@@ -624,6 +639,10 @@ impl BrokerConfig {
         for l in &self.listeners {
             match self.listener_security_protocol_map.get(&l.name).map(String::as_str) {
                 Some("PLAINTEXT") => {}
+                Some("SSL") if !self.controller_listener_names.contains(&l.name) => {
+                    crate::security::tls::server_config(&self.explicit_keys, &l.name)
+                        .map_err(|e| invalid(&e.key, "", &format!("listener {}: {}", l.name, e.reason)))?;
+                }
                 Some(other) => {
                     return Err(invalid(
                         "listener.security.protocol.map",

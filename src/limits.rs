@@ -23,6 +23,9 @@ pub const SMALL_FRAME_BYTES: usize = 64 * 1024;
 /// idle connections are fine).
 pub const FRAME_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Requests a single connection may have in flight before the broker stops reading from it.
+/// A TLS handshake that has not finished in this long is abandoned and its connection
+/// closed (a client that opens the connection and never speaks holds nothing longer).
+pub const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub const CONNECTION_INFLIGHT_MAX: usize = 128;
 /// Depth of each cross-shard channel; a full channel is backpressure.
 pub const SHARD_CHANNEL_DEPTH: usize = 1024;

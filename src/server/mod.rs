@@ -42,6 +42,15 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, listener_name: Rc<st
         (shard.config.queued_max_request_bytes / shard.count as u64).max(2 << 20),
     ));
     let mut last_refusal_logged: Option<std::time::Instant> = None;
+    // The listener's TLS settings were checked when the configuration was read.
+    let tls: Option<futures_rustls::TlsAcceptor> = match shard.config.security_protocol(&listener_name) {
+        "SSL" => {
+            let config = crate::security::tls::server_config(&shard.config.explicit_keys, &listener_name)
+                .expect("TLS settings checked at start");
+            Some(config.into())
+        }
+        _ => None,
+    };
     loop {
         let accepted = async { Some(listener.accept().await) };
         let stop = async {
@@ -76,18 +85,25 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, listener_name: Rc<st
                 let drained2 = drained.clone();
                 let budget = request_budget.clone();
                 let listener_name = listener_name.clone();
+                let tls = tls.clone();
                 open.set(open.get() + 1);
                 shard.metrics.connections_accepted.add(1);
                 shard.metrics.connections_open.add(1);
                 glommio::spawn_local_into(
                     async move {
                         let metrics = shard2.metrics.clone();
-                        let conn = Rc::new(context::ConnectionContext::new(
-                            listener_name,
-                            context::SecurityProtocol::Plaintext,
-                            Some(peer),
-                        ));
-                        connection::run(shard2, stream::ConnStream::Plain(stream), conn, budget).await;
+                        if let Some((stream, principal)) = secure(stream, tls.as_ref(), peer).await {
+                            let protocol = if tls.is_some() {
+                                context::SecurityProtocol::Ssl
+                            } else {
+                                context::SecurityProtocol::Plaintext
+                            };
+                            let conn = Rc::new(context::ConnectionContext::new(listener_name, protocol, Some(peer)));
+                            if let Some(p) = principal {
+                                conn.set_principal(p);
+                            }
+                            connection::run(shard2, stream, conn, budget).await;
+                        }
                         metrics.connections_open.sub(1);
                         drop(ticket);
                         open2.set(open2.get() - 1);
@@ -113,5 +129,41 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, listener_name: Rc<st
             glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
         };
         n.or(timer).await;
+    }
+}
+
+/// The connection's stream: plain, or TLS once its handshake is done (within
+/// `TLS_HANDSHAKE_TIMEOUT`), with the principal of the client's certificate if it gave one.
+/// `None`: the handshake failed or took too long, and the connection is closed.
+async fn secure(
+    tcp: glommio::net::TcpStream,
+    tls: Option<&futures_rustls::TlsAcceptor>,
+    peer: std::net::SocketAddr,
+) -> Option<(stream::ConnStream, Option<crate::security::principal::KafkaPrincipal>)> {
+    let Some(acceptor) = tls else { return Some((stream::ConnStream::Plain(tcp), None)) };
+    let handshake = async { Some(acceptor.accept(tcp).await) };
+    let timer = async {
+        glommio::timer::sleep(crate::limits::TLS_HANDSHAKE_TIMEOUT).await;
+        None
+    };
+    match handshake.or(timer).await {
+        Some(Ok(s)) => {
+            let principal = s
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(|cert| crate::security::tls::certificate_principal(cert))
+                .map(crate::security::principal::KafkaPrincipal::user);
+            Some((stream::ConnStream::Tls(Box::new(s)), principal))
+        }
+        Some(Err(e)) => {
+            tracing::info!(%peer, error = %e, "TLS handshake failed; connection closed");
+            None
+        }
+        None => {
+            tracing::info!(%peer, timeout_s = crate::limits::TLS_HANDSHAKE_TIMEOUT.as_secs(), "TLS handshake not finished in time; connection closed");
+            None
+        }
     }
 }

@@ -10,12 +10,15 @@ use glommio::net::TcpStream;
 
 pub enum ConnStream {
     Plain(TcpStream),
+    /// SSL and SASL_SSL listeners (boxed: the TLS state is large).
+    Tls(Box<futures_rustls::server::TlsStream<TcpStream>>),
 }
 
 impl ConnStream {
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match self {
             ConnStream::Plain(s) => s.peer_addr().ok(),
+            ConnStream::Tls(s) => s.get_ref().0.peer_addr().ok(),
         }
     }
 
@@ -23,6 +26,9 @@ impl ConnStream {
         match self {
             ConnStream::Plain(s) => {
                 let _ = s.set_nodelay(on);
+            }
+            ConnStream::Tls(s) => {
+                let _ = s.get_ref().0.set_nodelay(on);
             }
         }
     }
@@ -32,6 +38,7 @@ impl AsyncRead for ConnStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             ConnStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ConnStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -40,16 +47,19 @@ impl AsyncWrite for ConnStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             ConnStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ConnStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ConnStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ConnStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ConnStream::Plain(s) => Pin::new(s).poll_close(cx),
+            ConnStream::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
         }
     }
 }
