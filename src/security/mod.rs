@@ -3,4 +3,5 @@
 //! will live here (DESIGN §9); handlers ask this module, never decide themselves.
 pub mod operations;
 pub mod principal;
+pub mod sasl;
 pub mod tls;

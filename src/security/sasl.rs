@@ -1,0 +1,298 @@
+//! SASL mechanisms, with no I/O: PLAIN (RFC 4616) and SCRAM-SHA-256/512 (RFC 5802,
+//! RFC 7677) as Kafka speaks them inside SaslAuthenticate. The connection feeds each
+//! client message in and sends back what comes out; credentials come from a lookup the
+//! caller gives (the JAAS-style config for PLAIN, the metadata's SCRAM credentials).
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ring::{digest, hmac, pbkdf2};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaslError {
+    /// Wrong user or password, or a proof that does not match: Kafka's
+    /// SASL_AUTHENTICATION_FAILED, with a message that never names which.
+    #[error("Authentication failed during authentication due to invalid credentials with SASL mechanism {0}")]
+    Failed(&'static str),
+    /// A message that is not what the mechanism expects at this step.
+    #[error("malformed {0} message: {1}")]
+    Malformed(&'static str, &'static str),
+}
+
+/// PLAIN: `[authzid] NUL authcid NUL password`; `password_of(user)` is the configured
+/// password. An authorization id other than the user is refused, as Kafka does. Returns
+/// the user.
+pub fn plain(message: &[u8], password_of: &dyn Fn(&str) -> Option<String>) -> Result<String, SaslError> {
+    let text = std::str::from_utf8(message).map_err(|_| SaslError::Malformed("PLAIN", "not UTF-8"))?;
+    let mut parts = text.split('\0');
+    let (Some(authzid), Some(user), Some(password), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(SaslError::Malformed("PLAIN", "expected authzid NUL user NUL password"));
+    };
+    if user.is_empty() || (!authzid.is_empty() && authzid != user) {
+        return Err(SaslError::Failed("PLAIN"));
+    }
+    // Compared in constant time: how much of a guess matched must not show in the timing.
+    match password_of(user) {
+        Some(expected) if constant_time_eq(expected.as_bytes(), password.as_bytes()) => Ok(user.to_string()),
+        _ => Err(SaslError::Failed("PLAIN")),
+    }
+}
+
+/// Equality whose time depends on the lengths only, not on where the bytes differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+}
+
+/// SCRAM-SHA-256 or SCRAM-SHA-512.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScramMechanism {
+    Sha256,
+    Sha512,
+}
+
+impl ScramMechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScramMechanism::Sha256 => "SCRAM-SHA-256",
+            ScramMechanism::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ScramMechanism> {
+        match name {
+            "SCRAM-SHA-256" => Some(ScramMechanism::Sha256),
+            "SCRAM-SHA-512" => Some(ScramMechanism::Sha512),
+            _ => None,
+        }
+    }
+
+    fn hmac(self) -> hmac::Algorithm {
+        match self {
+            ScramMechanism::Sha256 => hmac::HMAC_SHA256,
+            ScramMechanism::Sha512 => hmac::HMAC_SHA512,
+        }
+    }
+
+    fn digest(self) -> &'static digest::Algorithm {
+        match self {
+            ScramMechanism::Sha256 => &digest::SHA256,
+            ScramMechanism::Sha512 => &digest::SHA512,
+        }
+    }
+
+    fn pbkdf2(self) -> pbkdf2::Algorithm {
+        match self {
+            ScramMechanism::Sha256 => pbkdf2::PBKDF2_HMAC_SHA256,
+            ScramMechanism::Sha512 => pbkdf2::PBKDF2_HMAC_SHA512,
+        }
+    }
+
+    fn mac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+        hmac::sign(&hmac::Key::new(self.hmac(), key), data).as_ref().to_vec()
+    }
+}
+
+/// What the server keeps of a SCRAM password (RFC 5802 §3): never the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScramCredential {
+    pub salt: Vec<u8>,
+    pub iterations: u32,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+}
+
+impl ScramCredential {
+    pub fn new(mechanism: ScramMechanism, password: &str, salt: &[u8], iterations: u32) -> ScramCredential {
+        let mut salted = vec![0u8; mechanism.digest().output_len()];
+        let rounds = std::num::NonZeroU32::new(iterations.max(1)).expect("at least one");
+        pbkdf2::derive(mechanism.pbkdf2(), rounds, salt, password.as_bytes(), &mut salted);
+        let client_key = mechanism.mac(&salted, b"Client Key");
+        ScramCredential {
+            salt: salt.to_vec(),
+            iterations,
+            stored_key: digest::digest(mechanism.digest(), &client_key).as_ref().to_vec(),
+            server_key: mechanism.mac(&salted, b"Server Key"),
+        }
+    }
+}
+
+/// The server side of one SCRAM exchange: client-first → server-first, client-final →
+/// server-final.
+pub struct ScramServer {
+    mechanism: ScramMechanism,
+    state: ScramState,
+}
+
+enum ScramState {
+    Initial,
+    SentFirst {
+        user: String,
+        credential: ScramCredential,
+        client_first_bare: String,
+        server_first: String,
+        nonce: String,
+    },
+    Done,
+}
+
+/// `name=value` attributes of a SCRAM message, in order.
+fn attributes(msg: &str) -> Vec<(char, &str)> {
+    msg.split(',')
+        .filter_map(|a| {
+            let mut chars = a.chars();
+            let k = chars.next()?;
+            a.get(1..)?.strip_prefix('=').map(|v| (k, v))
+        })
+        .collect()
+}
+
+fn attr<'a>(attrs: &[(char, &'a str)], key: char) -> Option<&'a str> {
+    attrs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+/// RFC 5802 saslname: "=2C" is ',' and "=3D" is '='.
+fn unescape_name(s: &str) -> Option<String> {
+    let out = s.replace("=2C", ",").replace("=3D", "=");
+    (!out.contains('=')).then_some(out)
+}
+
+impl ScramServer {
+    pub fn new(mechanism: ScramMechanism) -> ScramServer {
+        ScramServer { mechanism, state: ScramState::Initial }
+    }
+
+    /// The client-first message; `credential_of(user)` looks the user up; `server_nonce`
+    /// is fresh randomness (printable, no ','). Returns the server-first message. An
+    /// unknown user gets a made-up challenge and fails at the proof, as Kafka does, so
+    /// that user names cannot be probed.
+    pub fn first(
+        &mut self,
+        client_first: &[u8],
+        credential_of: &dyn Fn(&str) -> Option<ScramCredential>,
+        server_nonce: &str,
+    ) -> Result<Vec<u8>, SaslError> {
+        let name = self.mechanism.name();
+        if !matches!(self.state, ScramState::Initial) {
+            return Err(SaslError::Malformed(name, "client-first after the exchange began"));
+        }
+        let text = std::str::from_utf8(client_first).map_err(|_| SaslError::Malformed(name, "not UTF-8"))?;
+        // gs2-header: channel binding flag ("n" or "y": Kafka has none), then an optional
+        // authzid, then the bare message.
+        let mut parts = text.splitn(3, ',');
+        let (Some(cb), Some(authzid), Some(bare)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(SaslError::Malformed(name, "expected gs2-header,client-first-bare"));
+        };
+        if cb != "n" && cb != "y" {
+            return Err(SaslError::Malformed(name, "channel binding is not supported"));
+        }
+        let attrs = attributes(bare);
+        let user = attr(&attrs, 'n').and_then(unescape_name).ok_or(SaslError::Malformed(name, "no user name"))?;
+        let client_nonce = attr(&attrs, 'r').filter(|r| !r.is_empty()).ok_or(SaslError::Malformed(name, "no nonce"))?;
+        if let Some(a) = authzid.strip_prefix("a=") {
+            if unescape_name(a).as_deref() != Some(user.as_str()) {
+                return Err(SaslError::Failed(name));
+            }
+        }
+        let credential = credential_of(&user).unwrap_or_else(|| {
+            // Unknown: a stable fake salt per user, and a proof that can never match.
+            let salt = digest::digest(&digest::SHA256, user.as_bytes()).as_ref()[..16].to_vec();
+            ScramCredential { salt, iterations: 4096, stored_key: Vec::new(), server_key: Vec::new() }
+        });
+        let nonce = format!("{client_nonce}{server_nonce}");
+        let server_first = format!("r={nonce},s={},i={}", B64.encode(&credential.salt), credential.iterations);
+        self.state = ScramState::SentFirst {
+            user,
+            credential,
+            client_first_bare: bare.to_string(),
+            server_first: server_first.clone(),
+            nonce,
+        };
+        Ok(server_first.into_bytes())
+    }
+
+    /// The client-final message: checks the proof. Returns (server-final, user).
+    pub fn finish(&mut self, client_final: &[u8]) -> Result<(Vec<u8>, String), SaslError> {
+        let m = self.mechanism;
+        let name = m.name();
+        let ScramState::SentFirst { user, credential, client_first_bare, server_first, nonce } =
+            std::mem::replace(&mut self.state, ScramState::Done)
+        else {
+            return Err(SaslError::Malformed(name, "client-final before client-first"));
+        };
+        let text = std::str::from_utf8(client_final).map_err(|_| SaslError::Malformed(name, "not UTF-8"))?;
+        let (without_proof, proof) = text.rsplit_once(",p=").ok_or(SaslError::Malformed(name, "no proof"))?;
+        let attrs = attributes(without_proof);
+        if attr(&attrs, 'r') != Some(nonce.as_str()) {
+            return Err(SaslError::Failed(name));
+        }
+        let proof = B64.decode(proof).map_err(|_| SaslError::Malformed(name, "proof is not base64"))?;
+        if credential.stored_key.is_empty() || proof.len() != credential.stored_key.len() {
+            return Err(SaslError::Failed(name));
+        }
+        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+        let signature = m.mac(&credential.stored_key, auth_message.as_bytes());
+        let client_key: Vec<u8> = proof.iter().zip(&signature).map(|(p, s)| p ^ s).collect();
+        let stored = digest::digest(m.digest(), &client_key);
+        if !constant_time_eq(stored.as_ref(), &credential.stored_key) {
+            return Err(SaslError::Failed(name));
+        }
+        let server_signature = m.mac(&credential.server_key, auth_message.as_bytes());
+        Ok((format!("v={}", B64.encode(server_signature)).into_bytes(), user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_checks_user_password_and_authzid() {
+        let users = |u: &str| (u == "alice").then(|| "alice-secret".to_string());
+        assert_eq!(plain(b"\0alice\0alice-secret", &users), Ok("alice".into()));
+        assert_eq!(plain(b"alice\0alice\0alice-secret", &users), Ok("alice".into()));
+        assert_eq!(plain(b"\0alice\0wrong", &users), Err(SaslError::Failed("PLAIN")));
+        assert_eq!(plain(b"\0bob\0alice-secret", &users), Err(SaslError::Failed("PLAIN")));
+        assert_eq!(plain(b"bob\0alice\0alice-secret", &users), Err(SaslError::Failed("PLAIN")));
+        assert!(matches!(plain(b"alice-secret", &users), Err(SaslError::Malformed(..))));
+        assert!(!SaslError::Failed("PLAIN").to_string().contains("alice-secret"));
+    }
+
+    /// RFC 7677 §3's SCRAM-SHA-256 exchange, byte for byte.
+    #[test]
+    fn scram_sha_256_rfc7677_vector() {
+        let salt = B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
+        let cred = ScramCredential::new(ScramMechanism::Sha256, "pencil", &salt, 4096);
+        let lookup = |u: &str| (u == "user").then(|| cred.clone());
+        let mut s = ScramServer::new(ScramMechanism::Sha256);
+        let first = s.first(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO", &lookup, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0").unwrap();
+        assert_eq!(
+            String::from_utf8(first).unwrap(),
+            "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+        );
+        let fin = b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        let (server_final, user) = s.finish(fin).unwrap();
+        assert_eq!(String::from_utf8(server_final).unwrap(), "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+        assert_eq!(user, "user");
+    }
+
+    #[test]
+    fn scram_refuses_wrong_proofs_unknown_users_and_replays() {
+        let salt = B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
+        let cred = ScramCredential::new(ScramMechanism::Sha256, "pencil", &salt, 4096);
+        let lookup = |u: &str| (u == "user").then(|| cred.clone());
+        let nonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+        let fin = b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        let mut wrong = ScramServer::new(ScramMechanism::Sha256);
+        wrong.first(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO", &lookup, "another-nonce").unwrap();
+        assert_eq!(wrong.finish(fin).unwrap_err(), SaslError::Failed("SCRAM-SHA-256"), "another server nonce");
+        let mut unknown = ScramServer::new(ScramMechanism::Sha256);
+        let first = unknown.first(b"n,,n=nobody,r=abc", &lookup, nonce).unwrap();
+        assert!(String::from_utf8(first).unwrap().contains(",i=4096"), "a challenge like any other");
+        assert_eq!(
+            unknown.finish(b"c=biws,r=abc%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=AAAA").unwrap_err(),
+            SaslError::Failed("SCRAM-SHA-256")
+        );
+        let mut twice = ScramServer::new(ScramMechanism::Sha512);
+        assert!(twice.finish(fin).is_err(), "final before first");
+        assert!(matches!(twice.first(b"p=tls-unique,,n=user,r=x", &lookup, nonce), Err(SaslError::Malformed(..))));
+    }
+}
