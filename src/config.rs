@@ -639,7 +639,8 @@ impl BrokerConfig {
         for l in &self.listeners {
             match self.listener_security_protocol_map.get(&l.name).map(String::as_str) {
                 Some("PLAINTEXT") => {}
-                Some("SSL") if !self.controller_listener_names.contains(&l.name) => {
+                Some("SASL_PLAINTEXT") if !self.controller_listener_names.contains(&l.name) => {}
+                Some("SSL" | "SASL_SSL") if !self.controller_listener_names.contains(&l.name) => {
                     crate::security::tls::server_config(&self.explicit_keys, &l.name)
                         .map_err(|e| invalid(&e.key, "", &format!("listener {}: {}", l.name, e.reason)))?;
                 }

@@ -152,3 +152,52 @@ fn ssl_listener_with_client_certificates() {
     let boot = format!("127.0.0.1:{ssl}");
     assert_eq!(python(CLIENTS, &[&boot, &ca, &cert, &key, "yes"]).trim(), "ok");
 }
+
+const SASL: &str = r#"
+import sys
+from confluent_kafka import Producer
+boot, user, password = sys.argv[1:4]
+errors = []
+p = Producer({"bootstrap.servers": boot, "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+              "sasl.username": user, "sasl.password": password, "message.timeout.ms": 8000})
+p.produce("sasl", b"x", on_delivery=lambda e, m: errors.append(e))
+p.flush(15)
+print("refused" if errors and errors[0] is not None else "delivered")
+"#;
+
+/// SASL_PLAINTEXT with PLAIN: the users of the listener's JAAS config get in, a wrong
+/// password is refused and logged without the password, and a request before
+/// authentication closes the connection.
+#[test]
+fn sasl_plain_listener() {
+    let port = free_port();
+    let plain = free_port();
+    let listeners = format!("PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{port}");
+    let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret";"#;
+    let overrides = vec![
+        ("listeners".to_string(), listeners),
+        ("listener.name.sasl_plaintext.sasl.enabled.mechanisms".to_string(), "PLAIN".to_string()),
+        ("listener.name.sasl_plaintext.plain.sasl.jaas.config".to_string(), jaas.to_string()),
+    ];
+    let mut broker = Broker::unstarted(plain, &overrides, 1);
+    broker.spawn();
+    broker.wait_ready();
+    create_topic(&broker.bootstrap(), "sasl", 1);
+    let boot = format!("127.0.0.1:{port}");
+    assert_eq!(python(SASL, &[&boot, "alice", "alice-secret"]).trim(), "delivered");
+    assert_eq!(python(SASL, &[&boot, "alice", "wrong-password"]).trim(), "refused");
+    assert_eq!(python(SASL, &[&boot, "mallory", "alice-secret"]).trim(), "refused");
+    let log = broker.log_tail(300);
+    assert!(log.contains("SASL authentication failed"), "{log}");
+    assert!(!log.contains("wrong-password"), "a password in the log");
+    // Metadata before authenticating: the connection is closed, nothing answered.
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&boot).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    // Metadata v1, correlation 1, client "t", all topics (-1).
+    let body: &[u8] = &[0, 3, 0, 1, 0, 0, 0, 1, 0, 1, b't', 0xff, 0xff, 0xff, 0xff];
+    s.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "closed without an answer");
+}

@@ -58,6 +58,10 @@ pub async fn run(shard: Rc<Shard>, stream: ConnStream, connection: Rc<Connection
                     }
                     handlers::Reply::None => Ok(()),
                     handlers::Reply::Close => break,
+                    handlers::Reply::FrameThenClose(bytes) => {
+                        let _ = out.write_all(&bytes).await;
+                        break;
+                    }
                 };
                 if written.is_err() {
                     break;

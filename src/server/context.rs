@@ -39,6 +39,28 @@ pub struct ConnectionContext {
     principal: RefCell<KafkaPrincipal>,
     /// The peer's address as Kafka reports a client host: "/ip".
     client_host: Rc<str>,
+    /// Where the connection is in SASL authentication (SASL_PLAINTEXT, SASL_SSL).
+    pub sasl: RefCell<SaslState>,
+}
+
+/// A connection's SASL progress.
+pub enum SaslState {
+    /// The listener does not authenticate with SASL.
+    NotRequired,
+    /// Waiting for SaslHandshake.
+    Handshake,
+    /// The mechanism is chosen; SaslAuthenticate tokens go to it.
+    Plain,
+    Scram(crate::security::sasl::ScramServer),
+    /// Authenticated (the principal is set).
+    Done,
+}
+
+impl SaslState {
+    /// Whether requests other than ApiVersions and the SASL ones may run.
+    pub fn authenticated(&self) -> bool {
+        matches!(self, SaslState::NotRequired | SaslState::Done)
+    }
 }
 
 impl ConnectionContext {
@@ -50,6 +72,10 @@ impl ConnectionContext {
             peer,
             principal: RefCell::new(KafkaPrincipal::anonymous()),
             client_host,
+            sasl: RefCell::new(match security_protocol {
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => SaslState::Handshake,
+                _ => SaslState::NotRequired,
+            }),
         }
     }
 

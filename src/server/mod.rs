@@ -44,7 +44,7 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, listener_name: Rc<st
     let mut last_refusal_logged: Option<std::time::Instant> = None;
     // The listener's TLS settings were checked when the configuration was read.
     let tls: Option<futures_rustls::TlsAcceptor> = match shard.config.security_protocol(&listener_name) {
-        "SSL" => {
+        "SSL" | "SASL_SSL" => {
             let config = crate::security::tls::server_config(&shard.config.explicit_keys, &listener_name)
                 .expect("TLS settings checked at start");
             Some(config.into())
@@ -93,10 +93,11 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, listener_name: Rc<st
                     async move {
                         let metrics = shard2.metrics.clone();
                         if let Some((stream, principal)) = secure(stream, tls.as_ref(), peer).await {
-                            let protocol = if tls.is_some() {
-                                context::SecurityProtocol::Ssl
-                            } else {
-                                context::SecurityProtocol::Plaintext
+                            let protocol = match shard2.config.security_protocol(&listener_name) {
+                                "SSL" => context::SecurityProtocol::Ssl,
+                                "SASL_SSL" => context::SecurityProtocol::SaslSsl,
+                                "SASL_PLAINTEXT" => context::SecurityProtocol::SaslPlaintext,
+                                _ => context::SecurityProtocol::Plaintext,
                             };
                             let conn = Rc::new(context::ConnectionContext::new(listener_name, protocol, Some(peer)));
                             if let Some(p) = principal {

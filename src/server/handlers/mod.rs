@@ -33,6 +33,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl;
 pub mod sync_group;
 
 use std::rc::Rc;
@@ -57,6 +58,8 @@ pub enum Reply {
     None,
     /// Close the connection, as Kafka does for requests it cannot parse.
     Close,
+    /// A response, then the connection is closed (a failed SASL authentication).
+    FrameThenClose(Bytes),
 }
 
 pub type HandlerResult = Result<Reply, FrameError>;
@@ -102,6 +105,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, delete_records::MIN_VERSION, delete_records::MAX_VERSION),
     (ApiKey::DescribeTopicPartitions, describe_topic_partitions::MIN_VERSION, describe_topic_partitions::MAX_VERSION),
     (ApiKey::OffsetForLeaderEpoch, offset_for_leader_epoch::MIN_VERSION, offset_for_leader_epoch::MAX_VERSION),
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// Handles one request and counts it in the shard's metrics (a request answered by
@@ -129,6 +134,13 @@ async fn handle_counted(ctx: &RequestContext, mut req: Request) -> Reply {
         }
     }
     let api = req.api_key;
+    // Before SASL authentication only ApiVersions and the SASL requests run (Kafka closes
+    // the connection on anything else).
+    if !ctx.connection.sasl.borrow().authenticated() && !matches!(api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+    {
+        tracing::info!(?api, peer = ?ctx.connection.peer, "closing connection: request before SASL authentication");
+        return Reply::Close;
+    }
     // Produce owns its body (see produce::handle); every other handler decodes from `req`.
     let body = if api == ApiKey::Produce { std::mem::take(&mut req.body) } else { Bytes::new() };
     // A bug in one handler must not take the shard down: answer it by closing the connection.
@@ -174,6 +186,8 @@ async fn dispatch(ctx: &RequestContext, req: &Request, body: Bytes) -> HandlerRe
         ApiKey::DeleteRecords => delete_records::handle(ctx, req).await,
         ApiKey::DescribeTopicPartitions => describe_topic_partitions::handle(ctx, req).await,
         ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(ctx, req).await,
+        ApiKey::SaslHandshake => sasl::handshake(ctx, req),
+        ApiKey::SaslAuthenticate => sasl::authenticate(ctx, req),
         _ => unreachable!("checked against SUPPORTED"),
     }
 }

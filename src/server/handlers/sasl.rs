@@ -1,0 +1,122 @@
+//! SaslHandshake v1 and SaslAuthenticate v0–2 on SASL_PLAINTEXT and SASL_SSL listeners:
+//! the client picks a mechanism from `sasl.enabled.mechanisms`, then its tokens go to
+//! that mechanism (`security::sasl`). A failed authentication is answered with
+//! SASL_AUTHENTICATION_FAILED and the connection is closed; the attempt is logged with the
+//! user name, never the password. So far PLAIN, with the users of the listener's
+//! `plain.sasl.jaas.config` (`user_<name>="<password>"`, as Kafka's PlainLoginModule).
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{respond, HandlerResult, Reply};
+use crate::protocol::frame::Request;
+use crate::security::principal::KafkaPrincipal;
+use crate::security::sasl;
+use crate::server::context::{RequestContext, SaslState};
+
+/// A listener's setting: `listener.name.<listener>.<key>`, else `<key>`.
+fn setting<'a>(ctx: &'a RequestContext, key: &str) -> Option<&'a str> {
+    let keys = &ctx.shard.config.explicit_keys;
+    let scoped = format!("listener.name.{}.{key}", ctx.connection.listener.to_ascii_lowercase());
+    keys.get(&scoped).or_else(|| keys.get(key)).map(String::as_str)
+}
+
+fn enabled_mechanisms(ctx: &RequestContext) -> Vec<String> {
+    setting(ctx, "sasl.enabled.mechanisms")
+        .unwrap_or("PLAIN")
+        .split(',')
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+/// The `user_<name>="<password>"` entries of a JAAS login module line.
+pub fn jaas_users(jaas: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = jaas;
+    while let Some(at) = rest.find("user_") {
+        rest = &rest[at + 5..];
+        let Some((name, after)) = rest.split_once('=') else { break };
+        let Some(value) = after.trim_start().strip_prefix('"') else { continue };
+        let Some((password, tail)) = value.split_once('"') else { break };
+        out.push((name.trim().to_string(), password.to_string()));
+        rest = tail;
+    }
+    out
+}
+
+pub fn handshake(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let r: SaslHandshakeRequest = req.decode()?;
+    let enabled = enabled_mechanisms(ctx);
+    let mut resp = SaslHandshakeResponse::default();
+    resp.mechanisms = enabled.iter().map(|m| StrBytes::from_string(m.clone())).collect();
+    let mut state = ctx.connection.sasl.borrow_mut();
+    if !matches!(*state, SaslState::Handshake) {
+        resp.error_code = ResponseError::IllegalSaslState.code();
+        return respond(req, &resp);
+    }
+    let mechanism = r.mechanism.to_string();
+    match mechanism.as_str() {
+        "PLAIN" if enabled.contains(&mechanism) => *state = SaslState::Plain,
+        _ => resp.error_code = ResponseError::UnsupportedSaslMechanism.code(),
+    }
+    respond(req, &resp)
+}
+
+pub fn authenticate(ctx: &RequestContext, req: &Request) -> HandlerResult {
+    let r: SaslAuthenticateRequest = req.decode()?;
+    let mut resp = SaslAuthenticateResponse::default();
+    let state = std::mem::replace(&mut *ctx.connection.sasl.borrow_mut(), SaslState::Handshake);
+    let outcome = match state {
+        SaslState::Plain => {
+            let users = setting(ctx, "plain.sasl.jaas.config").map(jaas_users).unwrap_or_default();
+            let password_of = |u: &str| users.iter().find(|(n, _)| n == u).map(|(_, p)| p.clone());
+            sasl::plain(&r.auth_bytes, &password_of)
+        }
+        other => {
+            *ctx.connection.sasl.borrow_mut() = other;
+            resp.error_code = ResponseError::IllegalSaslState.code();
+            resp.error_message = Some(StrBytes::from_static_str("SaslAuthenticate before a SaslHandshake"));
+            return close_after(respond(req, &resp));
+        }
+    };
+    match outcome {
+        Ok(user) => {
+            tracing::debug!(%user, peer = ?ctx.connection.peer, "SASL authentication succeeded");
+            ctx.connection.set_principal(KafkaPrincipal::user(user));
+            *ctx.connection.sasl.borrow_mut() = SaslState::Done;
+            respond(req, &resp)
+        }
+        Err(e) => {
+            // The user name is logged (PLAIN's second field), never the password.
+            let user = std::str::from_utf8(&r.auth_bytes).ok().and_then(|t| t.split('\0').nth(1)).unwrap_or("?");
+            tracing::info!(%user, peer = ?ctx.connection.peer, error = %e, "SASL authentication failed; closing the connection");
+            resp.error_code = ResponseError::SaslAuthenticationFailed.code();
+            resp.error_message = Some(StrBytes::from_string(e.to_string()));
+            close_after(respond(req, &resp))
+        }
+    }
+}
+
+fn close_after(r: HandlerResult) -> HandlerResult {
+    r.map(|reply| match reply {
+        Reply::Frame(bytes) => Reply::FrameThenClose(bytes),
+        other => other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jaas_users_are_read_as_plain_login_module_writes_them() {
+        let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice = "a=b c";"#;
+        assert_eq!(
+            jaas_users(jaas),
+            vec![("admin".to_string(), "admin-secret".to_string()), ("alice".to_string(), "a=b c".to_string())]
+        );
+    }
+}
