@@ -14,7 +14,8 @@ CTL=target/release/sluicectl
 BOOT=127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096
 OUT=${OUT:-/tmp/repl-bench}
 rm -rf "$CLUSTER_DIR" "$OUT" && mkdir -p "$OUT"
-trap 'scripts/local-cluster.sh stop; sleep 1' EXIT
+# The runs write tens of GB (about 60 GB at the ceiling's rate): the data goes at the end.
+trap 'scripts/local-cluster.sh stop; sleep 1; rm -rf "$CLUSTER_DIR"' EXIT
 scripts/local-cluster.sh start
 for _ in $(seq 1 60); do $CTL --bootstrap $BOOT cluster info > /dev/null 2>&1 && break; sleep 1; done
 $CTL --bootstrap $BOOT topic create rf1 -p 1 -r 1 > /dev/null
