@@ -548,8 +548,8 @@ impl BrokerConfig {
                 }
                 _ if set_dynamic_key(&mut cfg, k, v)? => {}
                 _ if ACCEPTED_NOOP_KEYS.contains(&k) => {}
-                // TLS settings, read per listener when it is bound (security::tls).
-                _ if is_ssl_key(k) => {}
+                // TLS and SASL settings, read per listener (security::listener_setting).
+                _ if is_listener_security_key(k) => {}
                 _ => warnings.push(format!("unknown configuration key {k:?} ignored")),
             }
         }
@@ -569,8 +569,9 @@ impl BrokerConfig {
     }
 }
 
-/// An `ssl.*` key, plain or scoped to a listener (`listener.name.<name>.ssl.*`).
-fn is_ssl_key(k: &str) -> bool {
+/// An `ssl.*` or `sasl.*` key (or a mechanism's `<mechanism>.sasl.jaas.config`), plain or
+/// scoped to a listener (`listener.name.<name>.<key>`).
+fn is_listener_security_key(k: &str) -> bool {
     k.starts_with("ssl.")
         || k.strip_prefix("listener.name.")
             .and_then(|r| r.split_once('.'))

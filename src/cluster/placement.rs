@@ -163,10 +163,7 @@ impl PartitionPlacement {
             self.isr = isr;
         }
         self.replicas = replicas;
-        if self.leader >= 0 && !self.replicas.contains(&self.leader) {
-            self.leader = self.choose_leader(live, false).unwrap_or(-1);
-            self.leader_epoch += 1;
-        }
+        self.reelect_if_not_a_replica(live);
         self.partition_epoch += 1;
         self.try_complete_reassignment(live);
         true
@@ -208,11 +205,17 @@ impl PartitionPlacement {
         self.replicas = replicas;
         self.adding.clear();
         self.removing.clear();
+        self.reelect_if_not_a_replica(live);
+        self.partition_epoch += 1;
+    }
+
+    /// A leader that is no longer a replica hands over to the first live in-sync one
+    /// (clean election only) under a new epoch.
+    fn reelect_if_not_a_replica(&mut self, live: &dyn Fn(i32) -> bool) {
         if self.leader >= 0 && !self.replicas.contains(&self.leader) {
             self.leader = self.choose_leader(live, false).unwrap_or(-1);
             self.leader_epoch += 1;
         }
-        self.partition_epoch += 1;
     }
 
     /// Whether `isr` may replace this entry's ISR: a non-empty set of distinct replicas

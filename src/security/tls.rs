@@ -36,17 +36,13 @@ fn err(key: &str, reason: impl Into<String>) -> TlsConfigError {
 /// The `ssl.*` settings of one listener, as given (`keys` holds every configured key).
 struct Settings<'a> {
     keys: &'a BTreeMap<String, String>,
-    prefix: String,
+    listener: &'a str,
 }
 
 impl Settings<'_> {
     /// `listener.name.<listener>.<key>` if set, else `<key>`; and the name that was set.
     fn get(&self, key: &str) -> Option<(String, &str)> {
-        let scoped = format!("{}{key}", self.prefix);
-        if let Some(v) = self.keys.get(&scoped) {
-            return Some((scoped, v.as_str()));
-        }
-        self.keys.get(key).map(|v| (key.to_string(), v.as_str()))
+        super::listener_setting(self.keys, self.listener, key)
     }
 
     /// PEM text from `<inline>` or the file named by `<location>`.
@@ -74,7 +70,7 @@ impl Settings<'_> {
 
 /// The server side of TLS on `listener` (a listener whose protocol is SSL or SASL_SSL).
 pub fn server_config(keys: &BTreeMap<String, String>, listener: &str) -> Result<Arc<ServerConfig>, TlsConfigError> {
-    let s = Settings { keys, prefix: format!("listener.name.{}.", listener.to_ascii_lowercase()) };
+    let s = Settings { keys, listener };
     s.store_type("ssl.keystore.type")?;
     s.store_type("ssl.truststore.type")?;
     if let Some((k, _)) = s.get("ssl.key.password") {

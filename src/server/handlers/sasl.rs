@@ -18,9 +18,7 @@ use crate::server::context::{RequestContext, SaslState};
 
 /// A listener's setting: `listener.name.<listener>.<key>`, else `<key>`.
 fn setting<'a>(ctx: &'a RequestContext, key: &str) -> Option<&'a str> {
-    let keys = &ctx.shard.config.explicit_keys;
-    let scoped = format!("listener.name.{}.{key}", ctx.connection.listener.to_ascii_lowercase());
-    keys.get(&scoped).or_else(|| keys.get(key)).map(String::as_str)
+    crate::security::listener_setting(&ctx.shard.config.explicit_keys, &ctx.connection.listener, key).map(|(_, v)| v)
 }
 
 fn enabled_mechanisms(ctx: &RequestContext) -> Vec<String> {
