@@ -125,6 +125,8 @@ pub struct BrokerConfig {
     /// preferred replicas every `leader.imbalance.check.interval.seconds`.
     pub auto_leader_rebalance_enable: bool,
     pub leader_imbalance_check_interval_seconds: u64,
+    /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`.
+    pub authorizer: crate::security::acl::AuthorizerConfig,
     /// The keys set in the properties file or by `--override`, with the values as given
     /// (DescribeConfigs reports them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG).
     pub explicit_keys: BTreeMap<String, String>,
@@ -197,6 +199,7 @@ impl Default for BrokerConfig {
                 host: "127.0.0.1".into(),
                 port: limits::ADMIN_PORT_DEFAULT,
             }),
+            authorizer: Default::default(),
             explicit_keys: Default::default(),
         }
     }
@@ -546,6 +549,8 @@ impl BrokerConfig {
                 "leader.imbalance.check.interval.seconds" => {
                     cfg.leader_imbalance_check_interval_seconds = parse_int(k, v, 1, 86_400)?
                 }
+                // Read whole after the loop (security::acl::AuthorizerConfig).
+                "authorizer.class.name" | "super.users" | "allow.everyone.if.no.acl.found" => {}
                 _ if set_dynamic_key(&mut cfg, k, v)? => {}
                 _ if ACCEPTED_NOOP_KEYS.contains(&k) => {}
                 // TLS and SASL settings, read per listener (security::listener_setting).
@@ -554,6 +559,11 @@ impl BrokerConfig {
             }
         }
         cfg.check_listeners()?;
+        cfg.authorizer = crate::security::acl::AuthorizerConfig::from_keys(&cfg.explicit_keys).map_err(|reason| {
+            let key = reason.split(':').next().unwrap_or("authorizer.class.name").to_string();
+            let value = cfg.explicit_keys.get(&key).cloned().unwrap_or_default();
+            ConfigError::Invalid { key, value, reason }
+        })?;
         if !advertised_set {
             cfg.advertised_listeners = cfg
                 .listeners
@@ -572,10 +582,10 @@ impl BrokerConfig {
 /// An `ssl.*` or `sasl.*` key (or a mechanism's `<mechanism>.sasl.jaas.config`), plain or
 /// scoped to a listener (`listener.name.<name>.<key>`).
 fn is_listener_security_key(k: &str) -> bool {
-    k.starts_with("ssl.")
-        || k.strip_prefix("listener.name.")
-            .and_then(|r| r.split_once('.'))
-            .is_some_and(|(_, key)| key.starts_with("ssl."))
+    let security =
+        |key: &str| key.starts_with("ssl.") || key.starts_with("sasl.") || key.ends_with(".sasl.jaas.config");
+    security(k)
+        || k.strip_prefix("listener.name.").and_then(|r| r.split_once('.')).is_some_and(|(_, key)| security(key))
 }
 
 impl BrokerConfig {

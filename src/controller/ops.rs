@@ -10,6 +10,8 @@ use uuid::Uuid;
 use crate::cluster::placement::{default_shard, PartitionPlacement};
 use crate::metadata::{MetadataImage, MetadataRecord, TopicMeta};
 use crate::model::NodeId;
+use crate::security::acl::AclBinding;
+use crate::security::sasl::ScramCredential;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewTopic {
@@ -113,6 +115,22 @@ pub enum ControllerOp {
     Reassign {
         partitions: Vec<(String, i32, Option<Vec<i32>>)>,
     },
+    /// AlterUserScramCredentials: each deletion (user, mechanism), then each upsertion, as
+    /// its own step; the credentials are checked by the caller.
+    AlterScram {
+        deletions: Vec<(String, String)>,
+        upsertions: Vec<(String, String, ScramCredential)>,
+    },
+    /// CreateAcls: each binding as its own step (one equal to an existing binding is
+    /// already there: nothing to write).
+    CreateAcls {
+        acls: Vec<AclBinding>,
+    },
+    /// DeleteAcls: per filter, the ids of the bindings it matched (the broker matched them
+    /// against its image; ids gone meanwhile are skipped).
+    DeleteAcls {
+        ids: Vec<Vec<Uuid>>,
+    },
     /// Records from a single-node metadata log written before the quorum existed, taken
     /// over as they are (once, on the first start of a node that has one).
     Import {
@@ -158,6 +176,9 @@ pub enum ControllerError {
     /// AlterPartitionReassignments cancels a move that is not in progress.
     #[error("no reassignment is in progress")]
     NoReassignmentInProgress,
+    /// A credential (or ACL) to delete that does not exist.
+    #[error("{0}")]
+    ResourceNotFound(String),
     /// No active controller is reachable right now; the client retries.
     #[error("no active controller: {0}")]
     NotAvailable(String),
@@ -474,6 +495,48 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
             for (topic, partition, target) in partitions {
                 let step = reassign_step(&scratch, topic, *partition, target.as_deref());
                 push(&mut scratch, step);
+            }
+        }
+        ControllerOp::AlterScram { deletions, upsertions } => {
+            for (name, mechanism) in deletions {
+                let step = if scratch.scram.get(name).is_some_and(|m| m.contains_key(mechanism)) {
+                    Ok(vec![MetadataRecord::RemoveUserScramCredential {
+                        name: name.clone(),
+                        mechanism: mechanism.clone(),
+                    }])
+                } else {
+                    Err(ControllerError::ResourceNotFound(
+                        "Attempt to delete a user credential that does not exist".into(),
+                    ))
+                };
+                push(&mut scratch, step);
+            }
+            for (name, mechanism, credential) in upsertions {
+                let record = MetadataRecord::UserScramCredential {
+                    name: name.clone(),
+                    mechanism: mechanism.clone(),
+                    credential: credential.clone(),
+                };
+                push(&mut scratch, Ok(vec![record]));
+            }
+        }
+        ControllerOp::CreateAcls { acls } => {
+            for acl in acls {
+                let step = match scratch.acls.find(acl) {
+                    Some(_) => Ok(Vec::new()),
+                    None => Ok(vec![MetadataRecord::AccessControlEntry { id: Uuid::new_v4(), acl: acl.clone() }]),
+                };
+                push(&mut scratch, step);
+            }
+        }
+        ControllerOp::DeleteAcls { ids } => {
+            for matched in ids {
+                let records = matched
+                    .iter()
+                    .filter(|id| scratch.acls.iter().any(|(x, _)| x == *id))
+                    .map(|&id| MetadataRecord::RemoveAccessControlEntry { id })
+                    .collect();
+                push(&mut scratch, Ok(records));
             }
         }
         ControllerOp::AllocateProducerIds { node_id } => {

@@ -13,6 +13,8 @@ use uuid::Uuid;
 use crate::cluster::placement::PartitionPlacement;
 use crate::limits;
 use crate::model::NodeId;
+use crate::security::acl::{AclBinding, AclSet};
+use crate::security::sasl::ScramCredential;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -82,6 +84,27 @@ pub enum MetadataRecord {
     ProducerIds {
         node_id: i32,
         next: i64,
+    },
+    /// A user's SCRAM credential for one mechanism (Kafka's UserScramCredentialRecord): salt,
+    /// iterations and the derived keys, never the password.
+    UserScramCredential {
+        name: String,
+        mechanism: String,
+        credential: ScramCredential,
+    },
+    /// Kafka's RemoveUserScramCredentialRecord.
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: String,
+    },
+    /// An ACL (Kafka's AccessControlEntryRecord).
+    AccessControlEntry {
+        id: Uuid,
+        acl: AclBinding,
+    },
+    /// Kafka's RemoveAccessControlEntryRecord.
+    RemoveAccessControlEntry {
+        id: Uuid,
     },
 }
 
@@ -157,6 +180,12 @@ pub struct MetadataImage {
     /// The first producer id not handed out yet (0: none handed out).
     #[serde(default)]
     pub next_producer_id: i64,
+    /// SCRAM credentials: user → mechanism name → credential.
+    #[serde(default)]
+    pub scram: BTreeMap<String, BTreeMap<String, ScramCredential>>,
+    /// The ACLs, with the index the authorizer decides from.
+    #[serde(default)]
+    pub acls: AclSet,
 }
 
 /// The topic (and cluster-default) config that lets an out-of-sync replica lead.
@@ -231,6 +260,19 @@ impl MetadataImage {
                 assert!(*next >= self.next_producer_id, "producer id blocks never go back");
                 self.next_producer_id = *next;
             }
+            MetadataRecord::UserScramCredential { name, mechanism, credential } => {
+                self.scram.entry(name.clone()).or_default().insert(mechanism.clone(), credential.clone());
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                if let Some(by_mechanism) = self.scram.get_mut(name) {
+                    by_mechanism.remove(mechanism);
+                    if by_mechanism.is_empty() {
+                        self.scram.remove(name);
+                    }
+                }
+            }
+            MetadataRecord::AccessControlEntry { id, acl } => self.acls.insert(*id, acl.clone()),
+            MetadataRecord::RemoveAccessControlEntry { id } => self.acls.remove(id),
             MetadataRecord::UnfenceBroker { node_id } => {
                 if let Some(b) = self.brokers.get_mut(node_id) {
                     b.fenced = false;

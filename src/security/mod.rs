@@ -1,6 +1,6 @@
-//! Security: who may do what. So far only the answer Kafka gives without an authorizer:
-//! every operation a resource type supports is allowed. ACLs, principals, SASL and quotas
-//! will live here (DESIGN §9); handlers ask this module, never decide themselves.
+//! Security: who a connection is (TLS, SASL) and what it may do (ACLs). Handlers ask
+//! this module (through `RequestContext::authorized`), never decide themselves (DESIGN §9).
+pub mod acl;
 pub mod operations;
 pub mod principal;
 pub mod sasl;

@@ -86,13 +86,43 @@ impl ScramMechanism {
         }
     }
 
+    /// RFC 5802's `Hi(password, salt, i)`: what a client (or `sluicectl user scram set`)
+    /// sends in AlterUserScramCredentials.
+    pub fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+        let mut salted = vec![0u8; self.digest().output_len()];
+        let rounds = std::num::NonZeroU32::new(iterations.max(1)).expect("at least one");
+        pbkdf2::derive(self.pbkdf2(), rounds, salt, password.as_bytes(), &mut salted);
+        salted
+    }
+
+    /// Kafka's `ScramMechanism` type byte in the SCRAM credential APIs.
+    pub fn code(self) -> i8 {
+        match self {
+            ScramMechanism::Sha256 => 1,
+            ScramMechanism::Sha512 => 2,
+        }
+    }
+
+    pub fn from_code(code: i8) -> Option<ScramMechanism> {
+        match code {
+            1 => Some(ScramMechanism::Sha256),
+            2 => Some(ScramMechanism::Sha512),
+            _ => None,
+        }
+    }
+
+    /// Kafka's bounds on a credential's iterations (`ScramMechanism.minIterations()`,
+    /// and the 16384 the controller allows at most).
+    pub const MIN_ITERATIONS: i32 = 4096;
+    pub const MAX_ITERATIONS: i32 = 16384;
+
     fn mac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         hmac::sign(&hmac::Key::new(self.hmac(), key), data).as_ref().to_vec()
     }
 }
 
 /// What the server keeps of a SCRAM password (RFC 5802 §3): never the password.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScramCredential {
     pub salt: Vec<u8>,
     pub iterations: u32,
@@ -102,15 +132,28 @@ pub struct ScramCredential {
 
 impl ScramCredential {
     pub fn new(mechanism: ScramMechanism, password: &str, salt: &[u8], iterations: u32) -> ScramCredential {
-        let mut salted = vec![0u8; mechanism.digest().output_len()];
-        let rounds = std::num::NonZeroU32::new(iterations.max(1)).expect("at least one");
-        pbkdf2::derive(mechanism.pbkdf2(), rounds, salt, password.as_bytes(), &mut salted);
-        let client_key = mechanism.mac(&salted, b"Client Key");
+        ScramCredential::from_salted_password(
+            mechanism,
+            &mechanism.salted_password(password, salt, iterations),
+            salt,
+            iterations,
+        )
+    }
+
+    /// From the salted password (`Hi(password, salt, i)`), which is what
+    /// AlterUserScramCredentials carries: the broker never sees the password itself.
+    pub fn from_salted_password(
+        mechanism: ScramMechanism,
+        salted: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> ScramCredential {
+        let client_key = mechanism.mac(salted, b"Client Key");
         ScramCredential {
             salt: salt.to_vec(),
             iterations,
             stored_key: digest::digest(mechanism.digest(), &client_key).as_ref().to_vec(),
-            server_key: mechanism.mac(&salted, b"Server Key"),
+            server_key: mechanism.mac(salted, b"Server Key"),
         }
     }
 }
@@ -158,6 +201,23 @@ fn unescape_name(s: &str) -> Option<String> {
 impl ScramServer {
     pub fn new(mechanism: ScramMechanism) -> ScramServer {
         ScramServer { mechanism, state: ScramState::Initial }
+    }
+
+    /// Whether the client-first message was taken (the next one is client-final).
+    pub fn started(&self) -> bool {
+        !matches!(self.state, ScramState::Initial)
+    }
+
+    /// The user the client named in client-first, once it has (for logging).
+    pub fn user(&self) -> Option<&str> {
+        match &self.state {
+            ScramState::SentFirst { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+
+    pub fn mechanism(&self) -> ScramMechanism {
+        self.mechanism
     }
 
     /// The client-first message; `credential_of(user)` looks the user up; `server_nonce`

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::security::principal::KafkaPrincipal;
 use crate::shard::Shard;
 
@@ -113,6 +114,48 @@ impl RequestContext {
 
     pub fn principal(&self) -> KafkaPrincipal {
         self.connection.principal()
+    }
+
+    /// Whether this connection's principal may do `op` on resource `name` of type `t`
+    /// (the broker's authorizer over the current image's ACLs). No allocation, no lock:
+    /// it runs on the produce and fetch paths.
+    pub fn authorized(&self, op: AclOperation, t: ResourceType, name: &str) -> bool {
+        let authorizer = &self.shard.config.authorizer;
+        if !authorizer.enabled {
+            return true;
+        }
+        let image = self.shard.image_ref();
+        let who = self.connection.principal.borrow();
+        authorizer.authorize(&image.acls, &who, self.connection.peer.map(|a| a.ip()), op, t, name)
+    }
+
+    /// [`Self::authorized`] on the cluster resource.
+    pub fn cluster_authorized(&self, op: AclOperation) -> bool {
+        self.authorized(op, ResourceType::Cluster, CLUSTER_NAME)
+    }
+
+    /// The idempotent producer's right (Kafka's InitProducerId without a transactional
+    /// id): IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
+    pub fn may_write_idempotently(&self) -> bool {
+        let authorizer = &self.shard.config.authorizer;
+        if !authorizer.enabled || self.cluster_authorized(AclOperation::IdempotentWrite) {
+            return true;
+        }
+        let image = self.shard.image_ref();
+        let who = self.connection.principal.borrow();
+        authorizer.super_users.contains(&who)
+            || image.acls.allows_some(
+                &who,
+                self.connection.peer.map(|a| a.ip()),
+                AclOperation::Write,
+                ResourceType::Topic,
+            )
+    }
+
+    /// The authorized-operations field for a resource (Metadata, DescribeCluster,
+    /// DescribeGroups, DescribeTopicPartitions).
+    pub fn authorized_operations(&self, t: ResourceType, name: &str, requested: bool) -> i32 {
+        crate::security::operations::authorized_operations(t, requested, |op| self.authorized(op, t, name))
     }
 }
 

@@ -138,6 +138,12 @@ impl Shard {
         self.image.borrow().clone()
     }
 
+    /// The current image, borrowed (no reference count touched): for checks that do not
+    /// await while they hold it.
+    pub fn image_ref(&self) -> std::cell::Ref<'_, Arc<MetadataImage>> {
+        self.image.borrow()
+    }
+
     /// The shard that owns a partition on this node: its placement table entry, or (a
     /// topic or partition the image does not have) the default spread.
     pub fn owner_of(&self, topic: &str, partition: i32) -> ShardId {

@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::config_common::*;
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::AclOperation;
 use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 0;
@@ -23,6 +24,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let mut plans = Vec::with_capacity(r.resources.len());
     for res in &r.resources {
         let name = res.resource_name.to_string();
+        if let Some(why) = config_refusal(ctx, res.resource_type, &name, AclOperation::AlterConfigs) {
+            plans.push(Planned::Denied(why));
+            continue;
+        }
         match res.resource_type {
             RESOURCE_TOPIC => {
                 let mut configs = BTreeMap::new();

@@ -14,6 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::config_common::controller_error;
 use super::{controller_call, respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::AclOperation;
 use crate::server::context::RequestContext;
 use crate::shard::controller::{ControllerError, ControllerOp, ControllerResult};
 
@@ -22,6 +23,11 @@ pub const MAX_VERSION: i16 = 1;
 
 pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let r: AlterPartitionReassignmentsRequest = req.decode()?;
+    if !ctx.cluster_authorized(AclOperation::Alter) {
+        let mut resp = AlterPartitionReassignmentsResponse::default();
+        resp.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        return respond(req, &resp);
+    }
     // v1: a move that changes the replication factor may be refused (KIP-860).
     let rf_may_change = req.version() < 1 || r.allow_replication_factor_change;
     let image = ctx.shard.image();

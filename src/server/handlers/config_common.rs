@@ -152,6 +152,29 @@ pub enum Planned {
     Topic(String, Result<BTreeMap<String, String>, (ResponseError, String)>),
     Broker(Result<(String, BTreeMap<String, String>), (ResponseError, String)>),
     Other(i8),
+    /// The principal may not alter this resource's configs.
+    Denied((ResponseError, String)),
+}
+
+/// Whether the principal may do `op` (DESCRIBE_CONFIGS, ALTER_CONFIGS) on a config
+/// resource: a topic's own, a broker's through the cluster resource, as Kafka checks.
+pub fn config_refusal(
+    ctx: &crate::server::context::RequestContext,
+    resource_type: i8,
+    name: &str,
+    op: crate::security::operations::AclOperation,
+) -> Option<(ResponseError, String)> {
+    use crate::security::operations::ResourceType;
+    match resource_type {
+        RESOURCE_TOPIC if !ctx.authorized(op, ResourceType::Topic, name) => {
+            Some((ResponseError::TopicAuthorizationFailed, "Authorization failed.".into()))
+        }
+        RESOURCE_TOPIC => None,
+        _ if !ctx.cluster_authorized(op) => {
+            Some((ResponseError::ClusterAuthorizationFailed, "Cluster authorization failed.".into()))
+        }
+        _ => None,
+    }
 }
 
 /// Applies the topic changes and the broker changes in one controller call each and
@@ -177,6 +200,7 @@ pub async fn alter_resources(shard: &Rc<Shard>, plans: Vec<Planned>, validate_on
             }
             Planned::Other(t) => slots
                 .push(Slot::Refused((ResponseError::InvalidRequest, format!("resource type {t} is not supported")))),
+            Planned::Denied(why) => slots.push(Slot::Refused(why)),
         }
     }
     let mut topic_results = set_topic_configs(shard, topics, validate_only).await.into_iter();
@@ -208,6 +232,7 @@ pub fn controller_error(e: ControllerError) -> (ResponseError, String) {
         ControllerError::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
         ControllerError::PreferredLeaderNotAvailable => ResponseError::PreferredLeaderNotAvailable,
         ControllerError::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
+        ControllerError::ResourceNotFound(_) => ResponseError::ResourceNotFound,
     };
     (code, e.to_string())
 }

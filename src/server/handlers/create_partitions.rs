@@ -13,6 +13,7 @@ use super::config_common::controller_error;
 use super::{controller_call, respond, HandlerResult};
 use crate::limits;
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::controller::{ControllerOp, ControllerResult};
 
@@ -35,6 +36,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         let checked = (|| {
             if counts[name] > 1 {
                 return Err((ResponseError::InvalidRequest, format!("topic {name} appears more than once")));
+            }
+            if !ctx.authorized(AclOperation::Alter, ResourceType::Topic, name) {
+                return Err((ResponseError::TopicAuthorizationFailed, "Authorization failed.".to_string()));
             }
             let meta = image
                 .topic(name)

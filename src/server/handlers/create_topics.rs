@@ -13,6 +13,7 @@ use crate::config::{validate_topic_config, TopicConfig};
 use crate::limits;
 use crate::metadata::validate_topic_name;
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::controller::{ControllerError, ControllerOp, ControllerResult, NewTopic};
 use crate::shard::Shard;
@@ -95,6 +96,8 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let mut results: Vec<CreatableTopicResult> = Vec::with_capacity(r.topics.len());
     let mut to_create = Vec::new();
     let mut slots = Vec::new();
+    // CREATE on the cluster, or on the topic (Kafka's rule).
+    let cluster_create = ctx.cluster_authorized(AclOperation::Create);
     for t in &r.topics {
         let mut res = CreatableTopicResult::default();
         res.name = t.name.clone();
@@ -104,6 +107,11 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             res.error_code = ResponseError::InvalidRequest.code();
             if v >= 1 {
                 res.error_message = Some(StrBytes::from_static_str("duplicate topic name in request"));
+            }
+        } else if !cluster_create && !ctx.authorized(AclOperation::Create, ResourceType::Topic, t.name.0.as_str()) {
+            res.error_code = ResponseError::TopicAuthorizationFailed.code();
+            if v >= 1 {
+                res.error_message = Some(StrBytes::from_static_str("Authorization failed."));
             }
         } else {
             match check(shard, t) {

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 use super::group_common::{call, code};
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
 
@@ -21,6 +22,11 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         let group = gid.0.to_string();
         let mut res = DeletableGroupResult::default();
         res.group_id = gid.clone();
+        if !ctx.authorized(AclOperation::Delete, ResourceType::Group, &group) {
+            res.error_code = ResponseError::GroupAuthorizationFailed.code();
+            resp.results.push(res);
+            continue;
+        }
         res.error_code = match call(shard, &group, GroupOp::Delete { group: group.clone() }).await {
             Some(GroupReply::Done(Ok(()))) => 0,
             Some(GroupReply::Done(Err(e))) => code(&e).code(),

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use super::{respond, HandlerResult};
 use crate::model::{Offset, TopicPartition};
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::ShardMsg;
 use crate::storage::{ReadError, StorageError};
@@ -23,10 +24,12 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let mut calls = Vec::new();
     for (ti, t) in r.topics.iter().enumerate() {
         let meta = image.topic(t.name.0.as_str()).cloned();
+        let denied = !ctx.authorized(AclOperation::Delete, ResourceType::Topic, t.name.0.as_str());
         for (pi, p) in t.partitions.iter().enumerate() {
             let (shard, meta, partition, offset) = (shard.clone(), meta.clone(), p.partition_index, p.offset);
             calls.push(async move {
                 let result = match meta {
+                    _ if denied => Err(ResponseError::TopicAuthorizationFailed),
                     Some(m) if partition >= 0 && partition < m.partitions => {
                         let tp = TopicPartition::new(m.name.clone(), partition);
                         let owner = shard.owner_in(&m, partition);

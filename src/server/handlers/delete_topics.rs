@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{controller_call, respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::controller::{ControllerOp, ControllerResult};
 
@@ -44,6 +45,8 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             }
             if let Some(e) = err {
                 res.error_code = e.code();
+            } else if name.as_deref().is_some_and(|n| !ctx.authorized(AclOperation::Delete, ResourceType::Topic, n)) {
+                res.error_code = ResponseError::TopicAuthorizationFailed.code();
             } else if name.as_deref().is_some_and(|n| n.starts_with("__")) {
                 res.error_code = ResponseError::InvalidTopicException.code();
             } else if !shard.config.delete_topic_enable {

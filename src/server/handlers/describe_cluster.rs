@@ -7,7 +7,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
-use crate::security::operations::{authorized_operations, ResourceType};
+use crate::security::operations::{ResourceType, CLUSTER_NAME};
 use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 0;
@@ -22,7 +22,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let image = shard.image();
     resp.controller_id = BrokerId(super::cluster_view::controller_id(shard, &image, &ctx.connection.listener));
     resp.cluster_authorized_operations =
-        authorized_operations(ResourceType::Cluster, r.include_cluster_authorized_operations);
+        ctx.authorized_operations(ResourceType::Cluster, CLUSTER_NAME, r.include_cluster_authorized_operations);
     let view = |id: i32, host: String, port: i32, rack: Option<String>, fenced: bool| {
         let mut b = DescribeClusterBroker::default();
         b.broker_id = BrokerId(id);

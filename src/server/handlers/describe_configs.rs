@@ -17,6 +17,7 @@ use super::config_common::*;
 use super::{respond, HandlerResult};
 use crate::config::{topic_broker_key, BrokerConfig, TopicConfig, DYNAMIC_BROKER_KEYS};
 use crate::protocol::frame::Request;
+use crate::security::operations::AclOperation;
 use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 1;
@@ -117,8 +118,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         let name = res.resource_name.as_str();
         let wanted = |k: &str| res.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|w| w.as_str() == k));
         // (key, value, source, read_only, synonyms)
+        let refusal = config_refusal(ctx, res.resource_type, name, AclOperation::DescribeConfigs);
         let entries: Result<Vec<(String, String, i8, bool, Vec<DescribeConfigsSynonym>)>, (ResponseError, String)> =
             match res.resource_type {
+                _ if refusal.is_some() => Err(refusal.expect("checked")),
                 RESOURCE_TOPIC => match image.topic(name) {
                     None => Err((ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist."))),
                     Some(meta) => Ok(TopicConfig::describe(&effective, &meta.configs)

@@ -10,7 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::group_common::call;
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
-use crate::security::operations::{authorized_operations, ResourceType};
+use crate::security::operations::{AclOperation, ResourceType, NOT_REQUESTED};
 use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
 
@@ -26,7 +26,14 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         let group = gid.0.to_string();
         let mut g = DescribedGroup::default();
         g.group_id = gid.clone();
-        g.authorized_operations = authorized_operations(ResourceType::Group, v >= 3 && r.include_authorized_operations);
+        g.authorized_operations =
+            ctx.authorized_operations(ResourceType::Group, &group, v >= 3 && r.include_authorized_operations);
+        if !ctx.authorized(AclOperation::Describe, ResourceType::Group, &group) {
+            g.error_code = ResponseError::GroupAuthorizationFailed.code();
+            g.authorized_operations = NOT_REQUESTED;
+            resp.groups.push(g);
+            continue;
+        }
         match call(shard, &group, GroupOp::Describe { group: group.clone() }).await {
             Some(GroupReply::Describe(Some(d))) => {
                 g.group_state = StrBytes::from_static_str(d.state);

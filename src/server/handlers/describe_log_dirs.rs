@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::AclOperation;
 use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 1;
@@ -18,6 +19,11 @@ pub const MAX_VERSION: i16 = 4;
 
 pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let r: DescribeLogDirsRequest = req.decode()?;
+    if !ctx.cluster_authorized(AclOperation::Describe) {
+        let mut resp = DescribeLogDirsResponse::default();
+        resp.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        return respond(req, &resp);
+    }
     let wanted = |topic: &str, partition: i32| match &r.topics {
         None => true,
         Some(list) => list.iter().any(|t| &*t.topic.0 == topic && t.partitions.contains(&partition)),

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{respond, HandlerResult};
 use crate::limits;
 use crate::protocol::frame::Request;
-use crate::security::operations::{authorized_operations, ResourceType};
+use crate::security::operations::{AclOperation, ResourceType, NOT_REQUESTED};
 use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 0;
@@ -26,8 +26,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let shard = &ctx.shard;
     let r: DescribeTopicPartitionsRequest = req.decode()?;
     let image = shard.image();
+    let may_describe = |name: &str| ctx.authorized(AclOperation::Describe, ResourceType::Topic, name);
     let mut names: Vec<String> = if r.topics.is_empty() {
-        image.topics.values().map(|t| t.name.to_string()).collect()
+        image.topics.values().filter(|t| may_describe(&t.name)).map(|t| t.name.to_string()).collect()
     } else {
         r.topics.iter().map(|t| t.name.0.to_string()).collect()
     };
@@ -41,7 +42,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                 let mut t = DescribeTopicPartitionsResponseTopic::default();
                 t.name = Some(TopicName(StrBytes::from_string(name.clone())));
                 t.error_code = ResponseError::InvalidRequest.code();
-                t.topic_authorized_operations = authorized_operations(ResourceType::Topic, false);
+                t.topic_authorized_operations = NOT_REQUESTED;
                 resp.topics.push(t);
             }
             return respond(req, &resp);
@@ -54,10 +55,15 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     for name in names.iter().filter(|n| cursor_topic.as_ref().is_none_or(|c| n.as_str() >= c.as_str())) {
         let mut t = DescribeTopicPartitionsResponseTopic::default();
         t.name = Some(TopicName(StrBytes::from_string(name.clone())));
-        let Some(meta) = image.topic(name) else {
-            t.error_code = ResponseError::UnknownTopicOrPartition.code();
+        let meta = image.topic(name).filter(|_| may_describe(name));
+        let Some(meta) = meta else {
+            t.error_code = if may_describe(name) {
+                ResponseError::UnknownTopicOrPartition.code()
+            } else {
+                ResponseError::TopicAuthorizationFailed.code()
+            };
             t.topic_id = Uuid::nil();
-            t.topic_authorized_operations = authorized_operations(ResourceType::Topic, false);
+            t.topic_authorized_operations = NOT_REQUESTED;
             resp.topics.push(t);
             continue;
         };
@@ -72,7 +78,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         }
         t.topic_id = meta.id;
         t.is_internal = meta.is_internal();
-        t.topic_authorized_operations = authorized_operations(ResourceType::Topic, true);
+        t.topic_authorized_operations = ctx.authorized_operations(ResourceType::Topic, name, true);
         for p in first..meta.partitions {
             if budget == 0 {
                 let mut next = Cursor::default();

@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::config_common::controller_error;
 use super::{controller_call, respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::AclOperation;
 use crate::server::context::RequestContext;
 use crate::shard::controller::{ControllerError, ControllerOp, ControllerResult};
 
@@ -20,6 +21,11 @@ pub const MAX_VERSION: i16 = 2;
 
 pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let r: ElectLeadersRequest = req.decode()?;
+    if !ctx.cluster_authorized(AclOperation::Alter) {
+        let mut resp = ElectLeadersResponse::default();
+        resp.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        return respond(req, &resp);
+    }
     let unclean = req.version() >= 1 && r.election_type == 1;
     let all = r.topic_partitions.is_none();
     let wanted: Vec<(String, i32)> = match &r.topic_partitions {

@@ -17,6 +17,7 @@ use crate::protocol::batch::{self, BatchHeader};
 use crate::protocol::fetch_response::{self, PartitionOut, TopicOut};
 use crate::protocol::frame::Request;
 use crate::protocol::record_set::RecordSet;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::{FetchError, FetchItem, FetchResult, Shard, ShardMsg};
 use crate::storage::ReadError;
@@ -34,13 +35,19 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let min_bytes = r.min_bytes.max(0) as usize;
     // A follower's fetch (Fetch's replica_id; v15+ would carry it in ReplicaState).
     let replica = (r.replica_id.0 >= 0).then_some(crate::model::NodeId(r.replica_id.0));
+    // A follower needs CLUSTER_ACTION; a consumer READ on each topic (Kafka answers
+    // TOPIC_AUTHORIZATION_FAILED per partition for either).
+    let follower_denied = replica.is_some() && !ctx.cluster_authorized(AclOperation::ClusterAction);
 
     // (topic index, partition index, what to read or why not)
     let mut slots: Vec<(usize, usize, Result<FetchItem, ResponseError>)> = Vec::new();
     for (ti, t) in r.topics.iter().enumerate() {
         let meta = image.topic(t.topic.0.as_str());
+        let denied = follower_denied
+            || (replica.is_none() && !ctx.authorized(AclOperation::Read, ResourceType::Topic, t.topic.0.as_str()));
         for (pi, p) in t.partitions.iter().enumerate() {
             let item = match meta {
+                _ if denied => Err(ResponseError::TopicAuthorizationFailed),
                 Some(m) if p.partition >= 0 && p.partition < m.partitions => Ok(FetchItem {
                     tp: TopicPartition::new(m.name.clone(), p.partition),
                     offset: Offset(p.fetch_offset),

@@ -12,6 +12,7 @@ use super::{respond, HandlerResult};
 use crate::group::{offsets_partition, OFFSETS_TOPIC};
 use crate::metadata::MetadataImage;
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::Shard;
 
@@ -44,6 +45,14 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     }
     let image = shard.image();
     let mut resp = FindCoordinatorResponse::default();
+    // DESCRIBE on the group (key type 0) or transactional id (1), as in Kafka.
+    let denied = |key: &str| match r.key_type {
+        0 => (!ctx.authorized(AclOperation::Describe, ResourceType::Group, key))
+            .then_some(ResponseError::GroupAuthorizationFailed),
+        1 => (!ctx.authorized(AclOperation::Describe, ResourceType::TransactionalId, key))
+            .then_some(ResponseError::TransactionalIdAuthorizationFailed),
+        _ => None,
+    };
     if v >= 4 {
         resp.coordinators = r
             .coordinator_keys
@@ -51,7 +60,8 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             .map(|k| {
                 let mut c = Coordinator::default();
                 c.key = k.clone();
-                match coordinator(shard, &image, &ctx.connection.listener, r.key_type, k) {
+                match denied(k).map_or_else(|| coordinator(shard, &image, &ctx.connection.listener, r.key_type, k), Err)
+                {
                     Ok(b) => {
                         c.node_id = BrokerId(b.node_id);
                         c.host = StrBytes::from_string(b.host);
@@ -67,7 +77,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             })
             .collect();
     } else {
-        match coordinator(shard, &image, &ctx.connection.listener, r.key_type, &r.key) {
+        match denied(&r.key)
+            .map_or_else(|| coordinator(shard, &image, &ctx.connection.listener, r.key_type, &r.key), Err)
+        {
             Ok(b) => {
                 resp.node_id = BrokerId(b.node_id);
                 resp.host = StrBytes::from_string(b.host);

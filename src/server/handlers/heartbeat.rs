@@ -6,6 +6,7 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use super::group_common::{call, code};
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
 
@@ -23,6 +24,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         generation: r.generation_id,
     };
     let mut resp = HeartbeatResponse::default();
+    if !ctx.authorized(AclOperation::Read, ResourceType::Group, &group) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return respond(req, &resp);
+    }
     resp.error_code = match call(shard, &group, op).await {
         Some(GroupReply::Done(Ok(()))) => 0,
         Some(GroupReply::Done(Err(e))) => code(&e).code(),

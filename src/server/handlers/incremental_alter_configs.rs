@@ -14,6 +14,7 @@ use super::config_common::*;
 use super::{respond, HandlerResult};
 use crate::config::TOPIC_CONFIG_KEYS;
 use crate::protocol::frame::Request;
+use crate::security::operations::AclOperation;
 use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 0;
@@ -39,6 +40,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let mut plans = Vec::with_capacity(r.resources.len());
     for res in &r.resources {
         let name = res.resource_name.to_string();
+        if let Some(why) = config_refusal(ctx, res.resource_type, &name, AclOperation::AlterConfigs) {
+            plans.push(Planned::Denied(why));
+            continue;
+        }
         match res.resource_type {
             RESOURCE_BROKER => {
                 let planned = broker_entity(shard, &name).and_then(|entity| {

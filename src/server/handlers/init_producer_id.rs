@@ -40,6 +40,14 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         resp.producer_epoch = -1;
         return respond(req, &resp);
     }
+    // Kafka: an idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on
+    // some topic.
+    if !ctx.may_write_idempotently() {
+        resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        resp.producer_id = ProducerId(-1);
+        resp.producer_epoch = -1;
+        return respond(req, &resp);
+    }
     let bump = req.version() >= 3 && r.producer_id.0 >= 0 && r.producer_epoch >= 0 && r.producer_epoch < i16::MAX - 1;
     let (id, epoch) = if bump {
         (r.producer_id.0, r.producer_epoch + 1)

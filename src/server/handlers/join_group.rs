@@ -9,6 +9,7 @@ use super::group_common::{call, opt_code};
 use super::{respond, HandlerResult};
 use crate::group::coordinator::JoinRequest;
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
 
@@ -35,7 +36,13 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         require_known_member_id: v >= 4,
     };
     let mut resp = JoinGroupResponse::default();
-    match call(shard, &group_id, GroupOp::Join(j)).await {
+    let reply = if ctx.authorized(AclOperation::Read, ResourceType::Group, &group_id) {
+        call(shard, &group_id, GroupOp::Join(j)).await
+    } else {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        None
+    };
+    match reply {
         Some(GroupReply::Join(j)) => {
             resp.error_code = opt_code(&j.error);
             resp.generation_id = j.generation;
@@ -62,7 +69,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                 .collect();
         }
         _ => {
-            resp.error_code = ResponseError::CoordinatorNotAvailable.code();
+            if resp.error_code == 0 {
+                resp.error_code = ResponseError::CoordinatorNotAvailable.code();
+            }
             resp.generation_id = -1;
             if v < 7 {
                 resp.protocol_name = Some(StrBytes::default());

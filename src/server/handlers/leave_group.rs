@@ -7,6 +7,7 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use super::group_common::{call, code};
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
 
@@ -27,6 +28,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         vec![(r.member_id.to_string(), None)]
     };
     let mut resp = LeaveGroupResponse::default();
+    if !ctx.authorized(AclOperation::Read, ResourceType::Group, &group) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return respond(req, &resp);
+    }
     match call(shard, &group, GroupOp::Leave { group: group.clone(), members: members.clone() }).await {
         Some(GroupReply::Leave(Ok(results))) => {
             if v >= 3 {

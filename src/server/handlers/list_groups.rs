@@ -7,6 +7,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
 use crate::shard::ShardMsg;
@@ -23,9 +24,14 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let v = req.version();
     let calls = shard.all_shards().map(|to| shard.call(to, |reply| ShardMsg::Group { op: GroupOp::List, reply }));
     let mut resp = ListGroupsResponse::default();
+    // DESCRIBE on the cluster lists every group; else those the principal may DESCRIBE.
+    let all = ctx.cluster_authorized(AclOperation::Describe);
     for reply in futures::future::join_all(calls).await {
         let Some(GroupReply::List(groups)) = reply else { continue };
         for (id, protocol_type, state) in groups {
+            if !all && !ctx.authorized(AclOperation::Describe, ResourceType::Group, &id) {
+                continue;
+            }
             if v >= 4 && !r.states_filter.is_empty() && !r.states_filter.iter().any(|s| s.eq_ignore_ascii_case(state)) {
                 continue;
             }

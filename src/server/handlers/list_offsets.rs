@@ -12,6 +12,7 @@ use super::epoch_error;
 use super::{respond, HandlerResult};
 use crate::model::{LeaderEpoch, TopicPartition};
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::{ListOffsetError, ShardMsg};
 use crate::storage::ReadError;
@@ -26,6 +27,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let mut calls = Vec::new();
     for (ti, t) in r.topics.iter().enumerate() {
         let meta = image.topic(t.name.0.as_str()).cloned();
+        let denied = !ctx.authorized(AclOperation::Describe, ResourceType::Topic, t.name.0.as_str());
         for (pi, p) in t.partitions.iter().enumerate() {
             let shard = shard.clone();
             let meta = meta.clone();
@@ -34,6 +36,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             let current_leader_epoch = LeaderEpoch(if req.version() >= 4 { p.current_leader_epoch } else { -1 });
             calls.push(async move {
                 let res = match meta {
+                    _ if denied => Err(ResponseError::TopicAuthorizationFailed),
                     Some(m) if partition >= 0 && partition < m.partitions => {
                         let tp = TopicPartition::new(m.name.clone(), partition);
                         let owner = shard.owner_in(&m, partition);

@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{respond, HandlerResult};
 use crate::cluster::placement::PartitionPlacement;
 use crate::protocol::frame::Request;
+use crate::security::operations::AclOperation;
 use crate::server::context::RequestContext;
 
 pub const MIN_VERSION: i16 = 0;
@@ -19,6 +20,11 @@ pub const MAX_VERSION: i16 = 0;
 
 pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let r: ListPartitionReassignmentsRequest = req.decode()?;
+    if !ctx.cluster_authorized(AclOperation::Describe) {
+        let mut resp = ListPartitionReassignmentsResponse::default();
+        resp.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        return respond(req, &resp);
+    }
     let image = ctx.shard.image();
     let ongoing = |p: &PartitionPlacement, index: i32| {
         let ids = |v: &[i32]| v.iter().map(|&b| BrokerId(b)).collect::<Vec<_>>();

@@ -1,6 +1,8 @@
 //! Metadata v0–12: this broker, the cluster id, the controller, and the requested topics
 //! (all of them for a null list, or an empty one at v0). Unknown topics are created when
-//! `auto.create.topics.enable` and the request allow it.
+//! `auto.create.topics.enable` and the request allow it. With ACLs, a topic the principal
+//! may not DESCRIBE is left out of the full list and answered TOPIC_AUTHORIZATION_FAILED
+//! when named (whether it exists or not); creating one also needs CREATE.
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -14,7 +16,7 @@ use uuid::Uuid;
 use super::{cluster_view, controller_call, respond, HandlerResult};
 use crate::metadata::{validate_topic_name, MetadataImage, TopicMeta};
 use crate::protocol::frame::Request;
-use crate::security::operations::{authorized_operations, ResourceType};
+use crate::security::operations::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::server::context::RequestContext;
 use crate::shard::controller::{ControllerOp, ControllerResult, NewTopic};
 
@@ -44,17 +46,28 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         ),
     };
     let allow_create = shard.config.auto_create_topics_enable && (v < 4 || r.allow_auto_topic_creation);
+    let may_describe = |name: &str| ctx.authorized(AclOperation::Describe, ResourceType::Topic, name);
+    let may_create = |name: &str| {
+        ctx.cluster_authorized(AclOperation::Create) || ctx.authorized(AclOperation::Create, ResourceType::Topic, name)
+    };
     if let (Some(list), true) = (&wanted, allow_create) {
         let missing: Vec<NewTopic> = list
             .iter()
             .filter_map(|w| match w {
-                Wanted::Name(n) if image.topic(n).is_none() && validate_topic_name(n).is_ok() => Some(NewTopic {
-                    name: n.clone(),
-                    partitions: shard.config.num_partitions,
-                    replication_factor: shard.config.default_replication_factor,
-                    assignments: Vec::new(),
-                    configs: Default::default(),
-                }),
+                Wanted::Name(n)
+                    if image.topic(n).is_none()
+                        && validate_topic_name(n).is_ok()
+                        && may_describe(n)
+                        && may_create(n) =>
+                {
+                    Some(NewTopic {
+                        name: n.clone(),
+                        partitions: shard.config.num_partitions,
+                        replication_factor: shard.config.default_replication_factor,
+                        assignments: Vec::new(),
+                        configs: Default::default(),
+                    })
+                }
                 _ => None,
             })
             .collect();
@@ -87,16 +100,28 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         resp.controller_id = BrokerId(cluster_view::controller_id(shard, &image, &ctx.connection.listener));
     }
     // v8–10 only; Kafka asks DescribeCluster from v11 on.
-    resp.cluster_authorized_operations =
-        authorized_operations(ResourceType::Cluster, (8..=10).contains(&v) && r.include_cluster_authorized_operations);
-    let topic_ops = authorized_operations(ResourceType::Topic, v >= 8 && r.include_topic_authorized_operations);
+    resp.cluster_authorized_operations = ctx.authorized_operations(
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+        (8..=10).contains(&v) && r.include_cluster_authorized_operations,
+    );
+    let with_ops = v >= 8 && r.include_topic_authorized_operations;
+    let topic_ops = |name: &str| ctx.authorized_operations(ResourceType::Topic, name, with_ops);
+    let denied = ResponseError::TopicAuthorizationFailed;
     resp.topics = match wanted {
-        None => image.topics.values().map(|t| describe(&image, t, v, topic_ops)).collect(),
+        None => image
+            .topics
+            .values()
+            .filter(|t| may_describe(&t.name))
+            .map(|t| describe(&image, t, v, topic_ops(&t.name)))
+            .collect(),
         Some(list) => list
             .into_iter()
             .map(|w| match w {
+                Wanted::Name(n) if !may_describe(&n) => error_topic(Some(n), Uuid::nil(), denied),
                 Wanted::Name(n) => match image.topic(&n) {
-                    Some(t) => describe(&image, t, v, topic_ops),
+                    Some(t) => describe(&image, t, v, topic_ops(&n)),
+                    None if allow_create && !may_create(&n) => error_topic(Some(n), Uuid::nil(), denied),
                     None => {
                         let code = if validate_topic_name(&n).is_err() {
                             ResponseError::InvalidTopicException
@@ -107,7 +132,8 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                     }
                 },
                 Wanted::Id(id) => match image.topic_by_id(id) {
-                    Some(t) => describe(&image, t, v, topic_ops),
+                    Some(t) if !may_describe(&t.name) => error_topic(None, id, denied),
+                    Some(t) => describe(&image, t, v, topic_ops(&t.name)),
                     None => error_topic(None, id, ResponseError::UnknownTopicId),
                 },
             })

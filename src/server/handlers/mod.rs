@@ -1,5 +1,6 @@
 //! One module per Kafka API. Each states the versions it supports; `SUPPORTED` is what
 //! ApiVersions advertises, no more. Kafka error codes are chosen here and only here.
+pub mod acls;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
@@ -34,6 +35,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sasl;
+pub mod scram_credentials;
 pub mod sync_group;
 
 use std::rc::Rc;
@@ -105,6 +107,11 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, delete_records::MIN_VERSION, delete_records::MAX_VERSION),
     (ApiKey::DescribeTopicPartitions, describe_topic_partitions::MIN_VERSION, describe_topic_partitions::MAX_VERSION),
     (ApiKey::OffsetForLeaderEpoch, offset_for_leader_epoch::MIN_VERSION, offset_for_leader_epoch::MAX_VERSION),
+    (ApiKey::CreateAcls, acls::MIN_VERSION, acls::MAX_VERSION),
+    (ApiKey::DescribeAcls, acls::MIN_VERSION, acls::MAX_VERSION),
+    (ApiKey::DeleteAcls, acls::MIN_VERSION, acls::MAX_VERSION),
+    (ApiKey::AlterUserScramCredentials, scram_credentials::MIN_VERSION, scram_credentials::MAX_VERSION),
+    (ApiKey::DescribeUserScramCredentials, scram_credentials::MIN_VERSION, scram_credentials::MAX_VERSION),
     (ApiKey::SaslHandshake, 1, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
 ];
@@ -186,6 +193,11 @@ async fn dispatch(ctx: &RequestContext, req: &Request, body: Bytes) -> HandlerRe
         ApiKey::DeleteRecords => delete_records::handle(ctx, req).await,
         ApiKey::DescribeTopicPartitions => describe_topic_partitions::handle(ctx, req).await,
         ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(ctx, req).await,
+        ApiKey::CreateAcls => acls::create(ctx, req).await,
+        ApiKey::DescribeAcls => acls::describe(ctx, req),
+        ApiKey::DeleteAcls => acls::delete(ctx, req).await,
+        ApiKey::AlterUserScramCredentials => scram_credentials::alter(ctx, req).await,
+        ApiKey::DescribeUserScramCredentials => scram_credentials::describe(ctx, req),
         ApiKey::SaslHandshake => sasl::handshake(ctx, req),
         ApiKey::SaslAuthenticate => sasl::authenticate(ctx, req),
         _ => unreachable!("checked against SUPPORTED"),

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 use super::group_common::{call, code};
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
 
@@ -23,6 +24,13 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         .flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), p.partition_index)))
         .collect();
     let mut resp = OffsetDeleteResponse::default();
+    if !ctx.authorized(AclOperation::Delete, ResourceType::Group, &group) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return respond(req, &resp);
+    }
+    // A topic the principal may not READ keeps its offsets (TOPIC_AUTHORIZATION_FAILED).
+    let denied = |topic: &str| !ctx.authorized(AclOperation::Read, ResourceType::Topic, topic);
+    let partitions: Vec<(String, i32)> = partitions.into_iter().filter(|(t, _)| !denied(t)).collect();
     let results = match call(shard, &group, GroupOp::DeleteOffsets { group: group.clone(), partitions }).await {
         Some(GroupReply::DeleteOffsets(Ok(results))) => results,
         Some(GroupReply::DeleteOffsets(Err(e))) => {
@@ -39,6 +47,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         .topics
         .iter()
         .map(|t| {
+            let topic_denied = denied(t.name.0.as_str());
             let mut tr = OffsetDeleteResponseTopic::default();
             tr.name = t.name.clone();
             tr.partitions = t
@@ -47,7 +56,8 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                 .map(|p| {
                     let mut pr = OffsetDeleteResponsePartition::default();
                     pr.partition_index = p.partition_index;
-                    pr.error_code = match results.next() {
+                    pr.error_code = match if topic_denied { None } else { results.next() } {
+                        _ if topic_denied => ResponseError::TopicAuthorizationFailed.code(),
                         Some(Err(e)) => code(&e).code(),
                         _ => 0,
                     };

@@ -1,6 +1,7 @@
 //! OffsetFetch v1–8 (v8: several groups per request). A partition without a commit gets
-//! offset -1, as in Kafka.
-use std::rc::Rc;
+//! offset -1, as in Kafka. With ACLs the group needs DESCRIBE (else
+//! GROUP_AUTHORIZATION_FAILED) and each topic DESCRIBE: a topic the principal may not
+//! describe is left out of "all topics" and answered TOPIC_AUTHORIZATION_FAILED when named.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -14,20 +15,35 @@ use super::group_common::call;
 use super::{respond, HandlerResult};
 use crate::group::coordinator::CommittedOffset;
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
-use crate::shard::Shard;
 
 pub const MIN_VERSION: i16 = 1;
 pub const MAX_VERSION: i16 = 8;
 
 type Fetched = Option<Vec<(String, i32, Option<CommittedOffset>)>>;
 
-async fn fetch(shard: &Rc<Shard>, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
-    match call(shard, group, GroupOp::FetchOffsets { group: group.to_string(), topics }).await {
-        Some(GroupReply::Offsets(o)) => Some(o),
-        _ => None,
+async fn fetch(ctx: &RequestContext, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
+    let all = topics.is_none();
+    let mut rows = match call(&ctx.shard, group, GroupOp::FetchOffsets { group: group.to_string(), topics }).await {
+        Some(GroupReply::Offsets(o)) => o,
+        _ => return None,
+    };
+    if all {
+        rows.retain(|(t, _, _)| !topic_denied(ctx, t));
+    } else {
+        rows.iter_mut().filter(|(t, _, _)| topic_denied(ctx, t)).for_each(|(_, _, o)| *o = None);
     }
+    Some(rows)
+}
+
+fn topic_denied(ctx: &RequestContext, topic: &str) -> bool {
+    !ctx.authorized(AclOperation::Describe, ResourceType::Topic, topic)
+}
+
+fn group_denied(ctx: &RequestContext, group: &str) -> bool {
+    !ctx.authorized(AclOperation::Describe, ResourceType::Group, group)
 }
 
 /// Groups the flat result by topic, keeping first-seen order.
@@ -43,7 +59,6 @@ fn by_topic(rows: Vec<(String, i32, Option<CommittedOffset>)>) -> Vec<(String, V
 }
 
 pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
-    let shard = &ctx.shard;
     let r: OffsetFetchRequest = req.decode()?;
     let v = req.version();
     let mut resp = OffsetFetchResponse::default();
@@ -56,11 +71,17 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                 .map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
             let mut gr = OffsetFetchResponseGroup::default();
             gr.group_id = g.group_id.clone();
-            match fetch(shard, &group, topics).await {
+            if group_denied(ctx, &group) {
+                gr.error_code = ResponseError::GroupAuthorizationFailed.code();
+                resp.groups.push(gr);
+                continue;
+            }
+            match fetch(ctx, &group, topics).await {
                 Some(rows) => {
                     gr.topics = by_topic(rows)
                         .into_iter()
                         .map(|(t, parts)| {
+                            let denied = topic_denied(ctx, &t);
                             let mut tr = OffsetFetchResponseTopics::default();
                             tr.name = TopicName(StrBytes::from_string(t));
                             tr.partitions = parts
@@ -72,6 +93,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                                     pr.committed_offset = offset;
                                     pr.committed_leader_epoch = epoch;
                                     pr.metadata = Some(StrBytes::from_string(meta));
+                                    if denied {
+                                        pr.error_code = ResponseError::TopicAuthorizationFailed.code();
+                                    }
                                     pr
                                 })
                                 .collect();
@@ -88,11 +112,18 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let group = r.group_id.0.to_string();
     let topics =
         r.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
-    match fetch(shard, &group, topics).await {
+    if group_denied(ctx, &group) {
+        if v >= 2 {
+            resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        }
+        return respond(req, &resp);
+    }
+    match fetch(ctx, &group, topics).await {
         Some(rows) => {
             resp.topics = by_topic(rows)
                 .into_iter()
                 .map(|(t, parts)| {
+                    let denied = topic_denied(ctx, &t);
                     let mut tr = OffsetFetchResponseTopic::default();
                     tr.name = TopicName(StrBytes::from_string(t));
                     tr.partitions = parts
@@ -106,6 +137,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                                 pr.committed_leader_epoch = epoch;
                             }
                             pr.metadata = Some(StrBytes::from_string(meta));
+                            if denied {
+                                pr.error_code = ResponseError::TopicAuthorizationFailed.code();
+                            }
                             pr
                         })
                         .collect();

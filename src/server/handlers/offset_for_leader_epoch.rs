@@ -11,6 +11,7 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 use super::{epoch_error, respond, HandlerResult};
 use crate::model::{LeaderEpoch, TopicPartition};
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::{EpochEndError, ShardMsg};
 
@@ -22,14 +23,20 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let r: OffsetForLeaderEpochRequest = req.decode()?;
     let image = shard.image();
     let mut calls = Vec::new();
+    // A follower (v3+ replica_id) needs CLUSTER_ACTION, a consumer DESCRIBE on the topic.
+    let follower = req.version() >= 3 && r.replica_id.0 >= 0;
+    let follower_denied = follower && !ctx.cluster_authorized(AclOperation::ClusterAction);
     for (ti, t) in r.topics.iter().enumerate() {
         let meta = image.topic(t.topic.0.as_str()).cloned();
+        let denied = follower_denied
+            || (!follower && !ctx.authorized(AclOperation::Describe, ResourceType::Topic, t.topic.0.as_str()));
         for (pi, p) in t.partitions.iter().enumerate() {
             let (shard, meta) = (shard.clone(), meta.clone());
             let (partition, leader_epoch) = (p.partition, LeaderEpoch(p.leader_epoch));
             let current_leader_epoch = LeaderEpoch(p.current_leader_epoch);
             calls.push(async move {
                 let res = match meta {
+                    _ if denied => Err(ResponseError::TopicAuthorizationFailed),
                     Some(m) if partition >= 0 && partition < m.partitions => {
                         let tp = TopicPartition::new(m.name.clone(), partition);
                         let owner = shard.owner_in(&m, partition);

@@ -14,6 +14,7 @@ use super::{respond, HandlerResult, Reply};
 use crate::model::TopicPartition;
 use crate::protocol::batch::BatchError;
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::{ProduceError, ProduceResult, Shard, ShardMsg};
 use crate::storage::producer_state::SequenceError;
@@ -35,7 +36,20 @@ pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> Han
     // The response skeleton, with topic names copied out of the frame.
     let mut resp = ProduceResponse::default();
     let mut work = Vec::new();
+    // A transactional id needs WRITE on it; each topic needs WRITE (checked before whether
+    // it exists, so that names cannot be probed), as in Kafka.
+    let transaction_denied = r
+        .transactional_id
+        .as_ref()
+        .is_some_and(|id| !ctx.authorized(AclOperation::Write, ResourceType::TransactionalId, id.0.as_str()));
     for (ti, topic) in r.topic_data.iter_mut().enumerate() {
+        let denied = if transaction_denied {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        } else if !ctx.authorized(AclOperation::Write, ResourceType::Topic, topic.name.0.as_str()) {
+            Some(ResponseError::TopicAuthorizationFailed)
+        } else {
+            None
+        };
         let meta = image.topic(topic.name.0.as_str()).cloned();
         let mut tr = TopicProduceResponse::default();
         tr.name = TopicName(StrBytes::from_string(topic.name.0.to_string()));
@@ -46,17 +60,18 @@ pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> Han
             pr.log_append_time_ms = -1;
             pr.log_start_offset = -1;
             tr.partition_responses.push(pr);
-            work.push((ti, pi, meta.clone(), part.index, part.records.take()));
+            work.push((ti, pi, denied, meta.clone(), part.index, part.records.take()));
         }
         resp.responses.push(tr);
     }
     drop(r);
-    let calls = work.into_iter().map(|(ti, pi, meta, index, records)| {
+    let calls = work.into_iter().map(|(ti, pi, denied, meta, index, records)| {
         let shard = shard.clone();
         let bytes = records.as_ref().map_or(0, |r| r.len() as u64);
         async move {
             let result: Result<ProduceResult, ResponseError> = match (meta, records) {
                 _ if !matches!(acks, -1..=1) => Err(ResponseError::InvalidRequiredAcks),
+                _ if denied.is_some() => Err(denied.expect("checked")),
                 // Internal topics are written by the broker only.
                 (Some(meta), _) if meta.is_internal() => Err(ResponseError::InvalidTopicException),
                 (Some(meta), Some(records)) if index >= 0 && index < meta.partitions => {

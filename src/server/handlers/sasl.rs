@@ -2,8 +2,10 @@
 //! the client picks a mechanism from `sasl.enabled.mechanisms`, then its tokens go to
 //! that mechanism (`security::sasl`). A failed authentication is answered with
 //! SASL_AUTHENTICATION_FAILED and the connection is closed; the attempt is logged with the
-//! user name, never the password. So far PLAIN, with the users of the listener's
-//! `plain.sasl.jaas.config` (`user_<name>="<password>"`, as Kafka's PlainLoginModule).
+//! user name, never the password. PLAIN checks the users of the listener's
+//! `plain.sasl.jaas.config` (`user_<name>="<password>"`, as Kafka's PlainLoginModule);
+//! SCRAM-SHA-256/512 the credentials in the cluster metadata (AlterUserScramCredentials).
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
@@ -13,7 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{respond, HandlerResult, Reply};
 use crate::protocol::frame::Request;
 use crate::security::principal::KafkaPrincipal;
-use crate::security::sasl;
+use crate::security::sasl::{self, ScramMechanism, ScramServer};
 use crate::server::context::{RequestContext, SaslState};
 
 /// A listener's setting: `listener.name.<listener>.<key>`, else `<key>`.
@@ -56,8 +58,10 @@ pub fn handshake(ctx: &RequestContext, req: &Request) -> HandlerResult {
         return respond(req, &resp);
     }
     let mechanism = r.mechanism.to_string();
-    match mechanism.as_str() {
-        "PLAIN" if enabled.contains(&mechanism) => *state = SaslState::Plain,
+    match (mechanism.as_str(), ScramMechanism::from_name(&mechanism)) {
+        _ if !enabled.contains(&mechanism) => resp.error_code = ResponseError::UnsupportedSaslMechanism.code(),
+        ("PLAIN", _) => *state = SaslState::Plain,
+        (_, Some(m)) => *state = SaslState::Scram(ScramServer::new(m)),
         _ => resp.error_code = ResponseError::UnsupportedSaslMechanism.code(),
     }
     respond(req, &resp)
@@ -67,11 +71,33 @@ pub fn authenticate(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let r: SaslAuthenticateRequest = req.decode()?;
     let mut resp = SaslAuthenticateResponse::default();
     let state = std::mem::replace(&mut *ctx.connection.sasl.borrow_mut(), SaslState::Handshake);
+    // The user the attempt named, for the log (never the password).
+    let mut named_user = String::new();
     let outcome = match state {
         SaslState::Plain => {
             let users = setting(ctx, "plain.sasl.jaas.config").map(jaas_users).unwrap_or_default();
             let password_of = |u: &str| users.iter().find(|(n, _)| n == u).map(|(_, p)| p.clone());
-            sasl::plain(&r.auth_bytes, &password_of)
+            named_user =
+                std::str::from_utf8(&r.auth_bytes).ok().and_then(|t| t.split('\0').nth(1)).unwrap_or("?").to_string();
+            sasl::plain(&r.auth_bytes, &password_of).map(|user| (user, Bytes::new()))
+        }
+        SaslState::Scram(mut server) if !server.started() => {
+            let image = ctx.shard.image();
+            let mechanism = server.mechanism().name();
+            let credential_of = |u: &str| image.scram.get(u).and_then(|m| m.get(mechanism)).cloned();
+            match server.first(&r.auth_bytes, &credential_of, &server_nonce()) {
+                Ok(server_first) => {
+                    // Not done yet: the client answers the challenge.
+                    *ctx.connection.sasl.borrow_mut() = SaslState::Scram(server);
+                    resp.auth_bytes = Bytes::from(server_first);
+                    return respond(req, &resp);
+                }
+                Err(e) => Err(e),
+            }
+        }
+        SaslState::Scram(mut server) => {
+            named_user = server.user().unwrap_or("?").to_string();
+            server.finish(&r.auth_bytes).map(|(server_final, user)| (user, Bytes::from(server_final)))
         }
         other => {
             *ctx.connection.sasl.borrow_mut() = other;
@@ -81,21 +107,30 @@ pub fn authenticate(ctx: &RequestContext, req: &Request) -> HandlerResult {
         }
     };
     match outcome {
-        Ok(user) => {
+        Ok((user, final_message)) => {
             tracing::debug!(%user, peer = ?ctx.connection.peer, "SASL authentication succeeded");
             ctx.connection.set_principal(KafkaPrincipal::user(user));
             *ctx.connection.sasl.borrow_mut() = SaslState::Done;
+            resp.auth_bytes = final_message;
             respond(req, &resp)
         }
         Err(e) => {
-            // The user name is logged (PLAIN's second field), never the password.
-            let user = std::str::from_utf8(&r.auth_bytes).ok().and_then(|t| t.split('\0').nth(1)).unwrap_or("?");
+            let user = named_user;
             tracing::info!(%user, peer = ?ctx.connection.peer, error = %e, "SASL authentication failed; closing the connection");
             resp.error_code = ResponseError::SaslAuthenticationFailed.code();
             resp.error_message = Some(StrBytes::from_string(e.to_string()));
             close_after(respond(req, &resp))
         }
     }
+}
+
+/// A fresh server nonce: 18 random bytes, base64 (printable, never ',').
+fn server_nonce() -> String {
+    use base64::Engine;
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 18];
+    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the system random source works");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn close_after(r: HandlerResult) -> HandlerResult {

@@ -8,6 +8,7 @@ use super::group_common::{call, opt_code};
 use super::{respond, HandlerResult};
 use crate::group::coordinator::SyncRequest;
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::groups::{GroupOp, GroupReply};
 
@@ -26,6 +27,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         assignments: r.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect(),
     };
     let mut resp = SyncGroupResponse::default();
+    if !ctx.authorized(AclOperation::Read, ResourceType::Group, &group_id) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return respond(req, &resp);
+    }
     match call(shard, &group_id, GroupOp::Sync(s)).await {
         Some(GroupReply::Sync(s)) => {
             resp.error_code = opt_code(&s.error);
