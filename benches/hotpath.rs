@@ -176,7 +176,7 @@ fn fetch_encode(c: &mut Criterion) {
                         diverging_epoch: None,
                     }],
                 }];
-                black_box(fetch_response::encode(version, 1, &topics))
+                black_box(fetch_response::encode(version, 1, 0, &topics))
             })
         });
     }

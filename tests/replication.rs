@@ -576,18 +576,6 @@ fn cut_to_synced(node: &Broker, topic: &str, partition: i32) -> (i64, u64) {
     (synced, removed)
 }
 
-/// Runs sluicectl against `bootstrap`: its stdout (it must succeed).
-fn sluicectl(bootstrap: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluicectl"))
-        .arg("--bootstrap")
-        .arg(bootstrap)
-        .args(args)
-        .output()
-        .expect("run sluicectl");
-    assert!(out.status.success(), "sluicectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn find_coordinator(bootstrap: &str, group: &str) -> i32 {
     use kafka_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
     wait_until(Duration::from_secs(30), "a group coordinator", || {

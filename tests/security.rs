@@ -340,3 +340,49 @@ fn scram_users_and_acls() {
     let log = broker.log_tail(400);
     assert!(log.contains("SASL authentication failed") && !log.contains("alice-secret"), "{log}");
 }
+
+const PRODUCE_FOR: &str = r#"
+import sys, time
+from confluent_kafka import Producer
+boot, client_id, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+throttles, delivered = [], []
+p = Producer({"bootstrap.servers": boot, "client.id": client_id, "linger.ms": 5,
+              "queue.buffering.max.messages": 500, "throttle_cb": lambda e: throttles.append(e.throttle_time)})
+payload = b"x" * 1000
+def done(err, msg):
+    if err is None:
+        delivered.append(time.time())
+t0 = time.time()
+while time.time() - t0 < seconds:
+    try:
+        p.produce("quota", payload, on_delivery=done)
+        p.poll(0)
+    except BufferError:
+        p.poll(0.05)
+p.flush(30)
+# The rate after the first (burst) seconds, in bytes per second.
+steady = [t for t in delivered if t0 + 4 <= t < t0 + seconds]
+print("rate %d" % (len(steady) * 1000 / (seconds - 4)))
+print("throttled %s" % (max(throttles) > 0 if throttles else False))
+"#;
+
+/// A client id over its producer_byte_rate quota is held to it (within 10 %) and told
+/// `throttle_time_ms`; another client id on the same broker is not slowed.
+#[test]
+fn a_producer_over_its_quota_is_held_to_it() {
+    let broker = Broker::start();
+    create_topic(&broker.bootstrap(), "quota", 1);
+    let quota = 200_000;
+    sluicectl(&broker.bootstrap(), &["quota", "set", "--client-id", "slow", &format!("producer_byte_rate={quota}")]);
+    let described = sluicectl(&broker.bootstrap(), &["quota", "describe", "--client-id", "slow"]);
+    assert!(described.contains("client-id=slow") && described.contains("producer_byte_rate"), "{described}");
+    let slow = python(PRODUCE_FOR, &[&broker.bootstrap(), "slow", "14"]);
+    let rate: f64 = slow.lines().find_map(|l| l.strip_prefix("rate ")).unwrap().parse().unwrap();
+    assert!((0.9 * quota as f64..=1.1 * quota as f64).contains(&rate), "held to {rate} B/s of {quota}:\n{slow}");
+    assert!(slow.contains("throttled True"), "the client saw throttle_time_ms:\n{slow}");
+    let fast = python(PRODUCE_FOR, &[&broker.bootstrap(), "fast", "6"]);
+    let rate: f64 = fast.lines().find_map(|l| l.strip_prefix("rate ")).unwrap().parse().unwrap();
+    assert!(rate > 3.0 * quota as f64, "another client is not slowed: {rate} B/s\n{fast}");
+    assert!(fast.contains("throttled False"), "{fast}");
+    eprintln!("quota {quota} B/s: slow client {slow:?}, fast client {fast:?}");
+}

@@ -11,6 +11,7 @@ use crate::cluster::placement::{default_shard, PartitionPlacement};
 use crate::metadata::{MetadataImage, MetadataRecord, TopicMeta};
 use crate::model::NodeId;
 use crate::security::acl::AclBinding;
+use crate::security::quota::QuotaEntity;
 use crate::security::sasl::ScramCredential;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +131,11 @@ pub enum ControllerOp {
     /// against its image; ids gone meanwhile are skipped).
     DeleteAcls {
         ids: Vec<Vec<Uuid>>,
+    },
+    /// AlterClientQuotas: per entity (checked by the caller), its keys set or removed.
+    AlterClientQuotas {
+        entries: Vec<(QuotaEntity, Vec<(String, Option<f64>)>)>,
+        validate_only: bool,
     },
     /// Records from a single-node metadata log written before the quorum existed, taken
     /// over as they are (once, on the first start of a node that has one).
@@ -539,6 +545,19 @@ pub fn plan(image: &MetadataImage, op: &ControllerOp, placer: &Placer) -> Vec<St
                 push(&mut scratch, Ok(records));
             }
         }
+        ControllerOp::AlterClientQuotas { entries, .. } => {
+            for (entity, ops) in entries {
+                let records = ops
+                    .iter()
+                    .map(|(key, value)| MetadataRecord::ClientQuota {
+                        entity: entity.clone(),
+                        key: key.clone(),
+                        value: *value,
+                    })
+                    .collect();
+                push(&mut scratch, Ok(records));
+            }
+        }
         ControllerOp::AllocateProducerIds { node_id } => {
             let first = if scratch.next_producer_id == 0 { first_producer_id() } else { scratch.next_producer_id };
             let record = MetadataRecord::ProducerIds { node_id: *node_id, next: first + PRODUCER_ID_BLOCK };
@@ -589,7 +608,8 @@ pub fn validate_only(op: &ControllerOp) -> bool {
         ControllerOp::CreateTopics { validate_only, .. }
         | ControllerOp::SetTopicConfigs { validate_only, .. }
         | ControllerOp::SetBrokerConfigs { validate_only, .. }
-        | ControllerOp::CreatePartitions { validate_only, .. } => *validate_only,
+        | ControllerOp::CreatePartitions { validate_only, .. }
+        | ControllerOp::AlterClientQuotas { validate_only, .. } => *validate_only,
         _ => false,
     }
 }

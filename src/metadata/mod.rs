@@ -14,6 +14,7 @@ use crate::cluster::placement::PartitionPlacement;
 use crate::limits;
 use crate::model::NodeId;
 use crate::security::acl::{AclBinding, AclSet};
+use crate::security::quota::{QuotaEntity, QuotaSet};
 use crate::security::sasl::ScramCredential;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +107,12 @@ pub enum MetadataRecord {
     RemoveAccessControlEntry {
         id: Uuid,
     },
+    /// One quota key of one entity, set or (`None`) removed (Kafka's ClientQuotaRecord).
+    ClientQuota {
+        entity: QuotaEntity,
+        key: String,
+        value: Option<f64>,
+    },
 }
 
 /// One advertised listener of a broker: clients connected on listener `name` are told
@@ -186,6 +193,9 @@ pub struct MetadataImage {
     /// The ACLs, with the index the authorizer decides from.
     #[serde(default)]
     pub acls: AclSet,
+    /// Client quotas (AlterClientQuotas).
+    #[serde(default)]
+    pub quotas: QuotaSet,
 }
 
 /// The topic (and cluster-default) config that lets an out-of-sync replica lead.
@@ -273,6 +283,7 @@ impl MetadataImage {
             }
             MetadataRecord::AccessControlEntry { id, acl } => self.acls.insert(*id, acl.clone()),
             MetadataRecord::RemoveAccessControlEntry { id } => self.acls.remove(id),
+            MetadataRecord::ClientQuota { entity, key, value } => self.quotas.set(entity, key, *value),
             MetadataRecord::UnfenceBroker { node_id } => {
                 if let Some(b) = self.brokers.get_mut(node_id) {
                     b.fenced = false;

@@ -27,7 +27,7 @@ pub struct TopicOut<'a> {
 }
 
 /// Writes a complete, size-prefixed Fetch response frame as chunks to send in order.
-pub fn encode(version: i16, correlation_id: i32, topics: &[TopicOut<'_>]) -> Vec<Bytes> {
+pub fn encode(version: i16, correlation_id: i32, throttle_time_ms: i32, topics: &[TopicOut<'_>]) -> Vec<Bytes> {
     assert!((4..=12).contains(&version), "Fetch v{version} is not framed here");
     let flexible = version >= 12;
     // chunks[0] is the size prefix, known only at the end.
@@ -36,7 +36,7 @@ pub fn encode(version: i16, correlation_id: i32, topics: &[TopicOut<'_>]) -> Vec
     // Response header (v1 when flexible: with an empty tagged-field section).
     w.buf.put_i32(correlation_id);
     w.tags();
-    w.buf.put_i32(0); // throttle_time_ms
+    w.buf.put_i32(throttle_time_ms);
     if version >= 7 {
         w.buf.put_i16(0); // error_code
         w.buf.put_i32(0); // session_id: no fetch sessions
@@ -206,7 +206,7 @@ mod tests {
         for version in 4..=12 {
             for with_records in [true, false] {
                 let topics = sample(with_records);
-                let chunks = encode(version, 77, &topics);
+                let chunks = encode(version, 77, 0, &topics);
                 let joined: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
                 assert_eq!(joined, reference(version, &topics)[..], "v{version} records={with_records}");
             }
@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn record_chunks_are_shared_not_copied() {
         let topics = sample(true);
-        let chunks = encode(12, 1, &topics);
+        let chunks = encode(12, 1, 0, &topics);
         let src = topics[0].partitions[0].records.as_ref().unwrap().chunks()[0].as_ptr();
         assert!(chunks.iter().any(|c| c.as_ptr() == src));
     }

@@ -300,6 +300,40 @@ impl ScramServer {
     }
 }
 
+/// The client side of a SCRAM exchange (for `sluicectl --command-config` and tests):
+/// `send` carries one SaslAuthenticate token to the broker and returns its answer. Checks
+/// the server's signature at the end, so a broker that does not know the password is
+/// refused too.
+pub fn scram_client(
+    mechanism: ScramMechanism,
+    user: &str,
+    password: &str,
+    client_nonce: &str,
+    send: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
+) -> Result<(), String> {
+    let name = user.replace('=', "=3D").replace(',', "=2C");
+    let bare = format!("n={name},r={client_nonce}");
+    let server_first = String::from_utf8(send(format!("n,,{bare}").as_bytes())?)
+        .map_err(|_| "server-first is not UTF-8".to_string())?;
+    let attrs = attributes(&server_first);
+    let nonce = attr(&attrs, 'r').filter(|r| r.starts_with(client_nonce)).ok_or("server nonce does not extend ours")?;
+    let salt = B64.decode(attr(&attrs, 's').ok_or("no salt")?).map_err(|_| "salt is not base64")?;
+    let iterations: u32 = attr(&attrs, 'i').and_then(|i| i.parse().ok()).ok_or("no iteration count")?;
+    let salted = mechanism.salted_password(password, &salt, iterations);
+    let client_key = mechanism.mac(&salted, b"Client Key");
+    let stored_key = digest::digest(mechanism.digest(), &client_key);
+    let without_proof = format!("c=biws,r={nonce}");
+    let auth_message = format!("{bare},{server_first},{without_proof}");
+    let signature = mechanism.mac(stored_key.as_ref(), auth_message.as_bytes());
+    let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(k, s)| k ^ s).collect();
+    let server_final = send(format!("{without_proof},p={}", B64.encode(proof)).as_bytes())?;
+    let expected = mechanism.mac(&mechanism.mac(&salted, b"Server Key"), auth_message.as_bytes());
+    match std::str::from_utf8(&server_final).ok().and_then(|f| f.strip_prefix("v=")) {
+        Some(v) if B64.decode(v).is_ok_and(|v| constant_time_eq(&v, &expected)) => Ok(()),
+        _ => Err("the broker's SCRAM signature does not match".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +366,27 @@ mod tests {
         let (server_final, user) = s.finish(fin).unwrap();
         assert_eq!(String::from_utf8(server_final).unwrap(), "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
         assert_eq!(user, "user");
+    }
+
+    #[test]
+    fn the_client_and_server_agree() {
+        for m in [ScramMechanism::Sha256, ScramMechanism::Sha512] {
+            let cred = ScramCredential::new(m, "p@ss,w=rd", b"salty", 4096);
+            let lookup = |u: &str| (u == "a,b").then(|| cred.clone());
+            let mut server = ScramServer::new(m);
+            let mut send = |token: &[u8]| -> Result<Vec<u8>, String> {
+                if server.started() {
+                    server.finish(token).map(|(f, user)| {
+                        assert_eq!(user, "a,b");
+                        f
+                    })
+                } else {
+                    server.first(token, &lookup, "srv")
+                }
+                .map_err(|e| e.to_string())
+            };
+            scram_client(m, "a,b", "p@ss,w=rd", "cli", &mut send).unwrap();
+        }
     }
 
     #[test]

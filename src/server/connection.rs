@@ -87,6 +87,21 @@ pub async fn run(shard: Rc<Shard>, stream: ConnStream, connection: Rc<Connection
 
     let mut size_buf = [0u8; 4];
     loop {
+        // A connection over its quota is not read from until its throttle time has passed
+        // (KIP-219: the response already told the client how long).
+        if let Some(until) = connection.muted_until() {
+            let wait = async {
+                glommio::timer::sleep(until.saturating_duration_since(std::time::Instant::now())).await;
+                Some(())
+            };
+            let stop = async {
+                shard.shutdown_requested().await;
+                None
+            };
+            if wait.or(stop).await.is_none() {
+                break;
+            }
+        }
         let read = async { Some(reader.read_exact(&mut size_buf).await) };
         let stop = async {
             shard.shutdown_requested().await;

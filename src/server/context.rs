@@ -2,13 +2,16 @@
 //! protocol, peer and principal (`ConnectionContext`, one per connection), and the
 //! request's client id (`RequestContext`, one per request, with the shard it runs on).
 //! ACLs and quotas (security issue) decide from this; handlers never look at sockets.
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use crate::protocol::frame::Request;
 use crate::security::operations::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::security::principal::KafkaPrincipal;
+use crate::security::quota::{now_ms, QuotaKind, Rate};
 use crate::shard::Shard;
 
 /// Kafka's `security.protocol` values; only PLAINTEXT is served so far.
@@ -42,6 +45,20 @@ pub struct ConnectionContext {
     client_host: Rc<str>,
     /// Where the connection is in SASL authentication (SASL_PLAINTEXT, SASL_SSL).
     pub sasl: RefCell<SaslState>,
+    /// The quotas that applied at the last request, while the image, principal and client
+    /// id stay the same (resolving them anew per request would allocate).
+    quota_cache: RefCell<Option<QuotaCache>>,
+    /// Quota throttling (KIP-219): nothing more is read from the connection before this.
+    muted_until: Cell<Option<Instant>>,
+}
+
+/// What `ConnectionContext::quota_cache` holds.
+struct QuotaCache {
+    image_version: u64,
+    user: String,
+    client_id: String,
+    /// By `QuotaKind::ALL` order: the quota and its broker-wide sensor.
+    sensors: [Option<(f64, Arc<Mutex<Rate>>)>; 3],
 }
 
 /// A connection's SASL progress.
@@ -77,6 +94,20 @@ impl ConnectionContext {
                 SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => SaslState::Handshake,
                 _ => SaslState::NotRequired,
             }),
+            quota_cache: RefCell::new(None),
+            muted_until: Cell::new(None),
+        }
+    }
+
+    /// Until when the reader must not read (quota throttling), if it must wait.
+    pub fn muted_until(&self) -> Option<Instant> {
+        self.muted_until.get().filter(|t| *t > Instant::now())
+    }
+
+    fn mute_for(&self, ms: u64) {
+        let until = Instant::now() + std::time::Duration::from_millis(ms);
+        if self.muted_until.get().is_none_or(|t| t < until) {
+            self.muted_until.set(Some(until));
         }
     }
 
@@ -150,6 +181,45 @@ impl RequestContext {
                 AclOperation::Write,
                 ResourceType::Topic,
             )
+    }
+
+    /// Records `value` against this connection's `kind` quota, if one applies (bytes for
+    /// produce and fetch, hundredths of a millisecond-per-second for request time), and
+    /// returns the throttle in ms; a throttled connection is muted for that long.
+    pub fn record_quota(&self, kind: QuotaKind, value: f64) -> u64 {
+        let image = self.shard.image_ref();
+        if image.quotas.is_empty() {
+            return 0;
+        }
+        let who = self.connection.principal.borrow();
+        let client_id = self.client_id();
+        let mut cache = self.connection.quota_cache.borrow_mut();
+        let fresh = cache
+            .as_ref()
+            .is_some_and(|c| c.image_version == image.version && c.user == who.name && c.client_id == client_id);
+        if !fresh {
+            let sensors = QuotaKind::ALL.map(|k| {
+                image
+                    .quotas
+                    .resolve(k, &who.name, client_id)
+                    .map(|(quota, key)| (quota, self.shard.lifecycle.quota_sensors.sensor(key)))
+            });
+            *cache = Some(QuotaCache {
+                image_version: image.version,
+                user: who.name.clone(),
+                client_id: client_id.to_string(),
+                sensors,
+            });
+        }
+        let slot = QuotaKind::ALL.iter().position(|k| *k == kind).expect("every kind");
+        let Some((quota, sensor)) = cache.as_ref().and_then(|c| c.sensors[slot].as_ref()) else {
+            return 0;
+        };
+        let throttle = sensor.lock().unwrap_or_else(|p| p.into_inner()).record_and_throttle(value, *quota, now_ms());
+        if throttle > 0 {
+            self.connection.mute_for(throttle);
+        }
+        throttle
     }
 
     /// The authorized-operations field for a resource (Metadata, DescribeCluster,

@@ -51,6 +51,8 @@ pub struct Lifecycle {
     /// The producer ids this broker may still hand out (InitProducerId): the rest of the
     /// block the controller gave it, `next..end`.
     pub producer_ids: std::sync::Mutex<std::ops::Range<i64>>,
+    /// The broker's client quota sensors (shared: quotas are per broker, not per shard).
+    pub quota_sensors: crate::security::quota::QuotaSensors,
     /// Open client connections, for `max.connections` and `max.connections.per.ip`.
     pub admission: Arc<crate::server::admission::Admission>,
 }

@@ -1398,3 +1398,15 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
     s.read_to_string(&mut out)?;
     Ok(out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
+
+/// Runs sluicectl against `bootstrap`: its stdout (it must succeed).
+pub fn sluicectl(bootstrap: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluicectl"))
+        .arg("--bootstrap")
+        .arg(bootstrap)
+        .args(args)
+        .output()
+        .expect("run sluicectl");
+    assert!(out.status.success(), "sluicectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}

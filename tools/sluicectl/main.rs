@@ -8,6 +8,7 @@ mod bench;
 mod console;
 mod groups;
 mod replicas;
+mod security;
 mod tune;
 mod util;
 
@@ -22,6 +23,11 @@ pub struct Cli {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// A Kafka client properties file with the security settings to connect with
+    /// (`security.protocol`, `sasl.mechanism`, `sasl.jaas.config` or
+    /// `sasl.username`/`sasl.password`, `ssl.truststore.location` / `ssl.ca.location`).
+    #[arg(long, global = true)]
+    pub command_config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -49,10 +55,23 @@ pub enum Command {
     /// Check and apply OS tuning for low latency.
     #[command(subcommand)]
     Tune(tune::TuneCmd),
+    /// Add, list and remove ACLs.
+    #[command(subcommand)]
+    Acl(security::AclCmd),
+    /// SCRAM users.
+    #[command(subcommand)]
+    User(security::UserCmd),
+    /// Client quotas per user, client id or ip.
+    #[command(subcommand)]
+    Quota(security::QuotaCmd),
 }
 
 fn main() {
     let cli = Cli::parse();
+    if let Err(e) = util::load_command_config(cli.command_config.as_deref()) {
+        eprintln!("sluicectl: {e}");
+        std::process::exit(1);
+    }
     let result = match &cli.command {
         Command::Topic(cmd) => admin::topic(&cli, cmd),
         Command::Produce(args) => console::produce(&cli, args),
@@ -62,6 +81,9 @@ fn main() {
         Command::Cluster(cmd) => admin::cluster(&cli, cmd),
         Command::Bench(cmd) => bench::run(&cli, cmd),
         Command::Tune(cmd) => tune::run(&cli, cmd),
+        Command::Acl(cmd) => security::acl(&cli, cmd),
+        Command::User(cmd) => security::user(&cli, cmd),
+        Command::Quota(cmd) => security::quota(&cli, cmd),
     };
     if let Err(e) = result {
         eprintln!("sluicectl: {e}");

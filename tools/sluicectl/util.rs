@@ -19,7 +19,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub type Admin = AdminClient<DefaultClientContext>;
 
-/// The client configuration every sluicectl client starts from.
+/// The client configuration every sluicectl client starts from, with the security
+/// settings of `--command-config`.
 pub fn base_config(cli: &crate::Cli) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &cli.bootstrap)
@@ -29,7 +30,67 @@ pub fn base_config(cli: &crate::Cli) -> ClientConfig {
         .set("reconnect.backoff.ms", "100")
         .set("reconnect.backoff.max.ms", "1000")
         .set("topic.metadata.refresh.interval.ms", "5000");
+    let config = command_config();
+    for key in [
+        "security.protocol",
+        "sasl.mechanism",
+        "ssl.ca.location",
+        "ssl.certificate.location",
+        "ssl.key.location",
+        "ssl.key.password",
+    ] {
+        if let Some(v) = config.get(key) {
+            c.set(key, v);
+        }
+    }
+    // Java clients' names for the same things (PEM files).
+    if let Some(v) = config.get("ssl.truststore.location").filter(|_| !config.contains_key("ssl.ca.location")) {
+        c.set("ssl.ca.location", v);
+    }
+    if let Some((user, password)) = sasl_credentials() {
+        c.set("sasl.username", user).set("sasl.password", password);
+    }
     c
+}
+
+static COMMAND_CONFIG: std::sync::OnceLock<std::collections::BTreeMap<String, String>> = std::sync::OnceLock::new();
+
+/// Reads `--command-config` (a Kafka client properties file) once, at start.
+pub fn load_command_config(path: Option<&std::path::Path>) -> Result<(), String> {
+    let mut map = std::collections::BTreeMap::new();
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("--command-config {}: {e}", path.display()))?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        {
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| format!("--command-config {}: cannot parse {line:?} as key=value", path.display()))?;
+            map.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    let _ = COMMAND_CONFIG.set(map);
+    Ok(())
+}
+
+/// The `--command-config` properties (empty without one).
+pub fn command_config() -> &'static std::collections::BTreeMap<String, String> {
+    COMMAND_CONFIG.get_or_init(Default::default)
+}
+
+/// The SASL user and password of the command config: `sasl.username`/`sasl.password`
+/// (librdkafka's names) or the `username="…" password="…"` of `sasl.jaas.config` (Java's).
+pub fn sasl_credentials() -> Option<(String, String)> {
+    let c = command_config();
+    if let (Some(u), Some(p)) = (c.get("sasl.username"), c.get("sasl.password")) {
+        return Some((u.clone(), p.clone()));
+    }
+    let jaas = c.get("sasl.jaas.config")?;
+    let field = |name: &str| {
+        let at = jaas.find(&format!("{name}="))? + name.len() + 1;
+        let rest = jaas[at..].trim_start().strip_prefix('"')?;
+        rest.split_once('"').map(|(v, _)| v.to_string())
+    };
+    Some((field("username")?, field("password")?))
 }
 
 /// Checks that at least one bootstrap address accepts a TCP connection, so that a

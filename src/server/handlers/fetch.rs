@@ -18,6 +18,7 @@ use crate::protocol::fetch_response::{self, PartitionOut, TopicOut};
 use crate::protocol::frame::Request;
 use crate::protocol::record_set::RecordSet;
 use crate::security::operations::{AclOperation, ResourceType};
+use crate::security::quota::QuotaKind;
 use crate::server::context::RequestContext;
 use crate::shard::{FetchError, FetchItem, FetchResult, Shard, ShardMsg};
 use crate::storage::ReadError;
@@ -155,7 +156,11 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     if failed {
         shard.metrics.request_failed(kafka_protocol::messages::ApiKey::Fetch);
     }
-    Ok(Reply::Chunks(fetch_response::encode(req.version(), req.correlation_id(), &topics)))
+    // A consumer over its consumer_byte_rate gets its records and a throttle time, and its
+    // connection is read from again only after it (followers are not held to quotas).
+    let throttle = if replica.is_none() { ctx.record_quota(QuotaKind::Fetch, bytes_out as f64) } else { 0 };
+    let throttle = throttle.min(i32::MAX as u64) as i32;
+    Ok(Reply::Chunks(fetch_response::encode(req.version(), req.correlation_id(), throttle, &topics)))
 }
 
 /// Records in the batches of `set`, from their headers (one header read per batch).

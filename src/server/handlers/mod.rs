@@ -4,6 +4,7 @@ pub mod acls;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
+pub mod client_quotas;
 mod cluster_view;
 mod config_common;
 pub mod create_partitions;
@@ -112,6 +113,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteAcls, acls::MIN_VERSION, acls::MAX_VERSION),
     (ApiKey::AlterUserScramCredentials, scram_credentials::MIN_VERSION, scram_credentials::MAX_VERSION),
     (ApiKey::DescribeUserScramCredentials, scram_credentials::MIN_VERSION, scram_credentials::MAX_VERSION),
+    (ApiKey::AlterClientQuotas, client_quotas::MIN_VERSION, client_quotas::MAX_VERSION),
+    (ApiKey::DescribeClientQuotas, client_quotas::MIN_VERSION, client_quotas::MAX_VERSION),
     (ApiKey::SaslHandshake, 1, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
 ];
@@ -198,6 +201,8 @@ async fn dispatch(ctx: &RequestContext, req: &Request, body: Bytes) -> HandlerRe
         ApiKey::DeleteAcls => acls::delete(ctx, req).await,
         ApiKey::AlterUserScramCredentials => scram_credentials::alter(ctx, req).await,
         ApiKey::DescribeUserScramCredentials => scram_credentials::describe(ctx, req),
+        ApiKey::AlterClientQuotas => client_quotas::alter(ctx, req).await,
+        ApiKey::DescribeClientQuotas => client_quotas::describe(ctx, req),
         ApiKey::SaslHandshake => sasl::handshake(ctx, req),
         ApiKey::SaslAuthenticate => sasl::authenticate(ctx, req),
         _ => unreachable!("checked against SUPPORTED"),

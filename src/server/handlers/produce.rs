@@ -15,6 +15,7 @@ use crate::model::TopicPartition;
 use crate::protocol::batch::BatchError;
 use crate::protocol::frame::Request;
 use crate::security::operations::{AclOperation, ResourceType};
+use crate::security::quota::QuotaKind;
 use crate::server::context::RequestContext;
 use crate::shard::{ProduceError, ProduceResult, Shard, ShardMsg};
 use crate::storage::producer_state::SequenceError;
@@ -90,6 +91,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> Han
     });
     let results = futures::future::join_all(calls).await;
     count(shard, &results);
+    // Every byte sent counts against producer_byte_rate, accepted or not (as in Kafka).
+    let sent: u64 = results.iter().map(|(_, _, _, bytes)| *bytes).sum();
+    let throttle = ctx.record_quota(QuotaKind::Produce, sent as f64).min(i32::MAX as u64) as i32;
+    resp.throttle_time_ms = throttle;
     if acks == 0 {
         return Ok(Reply::None);
     }
