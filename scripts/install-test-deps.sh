@@ -3,6 +3,7 @@
 #   - kcat (Debian package) for tests/python_clients.rs (tests/clients/*.py)
 #   - mkfs.ext4 and mount (e2fsprogs, mount) for tests/disk_full.rs (a loop-mounted ext4)
 #   - the pinned Python clients in tests/clients/requirements.txt
+#   - libssl-dev and pkg-config: sluicectl links librdkafka with OpenSSL
 # Idempotent: does nothing when everything is already present.
 set -euo pipefail
 
@@ -15,6 +16,8 @@ command -v kcat >/dev/null 2>&1 || apt_missing="$apt_missing kcat"
 command -v mkfs.ext4 >/dev/null 2>&1 || apt_missing="$apt_missing e2fsprogs"
 command -v mount >/dev/null 2>&1 || apt_missing="$apt_missing mount"
 command -v nft >/dev/null 2>&1 || apt_missing="$apt_missing nftables"
+# sluicectl links librdkafka with OpenSSL (SSL listeners, SCRAM).
+pkg-config --exists openssl 2>/dev/null || apt_missing="$apt_missing libssl-dev pkg-config"
 if [ -n "$apt_missing" ]; then
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

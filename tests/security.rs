@@ -386,3 +386,78 @@ fn a_producer_over_its_quota_is_held_to_it() {
     assert!(fast.contains("throttled False"), "{fast}");
     eprintln!("quota {quota} B/s: slow client {slow:?}, fast client {fast:?}");
 }
+
+/// Runs sluicectl with a `--command-config` file: (success, stdout + stderr).
+fn sluicectl_as(bootstrap: &str, config: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluicectl"))
+        .args(["--bootstrap", bootstrap, "--command-config", config])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sluicectl");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// sluicectl's security commands over SASL, as kafka-acls.sh and kafka-configs.sh are
+/// used: an admin (PLAIN, a super user) makes a SCRAM user and grants it a topic; the user
+/// (SCRAM-SHA-512, from a Java-style client.properties) sees that topic and nothing else,
+/// and may not touch ACLs; taking the grant away hides the topic again.
+#[test]
+fn sluicectl_manages_users_and_acls_over_sasl() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, sasl) = (free_port(), free_port());
+    let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret";"#;
+    let overrides = vec![
+        ("listeners".to_string(), format!("PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl}")),
+        ("sasl.enabled.mechanisms".to_string(), "PLAIN,SCRAM-SHA-512".to_string()),
+        ("listener.name.sasl_plaintext.plain.sasl.jaas.config".to_string(), jaas.to_string()),
+        ("authorizer.class.name".to_string(), "org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string()),
+        ("super.users".to_string(), "User:admin".to_string()),
+    ];
+    let mut broker = Broker::unstarted(plain, &overrides, 1);
+    broker.spawn();
+    broker.wait_ready();
+    let boot = format!("127.0.0.1:{sasl}");
+    let admin = write(
+        dir.path(),
+        "admin.properties",
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.username=admin\nsasl.password=admin-secret\n",
+    );
+    let alice = write(
+        dir.path(),
+        "alice.properties",
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n\
+         sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"alice\" password=\"alice-pw\";\n",
+    );
+    let run = |config: &str, args: &[&str]| {
+        let (ok, out) = sluicectl_as(&boot, config, args);
+        assert!(ok, "sluicectl {args:?} failed:\n{out}");
+        out
+    };
+    run(&admin, &["user", "scram", "set", "--user", "alice", "--password", "alice-pw"]);
+    let users = run(&admin, &["user", "scram", "describe"]);
+    assert!(users.contains("alice") && users.contains("SCRAM-SHA-512") && users.contains("4096"), "{users}");
+    run(&admin, &["topic", "create", "orders"]);
+    run(&admin, &["topic", "create", "payroll"]);
+    run(&admin, &["acl", "add", "--principal", "User:alice", "--operation", "write,read", "--topic", "orders"]);
+    let acls = run(&admin, &["acl", "list", "--topic", "orders"]);
+    assert!(acls.contains("User:alice") && acls.contains("write") && acls.contains("read"), "{acls}");
+    let seen = run(&alice, &["topic", "list"]);
+    assert!(seen.contains("orders") && !seen.contains("payroll"), "alice sees only her topic:\n{seen}");
+    let (ok, out) = sluicectl_as(&boot, &alice, &["acl", "list"]);
+    assert!(!ok && out.contains("ClusterAuthorizationFailed"), "alice may not list ACLs:\n{out}");
+    // The PLAINTEXT listener's anonymous user has no grant: nothing to see.
+    let anonymous = sluicectl(&broker.bootstrap(), &["topic", "list"]);
+    assert!(!anonymous.contains("orders"), "{anonymous}");
+    let removed = run(&admin, &["acl", "remove", "--topic", "orders", "--principal", "User:alice"]);
+    assert!(removed.contains("Removed 2"), "{removed}");
+    let seen = run(&alice, &["topic", "list"]);
+    assert!(!seen.contains("orders"), "the grant is gone:\n{seen}");
+    let wrong = write(
+        dir.path(),
+        "wrong.properties",
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\nsasl.username=alice\nsasl.password=nope\n",
+    );
+    let (ok, out) = sluicectl_as(&boot, &wrong, &["acl", "list"]);
+    assert!(!ok && out.contains("SaslAuthenticationFailed"), "a wrong password:\n{out}");
+}

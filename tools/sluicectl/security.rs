@@ -249,6 +249,7 @@ pub fn acl(cli: &crate::Cli, cmd: &AclCmd) -> Result<(), String> {
             req.resource_name_filter = name.map(StrBytes::from_string);
             req.pattern_type_filter = if f.resource.prefixed { 4 } else { 1 };
             req.principal_filter = f.principal.clone().map(StrBytes::from_string);
+            req.host_filter = None;
             req.operation = 1;
             req.permission_type = 1;
             let resp: DescribeAclsResponse = call(cli, "acl list", ApiKey::DescribeAcls, 3, &req)?;
@@ -298,6 +299,7 @@ pub fn acl(cli: &crate::Cli, cmd: &AclCmd) -> Result<(), String> {
                 3
             };
             filter.principal_filter = f.principal.clone().map(StrBytes::from_string);
+            filter.host_filter = None;
             filter.operation = 1;
             filter.permission_type = 1;
             let mut req = DeleteAclsRequest::default();
