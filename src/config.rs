@@ -551,6 +551,10 @@ impl BrokerConfig {
                 }
                 // Read whole after the loop (security::acl::AuthorizerConfig).
                 "authorizer.class.name" | "super.users" | "allow.everyone.if.no.acl.found" => {}
+                // Read per listener by the SASL handler (security::listener_setting).
+                "connections.max.reauth.ms" => {
+                    parse_int::<i64>(k, v, 0, i64::MAX)?;
+                }
                 _ if set_dynamic_key(&mut cfg, k, v)? => {}
                 _ if ACCEPTED_NOOP_KEYS.contains(&k) => {}
                 // TLS and SASL settings, read per listener (security::listener_setting).

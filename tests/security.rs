@@ -461,3 +461,63 @@ fn sluicectl_manages_users_and_acls_over_sasl() {
     let (ok, out) = sluicectl_as(&boot, &wrong, &["acl", "list"]);
     assert!(!ok && out.contains("SaslAuthenticationFailed"), "a wrong password:\n{out}");
 }
+
+const STEADY_PRODUCER: &str = r#"
+import sys, time
+from confluent_kafka import Producer
+boot, seconds = sys.argv[1], float(sys.argv[2])
+errors, sent = [], 0
+p = Producer({"bootstrap.servers": boot, "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+              "sasl.username": "alice", "sasl.password": "alice-secret", "message.timeout.ms": 10000})
+t0 = time.time()
+while time.time() - t0 < seconds:
+    p.produce("sasl", b"x", on_delivery=lambda e, m: errors.append(e) if e else None)
+    sent += 1
+    p.poll(0.2)
+assert p.flush(15) == 0 and not errors, errors
+print("sent %d" % sent)
+"#;
+
+/// KIP-368: with `connections.max.reauth.ms` a SASL session ends; librdkafka
+/// re-authenticates on the same connection and keeps producing, and a client that does
+/// not is disconnected at its next request.
+#[test]
+fn sasl_sessions_end_and_clients_reauthenticate() {
+    use kafka_protocol::messages::{
+        ApiKey, MetadataRequest, MetadataResponse, SaslAuthenticateRequest, SaslAuthenticateResponse,
+        SaslHandshakeRequest, SaslHandshakeResponse,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let (plain, sasl) = (free_port(), free_port());
+    let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret";"#;
+    let overrides = vec![
+        ("listeners".to_string(), format!("PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl}")),
+        ("listener.name.sasl_plaintext.plain.sasl.jaas.config".to_string(), jaas.to_string()),
+        ("listener.name.sasl_plaintext.connections.max.reauth.ms".to_string(), "1500".to_string()),
+    ];
+    let mut broker = Broker::unstarted(plain, &overrides, 1);
+    broker.spawn();
+    broker.wait_ready();
+    create_topic(&broker.bootstrap(), "sasl", 1);
+    let boot = format!("127.0.0.1:{sasl}");
+    let out = python(STEADY_PRODUCER, &[&boot, "5"]);
+    assert!(out.contains("sent"), "{out}");
+    let log = broker.log_tail(300);
+    assert!(log.contains("SASL re-authentication succeeded"), "librdkafka re-authenticated:\n{log}");
+
+    // A client that ignores session_lifetime_ms.
+    let mut s = std::net::TcpStream::connect(&boot).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut hs = SaslHandshakeRequest::default();
+    hs.mechanism = StrBytes::from_static_str("PLAIN");
+    let r: SaslHandshakeResponse = call_on(&mut s, ApiKey::SaslHandshake, 1, &hs).unwrap();
+    assert_eq!(r.error_code, 0);
+    let mut auth = SaslAuthenticateRequest::default();
+    auth.auth_bytes = bytes::Bytes::from_static(b"\0alice\0alice-secret");
+    let r: SaslAuthenticateResponse = call_on(&mut s, ApiKey::SaslAuthenticate, 2, &auth).unwrap();
+    assert_eq!((r.error_code, r.session_lifetime_ms), (0, 1500));
+    let _: MetadataResponse = call_on(&mut s, ApiKey::Metadata, 4, &MetadataRequest::default()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1700));
+    let late: Result<MetadataResponse, String> = call_on(&mut s, ApiKey::Metadata, 4, &MetadataRequest::default());
+    assert!(late.is_err(), "a request after the session ended is not answered");
+}

@@ -50,6 +50,12 @@ pub struct ConnectionContext {
     quota_cache: RefCell<Option<QuotaCache>>,
     /// Quota throttling (KIP-219): nothing more is read from the connection before this.
     muted_until: Cell<Option<Instant>>,
+    /// When the SASL session ends (`connections.max.reauth.ms`, KIP-368): past it, only a
+    /// re-authentication is served.
+    pub session_expires: Cell<Option<Instant>>,
+    /// Whether the connection has authenticated with SASL at least once (a later
+    /// handshake is a re-authentication, which must keep the principal).
+    pub sasl_authenticated_once: Cell<bool>,
 }
 
 /// What `ConnectionContext::quota_cache` holds.
@@ -96,6 +102,8 @@ impl ConnectionContext {
             }),
             quota_cache: RefCell::new(None),
             muted_until: Cell::new(None),
+            session_expires: Cell::new(None),
+            sasl_authenticated_once: Cell::new(false),
         }
     }
 

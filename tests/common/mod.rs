@@ -1257,6 +1257,28 @@ where
     Req: kafka_protocol::protocol::Encodable,
     Resp: kafka_protocol::protocol::Decodable,
 {
+    use std::net::ToSocketAddrs;
+    let addr = bootstrap
+        .to_socket_addrs()
+        .map_err(|e| format!("address {bootstrap}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("address {bootstrap}: none"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(timeout)).unwrap();
+    call_on(&mut s, api, version, req)
+}
+
+/// One request on an open connection (with the stream's own read timeout).
+pub fn call_on<Req, Resp>(
+    s: &mut std::net::TcpStream,
+    api: kafka_protocol::messages::ApiKey,
+    version: i16,
+    req: &Req,
+) -> Result<Resp, String>
+where
+    Req: kafka_protocol::protocol::Encodable,
+    Resp: kafka_protocol::protocol::Decodable,
+{
     use kafka_protocol::messages::{RequestHeader, ResponseHeader};
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
     use std::io::{Read, Write};
@@ -1271,14 +1293,6 @@ where
     req.encode(&mut buf, version).unwrap();
     let size = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&size.to_be_bytes());
-    use std::net::ToSocketAddrs;
-    let addr = bootstrap
-        .to_socket_addrs()
-        .map_err(|e| format!("address {bootstrap}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("address {bootstrap}: none"))?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(timeout)).unwrap();
     s.write_all(&buf).map_err(|e| format!("send: {e}"))?;
     let mut size = [0u8; 4];
     s.read_exact(&mut size).map_err(|e| format!("no response: {e}"))?;

@@ -151,6 +151,14 @@ async fn handle_counted(ctx: &RequestContext, mut req: Request) -> Reply {
         tracing::info!(?api, peer = ?ctx.connection.peer, "closing connection: request before SASL authentication");
         return Reply::Close;
     }
+    // A SASL session past `connections.max.reauth.ms` serves nothing but a
+    // re-authentication (KIP-368), as Kafka closes such a connection.
+    if ctx.connection.session_expires.get().is_some_and(|t| t <= std::time::Instant::now())
+        && !matches!(api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+    {
+        tracing::info!(?api, peer = ?ctx.connection.peer, "closing connection: SASL session expired without re-authentication");
+        return Reply::Close;
+    }
     // Produce owns its body (see produce::handle); every other handler decodes from `req`.
     let body = if api == ApiKey::Produce { std::mem::take(&mut req.body) } else { Bytes::new() };
     // A bug in one handler must not take the shard down: answer it by closing the connection.

@@ -53,7 +53,8 @@ pub fn handshake(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let mut resp = SaslHandshakeResponse::default();
     resp.mechanisms = enabled.iter().map(|m| StrBytes::from_string(m.clone())).collect();
     let mut state = ctx.connection.sasl.borrow_mut();
-    if !matches!(*state, SaslState::Handshake) {
+    // Done: a re-authentication (KIP-368) starts with a new handshake.
+    if !matches!(*state, SaslState::Handshake | SaslState::Done) {
         resp.error_code = ResponseError::IllegalSaslState.code();
         return respond(req, &resp);
     }
@@ -108,10 +109,36 @@ pub fn authenticate(ctx: &RequestContext, req: &Request) -> HandlerResult {
     };
     match outcome {
         Ok((user, final_message)) => {
-            tracing::debug!(%user, peer = ?ctx.connection.peer, "SASL authentication succeeded");
+            let again = ctx.connection.sasl_authenticated_once.get();
+            if again && ctx.connection.principal().name != user {
+                // Kafka refuses a re-authentication as someone else.
+                tracing::info!(%user, peer = ?ctx.connection.peer, "SASL re-authentication as another principal; closing the connection");
+                resp.error_code = ResponseError::SaslAuthenticationFailed.code();
+                resp.error_message =
+                    Some(StrBytes::from_static_str("Cannot change principals during re-authentication"));
+                return close_after(respond(req, &resp));
+            }
+            if again {
+                tracing::info!(%user, peer = ?ctx.connection.peer, "SASL re-authentication succeeded");
+            } else {
+                tracing::debug!(%user, peer = ?ctx.connection.peer, "SASL authentication succeeded");
+            }
             ctx.connection.set_principal(KafkaPrincipal::user(user));
+            ctx.connection.sasl_authenticated_once.set(true);
             *ctx.connection.sasl.borrow_mut() = SaslState::Done;
             resp.auth_bytes = final_message;
+            // KIP-368: v1+ clients are told how long the session lasts and re-authenticate
+            // before it ends; older ones keep theirs (as in Kafka).
+            let lifetime = setting(ctx, "connections.max.reauth.ms").and_then(|v| v.trim().parse::<i64>().ok());
+            match lifetime.filter(|ms| *ms > 0 && req.version() >= 1) {
+                Some(ms) => {
+                    resp.session_lifetime_ms = ms;
+                    ctx.connection
+                        .session_expires
+                        .set(Some(std::time::Instant::now() + std::time::Duration::from_millis(ms as u64)));
+                }
+                None => ctx.connection.session_expires.set(None),
+            }
             respond(req, &resp)
         }
         Err(e) => {
