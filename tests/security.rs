@@ -521,3 +521,104 @@ fn sasl_sessions_end_and_clients_reauthenticate() {
     let late: Result<MetadataResponse, String> = call_on(&mut s, ApiKey::Metadata, 4, &MetadataRequest::default());
     assert!(late.is_err(), "a request after the session ended is not answered");
 }
+
+/// Hostile input on the security paths, each on its own connection while a well-behaved
+/// client keeps working: garbage SASL tokens, a SCRAM exchange abandoned halfway, and a
+/// TLS handshake that never finishes. Each is answered as Kafka answers it (an
+/// authentication failure, or a closed connection) and nothing else is affected.
+#[test]
+fn hostile_input_on_the_security_paths() {
+    use kafka_protocol::messages::{
+        ApiKey, MetadataRequest, MetadataResponse, SaslAuthenticateRequest, SaslAuthenticateResponse,
+        SaslHandshakeRequest, SaslHandshakeResponse,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let keystore = write(dir.path(), "broker.pem", &pki.keystore);
+    let (plain, sasl, ssl) = (free_port(), free_port(), free_port());
+    let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret";"#;
+    let overrides = vec![
+        (
+            "listeners".to_string(),
+            format!("PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl},SSL://127.0.0.1:{ssl}"),
+        ),
+        ("sasl.enabled.mechanisms".to_string(), "PLAIN,SCRAM-SHA-256".to_string()),
+        ("listener.name.sasl_plaintext.plain.sasl.jaas.config".to_string(), jaas.to_string()),
+        ("ssl.keystore.location".to_string(), keystore),
+    ];
+    let mut broker = Broker::unstarted(plain, &overrides, 1);
+    broker.spawn();
+    broker.wait_ready();
+    create_topic(&broker.bootstrap(), "sasl", 1);
+    let boot = format!("127.0.0.1:{sasl}");
+    let connect = |addr: &str| {
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        s
+    };
+    let handshake = |s: &mut std::net::TcpStream, mechanism: &'static str| {
+        let mut hs = SaslHandshakeRequest::default();
+        hs.mechanism = StrBytes::from_static_str(mechanism);
+        let r: SaslHandshakeResponse = call_on(s, ApiKey::SaslHandshake, 1, &hs).unwrap();
+        assert_eq!(r.error_code, 0, "{mechanism} is enabled");
+    };
+    let authenticate = |s: &mut std::net::TcpStream, token: &'static [u8]| {
+        let mut a = SaslAuthenticateRequest::default();
+        a.auth_bytes = bytes::Bytes::from_static(token);
+        call_on::<_, SaslAuthenticateResponse>(s, ApiKey::SaslAuthenticate, 2, &a)
+    };
+    let closed = |s: &mut std::net::TcpStream| {
+        let mut b = [0u8; 1];
+        matches!(s.read(&mut b), Ok(0) | Err(_))
+    };
+
+    // A TLS handshake that never ends: five bytes of a record header, then silence.
+    let mut stalled_tls = connect(&format!("127.0.0.1:{ssl}"));
+    stalled_tls.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap();
+    let stalled_at = std::time::Instant::now();
+
+    // Garbage where PLAIN and SCRAM tokens belong: SASL_AUTHENTICATION_FAILED, then closed.
+    for (mechanism, token) in [
+        ("PLAIN", &b"\xff\xfe garbage without separators"[..]),
+        ("PLAIN", &b""[..]),
+        ("SCRAM-SHA-256", &b"p=tls-unique,,n=alice,r=abc"[..]),
+        ("SCRAM-SHA-256", &b"\x00\x01\x02"[..]),
+    ] {
+        let mut s = connect(&boot);
+        handshake(&mut s, mechanism);
+        let mut a = SaslAuthenticateRequest::default();
+        a.auth_bytes = bytes::Bytes::copy_from_slice(token);
+        let r: SaslAuthenticateResponse = call_on(&mut s, ApiKey::SaslAuthenticate, 2, &a).unwrap();
+        assert_eq!(r.error_code, 58, "{mechanism} {token:?}: SASL_AUTHENTICATION_FAILED");
+        assert!(closed(&mut s), "{mechanism} {token:?}: the connection is closed");
+    }
+    // SaslAuthenticate without a handshake: ILLEGAL_SASL_STATE, closed.
+    let mut s = connect(&boot);
+    let r = authenticate(&mut s, b"\0alice\0alice-secret").unwrap();
+    assert_eq!(r.error_code, 34, "ILLEGAL_SASL_STATE");
+    assert!(closed(&mut s));
+    // A SCRAM exchange abandoned after the client-first message: a request then is refused
+    // by closing the connection; one that just goes away leaves nothing behind.
+    let mut s = connect(&boot);
+    handshake(&mut s, "SCRAM-SHA-256");
+    let r = authenticate(&mut s, b"n,,n=alice,r=0123456789").unwrap();
+    assert_eq!(r.error_code, 0, "a server-first message");
+    assert!(String::from_utf8_lossy(&r.auth_bytes).starts_with("r=0123456789"));
+    let after: Result<MetadataResponse, String> = call_on(&mut s, ApiKey::Metadata, 4, &MetadataRequest::default());
+    assert!(after.is_err(), "no Metadata in the middle of an exchange");
+    let mut gone = connect(&boot);
+    handshake(&mut gone, "SCRAM-SHA-256");
+    authenticate(&mut gone, b"n,,n=alice,r=abc").unwrap();
+    drop(gone);
+
+    // Meanwhile a well-behaved client works.
+    assert_eq!(python(SASL, &[&boot, "alice", "alice-secret"]).trim(), "delivered");
+    // The stalled TLS handshake is cut off (limits::TLS_HANDSHAKE_TIMEOUT, 10 s).
+    assert!(closed(&mut stalled_tls), "a TLS handshake that never ends is closed");
+    let waited = stalled_at.elapsed();
+    assert!(waited < std::time::Duration::from_secs(19), "closed after {waited:?}");
+    let log = broker.log_tail(300);
+    assert!(log.contains("TLS handshake") && log.contains("SASL authentication failed"), "{log}");
+}
