@@ -53,6 +53,9 @@ pub struct BrokerConfig {
     pub max_connections: u32,
     /// `max.connections.per.ip`.
     pub max_connections_per_ip: u32,
+    /// `max.connection.creation.rate`: new connections per second, broker-wide (unset: no
+    /// limit).
+    pub max_connection_creation_rate: Option<u32>,
     /// `queued.max.request.bytes`: request bytes read and not yet answered, broker-wide
     /// (split evenly across shards).
     pub queued_max_request_bytes: u64,
@@ -150,6 +153,7 @@ impl Default for BrokerConfig {
             socket_request_max_bytes: limits::FRAME_BYTES_MAX_DEFAULT,
             max_connections: i32::MAX as u32,
             max_connections_per_ip: i32::MAX as u32,
+            max_connection_creation_rate: None,
             queued_max_request_bytes: limits::QUEUED_REQUEST_BYTES_DEFAULT,
             log_message_timestamp_type: TimestampType::CreateTime,
             log_flush_interval_messages: u64::MAX,
@@ -488,6 +492,10 @@ impl BrokerConfig {
                 }
                 "max.connections" => cfg.max_connections = parse_int(k, v, 1, i32::MAX as u32)?,
                 "max.connections.per.ip" => cfg.max_connections_per_ip = parse_int(k, v, 1, i32::MAX as u32)?,
+                "max.connection.creation.rate" => {
+                    let rate: u32 = parse_int(k, v, 1, i32::MAX as u32)?;
+                    cfg.max_connection_creation_rate = (rate < i32::MAX as u32).then_some(rate);
+                }
                 "queued.max.request.bytes" => {
                     // Kafka's -1 (unbounded) is taken as the default bound: some bound always holds.
                     let n: i64 = parse_int(k, v, -1, 1 << 40)?;

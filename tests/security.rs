@@ -622,3 +622,30 @@ fn hostile_input_on_the_security_paths() {
     let log = broker.log_tail(300);
     assert!(log.contains("TLS handshake") && log.contains("SASL authentication failed"), "{log}");
 }
+
+/// KIP-612: `max.connection.creation.rate` holds back new connections broker-wide, and an
+/// ip over its `connection_creation_rate` quota has its new connections closed.
+#[test]
+fn connection_creation_rates() {
+    use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+    let port = free_port();
+    let mut broker = Broker::unstarted(port, &[("max.connection.creation.rate".to_string(), "5".to_string())], 1);
+    broker.spawn();
+    broker.wait_ready();
+    let boot = broker.bootstrap();
+    let connect_and_ask = |timeout_ms: u64| {
+        let timeout = std::time::Duration::from_millis(timeout_ms);
+        try_kafka_call::<_, ApiVersionsResponse>(&boot, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default(), timeout)
+            .is_ok()
+    };
+    // 15 connections at 5 a second (a second's worth at once): at least 2 s.
+    let started = std::time::Instant::now();
+    assert!((0..15).all(|_| connect_and_ask(10_000)), "every connection is served, later");
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_millis(1800), "15 connections at 5/s took only {took:?}");
+
+    sluicectl(&boot, &["quota", "set", "--ip", "127.0.0.1", "connection_creation_rate=1"]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let served = (0..8).filter(|_| connect_and_ask(1_500)).count();
+    assert!((1..=4).contains(&served), "{served} of 8 quick connections served at 1/s from one ip");
+}

@@ -1,15 +1,21 @@
 //! Connection admission: `max.connections` and `max.connections.per.ip`, counted across all
 //! shards (each shard accepts on its own SO_REUSEPORT socket, so the counts are shared).
 //! Touched once when a connection opens and once when it closes, never per request.
+//! Also the connection creation rates (KIP-612): `max.connection.creation.rate` for the
+//! broker and the `connection_creation_rate` quota per ip.
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::security::quota::{now_ms, Rate};
+
 #[derive(Default)]
 pub struct Admission {
     open: AtomicU32,
     per_ip: Mutex<HashMap<IpAddr, u32>>,
+    creation: Mutex<Rate>,
+    creation_per_ip: Mutex<HashMap<IpAddr, Rate>>,
 }
 
 /// Why a connection was refused.
@@ -39,6 +45,19 @@ pub struct Ticket {
 impl Admission {
     pub fn open_connections(&self) -> u32 {
         self.open.load(Ordering::Relaxed)
+    }
+
+    /// A new connection against `max.connection.creation.rate` (per second): how long to
+    /// wait before accepting more (Kafka's acceptor waits the same way).
+    pub fn creation_throttle(&self, rate: f64) -> u64 {
+        self.creation.lock().unwrap_or_else(|p| p.into_inner()).record_and_throttle(1.0, rate, now_ms())
+    }
+
+    /// A new connection from `ip` against its `connection_creation_rate` quota: how long
+    /// to hold it before closing it (0: serve it).
+    pub fn ip_creation_throttle(&self, ip: IpAddr, rate: f64) -> u64 {
+        let mut per_ip = self.creation_per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        per_ip.entry(ip).or_default().record_and_throttle(1.0, rate, now_ms())
     }
 
     pub fn admit(self: &Arc<Self>, ip: IpAddr, max: u32, max_per_ip: u32) -> Result<Ticket, Refusal> {

@@ -80,6 +80,35 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, listener_name: Rc<st
                         continue;
                     }
                 };
+                // KIP-612: the broker's connection creation rate holds back further accepts;
+                // an ip over its connection_creation_rate quota is held, then closed.
+                if let Some(rate) = shard.config.max_connection_creation_rate {
+                    let wait = shard.lifecycle.admission.creation_throttle(rate as f64);
+                    if wait > 0 {
+                        glommio::timer::sleep(std::time::Duration::from_millis(wait)).await;
+                    }
+                }
+                let ip_rate = {
+                    let image = shard.image_ref();
+                    (!image.quotas.is_empty()).then(|| image.quotas.ip_rate(&ip.to_string())).flatten()
+                };
+                if let Some(rate) = ip_rate {
+                    let hold = shard.lifecycle.admission.ip_creation_throttle(ip, rate);
+                    if hold > 0 {
+                        shard.metrics.connections_refused.add(1);
+                        drop(ticket);
+                        glommio::spawn_local_into(
+                            async move {
+                                glommio::timer::sleep(std::time::Duration::from_millis(hold)).await;
+                                drop(stream);
+                            },
+                            shard.background_tq,
+                        )
+                        .expect("background queue exists")
+                        .detach();
+                        continue;
+                    }
+                }
                 let shard2 = shard.clone();
                 let open2 = open.clone();
                 let drained2 = drained.clone();
