@@ -649,3 +649,42 @@ fn connection_creation_rates() {
     let served = (0..8).filter(|_| connect_and_ask(1_500)).count();
     assert!((1..=4).contains(&served), "{served} of 8 quick connections served at 1/s from one ip");
 }
+
+/// `ssl.principal.mapping.rules`: the client certificate `CN=alice` becomes `User:alice`,
+/// whom an ACL lets produce and consume; a certificate no rule maps is refused.
+#[test]
+fn certificate_principals_are_mapped_and_authorized() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let ca = write(dir.path(), "ca.pem", &pki.ca);
+    let keystore = write(dir.path(), "broker.pem", &pki.keystore);
+    let cert = write(dir.path(), "alice.pem", &pki.client_cert);
+    let key = write(dir.path(), "alice.key", &pki.client_key);
+    let common = [
+        ("ssl.keystore.location", keystore.as_str()),
+        ("ssl.truststore.location", ca.as_str()),
+        ("ssl.client.auth", "required"),
+        ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
+        ("super.users", "User:ANONYMOUS"),
+    ];
+    let ssl = free_port();
+    let mut overrides = common.to_vec();
+    overrides.push(("ssl.principal.mapping.rules", "RULE:^CN=([a-z]+)$/$1/L,RULE:^O=x$/x/"));
+    let broker = start(ssl, &overrides);
+    let admin = broker.bootstrap();
+    create_topic(&admin, "tls", 1);
+    sluicectl(&admin, &["acl", "add", "--principal", "User:alice", "--operation", "write,read", "--topic", "tls"]);
+    sluicectl(&admin, &["acl", "add", "--principal", "User:alice", "--operation", "read", "--group", "tls"]);
+    let boot = format!("127.0.0.1:{ssl}");
+    assert_eq!(python(CLIENTS, &[&boot, &ca, &cert, &key, "no"]).trim(), "ok", "User:alice may");
+    drop(broker);
+
+    let ssl = free_port();
+    let mut overrides = common.to_vec();
+    overrides.push(("ssl.principal.mapping.rules", "RULE:^CN=bob$/bob/"));
+    let broker = start(ssl, &overrides);
+    create_topic(&broker.bootstrap(), "tls", 1);
+    let boot = format!("127.0.0.1:{ssl}");
+    assert_eq!(python(REFUSED, &[&boot, &ca, &cert, &key]).trim(), "refused", "no rule maps CN=alice");
+    assert!(broker.log_tail(200).contains("no ssl.principal.mapping.rules rule applies"));
+}

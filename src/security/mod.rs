@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod operations;
 pub mod principal;
+pub mod principal_mapping;
 pub mod quota;
 pub mod sasl;
 pub mod tls;

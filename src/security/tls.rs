@@ -71,6 +71,7 @@ impl Settings<'_> {
 /// The server side of TLS on `listener` (a listener whose protocol is SSL or SASL_SSL).
 pub fn server_config(keys: &BTreeMap<String, String>, listener: &str) -> Result<Arc<ServerConfig>, TlsConfigError> {
     let s = Settings { keys, listener };
+    principal_mapper(keys, listener)?;
     s.store_type("ssl.keystore.type")?;
     s.store_type("ssl.truststore.type")?;
     if let Some((k, _)) = s.get("ssl.key.password") {
@@ -145,6 +146,17 @@ fn certs(key: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsConfi
 
 fn private_key(key: &str, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|e| err(key, format!("no usable PEM private key: {e}")))
+}
+
+/// The listener's `ssl.principal.mapping.rules` (DEFAULT when unset).
+pub fn principal_mapper(
+    keys: &BTreeMap<String, String>,
+    listener: &str,
+) -> Result<super::principal_mapping::PrincipalMapper, TlsConfigError> {
+    match super::listener_setting(keys, listener, "ssl.principal.mapping.rules") {
+        None => Ok(Default::default()),
+        Some((k, v)) => super::principal_mapping::PrincipalMapper::parse(v).map_err(|e| err(&k, e)),
+    }
 }
 
 /// The principal name of a client certificate, as Kafka's default principal builder gives

@@ -14,6 +14,7 @@ use std::rc::Rc;
 use futures_lite::FutureExt;
 use glommio::net::TcpListener;
 
+use crate::security::principal_mapping::PrincipalMapper;
 use crate::shard::Shard;
 
 /// Binds a shard's listener: SO_REUSEPORT so every shard accepts on the same port, and
@@ -43,14 +44,18 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, listener_name: Rc<st
     ));
     let mut last_refusal_logged: Option<std::time::Instant> = None;
     // The listener's TLS settings were checked when the configuration was read.
-    let tls: Option<futures_rustls::TlsAcceptor> = match shard.config.security_protocol(&listener_name) {
-        "SSL" | "SASL_SSL" => {
-            let config = crate::security::tls::server_config(&shard.config.explicit_keys, &listener_name)
-                .expect("TLS settings checked at start");
-            Some(config.into())
-        }
-        _ => None,
-    };
+    let tls: Option<(futures_rustls::TlsAcceptor, Rc<PrincipalMapper>)> =
+        match shard.config.security_protocol(&listener_name) {
+            "SSL" | "SASL_SSL" => {
+                let keys = &shard.config.explicit_keys;
+                let config =
+                    crate::security::tls::server_config(keys, &listener_name).expect("TLS settings checked at start");
+                let mapper = crate::security::tls::principal_mapper(keys, &listener_name)
+                    .expect("mapping rules checked at start");
+                Some((config.into(), Rc::new(mapper)))
+            }
+            _ => None,
+        };
     loop {
         let accepted = async { Some(listener.accept().await) };
         let stop = async {
@@ -121,7 +126,8 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, listener_name: Rc<st
                 glommio::spawn_local_into(
                     async move {
                         let metrics = shard2.metrics.clone();
-                        if let Some((stream, principal)) = secure(stream, tls.as_ref(), peer).await {
+                        let tls = tls.as_ref().map(|(acceptor, mapper)| (acceptor, &**mapper));
+                        if let Some((stream, principal)) = secure(stream, tls, peer).await {
                             let protocol = match shard2.config.security_protocol(&listener_name) {
                                 "SSL" => context::SecurityProtocol::Ssl,
                                 "SASL_SSL" => context::SecurityProtocol::SaslSsl,
@@ -167,10 +173,10 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, listener_name: Rc<st
 /// `None`: the handshake failed or took too long, and the connection is closed.
 async fn secure(
     tcp: glommio::net::TcpStream,
-    tls: Option<&futures_rustls::TlsAcceptor>,
+    tls: Option<(&futures_rustls::TlsAcceptor, &PrincipalMapper)>,
     peer: std::net::SocketAddr,
 ) -> Option<(stream::ConnStream, Option<crate::security::principal::KafkaPrincipal>)> {
-    let Some(acceptor) = tls else { return Some((stream::ConnStream::Plain(tcp), None)) };
+    let Some((acceptor, mapper)) = tls else { return Some((stream::ConnStream::Plain(tcp), None)) };
     let handshake = async { Some(acceptor.accept(tcp).await) };
     let timer = async {
         glommio::timer::sleep(crate::limits::TLS_HANDSHAKE_TIMEOUT).await;
@@ -178,13 +184,22 @@ async fn secure(
     };
     match handshake.or(timer).await {
         Some(Ok(s)) => {
-            let principal = s
+            let dn = s
                 .get_ref()
                 .1
                 .peer_certificates()
                 .and_then(|certs| certs.first())
-                .and_then(|cert| crate::security::tls::certificate_principal(cert))
-                .map(crate::security::principal::KafkaPrincipal::user);
+                .and_then(|cert| crate::security::tls::certificate_principal(cert));
+            let principal = match dn {
+                None => None,
+                Some(dn) => match mapper.map(&dn) {
+                    Some(name) => Some(crate::security::principal::KafkaPrincipal::user(name)),
+                    None => {
+                        tracing::info!(%peer, %dn, "no ssl.principal.mapping.rules rule applies to the client certificate; connection closed");
+                        return None;
+                    }
+                },
+            };
             Some((stream::ConnStream::Tls(Box::new(s)), principal))
         }
         Some(Err(e)) => {
