@@ -693,6 +693,20 @@ impl BrokerConfig {
                 &format!("not one of this broker's client listeners ({names})"),
             ));
         }
+        // The inter-broker listener's client side (replica fetchers): its TLS trust and
+        // SASL credentials must be usable before the broker starts.
+        if self.process_roles.broker && self.is_cluster() {
+            let ib = self.inter_broker_listener().name.clone();
+            let protocol = self.security_protocol(&ib).to_string();
+            if protocol == "SSL" || protocol == "SASL_SSL" {
+                crate::security::tls::client_config(&self.explicit_keys, &ib)
+                    .map_err(|e| invalid(&e.key, "", &format!("inter-broker listener {ib}: {}", e.reason)))?;
+            }
+            if protocol.starts_with("SASL_") {
+                crate::security::outbound::sasl_identity(self, &ib)
+                    .map_err(|e| invalid("inter.broker.listener.name", &ib, &e))?;
+            }
+        }
         if self.process_roles.controller && self.is_cluster() && self.controller_listener().is_none() {
             return Err(invalid(
                 "listeners",

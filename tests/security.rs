@@ -688,3 +688,46 @@ fn certificate_principals_are_mapped_and_authorized() {
     assert_eq!(python(REFUSED, &[&boot, &ca, &cert, &key]).trim(), "refused", "no rule maps CN=alice");
     assert!(broker.log_tail(200).contains("no ssl.principal.mapping.rules rule applies"));
 }
+
+/// Replication over SASL_SSL: three nodes whose inter-broker listener is SASL_SSL with
+/// PLAIN, ACLs on and only the brokers' own user (and the test's PLAINTEXT operator) super.
+/// Followers connect with TLS, authenticate and fetch: every replica joins the ISR.
+#[test]
+fn replication_over_sasl_ssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let ca = write(dir.path(), "ca.pem", &pki.ca);
+    let keystore = write(dir.path(), "broker.pem", &pki.keystore);
+    let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="broker-secret" user_broker="broker-secret";"#;
+    let extra = [
+        ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,INTERNAL:SASL_SSL"),
+        ("listener.name.internal.ssl.keystore.location", keystore.as_str()),
+        ("listener.name.internal.ssl.truststore.location", ca.as_str()),
+        ("listener.name.internal.sasl.enabled.mechanisms", "PLAIN"),
+        ("listener.name.internal.plain.sasl.jaas.config", jaas),
+        ("sasl.mechanism.inter.broker.protocol", "PLAIN"),
+        ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
+        ("super.users", "User:broker;User:ANONYMOUS"),
+    ];
+    let (_, nodes) = {
+        let (id, _, nodes) = start_cluster_prepared(3, false, &extra, &mut |_, node| {
+            let listeners = node.set_override("listeners", "").expect("listeners set");
+            node.set_override("listeners", &format!("{listeners},INTERNAL://127.0.0.1:{}", free_port()));
+            // Set after `sluice format` (which checks the listeners it was given).
+            node.set_override("inter.broker.listener.name", "INTERNAL");
+        });
+        (id, nodes)
+    };
+    let boot = nodes[0].bootstrap();
+    sluicectl(&boot, &["topic", "create", "replicated", "--partitions", "3", "--replication-factor", "3"]);
+    let isr_full = || {
+        let md = metadata(&boot, Some("replicated"));
+        let t = md.topic("replicated")?;
+        (t.partitions.len() == 3 && t.partitions.iter().all(|p| p.3.len() == 3)).then_some(())
+    };
+    wait_until(std::time::Duration::from_secs(60), "every replica in sync over SASL_SSL", isr_full);
+    for n in &nodes {
+        let log = n.log_tail(400);
+        assert!(log.contains("replica fetcher connected") && log.contains("listener=INTERNAL"), "{log}");
+    }
+}

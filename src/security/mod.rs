@@ -2,6 +2,7 @@
 //! this module (through `RequestContext::authorized`), never decide themselves (DESIGN §9).
 pub mod acl;
 pub mod operations;
+pub mod outbound;
 pub mod principal;
 pub mod principal_mapping;
 pub mod quota;

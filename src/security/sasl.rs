@@ -300,10 +300,66 @@ impl ScramServer {
     }
 }
 
-/// The client side of a SCRAM exchange (for `sluicectl --command-config` and tests):
-/// `send` carries one SaslAuthenticate token to the broker and returns its answer. Checks
-/// the server's signature at the end, so a broker that does not know the password is
-/// refused too.
+/// The client side of a SCRAM exchange, in steps (for brokers replicating over SASL,
+/// `sluicectl --command-config` and tests).
+pub struct ScramClient {
+    mechanism: ScramMechanism,
+    password: String,
+    client_nonce: String,
+    bare: String,
+    /// The signature the server must send back, once the proof is made.
+    expected: Option<Vec<u8>>,
+}
+
+impl ScramClient {
+    pub fn new(mechanism: ScramMechanism, user: &str, password: &str, client_nonce: &str) -> ScramClient {
+        let name = user.replace('=', "=3D").replace(',', "=2C");
+        ScramClient {
+            mechanism,
+            password: password.to_string(),
+            client_nonce: client_nonce.to_string(),
+            bare: format!("n={name},r={client_nonce}"),
+            expected: None,
+        }
+    }
+
+    pub fn client_first(&self) -> Vec<u8> {
+        format!("n,,{}", self.bare).into_bytes()
+    }
+
+    /// The client-final message for the server-first one.
+    pub fn client_final(&mut self, server_first: &[u8]) -> Result<Vec<u8>, String> {
+        let m = self.mechanism;
+        let server_first = std::str::from_utf8(server_first).map_err(|_| "server-first is not UTF-8")?;
+        let attrs = attributes(server_first);
+        let nonce = attr(&attrs, 'r')
+            .filter(|r| r.starts_with(&self.client_nonce))
+            .ok_or("server nonce does not extend ours")?;
+        let salt = B64.decode(attr(&attrs, 's').ok_or("no salt")?).map_err(|_| "salt is not base64")?;
+        let iterations: u32 = attr(&attrs, 'i').and_then(|i| i.parse().ok()).ok_or("no iteration count")?;
+        let salted = m.salted_password(&self.password, &salt, iterations);
+        let client_key = m.mac(&salted, b"Client Key");
+        let stored_key = digest::digest(m.digest(), &client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{server_first},{without_proof}", self.bare);
+        let signature = m.mac(stored_key.as_ref(), auth_message.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(k, s)| k ^ s).collect();
+        self.expected = Some(m.mac(&m.mac(&salted, b"Server Key"), auth_message.as_bytes()));
+        Ok(format!("{without_proof},p={}", B64.encode(proof)).into_bytes())
+    }
+
+    /// Checks the server-final message: a broker that does not know the password cannot
+    /// sign it.
+    pub fn verify(&self, server_final: &[u8]) -> Result<(), String> {
+        let expected = self.expected.as_ref().ok_or("no proof sent yet")?;
+        match std::str::from_utf8(server_final).ok().and_then(|f| f.strip_prefix("v=")) {
+            Some(v) if B64.decode(v).is_ok_and(|v| constant_time_eq(&v, expected)) => Ok(()),
+            _ => Err("the broker's SCRAM signature does not match".into()),
+        }
+    }
+}
+
+/// A whole SCRAM exchange over `send` (one SaslAuthenticate token out, the answer back).
 pub fn scram_client(
     mechanism: ScramMechanism,
     user: &str,
@@ -311,27 +367,10 @@ pub fn scram_client(
     client_nonce: &str,
     send: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
 ) -> Result<(), String> {
-    let name = user.replace('=', "=3D").replace(',', "=2C");
-    let bare = format!("n={name},r={client_nonce}");
-    let server_first = String::from_utf8(send(format!("n,,{bare}").as_bytes())?)
-        .map_err(|_| "server-first is not UTF-8".to_string())?;
-    let attrs = attributes(&server_first);
-    let nonce = attr(&attrs, 'r').filter(|r| r.starts_with(client_nonce)).ok_or("server nonce does not extend ours")?;
-    let salt = B64.decode(attr(&attrs, 's').ok_or("no salt")?).map_err(|_| "salt is not base64")?;
-    let iterations: u32 = attr(&attrs, 'i').and_then(|i| i.parse().ok()).ok_or("no iteration count")?;
-    let salted = mechanism.salted_password(password, &salt, iterations);
-    let client_key = mechanism.mac(&salted, b"Client Key");
-    let stored_key = digest::digest(mechanism.digest(), &client_key);
-    let without_proof = format!("c=biws,r={nonce}");
-    let auth_message = format!("{bare},{server_first},{without_proof}");
-    let signature = mechanism.mac(stored_key.as_ref(), auth_message.as_bytes());
-    let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(k, s)| k ^ s).collect();
-    let server_final = send(format!("{without_proof},p={}", B64.encode(proof)).as_bytes())?;
-    let expected = mechanism.mac(&mechanism.mac(&salted, b"Server Key"), auth_message.as_bytes());
-    match std::str::from_utf8(&server_final).ok().and_then(|f| f.strip_prefix("v=")) {
-        Some(v) if B64.decode(v).is_ok_and(|v| constant_time_eq(&v, &expected)) => Ok(()),
-        _ => Err("the broker's SCRAM signature does not match".into()),
-    }
+    let mut c = ScramClient::new(mechanism, user, password, client_nonce);
+    let server_first = send(&c.client_first())?;
+    let client_final = c.client_final(&server_first)?;
+    c.verify(&send(&client_final)?)
 }
 
 #[cfg(test)]

@@ -134,6 +134,48 @@ pub fn server_config(keys: &BTreeMap<String, String>, listener: &str) -> Result<
     Ok(Arc::new(config))
 }
 
+/// The client side of TLS towards another broker's `listener` (the inter-broker listener
+/// when its protocol is SSL or SASL_SSL), from this broker's settings for that listener:
+/// the truststore verifies the other broker, and the keystore is presented in case it asks
+/// for a client certificate (as Kafka brokers do).
+pub fn client_config(
+    keys: &BTreeMap<String, String>,
+    listener: &str,
+) -> Result<Arc<rustls::ClientConfig>, TlsConfigError> {
+    let s = Settings { keys, listener };
+    let (tk, pem) = s.pem("ssl.truststore.certificates", "ssl.truststore.location")?.ok_or_else(|| {
+        err(
+            "ssl.truststore.location",
+            format!("listener {listener} carries replication: it needs a truststore to verify the other brokers"),
+        )
+    })?;
+    let mut roots = RootCertStore::empty();
+    for c in certs(&tk, &pem)? {
+        roots.add(c).map_err(|e| err(&tk, format!("not a CA certificate: {e}")))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(&tk, e.to_string()))?
+        .with_root_certificates(roots);
+    let keystore = match (s.get("ssl.keystore.certificate.chain"), s.get("ssl.keystore.key")) {
+        (Some((ck, chain)), Some((kk, key))) => {
+            Some((certs(&ck, chain.as_bytes())?, private_key(&kk, key.as_bytes())?))
+        }
+        _ => match s.pem("ssl.keystore.certificate.chain", "ssl.keystore.location")? {
+            Some((k, pem)) => Some((certs(&k, &pem)?, private_key(&k, &pem)?)),
+            None => None,
+        },
+    };
+    let config = match keystore {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| err("ssl.keystore.location", format!("the key does not fit the certificate: {e}")))?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
 fn certs(key: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
     let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<_, _>>()

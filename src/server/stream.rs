@@ -12,6 +12,8 @@ pub enum ConnStream {
     Plain(TcpStream),
     /// SSL and SASL_SSL listeners (boxed: the TLS state is large).
     Tls(Box<futures_rustls::server::TlsStream<TcpStream>>),
+    /// This broker's own connection to another broker's SSL or SASL_SSL listener.
+    TlsClient(Box<futures_rustls::client::TlsStream<TcpStream>>),
 }
 
 impl ConnStream {
@@ -19,6 +21,7 @@ impl ConnStream {
         match self {
             ConnStream::Plain(s) => s.peer_addr().ok(),
             ConnStream::Tls(s) => s.get_ref().0.peer_addr().ok(),
+            ConnStream::TlsClient(s) => s.get_ref().0.peer_addr().ok(),
         }
     }
 
@@ -30,6 +33,9 @@ impl ConnStream {
             ConnStream::Tls(s) => {
                 let _ = s.get_ref().0.set_nodelay(on);
             }
+            ConnStream::TlsClient(s) => {
+                let _ = s.get_ref().0.set_nodelay(on);
+            }
         }
     }
 }
@@ -39,6 +45,7 @@ impl AsyncRead for ConnStream {
         match self.get_mut() {
             ConnStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             ConnStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            ConnStream::TlsClient(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -48,18 +55,21 @@ impl AsyncWrite for ConnStream {
         match self.get_mut() {
             ConnStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             ConnStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            ConnStream::TlsClient(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ConnStream::Plain(s) => Pin::new(s).poll_flush(cx),
             ConnStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            ConnStream::TlsClient(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ConnStream::Plain(s) => Pin::new(s).poll_close(cx),
             ConnStream::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+            ConnStream::TlsClient(s) => Pin::new(s.as_mut()).poll_close(cx),
         }
     }
 }

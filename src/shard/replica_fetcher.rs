@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
-use glommio::net::TcpStream;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, FetchResponse, RequestHeader, ResponseHeader, TopicName,
@@ -22,6 +21,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::Shard;
 use crate::model::{LeaderEpoch, NodeId, Offset, TopicPartition};
+use crate::server::stream::ConnStream;
 use crate::storage::AppendError;
 use crate::sync::LocalNotify;
 
@@ -108,7 +108,7 @@ struct Asked {
 }
 
 async fn run(shard: Weak<Shard>, f: Rc<Fetcher>) {
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<ConnStream> = None;
     let mut correlation = 0i32;
     loop {
         let Some(shard) = shard.upgrade() else { return };
@@ -212,7 +212,7 @@ fn build_request(shard: &Shard, partitions: &[(TopicPartition, LeaderEpoch)]) ->
     (req, asked)
 }
 
-async fn connect(shard: &Shard, leader: NodeId) -> Option<TcpStream> {
+async fn connect(shard: &Shard, leader: NodeId) -> Option<ConnStream> {
     let image = shard.image();
     let Some(b) = image.brokers.get(&leader.0) else {
         tracing::debug!(leader = leader.0, "leader not registered; cannot fetch from it yet");
@@ -226,14 +226,10 @@ async fn connect(shard: &Shard, leader: NodeId) -> Option<TcpStream> {
         return None;
     };
     let addr = format!("{host}:{port}");
-    let attempt = async { TcpStream::connect(addr.as_str()).await.map_err(|e| e.to_string()) }.or(async {
-        glommio::timer::sleep(CONNECT_TIMEOUT).await;
-        Err("connect timed out".to_string())
-    });
-    match attempt.await {
+    // TLS and SASL as the inter-broker listener's protocol says (security::outbound).
+    match crate::security::outbound::connect(&shard.config, listener, host, port, CONNECT_TIMEOUT).await {
         Ok(s) => {
-            let _ = s.set_nodelay(true);
-            tracing::info!(leader = leader.0, %addr, "replica fetcher connected");
+            tracing::info!(leader = leader.0, %addr, %listener, "replica fetcher connected");
             Some(s)
         }
         Err(e) => {
@@ -245,7 +241,7 @@ async fn connect(shard: &Shard, leader: NodeId) -> Option<TcpStream> {
 
 /// Sends one Fetch request and reads its answer.
 async fn exchange(
-    stream: &mut TcpStream,
+    stream: &mut ConnStream,
     shard: &Shard,
     correlation: i32,
     req: &FetchRequest,

@@ -145,6 +145,18 @@ impl Broker {
         self.cgroup = Some(std::ffi::CString::new(procs.as_os_str().as_bytes()).expect("a path without NUL"));
     }
 
+    /// Sets (or replaces) one of the broker's overrides before it starts; the previous
+    /// value, if any.
+    pub fn set_override(&mut self, key: &str, value: &str) -> Option<String> {
+        match self.overrides.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => Some(std::mem::replace(v, value.to_string())),
+            None => {
+                self.overrides.push((key.to_string(), value.to_string()));
+                None
+            }
+        }
+    }
+
     /// `sluice format --cluster-id ID` on this broker's data directory, with its overrides.
     pub fn format(&mut self, cluster_id: &str) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
