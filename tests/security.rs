@@ -731,3 +731,57 @@ fn replication_over_sasl_ssl() {
         assert!(log.contains("replica fetcher connected") && log.contains("listener=INTERNAL"), "{log}");
     }
 }
+
+/// The Java client (kafka-clients 4.4): SCRAM users and ACLs made with the Admin API, then
+/// used over SASL_SSL (tests/clients/java, SecurityScenarios).
+#[test]
+fn java_client_over_sasl_ssl() {
+    use common::external::{maven_build, run_bounded};
+    maven_build(
+        "java",
+        &["target/sluice-java-clients.jar", "target/lib/kafka-clients-4.4.0.jar"],
+        "run `bash scripts/install-test-deps.sh`",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let ca = write(dir.path(), "ca.pem", &pki.ca);
+    let keystore = write(dir.path(), "broker.pem", &pki.keystore);
+    let (plain, secure) = (free_port(), free_port());
+    let overrides: Vec<(String, String)> = [
+        ("listeners", format!("PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{secure}")),
+        ("ssl.keystore.location", keystore),
+        ("sasl.enabled.mechanisms", "SCRAM-SHA-512".to_string()),
+        ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string()),
+        ("super.users", "User:ANONYMOUS".to_string()),
+        ("group.initial.rebalance.delay.ms", "0".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut broker = Broker::unstarted(plain, &overrides, 1);
+    broker.spawn();
+    broker.wait_ready();
+    let mut java = Command::new("java");
+    java.current_dir(common::external::repo_root().join("tests/clients/java")).args([
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-Xmx512m",
+        "-cp",
+        "target/sluice-java-clients.jar:target/lib/*",
+        "ClientTests",
+        "--bootstrap",
+        &broker.bootstrap(),
+        "--secure-bootstrap",
+        &format!("127.0.0.1:{secure}"),
+        "--ca",
+        &ca,
+        "--broker",
+        "sluice",
+        "--scenarios",
+        "security_scram_acls",
+    ]);
+    let out = run_bounded(java, std::time::Duration::from_secs(150));
+    println!("---- stdout ----\n{}\n---- stderr ----\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("PASS security_scram_acls"), "the Java scenario failed (see above)");
+}

@@ -35,6 +35,7 @@ public final class ClientTests {
         ConsumerScenarios.register(SCENARIOS);
         GroupScenarios.register(SCENARIOS);
         AdminScenarios.register(SCENARIOS);
+        SecurityScenarios.register(SCENARIOS);
     }
 
     public static void main(String[] args) {
@@ -42,6 +43,8 @@ public final class ClientTests {
         String broker = null;
         List<String> names = new ArrayList<>();
         long timeoutS = 60;
+        String secureBootstrap = null;
+        String caPath = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             String v = i + 1 < args.length ? args[i + 1] : null;
@@ -49,6 +52,8 @@ public final class ClientTests {
                 case "--bootstrap": bootstrap = v; i++; break;
                 case "--broker": broker = v; i++; break;
                 case "--timeout-s": timeoutS = Long.parseLong(v); i++; break;
+                case "--secure-bootstrap": secureBootstrap = v; i++; break;
+                case "--ca": caPath = v; i++; break;
                 case "--scenarios":
                     for (String s : v.split(",")) {
                         if (!s.isBlank()) names.add(s.trim());
@@ -70,6 +75,8 @@ public final class ClientTests {
         }
 
         Env env = new Env(bootstrap, broker.equals("kafka"));
+        env.secureBootstrap = secureBootstrap;
+        env.caPath = caPath;
         int failed = 0;
         for (String name : names) {
             String verdict = runOne(name, SCENARIOS.get(name), env, timeoutS);

@@ -31,6 +31,10 @@ final class Env {
     /** True against Apache Kafka (the reference), false against Sluice. */
     final boolean kafka;
 
+    /** A SASL_SSL listener (PLAIN and SCRAM-SHA-512) and its CA's PEM file, for the security scenarios; else null. */
+    String secureBootstrap;
+    String caPath;
+
     Env(String bootstrap, boolean kafka) {
         this.bootstrap = bootstrap;
         this.kafka = kafka;
