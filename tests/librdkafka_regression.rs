@@ -4,11 +4,11 @@
 //!
 //! Three lists: produce/consume/offsets/metadata; consumer groups and committed offsets;
 //! idempotence and CreatePartitions (0011 includes INVALID_RECORD for keyless records on a
-//! compacted topic). 0081 (admin) does not run as a whole, for its ACL and SCRAM parts,
-//! which Sluice does not have yet; its other sub-tests run one by one (librdkafka's
-//! `SUBTESTS`) in `librdkafka_admin_subtests`. 0102 (static membership) runs against
+//! compacted topic). 0081 (admin) runs sub-test by sub-test (librdkafka's `SUBTESTS`):
+//! `librdkafka_admin_subtests`, and its ACL and SCRAM parts against a broker with ACLs on
+//! in `librdkafka_acl_and_scram_subtests`. 0102 (static membership) runs against
 //! Kafka's default `group.initial.rebalance.delay.ms`. Not in them yet, and why:
-//! transactions (0098, 0103); the rest of 0081 (ACLs, SCRAM); tests that need Kafka's Java tools
+//! transactions (0098, 0103); tests that need Kafka's Java tools
 //! (0016, 0052, 0077); 0118 (timing-dependent: it expects a commit made from a revoke
 //! callback during close to be refused locally by librdkafka; it passes or fails here
 //! depending on when the revoke runs).
@@ -127,6 +127,31 @@ fn librdkafka_admin_subtests() {
             &[("SUBTESTS", subtests), ("LIBRDKAFKA_TEST_TIMEOUT", "120")],
             &format!("0081 sub-tests {subtests}"),
             Duration::from_secs(40 * 60),
+        );
+    }
+}
+
+/// librdkafka's 0081 ACL and SCRAM sub-tests (CreateAcls, DescribeAcls, DeleteAcls at both
+/// request versions; UserScramCredentials) against a broker with ACLs on, where the
+/// runner's PLAINTEXT connection is a super user.
+#[test]
+fn librdkafka_acl_and_scram_subtests() {
+    let _one = one_at_a_time();
+    let broker = common::Broker::start_with(
+        &[
+            ("num.partitions", "4"),
+            ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
+            ("super.users", "User:ANONYMOUS"),
+        ],
+        2,
+    );
+    for subtests in ["CreateAcls", "DescribeAcls", "DeleteAcls", "UserScramCredentials"] {
+        run_script(
+            &broker,
+            &["0081"],
+            &[("SUBTESTS", subtests), ("LIBRDKAFKA_TEST_TIMEOUT", "120")],
+            &format!("0081 sub-tests {subtests}"),
+            Duration::from_secs(20 * 60),
         );
     }
 }
