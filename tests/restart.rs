@@ -207,8 +207,19 @@ fn start_waits_for_a_port_still_held_by_a_dying_broker() {
     let _ = child.kill();
     let _ = child.wait();
 
-    // Held for good: the broker exits with an error naming the port, after its wait.
-    let _held = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    // Held for good: the broker exits with an error naming the port, after its wait. (The
+    // killed broker's side of the probe connection may hold the port a moment longer.)
+    let bind_deadline = Instant::now() + Duration::from_secs(10);
+    let _held = loop {
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(l) => break l,
+            Err(e) if Instant::now() < bind_deadline => {
+                eprintln!("port {port} not free yet ({e}); retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("port {port} still taken after the broker was killed: {e}"),
+        }
+    };
     let started = Instant::now();
     let child = spawn(free_port());
     let out = child.wait_with_output().unwrap();

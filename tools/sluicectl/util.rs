@@ -30,6 +30,12 @@ pub fn base_config(cli: &crate::Cli) -> ClientConfig {
         .set("reconnect.backoff.ms", "100")
         .set("reconnect.backoff.max.ms", "1000")
         .set("topic.metadata.refresh.interval.ms", "5000");
+    apply_security(&mut c);
+    c
+}
+
+/// The security settings of `--command-config`, in librdkafka's names.
+pub fn apply_security(c: &mut ClientConfig) {
     let config = command_config();
     for key in [
         "security.protocol",
@@ -50,7 +56,6 @@ pub fn base_config(cli: &crate::Cli) -> ClientConfig {
     if let Some((user, password)) = sasl_credentials() {
         c.set("sasl.username", user).set("sasl.password", password);
     }
-    c
 }
 
 static COMMAND_CONFIG: std::sync::OnceLock<std::collections::BTreeMap<String, String>> = std::sync::OnceLock::new();

@@ -117,6 +117,10 @@ pub struct BenchArgs {
     /// Give up (error) after this many seconds in total.
     #[arg(long, default_value_t = 300.0)]
     pub timeout: f64,
+    /// A PLAINTEXT listener to prepare the topic on (metadata, creation) when `--bootstrap`
+    /// is an SSL or SASL listener the librdkafka client reaches with `--command-config`.
+    #[arg(long)]
+    pub prepare_bootstrap: Option<String>,
     /// With the global --json flag: the file to write the result to (stdout if absent).
     #[arg(value_name = "JSON_FILE")]
     pub json_file: Option<PathBuf>,
@@ -190,7 +194,11 @@ pub fn run(cli: &crate::Cli, cmd: &BenchCmd) -> Result<(), String> {
         return Err(format!("unexpected argument '{}' (a result file goes after --json: --json FILE)", file.display()));
     }
     // Topic and partition leaders, via the native protocol for both clients.
-    let meta = wire::prepare_topic(&cli.bootstrap, &args.topic, args.partitions)?;
+    let secured = crate::util::command_config().get("security.protocol").is_some_and(|p| !p.eq_ignore_ascii_case("PLAINTEXT"));
+    if secured && (args.client == Client::Native || args.prepare_bootstrap.is_none()) {
+        return Err("over SSL or SASL: --client librdkafka, with --prepare-bootstrap naming a PLAINTEXT listener".into());
+    }
+    let meta = wire::prepare_topic(args.prepare_bootstrap.as_deref().unwrap_or(&cli.bootstrap), &args.topic, args.partitions)?;
     let shared = Shared::new(args, mode);
     let progress = stats::spawn_progress(shared.clone(), mode);
     let result = match args.client {

@@ -19,9 +19,11 @@ use super::{finish_producers, join_consumers, spawn, BenchArgs, Mode, Shared};
 
 const MEASURED_BIT: u64 = 1 << 63;
 
+/// The benchmark clients' configuration, with `--command-config`'s security settings.
 fn base_config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap).set("broker.address.family", "v4").set("client.id", "sluicectl-bench");
+    crate::util::apply_security(&mut c);
     c
 }
 
