@@ -166,8 +166,28 @@ pub struct AclSet {
     by_id: BTreeMap<Uuid, AclBinding>,
     /// By resource type code: literal names ("*" included) → entries.
     literal: Vec<HashMap<String, Vec<Entry>>>,
-    /// By resource type code: (prefix, entry).
-    prefixed: Vec<Vec<(String, Entry)>>,
+    /// By resource type code: prefixes → entries, with the prefix lengths in use, so that
+    /// a check probes one map lookup per length instead of scanning every prefix.
+    prefixed: Vec<Prefixes>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Prefixes {
+    by_prefix: HashMap<String, Vec<Entry>>,
+    /// The distinct prefix lengths, in bytes, ascending.
+    lengths: Vec<usize>,
+}
+
+impl Prefixes {
+    /// The entries of every prefix of `name`.
+    fn of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.lengths
+            .iter()
+            .take_while(move |&&n| n <= name.len())
+            .filter(move |&&n| name.is_char_boundary(n))
+            .filter_map(move |&n| self.by_prefix.get(&name[..n]))
+            .flatten()
+    }
 }
 
 impl Serialize for AclSet {
@@ -217,7 +237,7 @@ impl AclSet {
     /// ACL changes are rare and sets small: the index is rebuilt whole.
     fn reindex(&mut self) {
         self.literal = vec![HashMap::new(); TYPES];
-        self.prefixed = vec![Vec::new(); TYPES];
+        self.prefixed = vec![Prefixes::default(); TYPES];
         for b in self.by_id.values() {
             let Some((principal_type, principal_name)) = b.principal.split_once(':') else { continue };
             let entry = Entry {
@@ -229,7 +249,13 @@ impl AclSet {
             };
             let t = b.resource_type as usize % TYPES;
             match b.pattern_type {
-                PatternType::Prefixed => self.prefixed[t].push((b.resource_name.clone(), entry)),
+                PatternType::Prefixed => {
+                    let p = &mut self.prefixed[t];
+                    p.by_prefix.entry(b.resource_name.clone()).or_default().push(entry);
+                    if let Err(at) = p.lengths.binary_search(&b.resource_name.len()) {
+                        p.lengths.insert(at, b.resource_name.len());
+                    }
+                }
                 _ => self.literal[t].entry(b.resource_name.clone()).or_default().push(entry),
             }
         }
@@ -241,8 +267,8 @@ impl AclSet {
         let literal = self.literal.get(t);
         let exact = literal.and_then(|m| m.get(name)).into_iter().flatten();
         let wildcard = literal.and_then(|m| m.get(WILDCARD)).into_iter().flatten();
-        let prefixed = self.prefixed.get(t).into_iter().flatten().filter(move |(p, _)| name.starts_with(p.as_str()));
-        exact.chain(wildcard).chain(prefixed.map(|(_, e)| e))
+        let prefixed = self.prefixed.get(t).into_iter().flat_map(move |p| p.of(name));
+        exact.chain(wildcard).chain(prefixed)
     }
 
     /// Kafka's decision for (principal, host, operation, resource), super users and the
@@ -277,7 +303,7 @@ impl AclSet {
     pub fn allows_some(&self, who: &KafkaPrincipal, host: Option<IpAddr>, op: AclOperation, t: ResourceType) -> bool {
         let t = t as usize % TYPES;
         let literal = self.literal.get(t).into_iter().flat_map(|m| m.values().flatten());
-        let prefixed = self.prefixed.get(t).into_iter().flatten().map(|(_, e)| e);
+        let prefixed = self.prefixed.get(t).into_iter().flat_map(|p| p.by_prefix.values().flatten());
         literal.chain(prefixed).any(|e| e.allow && e.operation.allows(op) && e.applies_to(who, host))
     }
 }

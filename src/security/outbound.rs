@@ -79,7 +79,7 @@ pub async fn connect(
                 let name = rustls::pki_types::ServerName::try_from(host.to_string())
                     .map_err(|e| format!("{host} is not a name TLS can check: {e}"))?;
                 let s = futures_rustls::TlsConnector::from(tls)
-                    .connect(name, tcp)
+                    .connect(name, crate::server::stream::tls_transport(tcp))
                     .await
                     .map_err(|e| format!("TLS handshake: {e}"))?;
                 ConnStream::TlsClient(Box::new(s))

@@ -177,7 +177,7 @@ async fn secure(
     peer: std::net::SocketAddr,
 ) -> Option<(stream::ConnStream, Option<crate::security::principal::KafkaPrincipal>)> {
     let Some((acceptor, mapper)) = tls else { return Some((stream::ConnStream::Plain(tcp), None)) };
-    let handshake = async { Some(acceptor.accept(tcp).await) };
+    let handshake = async { Some(acceptor.accept(stream::tls_transport(tcp)).await) };
     let timer = async {
         glommio::timer::sleep(crate::limits::TLS_HANDSHAKE_TIMEOUT).await;
         None

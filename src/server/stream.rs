@@ -8,20 +8,31 @@ use std::task::{Context, Poll};
 use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 
+/// What TLS runs over: the socket behind a read buffer, because rustls reads at most 4 KiB
+/// at a time and each read would otherwise be its own trip through the ring.
+pub type TlsTransport = futures_lite::io::BufReader<TcpStream>;
+
+/// The read buffer under TLS.
+pub const TLS_READ_BUFFER: usize = 64 * 1024;
+
+pub fn tls_transport(tcp: TcpStream) -> TlsTransport {
+    futures_lite::io::BufReader::with_capacity(TLS_READ_BUFFER, tcp)
+}
+
 pub enum ConnStream {
     Plain(TcpStream),
     /// SSL and SASL_SSL listeners (boxed: the TLS state is large).
-    Tls(Box<futures_rustls::server::TlsStream<TcpStream>>),
+    Tls(Box<futures_rustls::server::TlsStream<TlsTransport>>),
     /// This broker's own connection to another broker's SSL or SASL_SSL listener.
-    TlsClient(Box<futures_rustls::client::TlsStream<TcpStream>>),
+    TlsClient(Box<futures_rustls::client::TlsStream<TlsTransport>>),
 }
 
 impl ConnStream {
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match self {
             ConnStream::Plain(s) => s.peer_addr().ok(),
-            ConnStream::Tls(s) => s.get_ref().0.peer_addr().ok(),
-            ConnStream::TlsClient(s) => s.get_ref().0.peer_addr().ok(),
+            ConnStream::Tls(s) => s.get_ref().0.get_ref().peer_addr().ok(),
+            ConnStream::TlsClient(s) => s.get_ref().0.get_ref().peer_addr().ok(),
         }
     }
 
@@ -31,10 +42,10 @@ impl ConnStream {
                 let _ = s.set_nodelay(on);
             }
             ConnStream::Tls(s) => {
-                let _ = s.get_ref().0.set_nodelay(on);
+                let _ = s.get_ref().0.get_ref().set_nodelay(on);
             }
             ConnStream::TlsClient(s) => {
-                let _ = s.get_ref().0.set_nodelay(on);
+                let _ = s.get_ref().0.get_ref().set_nodelay(on);
             }
         }
     }

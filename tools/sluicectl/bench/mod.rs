@@ -194,11 +194,15 @@ pub fn run(cli: &crate::Cli, cmd: &BenchCmd) -> Result<(), String> {
         return Err(format!("unexpected argument '{}' (a result file goes after --json: --json FILE)", file.display()));
     }
     // Topic and partition leaders, via the native protocol for both clients.
-    let secured = crate::util::command_config().get("security.protocol").is_some_and(|p| !p.eq_ignore_ascii_case("PLAINTEXT"));
+    let secured =
+        crate::util::command_config().get("security.protocol").is_some_and(|p| !p.eq_ignore_ascii_case("PLAINTEXT"));
     if secured && (args.client == Client::Native || args.prepare_bootstrap.is_none()) {
-        return Err("over SSL or SASL: --client librdkafka, with --prepare-bootstrap naming a PLAINTEXT listener".into());
+        return Err(
+            "over SSL or SASL: --client librdkafka, with --prepare-bootstrap naming a PLAINTEXT listener".into()
+        );
     }
-    let meta = wire::prepare_topic(args.prepare_bootstrap.as_deref().unwrap_or(&cli.bootstrap), &args.topic, args.partitions)?;
+    let meta =
+        wire::prepare_topic(args.prepare_bootstrap.as_deref().unwrap_or(&cli.bootstrap), &args.topic, args.partitions)?;
     let shared = Shared::new(args, mode);
     let progress = stats::spawn_progress(shared.clone(), mode);
     let result = match args.client {
