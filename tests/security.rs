@@ -1,7 +1,8 @@
-//! Security on the wire (issue 21, in progress): SSL listeners with a throwaway CA made
-//! here, used by confluent-kafka (librdkafka, with a client certificate) and kafka-python
-//! (server authentication only), and refusals: a client certificate from another CA, and
-//! no certificate where `ssl.client.auth=required`.
+//! Security (issue 21): SSL listeners with a throwaway CA made here (confluent-kafka with a
+//! client certificate, kafka-python with server authentication only; refused: another CA's
+//! certificate, an expired one, none where required), SASL PLAIN and SCRAM, re-authentication,
+//! ACLs, quotas, connection creation rates, replication over SASL_SSL, the Java client over
+//! SASL_SSL, sluicectl's security commands, and hostile input on these paths.
 mod common;
 
 use std::path::Path;
@@ -14,6 +15,9 @@ struct Pki {
     keystore: String,
     client_cert: String,
     client_key: String,
+    /// A client certificate from the same CA that expired in 2020.
+    expired_cert: String,
+    expired_key: String,
 }
 
 /// A CA, a broker certificate for 127.0.0.1 and a client certificate for "CN=alice".
@@ -25,15 +29,27 @@ fn pki() -> Pki {
     ca.distinguished_name.push(DnType::CommonName, "sluice test CA");
     let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
     let issuer = Issuer::new(ca, ca_key);
-    let leaf = |names: Vec<String>, cn: &str| {
+    let leaf = |names: Vec<String>, cn: &str, expired: bool| {
         let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(names).unwrap();
         p.distinguished_name.push(DnType::CommonName, cn);
+        if expired {
+            p.not_before = rcgen::date_time_ymd(2019, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        }
         (p.signed_by(&key, &issuer).unwrap().pem(), key.serialize_pem())
     };
-    let (broker_cert, broker_key) = leaf(vec!["127.0.0.1".into(), "localhost".into()], "broker");
-    let (client_cert, client_key) = leaf(vec![], "alice");
-    Pki { ca: ca_pem, keystore: format!("{broker_key}{broker_cert}"), client_cert, client_key }
+    let (broker_cert, broker_key) = leaf(vec!["127.0.0.1".into(), "localhost".into()], "broker", false);
+    let (client_cert, client_key) = leaf(vec![], "alice", false);
+    let (expired_cert, expired_key) = leaf(vec![], "old", true);
+    Pki {
+        ca: ca_pem,
+        keystore: format!("{broker_key}{broker_cert}"),
+        client_cert,
+        client_key,
+        expired_cert,
+        expired_key,
+    }
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -119,6 +135,8 @@ fn ssl_listener_with_client_certificates() {
     let key = write(dir.path(), "alice.key", &ours.client_key);
     let stranger_cert = write(dir.path(), "mallory.pem", &other.client_cert);
     let stranger_key = write(dir.path(), "mallory.key", &other.client_key);
+    let expired_cert = write(dir.path(), "old.pem", &ours.expired_cert);
+    let expired_key = write(dir.path(), "old.key", &ours.expired_key);
     let ssl = free_port();
     let broker = start(
         ssl,
@@ -133,6 +151,7 @@ fn ssl_listener_with_client_certificates() {
     let boot = format!("127.0.0.1:{ssl}");
     assert_eq!(python(CLIENTS, &[&boot, &ca, &cert, &key, "no"]).trim(), "ok");
     assert_eq!(python(REFUSED, &[&boot, &ca, &stranger_cert, &stranger_key]).trim(), "refused", "another CA's client");
+    assert_eq!(python(REFUSED, &[&boot, &ca, &expired_cert, &expired_key]).trim(), "refused", "an expired certificate");
     assert_eq!(python(REFUSED, &[&boot, &ca, "-", "-"]).trim(), "refused", "no client certificate");
     let log = broker.log_tail(200);
     assert!(log.contains("TLS handshake failed"), "refusals are logged:\n{log}");
@@ -784,4 +803,16 @@ fn java_client_over_sasl_ssl() {
     let out = run_bounded(java, std::time::Duration::from_secs(150));
     println!("---- stdout ----\n{}\n---- stderr ----\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("PASS security_scram_acls"), "the Java scenario failed (see above)");
+    // kafka-python as the user the Java program made, over SASL_SSL with SCRAM-SHA-512: it
+    // sees the topic it was granted and only that.
+    let script = r#"
+import sys
+from kafka import KafkaConsumer
+c = KafkaConsumer(bootstrap_servers=sys.argv[1], security_protocol="SASL_SSL", ssl_cafile=sys.argv[2],
+                  sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="jane", sasl_plain_password="jane-secret")
+print(sorted(t for t in c.topics() if not t.startswith("__")))
+c.close()
+"#;
+    let seen = python(script, &[&format!("127.0.0.1:{secure}"), &ca]);
+    assert!(seen.trim().starts_with("['secure-") && !seen.contains("other-"), "kafka-python as jane sees: {seen}");
 }
