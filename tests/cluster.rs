@@ -335,7 +335,7 @@ fn dedicated_roles() {
             let log = n.log_tail(100_000);
             log.lines()
                 .filter(|l| l.contains("replica fetcher connected"))
-                .filter_map(|l| l.split("addr=").nth(1).map(|a| a.trim().to_string()))
+                .filter_map(|l| l.split("addr=").nth(1).and_then(|a| a.split_whitespace().next()).map(str::to_string))
                 .collect::<Vec<_>>()
         })
         .collect();
