@@ -24,7 +24,8 @@ use crate::config::BrokerConfig;
 use crate::server::stream::ConnStream;
 
 /// Answers to SASL requests are small; anything larger is not one.
-const ANSWER_MAX: usize = 1 << 20;
+const SASL_ANSWER_MAX: usize = 1 << 20;
+const CLIENT_ID: &str = "sluice-broker";
 
 /// The SASL mechanism and credentials this broker uses on `listener`.
 pub fn sasl_identity(config: &BrokerConfig, listener: &str) -> Result<(String, String, String), String> {
@@ -103,18 +104,14 @@ pub async fn connect(
 async fn authenticate(s: &mut ConnStream, mechanism: &str, user: &str, password: &str) -> Result<(), String> {
     let mut hs = SaslHandshakeRequest::default();
     hs.mechanism = StrBytes::from_string(mechanism.to_string());
-    let r: SaslHandshakeResponse = call(s, ApiKey::SaslHandshake, 1, 1, &hs).await?;
+    let r: SaslHandshakeResponse = call(s, ApiKey::SaslHandshake, 1, 1, CLIENT_ID, &hs, SASL_ANSWER_MAX).await?;
     if r.error_code != 0 {
         return Err(format!("SASL mechanism {mechanism} refused (error {})", r.error_code));
     }
     match ScramMechanism::from_name(mechanism) {
         None => token(s, format!("\0{user}\0{password}").into_bytes(), 2).await.map(drop),
         Some(m) => {
-            use ring::rand::SecureRandom;
-            let mut nonce = [0u8; 16];
-            ring::rand::SystemRandom::new().fill(&mut nonce).map_err(|_| "no randomness")?;
-            let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-            let mut c = ScramClient::new(m, user, password, &nonce);
+            let mut c = ScramClient::new(m, user, password, &super::sasl::nonce());
             let server_first = token(s, c.client_first(), 2).await?;
             let client_final = c.client_final(&server_first)?;
             let server_final = token(s, client_final, 3).await?;
@@ -127,7 +124,8 @@ async fn authenticate(s: &mut ConnStream, mechanism: &str, user: &str, password:
 async fn token(s: &mut ConnStream, bytes: Vec<u8>, correlation: i32) -> Result<Vec<u8>, String> {
     let mut req = SaslAuthenticateRequest::default();
     req.auth_bytes = Bytes::from(bytes);
-    let r: SaslAuthenticateResponse = call(s, ApiKey::SaslAuthenticate, 2, correlation, &req).await?;
+    let r: SaslAuthenticateResponse =
+        call(s, ApiKey::SaslAuthenticate, 2, correlation, CLIENT_ID, &req, SASL_ANSWER_MAX).await?;
     if r.error_code != 0 {
         let why = r.error_message.map(|m| m.to_string()).unwrap_or_default();
         return Err(format!("SASL authentication failed (error {}): {why}", r.error_code));
@@ -135,19 +133,22 @@ async fn token(s: &mut ConnStream, bytes: Vec<u8>, correlation: i32) -> Result<V
     Ok(r.auth_bytes.to_vec())
 }
 
-/// One request and its answer on `s`.
-async fn call<Req: Encodable, Resp: Decodable>(
+/// One request and its answer (at most `answer_max` bytes) on a connection to another
+/// broker: the SASL steps here, and the replica fetcher's Fetch.
+pub async fn call<Req: Encodable, Resp: Decodable>(
     s: &mut ConnStream,
     api: ApiKey,
     version: i16,
     correlation: i32,
+    client_id: &str,
     req: &Req,
+    answer_max: usize,
 ) -> Result<Resp, String> {
     let mut header = RequestHeader::default();
     header.request_api_key = api as i16;
     header.request_api_version = version;
     header.correlation_id = correlation;
-    header.client_id = Some(StrBytes::from_static_str("sluice-broker"));
+    header.client_id = Some(StrBytes::from_string(client_id.to_string()));
     let mut body = BytesMut::new();
     header.encode(&mut body, api.request_header_version(version)).map_err(|e| e.to_string())?;
     req.encode(&mut body, version).map_err(|e| e.to_string())?;
@@ -159,7 +160,7 @@ async fn call<Req: Encodable, Resp: Decodable>(
     let mut len = [0u8; 4];
     s.read_exact(&mut len).await.map_err(|e| format!("no answer to {api:?}: {e}"))?;
     let len = u32::from_be_bytes(len) as usize;
-    if len > ANSWER_MAX {
+    if len > answer_max {
         return Err(format!("answer of {len} bytes to {api:?}"));
     }
     let mut buf = vec![0u8; len];
@@ -170,7 +171,9 @@ async fn call<Req: Encodable, Resp: Decodable>(
         return Err(format!("answer to request {} while waiting for {correlation}", h.correlation_id));
     }
     let resp = Resp::decode(&mut b, version).map_err(|e| e.to_string())?;
-    let _ = b.remaining();
+    if b.has_remaining() {
+        tracing::debug!(?api, left = b.remaining(), "bytes after the answer ignored");
+    }
     Ok(resp)
 }
 

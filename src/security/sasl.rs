@@ -42,6 +42,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
 }
 
+/// A fresh SCRAM nonce: 18 random bytes, base64 (printable, never ','), for either side.
+pub fn nonce() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 18];
+    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the system random source works");
+    B64.encode(bytes)
+}
+
 /// SCRAM-SHA-256 or SCRAM-SHA-512.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScramMechanism {

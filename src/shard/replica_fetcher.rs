@@ -11,13 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures_lite::FutureExt;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FetchResponse, RequestHeader, ResponseHeader, TopicName,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 
 use super::Shard;
 use crate::model::{LeaderEpoch, NodeId, Offset, TopicPartition};
@@ -246,37 +243,9 @@ async fn exchange(
     correlation: i32,
     req: &FetchRequest,
 ) -> Result<FetchResponse, String> {
-    let mut header = RequestHeader::default();
-    header.request_api_key = ApiKey::Fetch as i16;
-    header.request_api_version = FETCH_VERSION;
-    header.correlation_id = correlation;
-    header.client_id = Some(StrBytes::from_string(format!("sluice-replica-{}", shard.config.node_id)));
-    let mut body = BytesMut::new();
-    header.encode(&mut body, ApiKey::Fetch.request_header_version(FETCH_VERSION)).map_err(|e| e.to_string())?;
-    req.encode(&mut body, FETCH_VERSION).map_err(|e| e.to_string())?;
-    let mut frame = BytesMut::with_capacity(4 + body.len());
-    frame.put_u32(body.len() as u32);
-    frame.extend_from_slice(&body);
-    stream.write_all(&frame).await.map_err(|e| e.to_string())?;
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).await.map_err(|e| e.to_string())?;
-    let len = u32::from_be_bytes(len) as usize;
-    if len > ANSWER_BYTES_MAX + (1 << 20) {
-        return Err(format!("answer of {len} bytes is too large"));
-    }
-    let mut buf = vec![0u8; len];
-    stream.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
-    let mut bytes = Bytes::from(buf);
-    let rh = ResponseHeader::decode(&mut bytes, ApiKey::Fetch.response_header_version(FETCH_VERSION))
-        .map_err(|e| e.to_string())?;
-    if rh.correlation_id != correlation {
-        return Err(format!("answer to request {} while waiting for {correlation}", rh.correlation_id));
-    }
-    let resp = FetchResponse::decode(&mut bytes, FETCH_VERSION).map_err(|e| e.to_string())?;
-    if bytes.has_remaining() {
-        tracing::debug!(left = bytes.remaining(), "bytes after the fetch answer ignored");
-    }
-    Ok(resp)
+    let client_id = format!("sluice-replica-{}", shard.config.node_id);
+    let max = ANSWER_BYTES_MAX + (1 << 20);
+    crate::security::outbound::call(stream, ApiKey::Fetch, FETCH_VERSION, correlation, &client_id, req, max).await
 }
 
 /// Applies one answer: appends, truncations, high watermarks. True if the answer was

@@ -8,7 +8,8 @@ use serde_json::json;
 use crate::bench::wire;
 use crate::util::{self, print_json, print_table};
 
-fn error_name(code: i16) -> String {
+/// A Kafka error code by its name (`TopicAuthorizationFailed`), as the messages say it.
+pub fn error_name(code: i16) -> String {
     kafka_protocol::error::ResponseError::try_from_code(code)
         .map(|e| format!("{e:?}"))
         .unwrap_or_else(|| format!("error code {code}"))

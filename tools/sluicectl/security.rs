@@ -15,11 +15,7 @@ use sluice::security::sasl::{scram_client, ScramMechanism};
 use crate::bench::wire;
 use crate::util::{self, print_json, print_table};
 
-fn error_name(code: i16) -> String {
-    kafka_protocol::error::ResponseError::try_from_code(code)
-        .map(|e| format!("{e:?}"))
-        .unwrap_or_else(|| format!("error code {code}"))
-}
+use crate::replicas::error_name;
 
 fn failed(what: &str, code: i16, message: &Option<StrBytes>) -> String {
     let detail = message.as_ref().filter(|m| !m.is_empty()).map(|m| format!(": {m}")).unwrap_or_default();
@@ -72,10 +68,7 @@ fn authenticate(s: &mut TcpStream, mechanism: &str, user: &str, password: &str) 
         Ok(r.auth_bytes.to_vec())
     };
     match ScramMechanism::from_name(mechanism) {
-        Some(m) => {
-            let nonce: String = random::<16>().iter().map(|b| format!("{b:02x}")).collect();
-            scram_client(m, user, password, &nonce, &mut send)
-        }
+        Some(m) => scram_client(m, user, password, &sluice::security::sasl::nonce(), &mut send),
         None if mechanism == "PLAIN" => send(format!("\0{user}\0{password}").as_bytes()).map(drop),
         None => Err(format!("SASL mechanism {mechanism} is not supported by sluicectl")),
     }

@@ -59,6 +59,18 @@ fn message(s: &str) -> Option<StrBytes> {
     Some(StrBytes::from_string(s.to_string()))
 }
 
+/// Why every item of the request is refused, if it is: no authorizer, or `op` on the
+/// cluster not allowed.
+fn refusal(ctx: &RequestContext, op: AclOperation) -> Option<(ResponseError, &'static str)> {
+    if !ctx.shard.config.authorizer.enabled {
+        Some((ResponseError::SecurityDisabled, DISABLED))
+    } else if !ctx.cluster_authorized(op) {
+        Some((ResponseError::ClusterAuthorizationFailed, CLUSTER_DENIED))
+    } else {
+        None
+    }
+}
+
 async fn call(ctx: &RequestContext, op: ControllerOp, n: usize) -> Vec<Result<(), ControllerError>> {
     match controller_call(&ctx.shard, op).await {
         Ok(ControllerResult::Changed(results)) => results,
@@ -70,13 +82,7 @@ async fn call(ctx: &RequestContext, op: ControllerOp, n: usize) -> Vec<Result<()
 pub async fn create(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let r: CreateAclsRequest = req.decode()?;
     let mut results: Vec<AclCreationResult> = r.creations.iter().map(|_| AclCreationResult::default()).collect();
-    let refuse_all = if !ctx.shard.config.authorizer.enabled {
-        Some((ResponseError::SecurityDisabled, DISABLED))
-    } else if !ctx.cluster_authorized(AclOperation::Alter) {
-        Some((ResponseError::ClusterAuthorizationFailed, CLUSTER_DENIED))
-    } else {
-        None
-    };
+    let refuse_all = refusal(ctx, AclOperation::Alter);
     let mut asked = Vec::new();
     for (i, c) in r.creations.iter().enumerate() {
         if let Some((code, why)) = refuse_all {
@@ -126,14 +132,9 @@ pub async fn create(ctx: &RequestContext, req: &Request) -> HandlerResult {
 pub fn describe(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let r: DescribeAclsRequest = req.decode()?;
     let mut resp = DescribeAclsResponse::default();
-    if !ctx.shard.config.authorizer.enabled {
-        resp.error_code = ResponseError::SecurityDisabled.code();
-        resp.error_message = message(DISABLED);
-        return respond(req, &resp);
-    }
-    if !ctx.cluster_authorized(AclOperation::Describe) {
-        resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
-        resp.error_message = message(CLUSTER_DENIED);
+    if let Some((code, why)) = refusal(ctx, AclOperation::Describe) {
+        resp.error_code = code.code();
+        resp.error_message = message(why);
         return respond(req, &resp);
     }
     let Some(f) = filter(
@@ -182,13 +183,7 @@ pub fn describe(ctx: &RequestContext, req: &Request) -> HandlerResult {
 pub async fn delete(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let r: DeleteAclsRequest = req.decode()?;
     let mut resp = DeleteAclsResponse::default();
-    let refuse_all = if !ctx.shard.config.authorizer.enabled {
-        Some((ResponseError::SecurityDisabled, DISABLED))
-    } else if !ctx.cluster_authorized(AclOperation::Alter) {
-        Some((ResponseError::ClusterAuthorizationFailed, CLUSTER_DENIED))
-    } else {
-        None
-    };
+    let refuse_all = refusal(ctx, AclOperation::Alter);
     let image = ctx.shard.image();
     let mut ids = Vec::new();
     let mut matched_per_filter = Vec::new();

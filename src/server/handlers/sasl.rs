@@ -86,7 +86,7 @@ pub fn authenticate(ctx: &RequestContext, req: &Request) -> HandlerResult {
             let image = ctx.shard.image();
             let mechanism = server.mechanism().name();
             let credential_of = |u: &str| image.scram.get(u).and_then(|m| m.get(mechanism)).cloned();
-            match server.first(&r.auth_bytes, &credential_of, &server_nonce()) {
+            match server.first(&r.auth_bytes, &credential_of, &sasl::nonce()) {
                 Ok(server_first) => {
                     // Not done yet: the client answers the challenge.
                     *ctx.connection.sasl.borrow_mut() = SaslState::Scram(server);
@@ -149,15 +149,6 @@ pub fn authenticate(ctx: &RequestContext, req: &Request) -> HandlerResult {
             close_after(respond(req, &resp))
         }
     }
-}
-
-/// A fresh server nonce: 18 random bytes, base64 (printable, never ',').
-fn server_nonce() -> String {
-    use base64::Engine;
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 18];
-    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the system random source works");
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn close_after(r: HandlerResult) -> HandlerResult {
