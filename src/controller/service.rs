@@ -198,14 +198,28 @@ impl QuorumHandle {
 
     /// Blocks the calling (non-shard) thread on `op` (start-up steps), until this node's
     /// image holds it.
+    /// While no controller is active (an election that has not settled), the step is
+    /// retried for up to `STARTUP_OP_WAIT`, as a Kafka broker retries its registration.
     pub fn execute_blocking(&self, op: ControllerOp) -> Result<ControllerResult, String> {
-        let (r, index) = futures::executor::block_on(self.execute(op));
+        let deadline = std::time::Instant::now() + STARTUP_OP_WAIT;
+        let (r, index) = loop {
+            match futures::executor::block_on(self.execute(op.clone())) {
+                (Err(ControllerError::NotAvailable(why)), _) if std::time::Instant::now() < deadline => {
+                    tracing::debug!(why, "no active controller yet; retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                done => break done,
+            }
+        };
         let r = r.map_err(|e| e.to_string())?;
         let mut images = self.images.clone();
         futures::executor::block_on(images.wait_for(|i| i.log_index >= index)).map_err(|e| e.to_string())?;
         Ok(r)
     }
 }
+
+/// How long a start-up step waits for an active controller.
+const STARTUP_OP_WAIT: Duration = Duration::from_secs(60);
 
 /// Starts the controller thread and, on it, the Raft node (a voter) or the metadata
 /// follower (a broker that is not a voter).
