@@ -662,8 +662,8 @@ impl BrokerConfig {
         for l in &self.listeners {
             match self.listener_security_protocol_map.get(&l.name).map(String::as_str) {
                 Some("PLAINTEXT") => {}
-                Some("SASL_PLAINTEXT") if !self.controller_listener_names.contains(&l.name) => {}
-                Some("SSL" | "SASL_SSL") if !self.controller_listener_names.contains(&l.name) => {
+                Some("SASL_PLAINTEXT") => {}
+                Some("SSL" | "SASL_SSL") => {
                     crate::security::tls::server_config(&self.explicit_keys, &l.name)
                         .map_err(|e| invalid(&e.key, "", &format!("listener {}: {}", l.name, e.reason)))?;
                 }
@@ -671,7 +671,10 @@ impl BrokerConfig {
                     return Err(invalid(
                         "listener.security.protocol.map",
                         other,
-                        &format!("listener {}: only PLAINTEXT is supported so far", l.name),
+                        &format!(
+                            "listener {}: not a security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)",
+                            l.name
+                        ),
                     ))
                 }
                 None => {

@@ -588,6 +588,7 @@ fn start_controller(
         leader_rebalance_interval: config
             .auto_leader_rebalance_enable
             .then(|| Duration::from_secs(config.leader_imbalance_check_interval_seconds)),
+        security: sluice::rpc::secure::Security::from_config(config)?,
     };
     let quorum = sluice::controller::service::start(service_config)?;
     tracing::info!(voters = ?config.controller_quorum_voters.keys().collect::<Vec<_>>(), "waiting for the controller quorum");

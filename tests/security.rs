@@ -713,22 +713,29 @@ fn certificate_principals_are_mapped_and_authorized() {
 /// Followers connect with TLS, authenticate and fetch: every replica joins the ISR.
 #[test]
 fn replication_over_sasl_ssl() {
+    use std::io::Write;
+    use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let pki = pki();
     let ca = write(dir.path(), "ca.pem", &pki.ca);
     let keystore = write(dir.path(), "broker.pem", &pki.keystore);
     let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="broker-secret" user_broker="broker-secret";"#;
+    let controller_jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="c-secret" user_controller="c-secret";"#;
     let extra = [
-        ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,INTERNAL:SASL_SSL"),
+        ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL,INTERNAL:SASL_SSL"),
         ("listener.name.internal.ssl.keystore.location", keystore.as_str()),
         ("listener.name.internal.ssl.truststore.location", ca.as_str()),
         ("listener.name.internal.sasl.enabled.mechanisms", "PLAIN"),
         ("listener.name.internal.plain.sasl.jaas.config", jaas),
         ("sasl.mechanism.inter.broker.protocol", "PLAIN"),
+        ("listener.name.controller.ssl.keystore.location", keystore.as_str()),
+        ("listener.name.controller.ssl.truststore.location", ca.as_str()),
+        ("listener.name.controller.plain.sasl.jaas.config", controller_jaas),
+        ("sasl.mechanism.controller.protocol", "PLAIN"),
         ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
-        ("super.users", "User:broker;User:ANONYMOUS"),
+        ("super.users", "User:broker;User:controller;User:ANONYMOUS"),
     ];
-    let (_, nodes) = {
+    let (cluster_id, nodes) = {
         let (id, _, nodes) = start_cluster_prepared(3, false, &extra, &mut |_, node| {
             let listeners = node.set_override("listeners", "").expect("listeners set");
             node.set_override("listeners", &format!("{listeners},INTERNAL://127.0.0.1:{}", free_port()));
@@ -749,6 +756,64 @@ fn replication_over_sasl_ssl() {
         let log = n.log_tail(400);
         assert!(log.contains("replica fetcher connected") && log.contains("listener=INTERNAL"), "{log}");
     }
+
+    // The controller listener (SASL_SSL) as another node would use it: the right login is
+    // served, a wrong password and a plaintext peer are refused, and the quorum goes on.
+    let voters = nodes[0].override_value("controller.quorum.voters").unwrap().to_string();
+    let voter = voters.split(',').next().unwrap().split_once('@').unwrap().1.to_string();
+    let ask = |password: &str| {
+        let login = format!(
+            r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="{password}";"#
+        );
+        let keys: Vec<(String, String)> = [
+            ("process.roles", "broker"),
+            ("node.id", "7"),
+            ("controller.quorum.voters", voters.as_str()),
+            ("listeners", "PLAINTEXT://127.0.0.1:1"),
+            ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"),
+            ("listener.name.controller.ssl.truststore.location", ca.as_str()),
+            ("listener.name.controller.plain.sasl.jaas.config", login.as_str()),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (config, _) = sluice::config::BrokerConfig::from_sources("", &keys).expect("config");
+        let security = sluice::rpc::secure::Security::from_config(&config).expect("security");
+        let peers = tempfile::tempdir().unwrap();
+        let sender = sluice::rpc::client::Sender {
+            cluster_id: cluster_id.clone(),
+            node_id: 7,
+            directory_id: uuid::Uuid::new_v4(),
+            admission: std::sync::Arc::new(sluice::rpc::Admission::open(&cluster_id, peers.path()).unwrap()),
+            security,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut peer = sluice::rpc::client::Peer::new(1, voter.clone(), sender);
+            peer.call(sluice::rpc::Request::FetchImage { have_index: u64::MAX - 1 }, Duration::from_secs(10)).await
+        })
+    };
+    match ask("c-secret") {
+        Ok(sluice::rpc::Response::Image { .. }) => {}
+        other => panic!("the controller login was not served: {other:?}"),
+    }
+    let refused = ask("w-r0ng-pw").expect_err("a wrong password is refused");
+    assert!(refused.to_string().contains("login refused"), "{refused}");
+    // A peer that skips TLS gets no answer: its connection is closed.
+    let mut raw = std::net::TcpStream::connect(&voter).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let frame = br#"{"cluster_id":"x","from":9,"directory_id":"00000000-0000-0000-0000-000000000000","body":{"FetchImage":{"have_index":0}}}"#;
+    let _ = raw.write_all(&[&(frame.len() as u32).to_be_bytes()[..], frame].concat());
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut raw, &mut answer);
+    assert!(!answer.windows(5).any(|w| w == b"Image"), "a plaintext peer was answered");
+    wait_until(Duration::from_secs(10), "the login failure in a voter's log", || {
+        nodes.iter().any(|n| n.log_tail(400).contains("controller login failed")).then_some(())
+    });
+    for n in &nodes {
+        assert!(!n.log_tail(400).contains("w-r0ng-pw"), "a password reached the log");
+    }
+    sluicectl(&boot, &["topic", "create", "after-refusals", "--partitions", "1", "--replication-factor", "3"]);
 }
 
 /// The Java client (kafka-clients 4.4): SCRAM users and ACLs made with the Admin API, then

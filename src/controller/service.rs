@@ -52,6 +52,8 @@ pub struct ServiceConfig {
     /// `auto.leader.rebalance.enable` with `leader.imbalance.check.interval.seconds`: how
     /// often the active controller moves leadership back to preferred replicas (`None`: never).
     pub leader_rebalance_interval: Option<Duration>,
+    /// The controller listener's TLS and SASL, both ways.
+    pub security: crate::rpc::secure::Security,
 }
 
 pub struct Service {
@@ -265,6 +267,7 @@ impl Service {
             node_id: config.node_id as u64,
             directory_id: config.directory_id,
             admission,
+            security: config.security.clone(),
         };
         let (observer, images) = Observer::new(config.voters, sender);
         tokio::spawn(observer.clone().follow());
@@ -287,8 +290,13 @@ impl Service {
         .map_err(|e| format!("controller config: {e}"))?;
         let node_id = config.node_id as u64;
         let admission = Arc::new(Admission::open(&config.cluster_id, &raft_dir).map_err(|e| e.to_string())?);
-        let sender =
-            Sender { cluster_id: config.cluster_id.clone(), node_id, directory_id: config.directory_id, admission };
+        let sender = Sender {
+            cluster_id: config.cluster_id.clone(),
+            node_id,
+            directory_id: config.directory_id,
+            admission,
+            security: config.security.clone(),
+        };
         let network = NetworkFactory { sender: sender.clone() };
         let raft = Raft::new(node_id, Arc::new(raft_config), network, log, sm.clone())
             .await
@@ -578,6 +586,18 @@ impl Service {
                 let image = (image.log_index > have_index).then(|| Box::new((*image).clone()));
                 Response::Image { image, leader: self.raft.current_leader().await }
             }
+            // Only the first request of a connection (rpc/server.rs); a second is misuse.
+            Request::Authenticate { .. } => Response::Refused("already authenticated".into()),
         }
+    }
+
+    /// How the controller listener is secured.
+    pub fn security(&self) -> &crate::rpc::secure::Security {
+        &self.sender.security
+    }
+
+    /// The metadata this voter holds now (its ACLs decide who may use the listener).
+    pub fn current_image(&self) -> Arc<MetadataImage> {
+        self.sm.image()
     }
 }

@@ -9,7 +9,6 @@ use openraft::raft::{
     VoteResponse,
 };
 use openraft::BasicNode;
-use tokio::net::TcpStream;
 use uuid::Uuid;
 
 use super::{read_frame, write_frame, Envelope, FrameError, Request, Response};
@@ -22,6 +21,8 @@ pub struct Sender {
     pub node_id: u64,
     pub directory_id: Uuid,
     pub admission: std::sync::Arc<super::Admission>,
+    /// TLS and SASL on the controller listener.
+    pub security: super::secure::Security,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +45,7 @@ pub struct Peer {
     /// The peer's node id.
     target: u64,
     sender: Sender,
-    stream: Option<TcpStream>,
+    stream: Option<super::secure::Stream>,
 }
 
 impl Peer {
@@ -65,13 +66,38 @@ impl Peer {
 
     async fn call_inner(&mut self, body: Request) -> Result<Response, CallError> {
         if self.stream.is_none() {
-            let s = TcpStream::connect(&self.addr)
+            let s = self
+                .sender
+                .security
+                .connect(&self.addr)
                 .await
-                .map_err(|e| CallError::Connect { addr: self.addr.clone(), reason: e.to_string() })?;
-            let _ = s.set_nodelay(true);
+                .map_err(|reason| CallError::Connect { addr: self.addr.clone(), reason })?;
             self.stream = Some(s);
+            // On a SASL listener the login is the connection's first exchange.
+            if let Some((mechanism, token)) = self.sender.security.login_token() {
+                match self.exchange(Request::Authenticate { mechanism, token }).await? {
+                    Response::Authenticated => {}
+                    Response::Refused(why) => {
+                        return Err(CallError::Refused {
+                            addr: self.addr.clone(),
+                            why: format!("login refused: {why}"),
+                        })
+                    }
+                    other => {
+                        return Err(CallError::Refused {
+                            addr: self.addr.clone(),
+                            why: format!("login answered {other:?}"),
+                        })
+                    }
+                }
+            }
         }
-        let stream = self.stream.as_mut().expect("connected above");
+        self.exchange(body).await
+    }
+
+    /// One request and its answer on the open connection.
+    async fn exchange(&mut self, body: Request) -> Result<Response, CallError> {
+        let stream = self.stream.as_mut().expect("connected first");
         let envelope = Envelope {
             cluster_id: self.sender.cluster_id.clone(),
             from: self.sender.node_id,
@@ -80,8 +106,8 @@ impl Peer {
             body,
         };
         let frame = |source| CallError::Frame { addr: self.addr.clone(), source };
-        write_frame(stream, &envelope).await.map_err(frame)?;
-        let answer = match read_frame::<_, Envelope<Response>>(stream).await.map_err(frame)? {
+        write_frame(stream.as_mut(), &envelope).await.map_err(frame)?;
+        let answer = match read_frame::<_, Envelope<Response>>(stream.as_mut()).await.map_err(frame)? {
             Some(r) => r,
             None => return Err(CallError::Closed { addr: self.addr.clone() }),
         };

@@ -5,6 +5,7 @@
 //! (`limits::CONTROLLER_FRAME_MAX`), every envelope names its cluster and sender, and a
 //! frame that does not parse closes the connection: the same rules as the Kafka listener.
 pub mod client;
+pub mod secure;
 pub mod server;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,11 @@ pub enum Request {
     FetchImage {
         have_index: u64,
     },
+    /// The first request on a SASL controller listener (`secure`): a PLAIN token.
+    Authenticate {
+        mechanism: String,
+        token: Vec<u8>,
+    },
 }
 
 type RaftErr<E = openraft::error::Infallible> = openraft::error::RaftError<u64, E>;
@@ -73,8 +79,10 @@ pub enum Response {
     NotController {
         leader: Option<u64>,
     },
-    /// The request was refused (another cluster, a wiped voter): why.
+    /// The request was refused (another cluster, a wiped voter, a failed login): why.
     Refused(String),
+    /// The login was accepted.
+    Authenticated,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +151,7 @@ impl Admission {
     }
 }
 
-pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, value: &T) -> Result<(), FrameError> {
+pub async fn write_frame<W: AsyncWrite + Unpin + ?Sized, T: Serialize>(w: &mut W, value: &T) -> Result<(), FrameError> {
     let json = serde_json::to_vec(value).map_err(|e| FrameError::Malformed(e.to_string()))?;
     if json.len() > limits::CONTROLLER_FRAME_MAX {
         return Err(FrameError::TooLarge(json.len()));
@@ -157,7 +165,7 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, value: 
 }
 
 /// Reads one frame; `Ok(None)` at a clean end of stream.
-pub async fn read_frame<R: AsyncRead + Unpin, T: serde::de::DeserializeOwned>(
+pub async fn read_frame<R: AsyncRead + Unpin + ?Sized, T: serde::de::DeserializeOwned>(
     r: &mut R,
 ) -> Result<Option<T>, FrameError> {
     let mut len = [0u8; 4];

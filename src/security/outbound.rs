@@ -43,21 +43,8 @@ pub fn sasl_identity(config: &BrokerConfig, listener: &str) -> Result<(String, S
     let (key, jaas) = listener_setting(keys, listener, &scoped)
         .or_else(|| listener_setting(keys, listener, "sasl.jaas.config"))
         .ok_or_else(|| format!("listener {listener} carries replication over SASL: set listener.name.{}.{scoped} with username and password", listener.to_ascii_lowercase()))?;
-    let field = |name: &str| {
-        let mut rest = jaas;
-        // `username=` and not `user_username=`: the field stands alone.
-        while let Some(at) = rest.find(&format!("{name}=")) {
-            let before = rest[..at].chars().last();
-            rest = &rest[at + name.len() + 1..];
-            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-                continue;
-            }
-            return rest.trim_start().strip_prefix('"').and_then(|v| v.split_once('"')).map(|(v, _)| v.to_string());
-        }
-        None
-    };
-    let user = field("username").ok_or_else(|| format!("{key}: no username=\"…\""))?;
-    let password = field("password").ok_or_else(|| format!("{key}: no password=\"…\""))?;
+    let user = super::sasl::jaas_field(jaas, "username").ok_or_else(|| format!("{key}: no username=\"…\""))?;
+    let password = super::sasl::jaas_field(jaas, "password").ok_or_else(|| format!("{key}: no password=\"…\""))?;
     Ok((mechanism, user, password))
 }
 

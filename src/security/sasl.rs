@@ -42,6 +42,42 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
 }
 
+/// The `user_<name>="<password>"` entries of a JAAS login module line.
+pub fn jaas_users(jaas: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = jaas;
+    while let Some(at) = rest.find("user_") {
+        rest = &rest[at + 5..];
+        let Some((name, after)) = rest.split_once('=') else { break };
+        let Some(value) = after.trim_start().strip_prefix('"') else { continue };
+        let Some((password, tail)) = value.split_once('"') else { break };
+        out.push((name.trim().to_string(), password.to_string()));
+        rest = tail;
+    }
+    out
+}
+
+/// The `username="…"` and `password="…"` of a JAAS login module line: this node's own
+/// login (inter-broker and controller connections).
+pub fn jaas_login(jaas: &str) -> Option<(String, String)> {
+    Some((jaas_field(jaas, "username")?, jaas_field(jaas, "password")?))
+}
+
+/// A `name="value"` field of a JAAS line; `username=` and not `user_username=`: the field
+/// stands alone.
+pub fn jaas_field(jaas: &str, name: &str) -> Option<String> {
+    let mut rest = jaas;
+    while let Some(at) = rest.find(&format!("{name}=")) {
+        let before = rest[..at].chars().last();
+        rest = &rest[at + name.len() + 1..];
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        return rest.trim_start().strip_prefix('"').and_then(|v| v.split_once('"')).map(|(v, _)| v.to_string());
+    }
+    None
+}
+
 /// A fresh SCRAM nonce: 18 random bytes, base64 (printable, never ','), for either side.
 pub fn nonce() -> String {
     use ring::rand::SecureRandom;

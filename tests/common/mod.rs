@@ -147,6 +147,11 @@ impl Broker {
 
     /// Sets (or replaces) one of the broker's overrides before it starts; the previous
     /// value, if any.
+    /// This broker's setting `key`, if the harness or a test set it.
+    pub fn override_value(&self, key: &str) -> Option<&str> {
+        self.overrides.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
     pub fn set_override(&mut self, key: &str, value: &str) -> Option<String> {
         match self.overrides.iter_mut().find(|(k, _)| k == key) {
             Some((_, v)) => Some(std::mem::replace(v, value.to_string())),

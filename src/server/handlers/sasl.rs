@@ -32,21 +32,6 @@ fn enabled_mechanisms(ctx: &RequestContext) -> Vec<String> {
         .collect()
 }
 
-/// The `user_<name>="<password>"` entries of a JAAS login module line.
-pub fn jaas_users(jaas: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = jaas;
-    while let Some(at) = rest.find("user_") {
-        rest = &rest[at + 5..];
-        let Some((name, after)) = rest.split_once('=') else { break };
-        let Some(value) = after.trim_start().strip_prefix('"') else { continue };
-        let Some((password, tail)) = value.split_once('"') else { break };
-        out.push((name.trim().to_string(), password.to_string()));
-        rest = tail;
-    }
-    out
-}
-
 pub fn handshake(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let r: SaslHandshakeRequest = req.decode()?;
     let enabled = enabled_mechanisms(ctx);
@@ -76,7 +61,7 @@ pub fn authenticate(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let mut named_user = String::new();
     let outcome = match state {
         SaslState::Plain => {
-            let users = setting(ctx, "plain.sasl.jaas.config").map(jaas_users).unwrap_or_default();
+            let users = setting(ctx, "plain.sasl.jaas.config").map(sasl::jaas_users).unwrap_or_default();
             let password_of = |u: &str| users.iter().find(|(n, _)| n == u).map(|(_, p)| p.clone());
             named_user =
                 std::str::from_utf8(&r.auth_bytes).ok().and_then(|t| t.split('\0').nth(1)).unwrap_or("?").to_string();
@@ -166,7 +151,7 @@ mod tests {
     fn jaas_users_are_read_as_plain_login_module_writes_them() {
         let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice = "a=b c";"#;
         assert_eq!(
-            jaas_users(jaas),
+            sasl::jaas_users(jaas),
             vec![("admin".to_string(), "admin-secret".to_string()), ("alice".to_string(), "a=b c".to_string())]
         );
     }
