@@ -424,12 +424,20 @@ fn sluicectl_as(bootstrap: &str, config: &str, args: &[&str]) -> (bool, String) 
 #[test]
 fn sluicectl_manages_users_and_acls_over_sasl() {
     let dir = tempfile::tempdir().unwrap();
-    let (plain, sasl) = (free_port(), free_port());
+    let pki = pki();
+    let ca = write(dir.path(), "ca.pem", &pki.ca);
+    let keystore = write(dir.path(), "broker.pem", &pki.keystore);
+    let (plain, sasl, sasl_ssl) = (free_port(), free_port(), free_port());
     let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret";"#;
     let overrides = vec![
-        ("listeners".to_string(), format!("PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl}")),
+        (
+            "listeners".to_string(),
+            format!("PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl},SASL_SSL://127.0.0.1:{sasl_ssl}"),
+        ),
         ("sasl.enabled.mechanisms".to_string(), "PLAIN,SCRAM-SHA-512".to_string()),
         ("listener.name.sasl_plaintext.plain.sasl.jaas.config".to_string(), jaas.to_string()),
+        ("listener.name.sasl_ssl.plain.sasl.jaas.config".to_string(), jaas.to_string()),
+        ("ssl.keystore.location".to_string(), keystore),
         ("authorizer.class.name".to_string(), "org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string()),
         ("super.users".to_string(), "User:admin".to_string()),
     ];
@@ -479,6 +487,37 @@ fn sluicectl_manages_users_and_acls_over_sasl() {
     );
     let (ok, out) = sluicectl_as(&boot, &wrong, &["acl", "list"]);
     assert!(!ok && out.contains("SaslAuthenticationFailed"), "a wrong password:\n{out}");
+
+    // The same commands over SASL_SSL, the broker checked against the truststore.
+    let tls_boot = format!("127.0.0.1:{sasl_ssl}");
+    let tls_admin = write(
+        dir.path(),
+        "tls-admin.properties",
+        &format!(
+            "security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nsasl.username=admin\nsasl.password=admin-secret\nssl.truststore.location={ca}\n"
+        ),
+    );
+    let (ok, out) = sluicectl_as(&tls_boot, &tls_admin, &["user", "scram", "describe"]);
+    assert!(ok && out.contains("alice"), "user scram describe over SASL_SSL:\n{out}");
+    let (ok, out) = sluicectl_as(
+        &tls_boot,
+        &tls_admin,
+        &["acl", "add", "--principal", "User:alice", "--operation", "read", "--topic", "orders"],
+    );
+    assert!(ok, "acl add over SASL_SSL:\n{out}");
+    let (ok, out) = sluicectl_as(&tls_boot, &tls_admin, &["acl", "list", "--topic", "orders"]);
+    assert!(ok && out.contains("User:alice"), "acl list over SASL_SSL:\n{out}");
+    // Another CA's view of the broker: the TLS handshake fails, and says so.
+    let other = write(dir.path(), "other-ca.pem", &self::pki().ca);
+    let untrusted = write(
+        dir.path(),
+        "untrusted.properties",
+        &format!(
+            "security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nsasl.username=admin\nsasl.password=admin-secret\nssl.truststore.location={other}\n"
+        ),
+    );
+    let (ok, out) = sluicectl_as(&tls_boot, &untrusted, &["acl", "list"]);
+    assert!(!ok && out.to_lowercase().contains("certificate"), "an untrusted broker:\n{out}");
 }
 
 const STEADY_PRODUCER: &str = r#"

@@ -502,7 +502,7 @@ fn elect_leaders(cli: &crate::Cli, topic: Option<&str>, partition: Option<i32>, 
         tp.partitions = partitions;
         req.topic_partitions = Some(vec![tp]);
     }
-    let mut s = wire::connect(&cli.bootstrap).map_err(|e| format!("elect leaders: {e}"))?;
+    let mut s = crate::security::open(cli, "elect leaders")?;
     let resp: ElectLeadersResponse =
         wire::call(&mut s, ApiKey::ElectLeaders, 0, 1, &req).map_err(|e| format!("elect leaders: {e}"))?;
     let mut rows = Vec::new();
@@ -548,7 +548,7 @@ fn incremental_set(cli: &crate::Cli, name: &str, config: &[(String, String)]) ->
     }
     let mut req = IncrementalAlterConfigsRequest::default();
     req.resources.push(res);
-    let mut s = wire::connect(&cli.bootstrap).map_err(|e| format!("alter config: {e}"))?;
+    let mut s = crate::security::open(cli, "alter config")?;
     let resp: IncrementalAlterConfigsResponse = wire::call(&mut s, ApiKey::IncrementalAlterConfigs, 0, 1, &req)
         .map_err(|e| format!("alter config of '{name}': {e} (does the broker support IncrementalAlterConfigs?)"))?;
     for r in &resp.responses {

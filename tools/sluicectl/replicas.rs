@@ -15,8 +15,8 @@ pub fn error_name(code: i16) -> String {
         .unwrap_or_else(|| format!("error code {code}"))
 }
 
-fn connect(addr: &str, what: &str) -> Result<std::net::TcpStream, String> {
-    wire::connect(addr).map_err(|e| format!("{what}: {e}"))
+fn connect(addr: &str, what: &str) -> Result<Box<dyn crate::security::Conn>, String> {
+    crate::security::open_at(addr, what)
 }
 
 /// Starts moving a partition to `replicas`, or with `None` cancels its move.

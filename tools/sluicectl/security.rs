@@ -1,9 +1,11 @@
 //! ACLs (`kafka-acls.sh`), SCRAM users (`kafka-configs.sh --entity-type users
 //! --alter --add-config SCRAM-SHA-512=[...]`) and client quotas (`kafka-configs.sh
 //! --entity-type users|clients|ips`). Spoken with kafka-protocol, over a connection that
-//! authenticates as `--command-config` says (PLAINTEXT or SASL_PLAINTEXT with PLAIN or
-//! SCRAM; these commands do not speak TLS yet).
-use std::net::TcpStream;
+//! authenticates as `--command-config` says: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL,
+//! with PLAIN or SCRAM, the broker checked against `ssl.truststore.location` (or
+//! `ssl.ca.location`), and a client certificate from `ssl.keystore.location` (or
+//! `ssl.certificate.location` and `ssl.key.location`) when one is given, all PEM.
+use std::io::{Read, Write};
 
 use bytes::Bytes;
 use clap::{Args, Subcommand};
@@ -22,33 +24,88 @@ fn failed(what: &str, code: i16, message: &Option<StrBytes>) -> String {
     format!("{what}: {}{detail}", error_name(code))
 }
 
+/// A connection to a broker, plain or TLS.
+pub trait Conn: Read + Write {}
+impl<T: Read + Write> Conn for T {}
+
 /// A connection to the bootstrap broker, authenticated as the command config says.
-pub fn open(cli: &crate::Cli, what: &str) -> Result<TcpStream, String> {
+pub fn open(cli: &crate::Cli, what: &str) -> Result<Box<dyn Conn>, String> {
+    open_at(&cli.bootstrap, what)
+}
+
+/// A connection to `bootstrap` (the first of its addresses that answers), authenticated as
+/// the command config says.
+pub fn open_at(bootstrap: &str, what: &str) -> Result<Box<dyn Conn>, String> {
     let config = util::command_config();
     let protocol = config.get("security.protocol").map(String::as_str).unwrap_or("PLAINTEXT").to_ascii_uppercase();
-    let mut s = wire::connect(&cli.bootstrap).map_err(|e| format!("{what}: {e}"))?;
-    match protocol.as_str() {
-        "PLAINTEXT" => Ok(s),
-        "SASL_PLAINTEXT" => {
+    if !matches!(protocol.as_str(), "PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL") {
+        return Err(format!(
+            "{what}: security.protocol {protocol} is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"
+        ));
+    }
+    let mut last = format!("{what}: no address in {bootstrap:?}");
+    for addr in bootstrap.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        let tcp = match wire::connect(addr) {
+            Ok(s) => s,
+            Err(e) => {
+                last = format!("{what}: {e}");
+                continue;
+            }
+        };
+        let mut s: Box<dyn Conn> = if protocol.ends_with("SSL") {
+            Box::new(tls(tcp, addr).map_err(|e| format!("{what}: {addr}: {e}"))?)
+        } else {
+            Box::new(tcp)
+        };
+        if protocol.starts_with("SASL_") {
             let (user, password) = util::sasl_credentials()
                 .ok_or_else(|| format!("{what}: the command config has no SASL username and password"))?;
             let mechanism = config.get("sasl.mechanism").map(String::as_str).unwrap_or("PLAIN").to_string();
             authenticate(&mut s, &mechanism, &user, &password).map_err(|e| format!("{what}: {e}"))?;
-            Ok(s)
         }
-        other => Err(format!(
-            "{what}: security.protocol {other} is not supported by this command (use a PLAINTEXT or SASL_PLAINTEXT listener)"
-        )),
+        return Ok(s);
     }
+    Err(last)
 }
 
-fn authenticate(s: &mut TcpStream, mechanism: &str, user: &str, password: &str) -> Result<(), String> {
+/// TLS over `tcp`, the broker checked by the host name (or address) of `addr`, with the
+/// command config's truststore and (if any) client certificate: the broker's own TLS
+/// client settings (`sluice::security::tls::client_config`) read the same names.
+fn tls(
+    tcp: std::net::TcpStream,
+    addr: &str,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>, String> {
+    let config = util::command_config();
+    let mut keys = config.clone();
+    let read = |key: &str| -> Result<Option<String>, String> {
+        match config.get(key) {
+            None => Ok(None),
+            Some(path) => std::fs::read_to_string(path).map(Some).map_err(|e| format!("{key} {path}: {e}")),
+        }
+    };
+    if !keys.contains_key("ssl.truststore.location") {
+        let ca = config.get("ssl.ca.location").ok_or("the command config has no ssl.truststore.location (PEM)")?;
+        keys.insert("ssl.truststore.location".into(), ca.clone());
+    }
+    if let (Some(cert), Some(key)) = (read("ssl.certificate.location")?, read("ssl.key.location")?) {
+        keys.insert("ssl.keystore.certificate.chain".into(), cert);
+        keys.insert("ssl.keystore.key".into(), key);
+    }
+    let tls = sluice::security::tls::client_config(&keys, "").map_err(|e| e.to_string())?;
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_matches(['[', ']']);
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| format!("{host} is not a name TLS can check: {e}"))?;
+    let conn = rustls::ClientConnection::new(tls, name).map_err(|e| e.to_string())?;
+    Ok(rustls::StreamOwned::new(conn, tcp))
+}
+
+fn authenticate(s: &mut Box<dyn Conn>, mechanism: &str, user: &str, password: &str) -> Result<(), String> {
     use kafka_protocol::messages::{
         SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
     };
     let mut hs = SaslHandshakeRequest::default();
     hs.mechanism = StrBytes::from_string(mechanism.to_string());
-    let r: SaslHandshakeResponse = wire::call(s, ApiKey::SaslHandshake, 1, 1, &hs)?;
+    let r: SaslHandshakeResponse = wire::call(s.as_mut(), ApiKey::SaslHandshake, 1, 1, &hs)?;
     if r.error_code != 0 {
         let offered: Vec<String> = r.mechanisms.iter().map(|m| m.to_string()).collect();
         return Err(format!(
@@ -61,7 +118,7 @@ fn authenticate(s: &mut TcpStream, mechanism: &str, user: &str, password: &str) 
         let mut req = SaslAuthenticateRequest::default();
         req.auth_bytes = Bytes::copy_from_slice(token);
         corr += 1;
-        let r: SaslAuthenticateResponse = wire::call(s, ApiKey::SaslAuthenticate, 2, corr, &req)?;
+        let r: SaslAuthenticateResponse = wire::call(s.as_mut(), ApiKey::SaslAuthenticate, 2, corr, &req)?;
         if r.error_code != 0 {
             return Err(failed("SASL authentication failed", r.error_code, &r.error_message));
         }
@@ -89,7 +146,7 @@ fn call<Req: Encodable, Resp: kafka_protocol::protocol::Decodable>(
     req: &Req,
 ) -> Result<Resp, String> {
     let mut s = open(cli, what)?;
-    wire::call(&mut s, api, version, 100, req).map_err(|e| format!("{what}: {e}"))
+    wire::call(s.as_mut(), api, version, 100, req).map_err(|e| format!("{what}: {e}"))
 }
 
 // ---------------------------------------------------------------- ACLs

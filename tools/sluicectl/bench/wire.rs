@@ -90,7 +90,7 @@ pub fn encode_request<T: Encodable>(
 
 /// Reads one response frame into `buf` (without the size prefix). Returns false on a clean EOF
 /// before the first byte.
-pub fn read_frame(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<bool, String> {
+pub fn read_frame<S: Read + ?Sized>(s: &mut S, buf: &mut Vec<u8>) -> Result<bool, String> {
     let mut size = [0u8; 4];
     let mut got = 0;
     while got < 4 {
@@ -113,8 +113,8 @@ pub fn read_frame(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<bool, String> 
 }
 
 /// One synchronous round trip; decodes the response body.
-pub fn call<Req: Encodable, Resp: Decodable>(
-    s: &mut TcpStream,
+pub fn call<S: Read + Write + ?Sized, Req: Encodable, Resp: Decodable>(
+    s: &mut S,
     api: ApiKey,
     version: i16,
     corr: i32,
