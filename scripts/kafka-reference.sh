@@ -19,6 +19,11 @@
 #                              (default <repo>/target/kafka-reference)
 #   KAFKA_HEAP_OPTS            default -Xmx1G -Xms1G (kafka-server-start.sh's default)
 #   KAFKA_REF_START_TIMEOUT    seconds `start` waits for the broker to answer (default 90)
+#   KAFKA_REF_SASL_SSL_PORT    with KAFKA_REF_KEYSTORE (a PEM file: the broker's key and
+#                              certificate): also a SASL_SSL listener on this port, with
+#                              SCRAM-SHA-512, StandardAuthorizer and super.users=User:ANONYMOUS
+#                              (the PLAINTEXT listener's principal), as tests/security.rs
+#                              runs Sluice for the Java security scenario
 #   JAVA_HOME                  the JDK to use (default: `java` on PATH if it is 17+, else
 #                              /usr/lib/jvm/temurin-25-jdk-amd64)
 #
@@ -34,6 +39,8 @@ LIB=$ROOT/tests/clients/kafka-dist/target/lib
 START_TIMEOUT=${KAFKA_REF_START_TIMEOUT:-90}
 STOP_TIMEOUT=30
 BOOTSTRAP=127.0.0.1:$PORT
+SPORT=${KAFKA_REF_SASL_SSL_PORT:-}
+KEYSTORE=${KAFKA_REF_KEYSTORE:-}
 PIDFILE=$DIR/kafka.pid
 
 die() { echo "kafka-reference: $*" >&2; exit 1; }
@@ -97,6 +104,21 @@ group.initial.rebalance.delay.ms=0
 num.partitions=1
 auto.create.topics.enable=true
 EOF
+    if [ -n "$SPORT" ]; then
+        [ -f "$KEYSTORE" ] || die "KAFKA_REF_SASL_SSL_PORT needs KAFKA_REF_KEYSTORE (a PEM key and certificate)"
+        sed -i -e "s|^listeners=.*|&,SASL_SSL://127.0.0.1:$SPORT|" \
+            -e "s|^advertised.listeners=.*|&,SASL_SSL://127.0.0.1:$SPORT|" \
+            -e "s|^listener.security.protocol.map=.*|&,SASL_SSL:SASL_SSL|" "$DIR/server.properties"
+        cat >>"$DIR/server.properties" <<EOF
+# The SASL_SSL listener (KAFKA_REF_SASL_SSL_PORT): SCRAM users and ACLs.
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$KEYSTORE
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+EOF
+    fi
     cat >"$DIR/log4j2.properties" <<EOF
 # Written by scripts/kafka-reference.sh: the broker logs to $DIR/logs/server.log.
 name=kafka-reference

@@ -857,6 +857,10 @@ fn replication_over_sasl_ssl() {
 
 /// The Java client (kafka-clients 4.4): SCRAM users and ACLs made with the Admin API, then
 /// used over SASL_SSL (tests/clients/java, SecurityScenarios).
+/// The same scenario passes against Apache Kafka 4.4: start it with
+/// `KAFKA_REF_SASL_SSL_PORT=19094 KAFKA_REF_KEYSTORE=broker.pem scripts/kafka-reference.sh start`
+/// and run this Java command line with `--bootstrap 127.0.0.1:19092 --secure-bootstrap
+/// 127.0.0.1:19094 --ca ca.pem --broker kafka`.
 #[test]
 fn java_client_over_sasl_ssl() {
     use common::external::{maven_build, run_bounded};
