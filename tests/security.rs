@@ -406,6 +406,37 @@ fn a_producer_over_its_quota_is_held_to_it() {
     eprintln!("quota {quota} B/s: slow client {slow:?}, fast client {fast:?}");
 }
 
+/// `request_percentage`: a client whose handlers use more than its share of a thread is
+/// slowed (its connection is not read from until it is back within the quota); the same
+/// loop without the quota is not.
+#[test]
+fn a_client_over_its_request_time_quota_is_slowed() {
+    use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+    let broker = Broker::start();
+    // A quota for someone else: the broker measures handler time from here on for everyone.
+    sluicectl(&broker.bootstrap(), &["quota", "set", "--client-id", "other", "request_percentage=50"]);
+    let requests_in = |span: std::time::Duration| {
+        let mut s = std::net::TcpStream::connect(broker.bootstrap()).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        let (t0, mut n, mut slowest) = (std::time::Instant::now(), 0u32, std::time::Duration::ZERO);
+        while t0.elapsed() < span {
+            let t = std::time::Instant::now();
+            let _: MetadataResponse = call_on(&mut s, ApiKey::Metadata, 1, &MetadataRequest::default()).unwrap();
+            slowest = slowest.max(t.elapsed());
+            n += 1;
+        }
+        (n, slowest)
+    };
+    let (free, _) = requests_in(std::time::Duration::from_secs(2));
+    // The test client's id (call_on sends "sluice-test"): 1 % of a thread, 10 ms a second.
+    sluicectl(&broker.bootstrap(), &["quota", "set", "--client-id", "sluice-test", "request_percentage=1"]);
+    let (held, slowest) = requests_in(std::time::Duration::from_secs(3));
+    let held_per_2s = held as f64 * 2.0 / 3.0;
+    eprintln!("Metadata requests per 2 s: {free} without a quota, {held_per_2s:.0} at 1 % (slowest {slowest:?})");
+    assert!(held_per_2s * 3.0 < free as f64, "1 % of a thread held {held_per_2s:.0} requests per 2 s against {free}");
+    assert!(slowest >= std::time::Duration::from_millis(5), "the connection was muted: slowest {slowest:?}");
+}
+
 /// Runs sluicectl with a `--command-config` file: (success, stdout + stderr).
 fn sluicectl_as(bootstrap: &str, config: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_sluicectl"))

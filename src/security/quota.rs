@@ -8,9 +8,9 @@
 //! explicit clock; the broker-wide sensors sit behind one mutex each, touched only by
 //! connections a quota applies to.
 //!
-//! `request_percentage` is stored and described but not enforced: Kafka measures it as
-//! thread time, and a handler's wall time here includes its waits (a long-poll fetch, an
-//! acks=all produce), which would throttle idle consumers.
+//! `request_percentage` counts a handler's time on its shard's thread: the time inside
+//! its polls, not its waits (a long-poll fetch, an acks=all produce), as Kafka counts
+//! request-handler thread time; 100 is one thread's whole second.
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 

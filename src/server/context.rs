@@ -187,7 +187,7 @@ impl RequestContext {
     }
 
     /// Records `value` against this connection's `kind` quota, if one applies (bytes for
-    /// produce and fetch, hundredths of a millisecond-per-second for request time), and
+    /// produce and fetch, percent of one thread for one second for request time), and
     /// returns the throttle in ms; a throttled connection is muted for that long.
     pub fn record_quota(&self, kind: QuotaKind, value: f64) -> u64 {
         let image = self.shard.image_ref();

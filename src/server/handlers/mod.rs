@@ -40,12 +40,14 @@ pub mod scram_credentials;
 pub mod sync_group;
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
 
 use crate::protocol::frame::{encode_response, FrameError, Request};
+use crate::security::quota::QuotaKind;
 use crate::server::context::{ConnectionContext, RequestContext};
 use crate::shard::controller::{ControllerError, ControllerOp, ControllerResult};
 use crate::shard::{Shard, ShardMsg};
@@ -162,14 +164,40 @@ async fn handle_counted(ctx: &RequestContext, mut req: Request) -> Reply {
     // Produce owns its body (see produce::handle); every other handler decodes from `req`.
     let body = if api == ApiKey::Produce { std::mem::take(&mut req.body) } else { Bytes::new() };
     // A bug in one handler must not take the shard down: answer it by closing the connection.
-    let dispatched = std::panic::AssertUnwindSafe(dispatch(ctx, &req, body));
-    match futures::FutureExt::catch_unwind(dispatched).await {
+    let dispatched = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(dispatch(ctx, &req, body)));
+    // With client quotas configured, the handler's time on this thread (its polls, not its
+    // waits) counts against `request_percentage`, as Kafka counts request-thread time.
+    let measured = !ctx.shard.image_ref().quotas.is_empty();
+    let (outcome, busy) = if measured { busy_time(dispatched).await } else { (dispatched.await, Duration::ZERO) };
+    let encode_started = measured.then(std::time::Instant::now);
+    let reply = match outcome {
         Ok(result) => to_reply(&req, result),
         Err(_) => {
             tracing::error!(?api, version, "handler panicked; closing the connection");
             Reply::Close
         }
+    };
+    if let Some(t) = encode_started {
+        // Percent of one thread for one second: 10 ms of thread time is 1.
+        let percent_seconds = (busy + t.elapsed()).as_secs_f64() * 100.0;
+        ctx.record_quota(QuotaKind::Request, percent_seconds);
     }
+    reply
+}
+
+/// Runs `f` to completion, and the time spent inside its polls: the thread time it used,
+/// without the time it waited.
+async fn busy_time<F: std::future::Future>(f: F) -> (F::Output, Duration) {
+    let mut f = std::pin::pin!(f);
+    let mut busy = Duration::ZERO;
+    let out = std::future::poll_fn(|cx| {
+        let t = std::time::Instant::now();
+        let r = f.as_mut().poll(cx);
+        busy += t.elapsed();
+        r
+    })
+    .await;
+    (out, busy)
 }
 
 async fn dispatch(ctx: &RequestContext, req: &Request, body: Bytes) -> HandlerResult {
