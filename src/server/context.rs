@@ -139,11 +139,18 @@ pub struct RequestContext {
     pub connection: Rc<ConnectionContext>,
     /// The request header's client id (shared with the header, not copied).
     client_id: Option<kafka_protocol::protocol::StrBytes>,
+    /// Replication (a follower's fetch) is not held to `request_percentage`, as in Kafka.
+    pub request_quota_exempt: std::cell::Cell<bool>,
 }
 
 impl RequestContext {
     pub fn new(shard: Rc<Shard>, connection: Rc<ConnectionContext>, req: &Request) -> RequestContext {
-        RequestContext { shard, connection, client_id: req.header.client_id.clone() }
+        RequestContext {
+            shard,
+            connection,
+            client_id: req.header.client_id.clone(),
+            request_quota_exempt: std::cell::Cell::new(false),
+        }
     }
 
     /// The request header's client id ("" when the client sent none).

@@ -36,6 +36,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let min_bytes = r.min_bytes.max(0) as usize;
     // A follower's fetch (Fetch's replica_id; v15+ would carry it in ReplicaState).
     let replica = (r.replica_id.0 >= 0).then_some(crate::model::NodeId(r.replica_id.0));
+    ctx.request_quota_exempt.set(replica.is_some());
     // A follower needs CLUSTER_ACTION; a consumer READ on each topic (Kafka answers
     // TOPIC_AUTHORIZATION_FAILED per partition for either).
     let follower_denied = replica.is_some() && !ctx.cluster_authorized(AclOperation::ClusterAction);

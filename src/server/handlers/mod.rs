@@ -177,7 +177,7 @@ async fn handle_counted(ctx: &RequestContext, mut req: Request) -> Reply {
             Reply::Close
         }
     };
-    if let Some(t) = encode_started {
+    if let Some(t) = encode_started.filter(|_| !ctx.request_quota_exempt.get()) {
         // Percent of one thread for one second: 10 ms of thread time is 1.
         let percent_seconds = (busy + t.elapsed()).as_secs_f64() * 100.0;
         ctx.record_quota(QuotaKind::Request, percent_seconds);
