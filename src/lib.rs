@@ -35,3 +35,4 @@ pub mod server;
 pub mod shard;
 pub mod storage;
 pub mod sync;
+pub mod txn;

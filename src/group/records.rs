@@ -2,83 +2,14 @@
 //! understand them: OffsetCommitKey v1 / OffsetCommitValue v3 and GroupMetadataKey v2 /
 //! GroupMetadataValue v3 (big-endian, int16-length strings, int32-length bytes). A record
 //! with a null value is a tombstone.
-use bytes::Bytes;
 
 use super::coordinator::{restored_group, restored_member, CommittedOffset, Group};
+use crate::protocol::internal::{Reader, Writer};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum OffsetsKey {
     Offset { group: String, topic: String, partition: i32 },
     Group { group: String },
-}
-
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn i16(&mut self, v: i16) {
-        self.0.extend_from_slice(&v.to_be_bytes());
-    }
-    fn i32(&mut self, v: i32) {
-        self.0.extend_from_slice(&v.to_be_bytes());
-    }
-    fn i64(&mut self, v: i64) {
-        self.0.extend_from_slice(&v.to_be_bytes());
-    }
-    fn str(&mut self, s: &str) {
-        let b = &s.as_bytes()[..s.len().min(i16::MAX as usize)];
-        self.i16(b.len() as i16);
-        self.0.extend_from_slice(b);
-    }
-    fn nullable_str(&mut self, s: Option<&str>) {
-        match s {
-            Some(s) => self.str(s),
-            None => self.i16(-1),
-        }
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        self.i32(b.len() as i32);
-        self.0.extend_from_slice(b);
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Some(a)
-    }
-    fn i16(&mut self) -> Option<i16> {
-        self.take(2).map(|b| i16::from_be_bytes([b[0], b[1]]))
-    }
-    fn i32(&mut self) -> Option<i32> {
-        self.take(4).map(|b| i32::from_be_bytes(b.try_into().unwrap()))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        self.take(8).map(|b| i64::from_be_bytes(b.try_into().unwrap()))
-    }
-    fn nullable_str(&mut self) -> Option<Option<String>> {
-        let len = self.i16()?;
-        if len < 0 {
-            return Some(None);
-        }
-        let b = self.take(len as usize)?;
-        Some(Some(String::from_utf8_lossy(b).into_owned()))
-    }
-    fn str(&mut self) -> Option<String> {
-        self.nullable_str()?
-    }
-    fn bytes(&mut self) -> Option<Bytes> {
-        let len = self.i32()?;
-        if len < 0 {
-            return Some(Bytes::new());
-        }
-        self.take(len as usize).map(Bytes::copy_from_slice)
-    }
 }
 
 pub fn offset_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {

@@ -3,5 +3,6 @@
 pub mod batch;
 pub mod fetch_response;
 pub mod frame;
+pub mod internal;
 pub mod record_set;
 pub mod record_walk;
