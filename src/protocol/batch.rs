@@ -274,7 +274,7 @@ pub fn null_key_records(batch: &[u8], first_index: i32, out: &mut Vec<i32>) -> O
     walked
 }
 
-fn put_varint(out: &mut Vec<u8>, v: i64) {
+pub fn put_varint(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     loop {
         if z < 0x80 {

@@ -16,6 +16,7 @@ mod scan;
 #[cfg(test)]
 mod simulation_tests;
 pub mod sync_log;
+pub mod txn_index;
 
 /// The segment files (`*.log`) in a partition directory, oldest first.
 #[cfg(test)]
@@ -76,6 +77,10 @@ pub enum AppendError {
     /// failing records' indexes).
     #[error("compacted topic cannot accept a record without a key (records {indexes:?})")]
     KeylessRecords { indexes: Vec<i32> },
+    /// A client sent a control batch: only a transaction coordinator writes markers
+    /// (Kafka: INVALID_RECORD).
+    #[error("control batches are written by transaction coordinators only")]
+    ControlBatch,
     #[error(transparent)]
     Sequence(#[from] producer_state::SequenceError),
     #[error(transparent)]

@@ -23,7 +23,7 @@ use futures_lite::FutureExt;
 use super::cache::{CachedBatch, ShardCache};
 use super::index::{OffsetIndex, TimeIndex};
 use super::io::{read_small_file, write_small_file, SegmentFile};
-use super::producer_state::{BatchSeq, Check, ProducerState};
+use super::producer_state::{AbortedTxn, Check, ProducerEvent, ProducerState};
 use super::scan::{read_batches, scan_segment};
 use super::{segment_file_name, AppendError, ReadError, StorageError};
 use crate::cluster::epochs::LeaderEpochCache;
@@ -69,9 +69,12 @@ struct Segment {
     finalized: bool,
     /// Its finalization is running (in a task of its own, beside the writer).
     finalizing: bool,
-    /// Idempotent batches found by the recovery scan (the active segment's), to rebuild
-    /// the producer state from; emptied at open.
-    recovered_producers: Vec<(ProducerId, i16, BatchSeq)>,
+    /// Idempotent batches and markers found by the recovery scan (the active segment's),
+    /// to rebuild the producer state from; emptied at open.
+    recovered_producers: Vec<ProducerEvent>,
+    /// The producer state as of this segment's end, taken when it was sealed (exact: no
+    /// later batch existed yet), for its finalization to save.
+    sealed_snapshot: Option<Vec<u8>>,
     /// Where each leader epoch begins in what the recovery scan read; emptied at open.
     recovered_epochs: Vec<(LeaderEpoch, Offset)>,
 }
@@ -98,6 +101,7 @@ impl Segment {
             finalizing: false,
             recovered_producers: Vec::new(),
             recovered_epochs: Vec::new(),
+            sealed_snapshot: None,
         }
     }
 }
@@ -120,6 +124,9 @@ struct LogState {
     unsynced_messages: u64,
     inflight: VecDeque<Inflight>,
     producers: ProducerState,
+    /// Aborted transactions whose marker is still in the log, in marker order (the
+    /// segments' `.txnindex` entries, together).
+    aborted: Vec<AbortedTxn>,
     /// Where each leader epoch starts; saved as `leader-epoch-checkpoint` on every change
     /// of epoch.
     epochs: LeaderEpochCache,
@@ -291,15 +298,21 @@ impl PartitionLog {
         // idempotent batches recovery scanned from that offset on.
         let active_base = segments.last().map(|s| s.base_offset).unwrap_or(Offset(0));
         let (mut producers, from) = load_producer_snapshot(&dir, active_base).await;
+        // Aborted transactions: the saved `.txnindex` of each segment, and those the
+        // scanned markers after the snapshot end (both may name one: kept once).
+        let mut aborted = transactions::saved_aborted(&dir, &segments).await;
         let mut epoch_starts = Vec::new();
         for seg in &mut segments {
             epoch_starts.append(&mut seg.recovered_epochs);
-            for (pid, epoch, b) in std::mem::take(&mut seg.recovered_producers) {
-                if b.base_offset >= from {
-                    producers.record(pid, epoch, b);
+            for event in std::mem::take(&mut seg.recovered_producers) {
+                if transactions::event_offset(&event) >= from {
+                    if let Some(a) = producers.apply(event) {
+                        aborted.insert(a.last_offset, a);
+                    }
                 }
             }
         }
+        let aborted: Vec<AbortedTxn> = aborted.into_values().collect();
         let log_start_offset = retention::saved_log_start(&dir, segments[0].base_offset, next_offset)
             .await
             .unwrap_or(segments[0].base_offset);
@@ -320,6 +333,7 @@ impl PartitionLog {
                 unsynced_messages: 0,
                 inflight: VecDeque::new(),
                 producers,
+                aborted,
                 epochs,
                 leader_epoch,
                 cache: VecDeque::new(),
@@ -446,6 +460,10 @@ impl PartitionLog {
         while at < records.len() {
             let info = batch::validate(&records[at..], usize::MAX).map_err(AppendError::Invalid)?;
             let h = BatchHeader::read(&records[at..]).expect("validated");
+            if crate::protocol::control::is_control(h) {
+                // Only a transaction coordinator writes markers (`append_marker`).
+                return Err(AppendError::ControlBatch);
+            }
             if h.producer_id.get() >= 0 {
                 producer = Some((ProducerId(h.producer_id.get()), h.producer_epoch.get(), h.base_sequence.get()));
             }
@@ -498,8 +516,8 @@ impl PartitionLog {
             let (last, records_count, max_ts) = (Offset(h.last_offset()), h.records_count.get(), h.max_timestamp.get());
             // Pair assertion: what we patched still validates.
             debug_assert!(batch::validate(b, usize::MAX).is_ok());
-            if let Some((pid, epoch, b)) = super::scan::producer_batch(h) {
-                st.producers.record(pid, epoch, b);
+            if let Some(event) = super::scan::producer_event(h, b) {
+                st.producers.apply(event);
             }
             cached.push((next, last, at, size, max_ts));
             messages += records_count as u64;
@@ -561,26 +579,28 @@ impl PartitionLog {
     /// Places validated, contiguous batches of one leader epoch as they are.
     fn place_replicated(&self, records: Bytes) -> Result<AppendOutcome, AppendError> {
         let config = self.config.borrow().clone();
-        let mut st = self.state.borrow_mut();
+        let st = self.state.borrow_mut();
         st.writable()?;
         let owned = records.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
         let base_offset = st.next_offset;
         let (mut next, mut messages, mut at, mut cached) = (base_offset, 0u64, 0usize, Vec::new());
+        // Applied once placed: a segment sealed by this append snapshots the state before it.
+        let mut events = Vec::new();
         while at < owned.len() {
             let size = batch::peek_batch_bytes(&owned[at..]).expect("validated");
             let h = BatchHeader::read(&owned[at..at + size]).expect("validated");
             let (last, records_count, max_ts) = (Offset(h.last_offset()), h.records_count.get(), h.max_timestamp.get());
             assert_eq!(Offset(h.base_offset.get()), next, "replicated batches were checked to be contiguous");
-            if let Some((pid, epoch, b)) = super::scan::producer_batch(h) {
-                st.producers.record(pid, epoch, b);
-            }
+            events.extend(super::scan::producer_event(h, &owned[at..at + size]));
             cached.push((next, last, at, size, max_ts));
             messages += records_count as u64;
             next = last.next();
             at += size;
         }
         let placed = Placed { base_offset, next, messages, now: now_ms(), cached };
-        Ok(self.place(st, &config, owned, placed))
+        let outcome = self.place(st, &config, owned, placed);
+        self.apply_producer_events(events);
+        Ok(outcome)
     }
 
     /// Puts batches whose offsets are set into the active segment (rolling it first if it
@@ -601,7 +621,11 @@ impl PartitionLog {
                 && (active.size + total > config.segment_bytes || now - active.created_ms >= config.segment_ms as i64)
         };
         if roll {
-            st.segments.last_mut().unwrap().sealed = true;
+            // Nothing past the sealed segment exists yet: its producer state is exact now.
+            let snapshot = (st.producers.producer_count() > 0).then(|| st.producers.encode_up_to(base_offset));
+            let sealed = st.segments.last_mut().unwrap();
+            sealed.sealed = true;
+            sealed.sealed_snapshot = snapshot;
             st.segments.push(Segment::new_empty(base_offset, now));
             tracing::info!(partition = %self.tp, base_offset = base_offset.0, "rolled segment");
         }
@@ -962,6 +986,7 @@ impl Drop for MaintenanceGuard<'_> {
 mod compaction;
 mod recovery;
 mod retention;
+mod transactions;
 mod truncate;
 mod writer;
 
@@ -975,3 +1000,5 @@ mod fault_tests;
 mod replicated_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;

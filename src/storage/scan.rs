@@ -4,7 +4,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::index::{OffsetIndex, TimeIndex};
 use super::io::SegmentFile;
-use super::producer_state::BatchSeq;
+use super::producer_state::{BatchSeq, ProducerEvent};
 use super::StorageError;
 use crate::limits;
 use crate::model::{LeaderEpoch, Offset, ProducerId};
@@ -21,8 +21,9 @@ pub struct ScanOutcome {
     pub max_timestamp: i64,
     /// Why the scan stopped before the end of the file, if it did.
     pub stop_reason: Option<String>,
-    /// (producer id, epoch, sequences and offsets) of each idempotent batch, in order.
-    pub producer_batches: Vec<(ProducerId, i16, BatchSeq)>,
+    /// What each idempotent batch and transaction marker means to the producer state, in
+    /// order.
+    pub producer_events: Vec<ProducerEvent>,
     /// Where each leader epoch seen begins (`partition_leader_epoch` changes), in order.
     pub epoch_starts: Vec<(LeaderEpoch, Offset)>,
 }
@@ -56,8 +57,8 @@ impl ScanOutcome {
             self.index.push(base.relative_to(base_offset) as u32, position as u32);
             *last_indexed = Some(position);
         }
-        if let Some(p) = producer_batch(h) {
-            self.producer_batches.push(p);
+        if let Some(e) = producer_event(h, b) {
+            self.producer_events.push(e);
         }
         let epoch = LeaderEpoch(h.partition_leader_epoch.get());
         if epoch.0 >= 0 && self.epoch_starts.last().is_none_or(|&(e, _)| e != epoch) {
@@ -70,6 +71,22 @@ impl ScanOutcome {
         self.valid_bytes = position + b.len() as u64;
         true
     }
+}
+
+/// What a whole batch means to the producer state: an idempotent (or transactional) batch,
+/// a transaction marker, or nothing.
+pub fn producer_event(h: &BatchHeader, batch: &[u8]) -> Option<ProducerEvent> {
+    if crate::protocol::control::is_control(h) {
+        let commit = crate::protocol::control::marker_type(batch)?;
+        return Some(ProducerEvent::Marker {
+            producer_id: ProducerId(h.producer_id.get()),
+            epoch: h.producer_epoch.get(),
+            offset: Offset(h.base_offset.get()),
+            commit,
+        });
+    }
+    let (producer_id, epoch, seq) = producer_batch(h)?;
+    Some(ProducerEvent::Batch { producer_id, epoch, seq, transactional: crate::protocol::control::is_transactional(h) })
 }
 
 /// The idempotent-producer identity of a batch, if it has one.
@@ -101,7 +118,7 @@ impl ScanOutcome {
             timeindex: TimeIndex::default(),
             max_timestamp: -1,
             stop_reason: None,
-            producer_batches: Vec::new(),
+            producer_events: Vec::new(),
             epoch_starts: Vec::new(),
         }
     }

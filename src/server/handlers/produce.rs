@@ -163,7 +163,9 @@ fn produce_error(e: &ProduceError) -> (ResponseError, String) {
         ProduceError::Append(AppendError::TooLarge { .. }) => ResponseError::MessageTooLarge,
         ProduceError::Append(AppendError::Invalid(BatchError::TooLarge { .. })) => ResponseError::MessageTooLarge,
         ProduceError::Append(AppendError::Invalid(BatchError::BadMagic(_))) => ResponseError::InvalidRecord,
-        ProduceError::Append(AppendError::KeylessRecords { .. }) => ResponseError::InvalidRecord,
+        ProduceError::Append(AppendError::KeylessRecords { .. } | AppendError::ControlBatch) => {
+            ResponseError::InvalidRecord
+        }
         ProduceError::Append(AppendError::Invalid(_)) | ProduceError::Append(AppendError::Malformed) => {
             ResponseError::CorruptMessage
         }

@@ -90,7 +90,7 @@ pub(super) async fn recover_segment(
         file.truncate(scan.valid_bytes).await?;
         file.fdatasync().await?;
     }
-    seg.recovered_producers = scan.producer_batches;
+    seg.recovered_producers = scan.producer_events;
     seg.recovered_epochs = scan.epoch_starts;
     seg.index = scan.index;
     seg.timeindex = scan.timeindex;

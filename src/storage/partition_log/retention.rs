@@ -56,9 +56,13 @@ impl PartitionLog {
             removed
         };
         let start = self.log_start_offset();
+        self.prune_aborted(start);
         let files: Vec<PathBuf> = removed
             .iter()
-            .flat_map(|s| ["log", "index", "timeindex"].map(|ext| self.dir.join(segment_file_name(s.base_offset, ext))))
+            .flat_map(|s| {
+                ["log", "index", "timeindex", "txnindex"]
+                    .map(|ext| self.dir.join(segment_file_name(s.base_offset, ext)))
+            })
             .collect();
         let bytes: u64 = removed.iter().map(|s| s.size).sum();
         let count = removed.len();

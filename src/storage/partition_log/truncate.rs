@@ -20,7 +20,7 @@ impl PartitionLog {
         // The segment holding `offset`: the last based at or below it (the first if none).
         let keep = bases.iter().rposition(|&b| b <= offset).unwrap_or(0);
         for &base in &bases[keep + 1..] {
-            for ext in ["log", "index", "timeindex", "snapshot"] {
+            for ext in ["log", "index", "timeindex", "snapshot", "txnindex"] {
                 remove_if_present(&dir.join(segment_file_name(base, ext)))?;
             }
         }
@@ -54,7 +54,8 @@ impl PartitionLog {
             file.fdatasync().await?;
         }
         SegmentFile::release(file).await;
-        for ext in ["index", "timeindex"] {
+        // The cut segment is the active one again: recovery rescans it, markers included.
+        for ext in ["index", "timeindex", "txnindex"] {
             remove_if_present(&dir.join(segment_file_name(base, ext)))?;
         }
         // A producer snapshot holds the state at its offset: none past the new end is true.

@@ -382,10 +382,25 @@ impl PartitionLog {
         let started = std::time::Instant::now();
         file.truncate(size).await?;
         file.fdatasync().await?;
-        if sealed && self.state.borrow().producers.producer_count() > 0 {
+        // Before the snapshot and the indexes: a segment with either saved always has its
+        // aborted transactions saved, so recovery, which does not rescan such segments (nor
+        // their markers), never misses them.
+        let aborted = self.aborted_in(base, next_offset);
+        if !aborted.is_empty() {
+            let bytes = crate::storage::txn_index::encode(&aborted);
+            write_small_file(&self.dir.join(segment_file_name(base, "txnindex")), bytes).await?;
+        }
+        let snapshot = {
+            let mut st = self.state.borrow_mut();
+            let i = st.segment_index(base);
+            let taken = st.segments[i].sealed_snapshot.take();
+            taken.or_else(|| {
+                (sealed && st.producers.producer_count() > 0).then(|| st.producers.encode_up_to(next_offset))
+            })
+        };
+        if let Some(snapshot) = snapshot.filter(|_| sealed) {
             // Before the indexes: a segment with saved indexes always has its snapshot, so
             // recovery, which does not rescan such segments, never misses their producers.
-            let snapshot = self.state.borrow().producers.encode_up_to(next_offset);
             write_small_file(&self.dir.join(segment_file_name(next_offset, "snapshot")), snapshot).await?;
             prune_producer_snapshots(&self.dir, next_offset);
         }
