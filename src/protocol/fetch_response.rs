@@ -4,8 +4,8 @@
 //! on its way out (joined, then encoded); now the socket reads it straight from the cache.
 //!
 //! The byte layout is kafka-protocol's own (the test below compares the two at every
-//! version), minus fields this broker never sets: aborted transactions are always empty,
-//! and the only tagged field written is a partition's `diverging_epoch` (v12+).
+//! version), minus fields this broker never sets: the only tagged field written is a
+//! partition's `diverging_epoch` (v12+).
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::record_set::RecordSet;
@@ -19,6 +19,9 @@ pub struct PartitionOut {
     pub records: Option<RecordSet>,
     /// (epoch, end offset): the fetcher's log diverges from the leader's (v12+, tag 0).
     pub diverging_epoch: Option<(i32, i64)>,
+    /// (producer id, first offset) of the aborted transactions in the fetched range
+    /// (read_committed only; empty otherwise).
+    pub aborted: Vec<(i64, i64)>,
 }
 
 pub struct TopicOut<'a> {
@@ -53,7 +56,12 @@ pub fn encode(version: i16, correlation_id: i32, throttle_time_ms: i32, topics: 
             if version >= 5 {
                 w.buf.put_i64(p.log_start_offset);
             }
-            w.array_len(0); // aborted_transactions
+            w.array_len(p.aborted.len());
+            for &(producer_id, first_offset) in &p.aborted {
+                w.buf.put_i64(producer_id);
+                w.buf.put_i64(first_offset);
+                w.tags();
+            }
             if version >= 11 {
                 w.buf.put_i32(-1); // preferred_read_replica
             }
@@ -160,6 +168,7 @@ mod tests {
                         log_start_offset: 3,
                         records: with_records.then_some(set),
                         diverging_epoch: None,
+                        aborted: vec![(4000, 40), (4001, 41)],
                     },
                     PartitionOut {
                         partition_index: 1,
@@ -169,6 +178,7 @@ mod tests {
                         log_start_offset: -1,
                         records: None,
                         diverging_epoch: Some((4, 17)),
+                        aborted: vec![],
                     },
                 ],
             },
@@ -190,6 +200,17 @@ mod tests {
                 pd.log_start_offset = if version >= 5 { p.log_start_offset } else { -1 };
                 pd.preferred_read_replica = BrokerId(-1);
                 pd.records = Some(p.records.as_ref().map(|r| r.to_bytes()).unwrap_or_default());
+                pd.aborted_transactions = Some(
+                    p.aborted
+                        .iter()
+                        .map(|&(pid, first)| {
+                            let mut a = kafka_protocol::messages::fetch_response::AbortedTransaction::default();
+                            a.producer_id = kafka_protocol::messages::ProducerId(pid);
+                            a.first_offset = first;
+                            a
+                        })
+                        .collect(),
+                );
                 if let (Some((epoch, end)), true) = (p.diverging_epoch, version >= 12) {
                     pd.diverging_epoch.epoch = epoch;
                     pd.diverging_epoch.end_offset = end;

@@ -39,6 +39,8 @@ pub enum ShardMsg {
         timestamp: i64,
         /// `LeaderEpoch::NONE`: not checked.
         current_leader_epoch: LeaderEpoch,
+        /// Latest is the last stable offset.
+        read_committed: bool,
         reply: oneshot::Sender<ListOffsetResult>,
     },
     /// OffsetForLeaderEpoch for one partition.
@@ -102,6 +104,9 @@ pub struct FetchItem {
     /// The follower fetching (Fetch's `replica_id`), `None` for a consumer. A follower
     /// reads past the high watermark, and its fetch offset is its progress.
     pub replica: Option<crate::model::NodeId>,
+    /// `isolation_level=read_committed`: read up to the last stable offset, and learn the
+    /// aborted transactions in the range.
+    pub read_committed: bool,
 }
 
 #[derive(Debug)]
@@ -121,6 +126,10 @@ pub struct FetchResult {
     pub records: Option<RecordSet>,
     /// (epoch, end offset) when the fetcher's log diverges from this one.
     pub diverging_epoch: Option<(LeaderEpoch, Offset)>,
+    /// `UNKNOWN` with an error that leaves it unknown.
+    pub last_stable_offset: Offset,
+    /// read_committed: the aborted transactions in the range read.
+    pub aborted: Vec<crate::storage::producer_state::AbortedTxn>,
 }
 
 #[derive(Debug)]

@@ -261,8 +261,8 @@ impl Shard {
                 self.wait_for_data_local(&items, deadline).await;
                 let _ = reply.send(());
             }
-            ShardMsg::ListOffset { tp, timestamp, current_leader_epoch, reply } => {
-                let _ = reply.send(self.list_offset_local(&tp, timestamp, current_leader_epoch).await);
+            ShardMsg::ListOffset { tp, timestamp, current_leader_epoch, read_committed, reply } => {
+                let _ = reply.send(self.list_offset_local(&tp, timestamp, current_leader_epoch, read_committed).await);
             }
             ShardMsg::EpochEndOffset { tp, current_leader_epoch, leader_epoch, reply } => {
                 let _ = reply.send(self.epoch_end_offset_local(&tp, current_leader_epoch, leader_epoch));
@@ -379,6 +379,8 @@ impl Shard {
             log_start_offset: start,
             records: None,
             diverging_epoch: None,
+            last_stable_offset: hw,
+            aborted: Vec::new(),
         };
         let unknown = Offset::UNKNOWN;
         let Some(p) = self.partition(&item.tp) else {
@@ -407,11 +409,19 @@ impl Shard {
                     log_start_offset: start,
                     records: None,
                     diverging_epoch: Some((epoch, end)),
+                    last_stable_offset: p.log.last_stable_offset(hw),
+                    aborted: Vec::new(),
                 };
             }
         }
-        // A follower reads everything written, and what it asks for says what it has.
-        let up_to = if item.replica.is_some() { Offset(i64::MAX) } else { hw };
+        // A follower reads everything written, and what it asks for says what it has; a
+        // read_committed consumer reads up to the last stable offset.
+        let lso = p.log.last_stable_offset(hw);
+        let up_to = match (item.replica, item.read_committed) {
+            (Some(_), _) => Offset(i64::MAX),
+            (None, true) => lso,
+            (None, false) => hw,
+        };
         let read = p.log.read(item.offset, up_to, item.max_bytes).await;
         let hw = match item.replica {
             Some(node) if read.is_ok() => {
@@ -425,8 +435,15 @@ impl Shard {
                 error: None,
                 high_watermark: hw,
                 log_start_offset: r.log_start_offset,
+                // Served from the index, without looking into the batches read.
+                aborted: if item.read_committed && r.records.is_some() {
+                    p.log.aborted_between(item.offset, r.up_to)
+                } else {
+                    Vec::new()
+                },
                 records: r.records,
                 diverging_epoch: None,
+                last_stable_offset: p.log.last_stable_offset(hw),
             },
             Err(e) => failed(FetchError::Read(e), hw, p.log.log_start_offset()),
         }
@@ -447,6 +464,7 @@ impl Shard {
         tp: &TopicPartition,
         timestamp: i64,
         current_leader_epoch: LeaderEpoch,
+        read_committed: bool,
     ) -> ListOffsetResult {
         let p = self.partition(tp).ok_or(ListOffsetError::UnknownPartition)?;
         p.check_epoch(current_leader_epoch).map_err(ListOffsetError::Epoch)?;
@@ -461,6 +479,7 @@ impl Shard {
         let found = match timestamp {
             // Earliest, and earliest local (-4, KIP-405): every segment is local.
             -2 | -4 => Some((log.log_start_offset(), -1)),
+            -1 if read_committed => Some((log.last_stable_offset(hw), -1)),
             -1 => Some((hw, -1)),
             // Latest tiered (-5, KIP-1005): nothing is tiered; Kafka answers -1 then.
             -5 => None,

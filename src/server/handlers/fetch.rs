@@ -57,6 +57,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                     current_leader_epoch: LeaderEpoch(if req.version() >= 9 { p.current_leader_epoch } else { -1 }),
                     last_fetched_epoch: LeaderEpoch(if req.version() >= 12 { p.last_fetched_epoch } else { -1 }),
                     replica,
+                    read_committed: replica.is_none() && r.isolation_level == 1,
                 }),
                 _ => Err(ResponseError::UnknownTopicOrPartition),
             };
@@ -104,6 +105,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                     log_start_offset: -1,
                     records: None,
                     diverging_epoch: None,
+                    aborted: Vec::new(),
                 })
                 .collect(),
         })
@@ -124,7 +126,8 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             continue;
         };
         pd.high_watermark = result.high_watermark.0;
-        pd.last_stable_offset = result.high_watermark.0;
+        pd.last_stable_offset = result.last_stable_offset.0;
+        pd.aborted = result.aborted.iter().map(|a| (a.producer_id.0, a.first_offset.0)).collect();
         pd.log_start_offset = result.log_start_offset.0;
         if let Some(e) = &result.error {
             pd.error_code = match e {

@@ -1,5 +1,5 @@
 //! ListOffsets v1–10: earliest (-2; also earliest local, -4), latest (-1, the high
-//! watermark; also the last stable offset, there being no transactions), the record with
+//! watermark; with `isolation_level=read_committed`, the last stable offset), the record with
 //! the largest timestamp (-3, v7+, KIP-734), latest tiered (-5: none, -1 as Kafka without
 //! remote storage), or the first offset with a timestamp at or after the one given, found
 //! through the time index. v10's timeout is not needed: every answer is local.
@@ -34,6 +34,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
             let (partition, timestamp) = (p.partition_index, p.timestamp);
             // v4+ carries the client's view of the leader epoch.
             let current_leader_epoch = LeaderEpoch(if req.version() >= 4 { p.current_leader_epoch } else { -1 });
+            let read_committed = req.version() >= 2 && r.isolation_level == 1;
             calls.push(async move {
                 let res = match meta {
                     _ if denied => Err(ResponseError::TopicAuthorizationFailed),
@@ -41,7 +42,13 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                         let tp = TopicPartition::new(m.name.clone(), partition);
                         let owner = shard.owner_in(&m, partition);
                         match shard
-                            .call(owner, |reply| ShardMsg::ListOffset { tp, timestamp, current_leader_epoch, reply })
+                            .call(owner, |reply| ShardMsg::ListOffset {
+                                tp,
+                                timestamp,
+                                current_leader_epoch,
+                                read_committed,
+                                reply,
+                            })
                             .await
                         {
                             Some(Ok(found)) => Ok(found),
