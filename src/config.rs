@@ -87,6 +87,19 @@ pub struct BrokerConfig {
     pub offsets_topic_segment_bytes: u64,
     pub offsets_retention_ms: i64,
     pub offset_metadata_max_bytes: usize,
+    /// `transaction.state.log.num.partitions`.
+    pub transaction_state_log_num_partitions: i32,
+    /// `transaction.state.log.replication.factor`; unset: min(3, live brokers) at creation.
+    pub transaction_state_log_replication_factor: Option<i16>,
+    /// `transaction.state.log.min.isr` (at most the replication factor).
+    pub transaction_state_log_min_isr: i32,
+    pub transaction_state_log_segment_bytes: u64,
+    /// `transaction.max.timeout.ms`: the longest timeout a producer may ask for.
+    pub transaction_max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms`: an id idle this long is forgotten.
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
     pub group_initial_rebalance_delay_ms: u64,
     pub group_min_session_timeout_ms: u64,
     pub group_max_session_timeout_ms: u64,
@@ -172,6 +185,13 @@ impl Default for BrokerConfig {
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             offsets_retention_ms: 7 * 24 * 3600 * 1000,
             offset_metadata_max_bytes: 4096,
+            transaction_state_log_num_partitions: 50,
+            transaction_state_log_replication_factor: None,
+            transaction_state_log_min_isr: 2,
+            transaction_state_log_segment_bytes: 100 * 1024 * 1024,
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 7 * 24 * 3600 * 1000,
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             // Kafka's code default (its sample server.properties sets 0): a new group's first
             // rebalance waits 3 s for more members (librdkafka's static-membership test 0102
             // relies on it).
@@ -371,8 +391,6 @@ const ACCEPTED_NOOP_KEYS: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "num.recovery.threads.per.data.dir",
-    "transaction.state.log.replication.factor",
-    "transaction.state.log.min.isr",
 ];
 
 /// Broker keys that AlterConfigs and IncrementalAlterConfigs may change at run time (Kafka's
@@ -520,6 +538,23 @@ impl BrokerConfig {
                     cfg.offsets_retention_ms = parse_int(k, v, 1, i64::MAX / 60_000)? * 60_000
                 }
                 "offset.metadata.max.bytes" => cfg.offset_metadata_max_bytes = parse_int(k, v, 0, i32::MAX as usize)?,
+                "transaction.state.log.num.partitions" => {
+                    cfg.transaction_state_log_num_partitions = parse_int(k, v, 1, 1000)?
+                }
+                "transaction.state.log.replication.factor" => {
+                    cfg.transaction_state_log_replication_factor = Some(parse_int(k, v, 1, i16::MAX)?)
+                }
+                "transaction.state.log.min.isr" => cfg.transaction_state_log_min_isr = parse_int(k, v, 1, i32::MAX)?,
+                "transaction.state.log.segment.bytes" => {
+                    cfg.transaction_state_log_segment_bytes =
+                        parse_int(k, v, limits::SEGMENT_BYTES_MIN, limits::SEGMENT_BYTES_MAX)?
+                }
+                "transaction.max.timeout.ms" => cfg.transaction_max_timeout_ms = parse_int(k, v, 1, i32::MAX)?,
+                "transactional.id.expiration.ms" => cfg.transactional_id_expiration_ms = parse_int(k, v, 1, i64::MAX)?,
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                    cfg.transaction_abort_timed_out_transaction_cleanup_interval_ms =
+                        parse_int(k, v, 1, i32::MAX as u64)?
+                }
                 "group.initial.rebalance.delay.ms" => {
                     cfg.group_initial_rebalance_delay_ms = parse_int(k, v, 0, 300_000)?
                 }
@@ -821,6 +856,10 @@ impl BrokerConfig {
             ("offsets.topic.segment.bytes", self.offsets_topic_segment_bytes.to_string()),
             ("offsets.retention.minutes", (self.offsets_retention_ms / 60_000).to_string()),
             ("offset.metadata.max.bytes", self.offset_metadata_max_bytes.to_string()),
+            ("transaction.state.log.num.partitions", self.transaction_state_log_num_partitions.to_string()),
+            ("transaction.state.log.min.isr", self.transaction_state_log_min_isr.to_string()),
+            ("transaction.max.timeout.ms", self.transaction_max_timeout_ms.to_string()),
+            ("transactional.id.expiration.ms", self.transactional_id_expiration_ms.to_string()),
             ("group.initial.rebalance.delay.ms", self.group_initial_rebalance_delay_ms.to_string()),
             ("group.min.session.timeout.ms", self.group_min_session_timeout_ms.to_string()),
             ("group.max.session.timeout.ms", self.group_max_session_timeout_ms.to_string()),

@@ -284,6 +284,9 @@ fn run(properties: Option<&Path>, overrides: &[String], cores: Option<usize>) ->
                 glommio::spawn_local_into(shard.groups.clone().run_timers(shard.clone()), background_tq)
                     .map_err(|e| e.to_string())?
                     .detach();
+                glommio::spawn_local_into(shard.txns.clone().run_timers(shard.clone()), background_tq)
+                    .map_err(|e| e.to_string())?
+                    .detach();
                 glommio::spawn_local_into(shard.clone().run_retention(), background_tq)
                     .map_err(|e| e.to_string())?
                     .detach();

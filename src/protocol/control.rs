@@ -45,6 +45,19 @@ pub fn marker_batch(producer_id: i64, producer_epoch: i16, coordinator_epoch: i3
     b
 }
 
+/// Marks an encoded (uncompressed, offset-less) batch as part of a transaction of
+/// `producer_id`/`producer_epoch`, with no sequence (a coordinator's own write, as Kafka's
+/// TxnOffsetCommit appends are), and fixes its CRC.
+pub fn make_transactional(batch: &mut [u8], producer_id: i64, producer_epoch: i16) {
+    let h = BatchHeader::read_mut(batch).expect("a whole batch");
+    h.attributes.set(h.attributes.get() | ATTR_TRANSACTIONAL);
+    h.producer_id.set(producer_id);
+    h.producer_epoch.set(producer_epoch);
+    h.base_sequence.set(-1);
+    let crc = compute_crc(batch);
+    BatchHeader::read_mut(batch).expect("a whole batch").crc.set(crc);
+}
+
 /// Whether a (validated) batch is a control batch.
 pub fn is_control(h: &BatchHeader) -> bool {
     h.attributes.get() & ATTR_CONTROL != 0

@@ -101,6 +101,9 @@ pub enum CommitError {
 
 pub struct GroupDriver {
     coordinator: RefCell<GroupCoordinator>,
+    /// Offsets committed inside open transactions (TxnOffsetCommit), by producer id: they
+    /// take effect with the transaction's COMMIT marker, and vanish with an ABORT.
+    pending_txn: RefCell<HashMap<i64, Vec<(String, (String, i32), CommittedOffset)>>>,
     next_req: Cell<ReqId>,
     joins: RefCell<HashMap<ReqId, oneshot::Sender<JoinResponse>>>,
     syncs: RefCell<HashMap<ReqId, oneshot::Sender<SyncResponse>>>,
@@ -116,6 +119,7 @@ impl GroupDriver {
         c.group_max_size = config.group_max_size;
         GroupDriver {
             coordinator: RefCell::new(c),
+            pending_txn: RefCell::new(HashMap::new()),
             next_req: Cell::new(1),
             joins: RefCell::new(HashMap::new()),
             syncs: RefCell::new(HashMap::new()),
@@ -381,9 +385,93 @@ impl GroupDriver {
         .detach();
     }
 
+    /// TxnOffsetCommit: the offsets are written to the group's partition as part of the
+    /// producer's transaction (a transactional batch under its id and epoch), and become
+    /// the group's committed offsets only when the transaction commits.
+    pub async fn txn_commit(
+        &self,
+        shard: &Rc<Shard>,
+        group: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        entries: Vec<CommitEntry>,
+    ) -> Vec<Result<(), CommitError>> {
+        let image = shard.image();
+        let max_meta = shard.config.offset_metadata_max_bytes;
+        let wall = now_ms();
+        let mut results = Vec::with_capacity(entries.len());
+        let mut accepted = Vec::new();
+        for e in &entries {
+            let known = image.topic(&e.topic).is_some_and(|t| e.partition >= 0 && e.partition < t.partitions);
+            if !known {
+                results.push(Err(CommitError::UnknownTopicOrPartition));
+            } else if e.metadata.len() > max_meta {
+                results.push(Err(CommitError::MetadataTooLarge));
+            } else {
+                results.push(Ok(()));
+                let o = CommittedOffset {
+                    offset: e.offset,
+                    leader_epoch: e.leader_epoch,
+                    metadata: e.metadata.clone(),
+                    commit_timestamp_ms: wall,
+                };
+                accepted.push((group.to_string(), (e.topic.clone(), e.partition), o));
+            }
+        }
+        if accepted.is_empty() {
+            return results;
+        }
+        let recs = accepted
+            .iter()
+            .map(|(_, (t, p), o)| (records::offset_key(group, t, *p), Some(records::offset_value(o))))
+            .collect();
+        if self.persist_as(shard, group, recs, Some((producer_id, producer_epoch))).await {
+            self.pending_txn.borrow_mut().entry(producer_id).or_default().extend(accepted);
+        } else {
+            for r in results.iter_mut().filter(|r| r.is_ok()) {
+                *r = Err(CommitError::Storage);
+            }
+        }
+        results
+    }
+
+    /// A transaction marker was written to a `__consumer_offsets` partition of this shard:
+    /// the producer's pending offsets there take effect (COMMIT) or are dropped (ABORT).
+    pub fn complete_txn(&self, producer_id: i64, commit: bool) {
+        let Some(pending) = self.pending_txn.borrow_mut().remove(&producer_id) else { return };
+        if !commit {
+            return;
+        }
+        let mut by_group: HashMap<String, Vec<((String, i32), CommittedOffset)>> = HashMap::new();
+        for (group, tp, o) in pending {
+            by_group.entry(group).or_default().push((tp, o));
+        }
+        let mut c = self.coordinator.borrow_mut();
+        for (group, offsets) in by_group {
+            c.apply_commit(&group, offsets);
+        }
+    }
+
+    /// Whether `group` has offsets for `tp` inside an open transaction (OffsetFetch with
+    /// `require_stable` answers UNSTABLE_OFFSET_COMMIT then, as Kafka does).
+    pub fn has_pending(&self, group: &str, tp: &(String, i32)) -> bool {
+        self.pending_txn.borrow().values().flatten().any(|(g, t, _)| g == group && t == tp)
+    }
+
     /// Appends records to the group's `__consumer_offsets` partition and waits until they
     /// are durable by the topic's policy. False if the partition is unavailable or failed.
     async fn persist(&self, shard: &Rc<Shard>, group: &str, recs: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> bool {
+        self.persist_as(shard, group, recs, None).await
+    }
+
+    /// [`Self::persist`], as part of a producer's transaction when `txn` names it.
+    async fn persist_as(
+        &self,
+        shard: &Rc<Shard>,
+        group: &str,
+        recs: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        txn: Option<(i64, i16)>,
+    ) -> bool {
         let partitions =
             shard.image().topic(OFFSETS_TOPIC).map_or(shard.config.offsets_topic_num_partitions, |t| t.partitions);
         let partition = offsets_partition(group, partitions);
@@ -403,7 +491,10 @@ impl GroupDriver {
         }
         let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
             recs.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref())).collect();
-        let batch = batch::encode_batch(0, &refs, now_ms());
+        let mut batch = batch::encode_batch(0, &refs, now_ms());
+        if let Some((pid, epoch)) = txn {
+            crate::protocol::control::make_transactional(&mut batch, pid, epoch);
+        }
         match log.append(batch.into()) {
             // As Kafka's `offsets.commit.required.acks=-1`: on every in-sync replica, so a
             // new coordinator elected from the ISR has it; `offsets.commit.timeout.ms`.
@@ -477,8 +568,23 @@ impl GroupDriver {
                 at = h.last_offset() + 1;
                 let mut bytes = Bytes::copy_from_slice(b);
                 let Ok(set) = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes) else { continue };
+                if crate::protocol::control::is_control(h) {
+                    // A transaction's end: its offsets written before take effect, or not.
+                    if let Some(commit) = crate::protocol::control::marker_type(b) {
+                        self.complete_txn(h.producer_id.get(), commit);
+                    }
+                    continue;
+                }
+                let txn_producer = crate::protocol::control::is_transactional(h).then(|| h.producer_id.get());
                 for r in set.records {
                     let Some(key) = r.key.as_deref().and_then(records::decode_key) else { continue };
+                    if let (Some(pid), records::OffsetsKey::Offset { group, topic, partition }) = (txn_producer, &key) {
+                        if let Some(o) = r.value.as_deref().and_then(records::decode_offset_value) {
+                            let entry = (group.clone(), (topic.clone(), *partition), o);
+                            self.pending_txn.borrow_mut().entry(pid).or_default().push(entry);
+                        }
+                        continue;
+                    }
                     loaded += 1;
                     let mut c = self.coordinator.borrow_mut();
                     match key {

@@ -69,6 +69,30 @@ pub enum ShardMsg {
         op: GroupOp,
         reply: oneshot::Sender<GroupReply>,
     },
+    /// A request for the transaction coordinator on the shard leading the id's
+    /// `__transaction_state` partition.
+    Txn {
+        op: super::txns::TxnOp,
+        reply: oneshot::Sender<super::txns::TxnReply>,
+    },
+    /// TxnOffsetCommit on the group's coordinator shard.
+    GroupTxnCommit {
+        group: String,
+        producer_id: i64,
+        epoch: i16,
+        entries: Vec<super::groups::CommitEntry>,
+        reply: oneshot::Sender<Vec<Result<(), super::groups::CommitError>>>,
+    },
+    /// Write a transaction marker to a partition this shard leads (acks=all); the reply
+    /// is a Kafka error code (0: written).
+    WriteMarker {
+        tp: TopicPartition,
+        producer_id: crate::model::ProducerId,
+        epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        reply: oneshot::Sender<i16>,
+    },
     /// A metrics scrape: the shard's partition, cache and group state, copied out. Handled
     /// in the background task queue.
     Stats {

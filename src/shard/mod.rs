@@ -9,6 +9,8 @@ pub mod messages;
 pub mod partition;
 pub mod pump;
 pub mod replica_fetcher;
+pub mod txn_markers;
+pub mod txns;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -84,6 +86,7 @@ pub struct Shard {
     pub background_tq: TaskQueueHandle,
     pub controller: Option<Rc<controller::Controller>>,
     pub groups: Rc<groups::GroupDriver>,
+    pub txns: Rc<txns::TxnDriver>,
     /// This shard's counters; written only here, read by the admin listener's scrape.
     pub metrics: Arc<crate::metrics::ShardMetrics>,
     /// Fired once when shutdown is seen, so connections can stop without a timer each.
@@ -115,6 +118,7 @@ impl Shard {
     ) -> Rc<Shard> {
         let cache = Rc::new(ShardCache::new(config.fetch_cache_bytes));
         let groups = Rc::new(groups::GroupDriver::new(&config));
+        let txns = Rc::new(txns::TxnDriver::new(&config));
         Rc::new(Shard {
             id,
             count,
@@ -129,6 +133,7 @@ impl Shard {
             background_tq,
             controller,
             groups,
+            txns,
             metrics,
             shutdown: crate::sync::LocalNotify::new(),
             metadata_applied: futures::lock::Mutex::new(None),
@@ -283,6 +288,15 @@ impl Shard {
             }
             ShardMsg::Group { op, reply } => {
                 let _ = reply.send(self.groups.execute(&self, op).await);
+            }
+            ShardMsg::GroupTxnCommit { group, producer_id, epoch, entries, reply } => {
+                let _ = reply.send(self.groups.txn_commit(&self, &group, producer_id, epoch, entries).await);
+            }
+            ShardMsg::Txn { op, reply } => {
+                let _ = reply.send(self.txns.execute(&self, op).await);
+            }
+            ShardMsg::WriteMarker { tp, producer_id, epoch, coordinator_epoch, commit, reply } => {
+                let _ = reply.send(self.write_marker_local(&tp, producer_id, epoch, coordinator_epoch, commit).await);
             }
             ShardMsg::Stats { reply } => {
                 let _ = reply.send(self.stats());
@@ -568,6 +582,8 @@ impl Shard {
                     // The group coordinator of a `__consumer_offsets` partition is its leader:
                     // a new leader loads the groups from the log and takes them over.
                     Ok(true) if &*tp.topic == crate::group::OFFSETS_TOPIC => self.groups.load(&p.log).await,
+                    // Likewise the transaction coordinator of a `__transaction_state` partition.
+                    Ok(true) if &*tp.topic == crate::txn::TRANSACTION_STATE_TOPIC => self.txns.load(self, &p.log).await,
                     Ok(_) => {}
                     Err(e) => tracing::error!(partition = %tp, error = %e, "cannot take the new leader epoch"),
                 }
@@ -583,6 +599,9 @@ impl Shard {
                 Ok(p) => {
                     if &*tp.topic == crate::group::OFFSETS_TOPIC {
                         self.groups.load(&p.log).await;
+                    }
+                    if &*tp.topic == crate::txn::TRANSACTION_STATE_TOPIC && p.is_leader() {
+                        self.txns.load(self, &p.log).await;
                     }
                     self.partitions.borrow_mut().insert(tp, Rc::new(p));
                 }

@@ -108,6 +108,10 @@ impl ProducerState {
         if epoch < p.epoch {
             return Err(SequenceError::FencedEpoch { producer_id, epoch, current: p.epoch });
         }
+        if first_seq < 0 {
+            // No sequence: a coordinator's own transactional write (TxnOffsetCommit).
+            return Ok(Check::Append);
+        }
         if epoch > p.epoch {
             // A bumped epoch restarts the sequence.
             return if first_seq == 0 {
@@ -144,10 +148,12 @@ impl ProducerState {
                     p.epoch = epoch;
                     p.batches.clear();
                 }
-                if p.batches.len() == BATCHES_REMEMBERED {
-                    p.batches.pop_front();
+                if seq.first_seq >= 0 {
+                    if p.batches.len() == BATCHES_REMEMBERED {
+                        p.batches.pop_front();
+                    }
+                    p.batches.push_back(seq);
                 }
-                p.batches.push_back(seq);
                 if transactional && p.txn_first.is_none() {
                     p.txn_first = Some(seq.base_offset);
                     self.open_txns.insert(seq.base_offset, producer_id);

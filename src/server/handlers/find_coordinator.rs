@@ -1,7 +1,8 @@
 //! FindCoordinator v0–4 (v4: batched keys). A group's coordinator is the leader of its
 //! `__consumer_offsets` partition (Kafka's rule), looked up in the metadata image:
 //! COORDINATOR_NOT_AVAILABLE while that partition has no live leader (or the topic does
-//! not exist yet). Only group keys are served (transactions are not implemented).
+//! not exist yet). A transactional id's (key type 1) is the leader of its
+//! `__transaction_state` partition, created on first use like `__consumer_offsets`.
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -15,6 +16,7 @@ use crate::protocol::frame::Request;
 use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::Shard;
+use crate::txn::{transaction_partition, TRANSACTION_STATE_TOPIC};
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 4;
@@ -27,11 +29,17 @@ fn coordinator(
     key_type: i8,
     key: &str,
 ) -> Result<BrokerView, ResponseError> {
-    if key_type != 0 {
-        return Err(ResponseError::CoordinatorNotAvailable);
-    }
-    let topic = image.topic(OFFSETS_TOPIC).ok_or(ResponseError::CoordinatorNotAvailable)?;
-    let partition = offsets_partition(key, topic.partitions);
+    let (topic, partition) = match key_type {
+        0 => {
+            let topic = image.topic(OFFSETS_TOPIC).ok_or(ResponseError::CoordinatorNotAvailable)?;
+            (topic, offsets_partition(key, topic.partitions))
+        }
+        1 => {
+            let topic = image.topic(TRANSACTION_STATE_TOPIC).ok_or(ResponseError::CoordinatorNotAvailable)?;
+            (topic, transaction_partition(key, topic.partitions))
+        }
+        _ => return Err(ResponseError::InvalidRequest),
+    };
     let leader = topic.placement(partition).and_then(|p| p.leader()).ok_or(ResponseError::CoordinatorNotAvailable)?;
     live_broker(shard, image, leader.0, listener).ok_or(ResponseError::CoordinatorNotAvailable)
 }
@@ -42,6 +50,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let v = req.version();
     if r.key_type == 0 && shard.image().topic(OFFSETS_TOPIC).is_none() {
         super::ensure_offsets_topic(shard).await;
+    }
+    if r.key_type == 1 && shard.image().topic(TRANSACTION_STATE_TOPIC).is_none() {
+        super::ensure_transaction_state_topic(shard).await;
     }
     let image = shard.image();
     let mut resp = FindCoordinatorResponse::default();

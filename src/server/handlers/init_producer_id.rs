@@ -1,16 +1,20 @@
-//! InitProducerId v0–5 for idempotent producers: a new producer id with epoch 0, or, when
+//! InitProducerId v0–5. For idempotent producers: a new producer id with epoch 0, or, when
 //! the client names its id and epoch (v3+, KIP-360), the same id with the epoch bumped.
-//! New ids come from a block the active controller handed this broker (unique
-//! cluster-wide); an exhausted block is replaced first. Transactions are not implemented:
-//! a transactional id is refused.
+//! With a transactional id, the id's coordinator answers (`transactions`): the id's
+//! producer id with its epoch bumped, fencing the previous instance. New ids come from a
+//! block the active controller handed this broker (unique cluster-wide); an exhausted
+//! block is replaced first.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::{respond, HandlerResult};
 use crate::protocol::frame::Request;
+use crate::security::operations::{AclOperation, ResourceType};
 use crate::server::context::RequestContext;
 use crate::shard::controller::{ControllerError, ControllerOp, ControllerResult};
+use crate::shard::txns::TxnOp;
+use crate::txn::coordinator::Answer;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 5;
@@ -34,10 +38,31 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let shard = &ctx.shard;
     let r: InitProducerIdRequest = req.decode()?;
     let mut resp = InitProducerIdResponse::default();
-    if r.transactional_id.as_ref().is_some_and(|t| !t.0.is_empty()) {
-        resp.error_code = ResponseError::UnsupportedVersion.code();
+    if let Some(id) = r.transactional_id.as_ref().map(|t| t.0.to_string()).filter(|t| !t.is_empty()) {
         resp.producer_id = ProducerId(-1);
         resp.producer_epoch = -1;
+        if !ctx.authorized(AclOperation::Write, ResourceType::TransactionalId, &id) {
+            resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+            return respond(req, &resp);
+        }
+        let fresh_id = match new_producer_id(shard).await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, "no producer id block from the controller");
+                resp.error_code = ResponseError::CoordinatorLoadInProgress.code();
+                return respond(req, &resp);
+            }
+        };
+        let expected = (req.version() >= 3 && r.producer_id.0 >= 0).then_some((r.producer_id.0, r.producer_epoch));
+        let op = TxnOp::Init { transactional_id: id.clone(), timeout_ms: r.transaction_timeout_ms, expected, fresh_id };
+        match super::transactions::answer(shard, &id, op).await {
+            Ok(Answer::ProducerId { producer_id, producer_epoch }) => {
+                resp.producer_id = ProducerId(producer_id);
+                resp.producer_epoch = producer_epoch;
+            }
+            Ok(Answer::Done) => resp.error_code = ResponseError::UnknownServerError.code(),
+            Err(e) => resp.error_code = super::transactions::code(e, req.version() >= 4).code(),
+        }
         return respond(req, &resp);
     }
     // Kafka: an idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on

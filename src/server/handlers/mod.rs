@@ -38,6 +38,7 @@ pub mod produce;
 pub mod sasl;
 pub mod scram_credentials;
 pub mod sync_group;
+pub mod transactions;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -117,6 +118,13 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeUserScramCredentials, scram_credentials::MIN_VERSION, scram_credentials::MAX_VERSION),
     (ApiKey::AlterClientQuotas, client_quotas::MIN_VERSION, client_quotas::MAX_VERSION),
     (ApiKey::DescribeClientQuotas, client_quotas::MIN_VERSION, client_quotas::MAX_VERSION),
+    (ApiKey::AddPartitionsToTxn, 0, transactions::ADD_PARTITIONS_MAX_VERSION),
+    (ApiKey::AddOffsetsToTxn, 0, transactions::ADD_OFFSETS_MAX_VERSION),
+    (ApiKey::EndTxn, 0, transactions::END_TXN_MAX_VERSION),
+    (ApiKey::TxnOffsetCommit, 0, transactions::TXN_OFFSET_COMMIT_MAX_VERSION),
+    (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
     (ApiKey::SaslHandshake, 1, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
 ];
@@ -239,6 +247,13 @@ async fn dispatch(ctx: &RequestContext, req: &Request, body: Bytes) -> HandlerRe
         ApiKey::DescribeUserScramCredentials => scram_credentials::describe(ctx, req),
         ApiKey::AlterClientQuotas => client_quotas::alter(ctx, req).await,
         ApiKey::DescribeClientQuotas => client_quotas::describe(ctx, req),
+        ApiKey::AddPartitionsToTxn => transactions::add_partitions(ctx, req).await,
+        ApiKey::AddOffsetsToTxn => transactions::add_offsets(ctx, req).await,
+        ApiKey::EndTxn => transactions::end_txn(ctx, req).await,
+        ApiKey::TxnOffsetCommit => transactions::txn_offset_commit(ctx, req).await,
+        ApiKey::WriteTxnMarkers => transactions::write_txn_markers(ctx, req).await,
+        ApiKey::DescribeTransactions => transactions::describe_transactions(ctx, req).await,
+        ApiKey::ListTransactions => transactions::list_transactions(ctx, req).await,
         ApiKey::SaslHandshake => sasl::handshake(ctx, req),
         ApiKey::SaslAuthenticate => sasl::authenticate(ctx, req),
         _ => unreachable!("checked against SUPPORTED"),
@@ -266,6 +281,39 @@ pub async fn controller_call(shard: &Rc<Shard>, op: ControllerOp) -> Result<Cont
         .call(crate::model::ShardId(0), |reply| ShardMsg::Controller { op, reply })
         .await
         .unwrap_or_else(|| Err(ControllerError::NotAvailable("the broker is shutting down".into())))
+}
+
+/// Creates `__transaction_state` (compacted, `transaction.state.log.num.partitions`
+/// partitions, `transaction.state.log.replication.factor` replicas, else min(3, live
+/// brokers), `min.insync.replicas` from `transaction.state.log.min.isr` but at most the
+/// replicas) if it does not exist yet.
+pub async fn ensure_transaction_state_topic(shard: &Rc<Shard>) {
+    use crate::shard::controller::NewTopic;
+    use crate::txn::TRANSACTION_STATE_TOPIC;
+    let image = shard.image();
+    if image.topic(TRANSACTION_STATE_TOPIC).is_some() {
+        return;
+    }
+    let live = image.live_brokers().count().max(1);
+    let rf = shard.config.transaction_state_log_replication_factor.unwrap_or(live.min(3) as i16);
+    let mut configs = std::collections::BTreeMap::new();
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs.insert("segment.bytes".to_string(), shard.config.transaction_state_log_segment_bytes.to_string());
+    configs.insert(
+        "min.insync.replicas".to_string(),
+        shard.config.transaction_state_log_min_isr.min(rf as i32).to_string(),
+    );
+    let topic = NewTopic {
+        name: TRANSACTION_STATE_TOPIC.into(),
+        partitions: shard.config.transaction_state_log_num_partitions,
+        replication_factor: rf,
+        assignments: Vec::new(),
+        configs,
+    };
+    let op = ControllerOp::CreateTopics { topics: vec![topic], validate_only: false };
+    if let Err(e) = controller_call(shard, op).await {
+        tracing::warn!(error = %e, "cannot create {TRANSACTION_STATE_TOPIC}");
+    }
 }
 
 /// Creates `__consumer_offsets` (compacted, `offsets.topic.num.partitions` partitions,

@@ -1,0 +1,144 @@
+//! Transaction markers on the partition side: a marker written to a partition this shard
+//! leads (for this broker's coordinators, or another's WriteTxnMarkers), and WriteTxnMarkers
+//! sent to another broker for the partitions it leads, over the inter-broker listener
+//! (`security::outbound`, as replica fetchers connect).
+use std::rc::Rc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
+use kafka_protocol::messages::{ApiKey, TopicName, WriteTxnMarkersRequest, WriteTxnMarkersResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::partition::AckError;
+use super::Shard;
+use crate::model::{NodeId, ProducerId, TopicPartition};
+use crate::storage::producer_state::SequenceError;
+use crate::storage::{AppendError, StorageError};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const ANSWER_MAX: usize = 1 << 20;
+const WRITE_TXN_MARKERS_VERSION: i16 = 1;
+
+impl Shard {
+    /// Writes a marker to `tp` (which this shard must lead) and waits for every in-sync
+    /// replica, as Kafka appends markers with acks=all. A Kafka error code, 0 when written.
+    pub async fn write_marker_local(
+        self: &Rc<Self>,
+        tp: &TopicPartition,
+        producer_id: ProducerId,
+        epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+    ) -> i16 {
+        let Some(p) = self.partition(tp) else { return ResponseError::UnknownTopicOrPartition.code() };
+        if !p.is_leader() {
+            return ResponseError::NotLeaderOrFollower.code();
+        }
+        let outcome = match p.log.append_marker(producer_id, epoch, coordinator_epoch, commit) {
+            Ok(o) => o,
+            Err(AppendError::Sequence(e @ SequenceError::FencedEpoch { .. })) => {
+                // The producer moved on under a newer epoch: this transaction's data was
+                // written under the old one, and there is nothing left for it to end.
+                tracing::warn!(partition = %tp, error = %e, "transaction marker older than its producer; skipped");
+                return 0;
+            }
+            Err(AppendError::Storage(StorageError::Closed)) => return ResponseError::NotLeaderOrFollower.code(),
+            Err(e) => {
+                tracing::warn!(partition = %tp, error = %e, "cannot write a transaction marker");
+                return ResponseError::KafkaStorageError.code();
+            }
+        };
+        match p.wait_acknowledged(outcome.end_offset, -1, outcome.needs_sync).await {
+            Ok(()) => {
+                if &*tp.topic == crate::group::OFFSETS_TOPIC {
+                    self.groups.complete_txn(producer_id.0, commit);
+                }
+                0
+            }
+            Err(AckError::NotLeader) => ResponseError::NotLeaderOrFollower.code(),
+            Err(AckError::Storage(_)) => ResponseError::KafkaStorageError.code(),
+        }
+    }
+}
+
+/// WriteTxnMarkers to broker `leader` for `tps`; gives back the partitions not written.
+pub async fn send(
+    shard: &Rc<Shard>,
+    leader: NodeId,
+    tps: &[(String, i32)],
+    producer_id: i64,
+    epoch: i16,
+    coordinator_epoch: i32,
+    commit: bool,
+) -> Vec<(String, i32)> {
+    match exchange(shard, leader, tps, producer_id, epoch, coordinator_epoch, commit).await {
+        Ok(failed) => failed,
+        Err(e) => {
+            tracing::debug!(leader = leader.0, error = %e, "WriteTxnMarkers failed; retrying");
+            tps.to_vec()
+        }
+    }
+}
+
+async fn exchange(
+    shard: &Rc<Shard>,
+    leader: NodeId,
+    tps: &[(String, i32)],
+    producer_id: i64,
+    epoch: i16,
+    coordinator_epoch: i32,
+    commit: bool,
+) -> Result<Vec<(String, i32)>, String> {
+    let image = shard.image();
+    let b = image.brokers.get(&leader.0).ok_or("the leader is not registered")?;
+    let listener = &shard.config.inter_broker_listener().name;
+    let (host, port) = b.endpoint(listener).ok_or_else(|| format!("the leader has no listener {listener}"))?;
+    let mut s = crate::security::outbound::connect(&shard.config, listener, host, port, CONNECT_TIMEOUT).await?;
+    let mut marker = WritableTxnMarker::default();
+    marker.producer_id = kafka_protocol::messages::ProducerId(producer_id);
+    marker.producer_epoch = epoch;
+    marker.transaction_result = commit;
+    marker.coordinator_epoch = coordinator_epoch;
+    let mut topics: Vec<WritableTxnMarkerTopic> = Vec::new();
+    for (t, p) in tps {
+        match topics.iter_mut().find(|x| x.name.0.as_str() == t) {
+            Some(x) => x.partition_indexes.push(*p),
+            None => {
+                let mut x = WritableTxnMarkerTopic::default();
+                x.name = TopicName(StrBytes::from_string(t.clone()));
+                x.partition_indexes = vec![*p];
+                topics.push(x);
+            }
+        }
+    }
+    marker.topics = topics;
+    let mut req = WriteTxnMarkersRequest::default();
+    req.markers = vec![marker];
+    let resp: WriteTxnMarkersResponse = crate::security::outbound::call(
+        &mut s,
+        ApiKey::WriteTxnMarkers,
+        WRITE_TXN_MARKERS_VERSION,
+        1,
+        "sluice-txn-coordinator",
+        &req,
+        ANSWER_MAX,
+    )
+    .await?;
+    let mut failed = Vec::new();
+    let mut answered = 0usize;
+    for m in resp.markers {
+        for t in m.topics {
+            for p in t.partitions {
+                answered += 1;
+                if p.error_code != 0 {
+                    failed.push((t.name.0.to_string(), p.partition_index));
+                }
+            }
+        }
+    }
+    if answered < tps.len() {
+        return Err(format!("{answered} answers for {} partitions", tps.len()));
+    }
+    Ok(failed)
+}

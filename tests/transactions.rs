@@ -1,0 +1,116 @@
+//! Transactions (issue 22) through confluent-kafka: commit and abort as each isolation
+//! level sees them, consume-transform-produce with offsets committed in the transaction,
+//! fencing of a zombie instance, an abandoned transaction aborted after its timeout, and
+//! the coordinator and the log across a kill -9 (tests/clients/transactions.py).
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// Runs one scenario of tests/clients/transactions.py; its stdout.
+fn scenario(name: &str, boot: &str, topic: &str, args: &[&str]) -> String {
+    let script = common::external::repo_root().join("tests/clients/transactions.py");
+    let out = Command::new("timeout")
+        .arg("150")
+        .arg("python3")
+        .arg(script)
+        .args([name, boot, topic])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3 (scripts/install-test-deps.sh installs confluent-kafka)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "scenario {name} failed ({}):\n{text}", out.status);
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no {prefix:?} line in:\n{out}")).trim()
+}
+
+/// Small internal topics: a test broker creates them fast.
+const TXN_OVERRIDES: &[(&str, &str)] = &[
+    ("transaction.state.log.num.partitions", "4"),
+    ("offsets.topic.num.partitions", "4"),
+    ("transaction.abort.timed.out.transaction.cleanup.interval.ms", "200"),
+];
+
+#[test]
+fn transactions_commit_abort_fence_and_carry_offsets() {
+    let broker = Broker::start_with(TXN_OVERRIDES, 2);
+    let boot = broker.bootstrap();
+
+    let out = scenario("commit-abort", &boot, "txn-basic", &[]);
+    let committed: Vec<&str> = line(&out, "read_committed").split_whitespace().collect();
+    assert_eq!(committed.len(), 13, "{out}");
+    assert!(committed.iter().all(|v| !v.starts_with("aborted")), "{out}");
+    assert_eq!(line(&out, "read_uncommitted").split_whitespace().count(), 18, "{out}");
+
+    let out = scenario("consume-transform-produce", &boot, "txn-ctp", &[]);
+    assert_eq!(line(&out, "committed"), "10", "the aborted transaction's offsets are not committed:\n{out}");
+    let output: Vec<&str> = line(&out, "output").split_whitespace().collect();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("out-{i}")).collect();
+    expected.sort();
+    assert_eq!(output, expected, "exactly the committed transaction's output:\n{out}");
+
+    let out = scenario("fencing", &boot, "txn-fence", &[]);
+    assert_eq!(line(&out, "zombie refused"), "True", "the zombie's commit is refused:\n{out}");
+    assert_eq!(line(&out, "read_committed"), "new", "{out}");
+}
+
+/// A producer that never ends its transaction: the coordinator aborts it after its
+/// timeout, and the last stable offset moves on. Then the same across a kill -9 of the
+/// broker: the coordinator reloads the open transaction and aborts it when it times out.
+#[test]
+fn abandoned_transactions_are_aborted_after_their_timeout_even_across_a_crash() {
+    let mut broker = Broker::start_with(TXN_OVERRIDES, 2);
+    let boot = broker.bootstrap();
+    let out = scenario("abandon", &boot, "txn-abandon", &["2000"]);
+    assert!(out.contains("abandoned"), "{out}");
+    let out = scenario("commit-after", &boot, "txn-abandon", &["30"]);
+    assert_eq!(line(&out, "read_committed"), "after", "{out}");
+    assert_eq!(line(&out, "read_uncommitted"), "abandoned after", "{out}");
+
+    // Across a crash: the open transaction is in __transaction_state and in the log's
+    // producer state; both come back.
+    let out = scenario("abandon", &boot, "txn-crash", &["4000"]);
+    assert!(out.contains("abandoned"), "{out}");
+    broker.kill9();
+    broker.spawn();
+    broker.wait_ready();
+    let out = scenario("commit-after", &boot, "txn-crash", &["40"]);
+    assert_eq!(line(&out, "read_committed"), "after", "{out}");
+    assert_eq!(line(&out, "read_uncommitted"), "abandoned after", "{out}");
+}
+
+/// The broker dies after a PrepareCommit is durable and before any marker is written (a
+/// test hook): after the restart, the new coordinator writes the markers, and a
+/// read_committed reader sees the whole committed transaction and never the aborted one.
+#[test]
+fn a_commit_cut_short_before_its_markers_completes_after_a_restart() {
+    let mut broker = Broker::start_with(TXN_OVERRIDES, 2);
+    broker.kill9();
+    broker.set_env("SLUICE_TEST_EXIT_BEFORE_TXN_MARKERS", "1");
+    broker.spawn();
+    broker.wait_ready();
+    let boot = broker.bootstrap();
+    let out = scenario("commit-crash", &boot, "txn-cut", &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while broker.is_running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!broker.is_running(), "the test hook stops the broker before the markers\n{out}");
+    assert!(broker.log_tail(50).contains("test hook: exiting before transaction markers"), "{}", broker.log_tail(50));
+    broker.kill9();
+    broker.set_env("SLUICE_TEST_EXIT_BEFORE_TXN_MARKERS", "");
+    broker.spawn();
+    broker.wait_ready();
+    let read = scenario("read", &boot, "txn-cut", &["read_committed", "2", "4"]);
+    assert_eq!(
+        line(&read, "read_committed"),
+        "committed-0 committed-1 committed-2 committed-3",
+        "after the restart (first run: {out})"
+    );
+}
