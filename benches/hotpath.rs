@@ -174,6 +174,7 @@ fn fetch_encode(c: &mut Criterion) {
                         log_start_offset: 0,
                         records: Some(set.clone()),
                         diverging_epoch: None,
+                        aborted: Vec::new(),
                     }],
                 }];
                 black_box(fetch_response::encode(version, 1, 0, &topics))
