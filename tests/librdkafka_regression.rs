@@ -7,8 +7,10 @@
 //! compacted topic). 0081 (admin) runs sub-test by sub-test (librdkafka's `SUBTESTS`):
 //! `librdkafka_admin_subtests`, and its ACL and SCRAM parts against a broker with ACLs on
 //! in `librdkafka_acl_and_scram_subtests`. 0102 (static membership) runs against
-//! Kafka's default `group.initial.rebalance.delay.ms`. Not in them yet, and why:
-//! transactions (0098, 0103); tests that need Kafka's Java tools
+//! Kafka's default `group.initial.rebalance.delay.ms`. Transactions (0103) run against a
+//! three-node cluster (its topics have three replicas): `librdkafka_transaction_tests`.
+//! Not in them yet, and why: 0098 (it drives Kafka's Java transactional producer); tests
+//! that need Kafka's Java tools
 //! (0016, 0052, 0077); 0118 (timing-dependent: it expects a commit made from a revoke
 //! callback during close to be refused locally by librdkafka; it passes or fails here
 //! depending on when the revoke runs).
@@ -154,4 +156,28 @@ fn librdkafka_acl_and_scram_subtests() {
             Duration::from_secs(20 * 60),
         );
     }
+}
+
+/// librdkafka's transaction tests (0103: commit, abort, misuse, fencing, empty
+/// transactions, consume-transform-produce with offsets, watermarks per isolation level)
+/// against a three-node cluster, as their topics have three replicas.
+#[test]
+fn librdkafka_transaction_tests() {
+    let _one = one_at_a_time();
+    let (_, nodes) = common::start_cluster(
+        3,
+        &[
+            ("num.partitions", "4"),
+            ("transaction.state.log.num.partitions", "4"),
+            ("offsets.topic.num.partitions", "4"),
+            ("group.initial.rebalance.delay.ms", "0"),
+        ],
+    );
+    run_script(
+        &nodes[0],
+        &["0103"],
+        &[("LIBRDKAFKA_TEST_TIMEOUT", "600"), ("LIBRDKAFKA_TEST_CONF", "test.timeout.multiplier=2")],
+        "transaction tests",
+        Duration::from_secs(20 * 60),
+    );
 }

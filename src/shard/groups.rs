@@ -53,6 +53,9 @@ pub enum GroupOp {
     FetchOffsets {
         group: String,
         topics: Option<Vec<(String, Vec<i32>)>>,
+        /// OffsetFetch v7+ `require_stable`: partitions with offsets inside an open
+        /// transaction are named as unstable instead.
+        require_stable: bool,
     },
     DeleteOffsets {
         group: String,
@@ -85,7 +88,9 @@ pub enum GroupReply {
     Leave(Result<Vec<Result<(), GroupError>>, GroupError>),
     /// Per entry: Ok or the reason; the group-level error first.
     Commit(Result<Vec<Result<(), CommitError>>, GroupError>),
-    Offsets(Vec<(String, i32, Option<CommittedOffset>)>),
+    /// The offsets, and the partitions whose offsets an open transaction holds (only
+    /// with `require_stable`).
+    Offsets(Vec<(String, i32, Option<CommittedOffset>)>, Vec<(String, i32)>),
     DeleteOffsets(Result<Vec<Result<(), GroupError>>, GroupError>),
     Describe(Option<GroupDescription>),
     List(Vec<(String, String, &'static str)>),
@@ -167,10 +172,10 @@ impl GroupDriver {
             GroupOp::Commit { group, member, instance, generation, entries } => {
                 GroupReply::Commit(self.commit(shard, &group, &member, instance.as_deref(), generation, entries).await)
             }
-            GroupOp::FetchOffsets { group, topics } => {
+            GroupOp::FetchOffsets { group, topics, require_stable } => {
                 let c = self.coordinator.borrow();
                 let committed = c.committed(&group);
-                let out = match topics {
+                let out: Vec<(String, i32, Option<CommittedOffset>)> = match topics {
                     None => committed
                         .map(|m| m.iter().map(|((t, p), o)| (t.clone(), *p, Some(o.clone()))).collect())
                         .unwrap_or_default(),
@@ -183,7 +188,12 @@ impl GroupDriver {
                         })
                         .collect(),
                 };
-                GroupReply::Offsets(out)
+                let unstable = if require_stable {
+                    out.iter().map(|(t, p, _)| (t.clone(), *p)).filter(|tp| self.has_pending(&group, tp)).collect()
+                } else {
+                    Vec::new()
+                };
+                GroupReply::Offsets(out, unstable)
             }
             GroupOp::DeleteOffsets { group, partitions } => {
                 GroupReply::DeleteOffsets(self.delete_offsets(shard, &group, partitions).await)

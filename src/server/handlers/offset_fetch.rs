@@ -2,6 +2,8 @@
 //! offset -1, as in Kafka. With ACLs the group needs DESCRIBE (else
 //! GROUP_AUTHORIZATION_FAILED) and each topic DESCRIBE: a topic the principal may not
 //! describe is left out of "all topics" and answered TOPIC_AUTHORIZATION_FAILED when named.
+//! With `require_stable` (v7+), a partition whose offset an open transaction holds is
+//! answered UNSTABLE_OFFSET_COMMIT, and the client asks again, as with Kafka.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -24,10 +26,20 @@ pub const MAX_VERSION: i16 = 8;
 
 type Fetched = Option<Vec<(String, i32, Option<CommittedOffset>)>>;
 
-async fn fetch(ctx: &RequestContext, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
+async fn fetch(
+    ctx: &RequestContext,
+    group: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+    unstable: &mut Vec<(String, i32)>,
+) -> Fetched {
     let all = topics.is_none();
-    let mut rows = match call(&ctx.shard, group, GroupOp::FetchOffsets { group: group.to_string(), topics }).await {
-        Some(GroupReply::Offsets(o)) => o,
+    let op = GroupOp::FetchOffsets { group: group.to_string(), topics, require_stable };
+    let mut rows = match call(&ctx.shard, group, op).await {
+        Some(GroupReply::Offsets(o, u)) => {
+            *unstable = u;
+            o
+        }
         _ => return None,
     };
     if all {
@@ -76,7 +88,8 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                 resp.groups.push(gr);
                 continue;
             }
-            match fetch(ctx, &group, topics).await {
+            let mut unstable = Vec::new();
+            match fetch(ctx, &group, topics, r.require_stable, &mut unstable).await {
                 Some(rows) => {
                     gr.topics = by_topic(rows)
                         .into_iter()
@@ -95,6 +108,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                                     pr.metadata = Some(StrBytes::from_string(meta));
                                     if denied {
                                         pr.error_code = ResponseError::TopicAuthorizationFailed.code();
+                                    } else if unstable.iter().any(|(ut, up)| ut == tr.name.0.as_str() && *up == p) {
+                                        pr.error_code = ResponseError::UnstableOffsetCommit.code();
+                                        pr.committed_offset = -1;
                                     }
                                     pr
                                 })
@@ -118,7 +134,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
         }
         return respond(req, &resp);
     }
-    match fetch(ctx, &group, topics).await {
+    let mut unstable = Vec::new();
+    let require_stable = v >= 7 && r.require_stable;
+    match fetch(ctx, &group, topics, require_stable, &mut unstable).await {
         Some(rows) => {
             resp.topics = by_topic(rows)
                 .into_iter()
@@ -139,6 +157,9 @@ pub async fn handle(ctx: &RequestContext, req: &Request) -> HandlerResult {
                             pr.metadata = Some(StrBytes::from_string(meta));
                             if denied {
                                 pr.error_code = ResponseError::TopicAuthorizationFailed.code();
+                            } else if unstable.iter().any(|(ut, up)| ut == tr.name.0.as_str() && *up == p) {
+                                pr.error_code = ResponseError::UnstableOffsetCommit.code();
+                                pr.committed_offset = -1;
                             }
                             pr
                         })
