@@ -21,7 +21,7 @@ use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEnco
 use siphasher::sip128::SipHasher13;
 
 use crate::model::Offset;
-use crate::protocol::batch::{BatchHeader, ATTR_CONTROL};
+use crate::protocol::batch::{BatchHeader, ATTR_CONTROL, ATTR_TRANSACTIONAL};
 use crate::protocol::record_walk::{retain_records, walk_records, RecordRef};
 
 /// The latest offset of each key seen, by the key's digest: SipHash-1-3 with 128-bit
@@ -65,11 +65,14 @@ impl KeyMap {
     }
 
     /// Adds the offset of every keyed record in `batches` (whole batches, in log order).
-    /// Control batches (transaction markers) are not keyed data and stay out.
+    /// Control batches (transaction markers) are not keyed data and stay out; so do
+    /// transactional batches: a record of an aborted transaction must not supersede the
+    /// committed one before it (Sluice keeps transactional data whole, where Kafka's
+    /// cleaner removes aborted transactions first).
     pub fn add_batches(&mut self, batches: &[Bytes]) -> Result<(), String> {
         for b in batches {
             let Some(h) = BatchHeader::read(b) else { return Err("batch shorter than its header".into()) };
-            if h.attributes.get() & ATTR_CONTROL != 0 {
+            if h.attributes.get() & (ATTR_CONTROL | ATTR_TRANSACTIONAL) != 0 {
                 continue;
             }
             let base = Offset(h.base_offset.get());
@@ -128,7 +131,8 @@ pub fn clean_batches(batches: &[Bytes], map: &KeyMap, horizon: i64) -> Result<(V
     let mut kept: Vec<RecordRef<'_>> = Vec::new();
     for b in batches {
         let Some(h) = BatchHeader::read(b) else { return Err("batch shorter than its header".into()) };
-        if h.attributes.get() & ATTR_CONTROL != 0 {
+        // Markers and transactional data stay whole (see `add_batches`).
+        if h.attributes.get() & (ATTR_CONTROL | ATTR_TRANSACTIONAL) != 0 {
             out.extend_from_slice(b);
             continue;
         }
@@ -263,6 +267,22 @@ mod tests {
         map.add_batches(&batches).unwrap();
         assert!(map.is_empty());
         assert_eq!(clean_batches(&batches, &map, i64::MAX).unwrap().1, 0);
+    }
+
+    #[test]
+    fn transactional_records_neither_supersede_nor_are_cleaned() {
+        // A committed (plain) record for key k, then an aborted transaction's record for k:
+        // the plain one must survive, and so must the transactional batch.
+        let plain = batch(0, &[kv(b"k", Some(b"committed"))], 1);
+        let mut txn = encode_batch(1, &[kv(b"k", Some(b"aborted"))], 1);
+        crate::protocol::control::make_transactional(&mut txn, 7, 0);
+        set_base_offset(&mut txn, 1);
+        let batches = vec![plain.clone(), Bytes::from(txn)];
+        let mut map = KeyMap::default();
+        map.add_batches(&batches).unwrap();
+        let (out, removed) = clean_batches(&batches, &map, i64::MIN).unwrap();
+        assert_eq!(removed, 0);
+        assert_eq!(out.len(), batches[0].len() + batches[1].len());
     }
 
     #[test]

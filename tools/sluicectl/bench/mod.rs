@@ -117,6 +117,16 @@ pub struct BenchArgs {
     /// Give up (error) after this many seconds in total.
     #[arg(long, default_value_t = 300.0)]
     pub timeout: f64,
+    /// librdkafka producers write in transactions: each producer's id is this with its
+    /// index appended, and it commits every `--commit-interval-ms`.
+    #[arg(long)]
+    pub transactional_id: Option<String>,
+    /// With `--transactional-id`: how often each producer commits.
+    #[arg(long, default_value_t = 100)]
+    pub commit_interval_ms: u64,
+    /// librdkafka consumers: `read_committed` (librdkafka's default) or `read_uncommitted`.
+    #[arg(long, default_value = "read_committed", value_parser = ["read_committed", "read_uncommitted"])]
+    pub isolation_level: String,
     /// A PLAINTEXT listener to prepare the topic on (metadata, creation) when `--bootstrap`
     /// is an SSL or SASL listener the librdkafka client reaches with `--command-config`.
     #[arg(long)]
@@ -178,6 +188,12 @@ impl BenchArgs {
         }
         if self.fetch_bytes < 1024 {
             return Err("--fetch-bytes must be at least 1024".into());
+        }
+        if self.transactional_id.is_some() && self.client != Client::Librdkafka {
+            return Err("--transactional-id needs --client librdkafka".into());
+        }
+        if self.transactional_id.is_some() && self.acks != "all" && self.acks != "-1" {
+            return Err("--transactional-id needs --acks all (transactions are idempotent)".into());
         }
         Ok(())
     }

@@ -65,7 +65,7 @@ pub fn run(
             let rate = args.rate.map(|r| r / n as f64);
             let (s, a, t, b) = (shared.clone(), args.clone(), meta.topic.clone(), bootstrap.to_string());
             producers.push(spawn(format!("rdk-producer-{i}"), shared, move || {
-                produce(&s, &b, &a, mode, &t, &parts, quota, rate)
+                produce(&s, &b, &a, mode, &t, &parts, quota, rate, i)
             }));
         }
         finish_producers(shared, producers, mode);
@@ -114,6 +114,7 @@ fn produce(
     parts: &[i32],
     quota: Option<u64>,
     rate: Option<f64>,
+    index: usize,
 ) -> Result<(), String> {
     precise_timers();
     let size = args.message_size;
@@ -128,11 +129,24 @@ fn produce(
         .set("message.max.bytes", (batch_bytes + 4096).max(1_000_000).to_string())
         .set("queue.buffering.max.messages", "2000000")
         .set("queue.buffering.max.kbytes", "2097151")
-        .set("enable.idempotence", "false")
+        .set("enable.idempotence", if args.transactional_id.is_some() { "true" } else { "false" })
         .set("message.timeout.ms", "120000");
+    if let Some(id) = &args.transactional_id {
+        cfg.set("transactional.id", format!("{id}-{index}"));
+    }
     let hist = if mode == Mode::Produce { Some(shared.histogram()) } else { None };
     let ctx = Ctx { shared: shared.clone(), hist, size: size as u64, mode };
     let producer: BaseProducer<Ctx> = cfg.create_with_context(ctx).map_err(|e| format!("creating producer: {e}"))?;
+    // Transactions: one open at a time, committed every --commit-interval-ms (the commit
+    // waits for every message in it, as an application's commit does).
+    let txn_timeout = Duration::from_secs(60);
+    let commit_every = Duration::from_millis(args.commit_interval_ms.max(1));
+    let mut last_commit = std::time::Instant::now();
+    let transactional = args.transactional_id.is_some();
+    if transactional {
+        producer.init_transactions(txn_timeout).map_err(|e| format!("init_transactions: {e}"))?;
+        producer.begin_transaction().map_err(|e| format!("begin_transaction: {e}"))?;
+    }
     let mut payload = vec![b'v'; size];
     let t0 = shared.start_ns;
     let mut sent: u64 = 0;
@@ -199,7 +213,19 @@ fn produce(
         if sent % 1024 == 0 {
             producer.poll(Duration::ZERO);
         }
+        if transactional && sent % 64 == 0 && last_commit.elapsed() >= commit_every {
+            if let Err(e) = producer.commit_transaction(txn_timeout) {
+                break Err(format!("commit_transaction: {e}"));
+            }
+            last_commit = std::time::Instant::now();
+            if let Err(e) = producer.begin_transaction() {
+                break Err(format!("begin_transaction: {e}"));
+            }
+        }
     };
+    if transactional && result.is_ok() {
+        producer.commit_transaction(txn_timeout).map_err(|e| format!("commit_transaction: {e}"))?;
+    }
     let flushed = producer.flush(Duration::from_secs(120));
     producer.poll(Duration::ZERO);
     result?;
@@ -230,6 +256,7 @@ fn consume(
             (args.fetch_bytes as i64 * parts.len() as i64 + (1 << 20)).clamp(1 << 21, 2_147_483_647).to_string(),
         )
         .set("fetch.wait.max.ms", "100")
+        .set("isolation.level", args.isolation_level.as_str())
         .set("queued.min.messages", "1000000")
         .set("check.crcs", "false");
     let consumer: BaseConsumer = cfg.create().map_err(|e| format!("creating consumer: {e}"))?;
