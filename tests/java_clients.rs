@@ -119,3 +119,10 @@ fn java_admin() {
         ],
     );
 }
+
+/// Transactions: commit and abort as each isolation level sees them, consume-transform-
+/// produce with sendOffsetsToTransaction, and a second instance fencing the first.
+#[test]
+fn java_transactions() {
+    run_scenarios("java_transactions", &["txn_commit_abort", "txn_consume_transform_produce", "txn_fencing"]);
+}

@@ -36,6 +36,7 @@ public final class ClientTests {
         GroupScenarios.register(SCENARIOS);
         AdminScenarios.register(SCENARIOS);
         SecurityScenarios.register(SCENARIOS);
+        TxnScenarios.register(SCENARIOS);
     }
 
     public static void main(String[] args) {
