@@ -1,4 +1,4 @@
-//! Kafka Streams (org.apache.kafka:kafka-streams 4.4.0, processing.guarantee=at_least_once)
+//! Kafka Streams (org.apache.kafka:kafka-streams 4.4.0, at_least_once and exactly_once_v2)
 //! against Sluice: the program in `tests/clients/streams` (`StreamsTests`) runs a word
 //! count (a repartition topic, a state store with a compacted changelog) to exact counts,
 //! restarts it on the same and on a fresh state dir (the store restored from its
@@ -111,4 +111,12 @@ fn word_count_survives_restarts_and_restores_from_changelog() {
 #[test]
 fn two_instances_share_tasks_and_hand_them_over() {
     run_scenario("two-instances");
+}
+
+/// processing.guarantee=exactly_once_v2: the application dies in the middle of a
+/// transaction, a new run resumes, and a read_committed reader of the output sees the exact
+/// counts, none counted twice.
+#[test]
+fn exactly_once_word_count_survives_a_crash_mid_transaction() {
+    run_scenario("wordcount-eos-crash");
 }

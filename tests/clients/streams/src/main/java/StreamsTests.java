@@ -14,6 +14,7 @@ import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
@@ -108,6 +109,7 @@ public final class StreamsTests {
                 switch (scenario) {
                     case "wordcount-restart" -> wordCountRestart(prefix + "-wc");
                     case "two-instances" -> twoInstances(prefix + "-two");
+                    case "wordcount-eos-crash" -> wordCountEosCrash(prefix + "-eos");
                     default -> throw new IllegalArgumentException("unknown scenario " + scenario);
                 }
                 System.out.printf("PASS %s (%.1f s)%n", scenario, (System.nanoTime() - t) / 1e9);
@@ -194,6 +196,52 @@ public final class StreamsTests {
         }
     }
 
+    /**
+     * processing.guarantee=exactly_once_v2: the application dies in the middle of a
+     * transaction (a planned exception on the line "crash now", after it has written counts
+     * and changelog records for earlier lines of the same transaction); a new run on the
+     * same state dir resumes from the last committed transaction. A read_committed reader of
+     * the output never sees a count above the true one: nothing is counted twice.
+     */
+    static void wordCountEosCrash(String p) throws Exception {
+        String in = p + "-lines";
+        String out = p + "-counts";
+        String app = p + "-app";
+        try (Admin admin = admin(); Output output = new Output(out, true); KafkaProducer<String, String> producer = producer()) {
+            createTopics(admin, Map.of(in, 2, out, 2));
+            Map<String, Long> expected = new TreeMap<>();
+            step("run 1 (exactly_once_v2): 120 lines, then one that crashes the application, then 60 more");
+            produceLines(producer, in, 0, 120, expected);
+            producer.send(new ProducerRecord<>(in, "line-crash", "crash now")).get(30, TimeUnit.SECONDS);
+            expected.merge("crash", 1L, Long::sum);
+            expected.merge("now", 1L, Long::sum);
+            produceLines(producer, in, 120, 60, expected);
+            CRASH_ARMED.set(true);
+            KafkaStreams s1 = start(app, work.resolve(p + "-state"), new Restores(), 1, true);
+            try {
+                awaitTrue(() -> s1.state() == KafkaStreams.State.ERROR || s1.state() == KafkaStreams.State.NOT_RUNNING
+                        || s1.state() == KafkaStreams.State.PENDING_ERROR,
+                    () -> "run 1 did not crash: " + s1.state());
+                check(!CRASH_ARMED.get(), "the crash was not the planned one");
+            } finally {
+                // It died in ERROR: closing it only stops what is left.
+                s1.close(Duration.ofSeconds(30));
+            }
+            step("run 2: resumes after the crash");
+            KafkaStreams s2 = start(app, work.resolve(p + "-state"), new Restores(), 1, true);
+            try {
+                awaitRunning(s2, "run 2");
+                output.awaitExactly(expected, Map.of(), "run 2");
+            } finally {
+                close(s2, "run 2");
+            }
+            output.awaitQuiet(expected, Duration.ofSeconds(2), "after run 2");
+        }
+    }
+
+    /** Armed: the next "crash" line throws in the topology, once. */
+    static final AtomicBoolean CRASH_ARMED = new AtomicBoolean(false);
+
     static void twoInstances(String p) throws Exception {
         String in = p + "-lines";
         String out = p + "-counts";
@@ -248,7 +296,12 @@ public final class StreamsTests {
     static Topology topology(String in, String out) {
         StreamsBuilder builder = new StreamsBuilder();
         builder.stream(in, Consumed.with(Serdes.String(), Serdes.String()))
-            .flatMapValues(line -> Arrays.asList(line.toLowerCase(Locale.ROOT).split("\\s+")))
+            .flatMapValues(line -> {
+                if (line.startsWith("crash") && CRASH_ARMED.compareAndSet(true, false)) {
+                    throw new IllegalStateException("planned crash in the middle of a transaction");
+                }
+                return Arrays.asList(line.toLowerCase(Locale.ROOT).split("\\s+"));
+            })
             .filter((k, word) -> !word.isEmpty())
             .groupBy((k, word) -> word, Grouped.with(GROUPED, Serdes.String(), Serdes.String()))
             .count(Materialized.<String, Long, KeyValueStore<Bytes, byte[]>>as(STORE)
@@ -263,13 +316,17 @@ public final class StreamsTests {
     }
 
     static KafkaStreams start(String app, Path stateDir, Restores restores, int threads) throws Exception {
+        return start(app, stateDir, restores, threads, false);
+    }
+
+    static KafkaStreams start(String app, Path stateDir, Restores restores, int threads, boolean eos) throws Exception {
         Files.createDirectories(stateDir);
         String p = app.substring(0, app.length() - "-app".length());
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, app);
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
-        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
+        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, eos ? StreamsConfig.EXACTLY_ONCE_V2 : StreamsConfig.AT_LEAST_ONCE);
         props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, threads);
         props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
         // Every update of the store goes to the output and the changelog.
@@ -388,8 +445,13 @@ public final class StreamsTests {
         boolean assigned;
 
         Output(String topic) {
+            this(topic, false);
+        }
+
+        Output(String topic, boolean readCommitted) {
             this.topic = topic;
             Properties props = clientProps();
+            props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, readCommitted ? "read_committed" : "read_uncommitted");
             props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
             props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, LongDeserializer.class.getName());
             props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
