@@ -47,6 +47,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("kafka-delete-records.sh", "org.apache.kafka.tools.DeleteRecordsCommand"),
     ("kafka-log-dirs.sh", "org.apache.kafka.tools.LogDirsCommand"),
     ("kafka-reassign-partitions.sh", "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"),
+    ("kafka-transactions.sh", "org.apache.kafka.tools.TransactionsCommand"),
 ];
 
 /// JVM options for a fast start (each tool run is a fresh JVM); `-Xmx256M` is
@@ -848,4 +849,26 @@ fn log_dirs_and_reassignment() {
     let t = k.ok("kafka-reassign-partitions.sh", &format!("{file} --cancel"));
     c.contains(&t, "None of the specified partition reassignments are active.");
     c.finish(&target);
+}
+
+/// `kafka-transactions.sh list` and `describe` (ListTransactions, DescribeTransactions) show
+/// a transaction a producer left open: its id, producer id, state and partition.
+#[test]
+fn transactions_tool_lists_and_describes_an_open_transaction() {
+    let target = Target::start(&[]);
+    let k = Tools::new(&target);
+    let topic = unique("kt-txn");
+    // confluent-kafka opens a transaction (timeout 5 minutes) and exits without ending it.
+    let script = repo_root().join("tests/clients/transactions.py");
+    let mut py = Command::new("timeout");
+    py.args(["120", "python3"]).arg(script).args(["abandon", &target.bootstrap(), &topic, "300000"]);
+    let out = run_bounded(py, Duration::from_secs(130));
+    assert!(out.success() && out.stdout.contains("abandoned"), "{}", out.describe("transactions.py abandon"));
+    let t = k.ok("kafka-transactions.sh", "list");
+    let row = t.stdout_lines().into_iter().find(|l| l.starts_with("abandoned ")).map(str::to_string);
+    let row = row.unwrap_or_else(|| panic!("no row for the id in:\n{}", t.all()));
+    assert!(row.contains("Ongoing"), "{row}");
+    let t = k.ok("kafka-transactions.sh", "describe --transactional-id abandoned");
+    let all = t.all();
+    assert!(all.contains("Ongoing") && all.contains(&format!("{topic}-0")), "{all}");
 }
