@@ -132,7 +132,8 @@ fn produce(
         .set("enable.idempotence", if args.transactional_id.is_some() { "true" } else { "false" })
         .set("message.timeout.ms", "120000");
     if let Some(id) = &args.transactional_id {
-        cfg.set("transactional.id", format!("{id}-{index}"));
+        // librdkafka wants message.timeout.ms at most transaction.timeout.ms.
+        cfg.set("transactional.id", format!("{id}-{index}")).set("transaction.timeout.ms", "120000");
     }
     let hist = if mode == Mode::Produce { Some(shared.histogram()) } else { None };
     let ctx = Ctx { shared: shared.clone(), hist, size: size as u64, mode };
