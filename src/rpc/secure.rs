@@ -118,18 +118,10 @@ impl Security {
             .await
             .map_err(|_| format!("TLS handshake not finished within {timeout:?}"))?
             .map_err(|e| format!("TLS handshake: {e}"))?;
-        let dn = s
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .and_then(|c| crate::security::tls::certificate_principal(c));
-        let principal = match (dn, &self.mapper) {
-            (Some(dn), Some(mapper)) => match mapper.map(&dn) {
-                Some(name) => Some(KafkaPrincipal::user(name)),
-                None => return Err(format!("no ssl.principal.mapping.rules rule applies to {dn}")),
-            },
-            _ => None,
+        let principal = match &self.mapper {
+            Some(mapper) => crate::security::tls::peer_principal(s.get_ref().1.peer_certificates(), mapper)
+                .map_err(|dn| format!("no ssl.principal.mapping.rules rule applies to {dn}"))?,
+            None => None,
         };
         Ok((Box::new(s), principal))
     }

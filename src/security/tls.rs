@@ -201,6 +201,16 @@ pub fn principal_mapper(
     }
 }
 
+/// The principal of a TLS peer: its first certificate's subject mapped by `mapper`; `None`
+/// without a certificate, `Err(dn)` when no rule maps it (Kafka refuses such a client).
+pub fn peer_principal(
+    certs: Option<&[CertificateDer<'_>]>,
+    mapper: &super::principal_mapping::PrincipalMapper,
+) -> Result<Option<super::principal::KafkaPrincipal>, String> {
+    let Some(dn) = certs.and_then(|c| c.first()).and_then(|c| certificate_principal(c)) else { return Ok(None) };
+    mapper.map(&dn).map(|name| Some(super::principal::KafkaPrincipal::user(name))).ok_or(dn)
+}
+
 /// The principal name of a client certificate, as Kafka's default principal builder gives
 /// it (`ssl.principal.mapping.rules=DEFAULT`): the subject's distinguished name in RFC 2253
 /// form, most specific attribute first ("CN=alice,OU=eng,O=Acme").

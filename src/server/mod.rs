@@ -184,21 +184,12 @@ async fn secure(
     };
     match handshake.or(timer).await {
         Some(Ok(s)) => {
-            let dn = s
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|certs| certs.first())
-                .and_then(|cert| crate::security::tls::certificate_principal(cert));
-            let principal = match dn {
-                None => None,
-                Some(dn) => match mapper.map(&dn) {
-                    Some(name) => Some(crate::security::principal::KafkaPrincipal::user(name)),
-                    None => {
-                        tracing::info!(%peer, %dn, "no ssl.principal.mapping.rules rule applies to the client certificate; connection closed");
-                        return None;
-                    }
-                },
+            let principal = match crate::security::tls::peer_principal(s.get_ref().1.peer_certificates(), &mapper) {
+                Ok(p) => p,
+                Err(dn) => {
+                    tracing::info!(%peer, %dn, "no ssl.principal.mapping.rules rule applies to the client certificate; connection closed");
+                    return None;
+                }
             };
             Some((stream::ConnStream::Tls(Box::new(s)), principal))
         }

@@ -14,8 +14,8 @@ use futures::channel::oneshot;
 use super::Shard;
 use crate::group::coordinator::{CommittedOffset, JoinRequest, JoinResponse, Output, ReqId, SyncRequest, SyncResponse};
 use crate::group::{offsets_partition, records, GroupCoordinator, GroupError, GroupState, OFFSETS_TOPIC};
-use crate::model::{Offset, TopicPartition};
-use crate::protocol::batch::{self, BatchHeader};
+use crate::model::TopicPartition;
+use crate::protocol::batch;
 use crate::storage::{now_ms, PartitionLog};
 
 /// One partition's commit in an OffsetCommit.
@@ -280,41 +280,9 @@ impl GroupDriver {
         entries: Vec<CommitEntry>,
     ) -> Result<Vec<Result<(), CommitError>>, GroupError> {
         self.coordinator.borrow().validate_commit(group, member, instance, generation)?;
-        let image = shard.image();
-        let max_meta = shard.config.offset_metadata_max_bytes;
-        let wall = now_ms();
-        let mut results = Vec::with_capacity(entries.len());
-        let mut accepted = Vec::new();
-        for e in &entries {
-            let known = image.topic(&e.topic).is_some_and(|t| e.partition >= 0 && e.partition < t.partitions);
-            if !known {
-                results.push(Err(CommitError::UnknownTopicOrPartition));
-            } else if e.metadata.len() > max_meta {
-                results.push(Err(CommitError::MetadataTooLarge));
-            } else {
-                results.push(Ok(()));
-                let o = CommittedOffset {
-                    offset: e.offset,
-                    leader_epoch: e.leader_epoch,
-                    metadata: e.metadata.clone(),
-                    commit_timestamp_ms: wall,
-                };
-                accepted.push(((e.topic.clone(), e.partition), o));
-            }
-        }
-        if accepted.is_empty() {
-            return Ok(results);
-        }
-        let recs = accepted
-            .iter()
-            .map(|((t, p), o)| (records::offset_key(group, t, *p), Some(records::offset_value(o))))
-            .collect();
-        if self.persist(shard, group, recs).await {
+        let (results, written) = self.write_offsets(shard, group, entries, None).await;
+        if let Some(accepted) = written {
             self.coordinator.borrow_mut().apply_commit(group, accepted);
-        } else {
-            for r in results.iter_mut().filter(|r| r.is_ok()) {
-                *r = Err(CommitError::Storage);
-            }
         }
         Ok(results)
     }
@@ -406,12 +374,31 @@ impl GroupDriver {
         producer_epoch: i16,
         entries: Vec<CommitEntry>,
     ) -> Vec<Result<(), CommitError>> {
+        let (results, written) = self.write_offsets(shard, group, entries, Some((producer_id, producer_epoch))).await;
+        if let Some(accepted) = written {
+            let pending = accepted.into_iter().map(|(tp, o)| (group.to_string(), tp, o));
+            self.pending_txn.borrow_mut().entry(producer_id).or_default().extend(pending);
+        }
+        results
+    }
+
+    /// Checks each entry (a known partition, metadata within `offset.metadata.max.bytes`)
+    /// and writes the accepted ones to the group's partition, as part of the producer's
+    /// transaction when `txn` names it. Per entry Ok or why not (Storage for all accepted
+    /// ones if the write failed), and the offsets written, if they were.
+    async fn write_offsets(
+        &self,
+        shard: &Rc<Shard>,
+        group: &str,
+        entries: Vec<CommitEntry>,
+        txn: Option<(i64, i16)>,
+    ) -> (Vec<Result<(), CommitError>>, Option<Vec<((String, i32), CommittedOffset)>>) {
         let image = shard.image();
         let max_meta = shard.config.offset_metadata_max_bytes;
         let wall = now_ms();
         let mut results = Vec::with_capacity(entries.len());
         let mut accepted = Vec::new();
-        for e in &entries {
+        for e in entries {
             let known = image.topic(&e.topic).is_some_and(|t| e.partition >= 0 && e.partition < t.partitions);
             if !known {
                 results.push(Err(CommitError::UnknownTopicOrPartition));
@@ -422,27 +409,26 @@ impl GroupDriver {
                 let o = CommittedOffset {
                     offset: e.offset,
                     leader_epoch: e.leader_epoch,
-                    metadata: e.metadata.clone(),
+                    metadata: e.metadata,
                     commit_timestamp_ms: wall,
                 };
-                accepted.push((group.to_string(), (e.topic.clone(), e.partition), o));
+                accepted.push(((e.topic, e.partition), o));
             }
         }
         if accepted.is_empty() {
-            return results;
+            return (results, None);
         }
         let recs = accepted
             .iter()
-            .map(|(_, (t, p), o)| (records::offset_key(group, t, *p), Some(records::offset_value(o))))
+            .map(|((t, p), o)| (records::offset_key(group, t, *p), Some(records::offset_value(o))))
             .collect();
-        if self.persist_as(shard, group, recs, Some((producer_id, producer_epoch))).await {
-            self.pending_txn.borrow_mut().entry(producer_id).or_default().extend(accepted);
-        } else {
-            for r in results.iter_mut().filter(|r| r.is_ok()) {
-                *r = Err(CommitError::Storage);
-            }
+        if self.persist_as(shard, group, recs, txn).await {
+            return (results, Some(accepted));
         }
-        results
+        for r in results.iter_mut().filter(|r| r.is_ok()) {
+            *r = Err(CommitError::Storage);
+        }
+        (results, None)
     }
 
     /// A transaction marker was written to a `__consumer_offsets` partition of this shard:
@@ -558,60 +544,43 @@ impl GroupDriver {
 
     /// Rebuilds offsets and groups from one `__consumer_offsets` partition (at open).
     pub async fn load(&self, log: &PartitionLog) {
-        let mut at = log.log_start_offset().0;
-        let end = log.written_offset().0;
         let now = self.now();
         let mut loaded = 0usize;
-        while at < end {
-            let chunk = match log.read_all(Offset(at), 4 << 20).await {
-                Ok(r) => match r.records {
-                    Some(set) => set.to_bytes(),
-                    None => break,
-                },
-                Err(e) => {
-                    tracing::error!(partition = %log.topic_partition(), error = %e, "cannot load group state");
-                    break;
+        super::replay::each_batch(log, "group state", |h, b, records| {
+            if crate::protocol::control::is_control(h) {
+                // A transaction's end: its offsets written before take effect, or not.
+                if let Some(commit) = crate::protocol::control::marker_type(b) {
+                    self.complete_txn(h.producer_id.get(), commit);
                 }
-            };
-            for (_, b) in batch::BatchIter::new(&chunk) {
-                let h = BatchHeader::read(b).expect("whole batch");
-                at = h.last_offset() + 1;
-                let mut bytes = Bytes::copy_from_slice(b);
-                let Ok(set) = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes) else { continue };
-                if crate::protocol::control::is_control(h) {
-                    // A transaction's end: its offsets written before take effect, or not.
-                    if let Some(commit) = crate::protocol::control::marker_type(b) {
-                        self.complete_txn(h.producer_id.get(), commit);
+                return;
+            }
+            let txn_producer = crate::protocol::control::is_transactional(h).then(|| h.producer_id.get());
+            for r in records {
+                let Some(key) = r.key.as_deref().and_then(records::decode_key) else { continue };
+                if let (Some(pid), records::OffsetsKey::Offset { group, topic, partition }) = (txn_producer, &key) {
+                    if let Some(o) = r.value.as_deref().and_then(records::decode_offset_value) {
+                        let entry = (group.clone(), (topic.clone(), *partition), o);
+                        self.pending_txn.borrow_mut().entry(pid).or_default().push(entry);
                     }
                     continue;
                 }
-                let txn_producer = crate::protocol::control::is_transactional(h).then(|| h.producer_id.get());
-                for r in set.records {
-                    let Some(key) = r.key.as_deref().and_then(records::decode_key) else { continue };
-                    if let (Some(pid), records::OffsetsKey::Offset { group, topic, partition }) = (txn_producer, &key) {
-                        if let Some(o) = r.value.as_deref().and_then(records::decode_offset_value) {
-                            let entry = (group.clone(), (topic.clone(), *partition), o);
-                            self.pending_txn.borrow_mut().entry(pid).or_default().push(entry);
-                        }
-                        continue;
+                loaded += 1;
+                let mut c = self.coordinator.borrow_mut();
+                match key {
+                    records::OffsetsKey::Offset { group, topic, partition } => {
+                        let value = r.value.as_deref().and_then(records::decode_offset_value);
+                        c.restore_offset(&group, (topic, partition), value);
                     }
-                    loaded += 1;
-                    let mut c = self.coordinator.borrow_mut();
-                    match key {
-                        records::OffsetsKey::Offset { group, topic, partition } => {
-                            let value = r.value.as_deref().and_then(records::decode_offset_value);
-                            c.restore_offset(&group, (topic, partition), value);
-                        }
-                        records::OffsetsKey::Group { group } => {
-                            match r.value.as_deref().and_then(|v| records::decode_group_value(&group, v)) {
-                                Some(g) => c.restore_group(g, now),
-                                None => c.forget_group(&group),
-                            }
+                    records::OffsetsKey::Group { group } => {
+                        match r.value.as_deref().and_then(|v| records::decode_group_value(&group, v)) {
+                            Some(g) => c.restore_group(g, now),
+                            None => c.forget_group(&group),
                         }
                     }
                 }
             }
-        }
+        })
+        .await;
         if loaded > 0 {
             tracing::info!(partition = %log.topic_partition(), records = loaded, "loaded group state");
         }

@@ -87,10 +87,7 @@ pub enum ShardMsg {
     /// is a Kafka error code (0: written).
     WriteMarker {
         tp: TopicPartition,
-        producer_id: crate::model::ProducerId,
-        epoch: i16,
-        coordinator_epoch: i32,
-        commit: bool,
+        marker: super::txn_markers::Marker,
         reply: oneshot::Sender<i16>,
     },
     /// A metrics scrape: the shard's partition, cache and group state, copied out. Handled

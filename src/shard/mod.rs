@@ -8,6 +8,7 @@ pub mod groups;
 pub mod messages;
 pub mod partition;
 pub mod pump;
+pub mod replay;
 pub mod replica_fetcher;
 pub mod txn_markers;
 pub mod txns;
@@ -295,8 +296,8 @@ impl Shard {
             ShardMsg::Txn { op, reply } => {
                 let _ = reply.send(self.txns.execute(&self, op).await);
             }
-            ShardMsg::WriteMarker { tp, producer_id, epoch, coordinator_epoch, commit, reply } => {
-                let _ = reply.send(self.write_marker_local(&tp, producer_id, epoch, coordinator_epoch, commit).await);
+            ShardMsg::WriteMarker { tp, marker, reply } => {
+                let _ = reply.send(self.write_marker_local(&tp, marker).await);
             }
             ShardMsg::Stats { reply } => {
                 let _ = reply.send(self.stats());
@@ -457,7 +458,8 @@ impl Shard {
                 },
                 records: r.records,
                 diverging_epoch: None,
-                last_stable_offset: p.log.last_stable_offset(hw),
+                // A follower's fetch may have moved the high watermark: its bound again.
+                last_stable_offset: if item.replica.is_some() { p.log.last_stable_offset(hw) } else { lso },
             },
             Err(e) => failed(FetchError::Read(e), hw, p.log.log_start_offset()),
         }

@@ -18,19 +18,23 @@ use crate::storage::{AppendError, StorageError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const ANSWER_MAX: usize = 1 << 20;
+
+/// One transaction's end, as a marker carries it to each partition.
+#[derive(Debug, Clone, Copy)]
+pub struct Marker {
+    pub producer_id: ProducerId,
+    pub epoch: i16,
+    /// The coordinator's `__transaction_state` leader epoch.
+    pub coordinator_epoch: i32,
+    pub commit: bool,
+}
 const WRITE_TXN_MARKERS_VERSION: i16 = 1;
 
 impl Shard {
     /// Writes a marker to `tp` (which this shard must lead) and waits for every in-sync
     /// replica, as Kafka appends markers with acks=all. A Kafka error code, 0 when written.
-    pub async fn write_marker_local(
-        self: &Rc<Self>,
-        tp: &TopicPartition,
-        producer_id: ProducerId,
-        epoch: i16,
-        coordinator_epoch: i32,
-        commit: bool,
-    ) -> i16 {
+    pub async fn write_marker_local(self: &Rc<Self>, tp: &TopicPartition, m: Marker) -> i16 {
+        let Marker { producer_id, epoch, coordinator_epoch, commit } = m;
         let Some(p) = self.partition(tp) else { return ResponseError::UnknownTopicOrPartition.code() };
         if !p.is_leader() {
             return ResponseError::NotLeaderOrFollower.code();
@@ -63,16 +67,8 @@ impl Shard {
 }
 
 /// WriteTxnMarkers to broker `leader` for `tps`; gives back the partitions not written.
-pub async fn send(
-    shard: &Rc<Shard>,
-    leader: NodeId,
-    tps: &[(String, i32)],
-    producer_id: i64,
-    epoch: i16,
-    coordinator_epoch: i32,
-    commit: bool,
-) -> Vec<(String, i32)> {
-    match exchange(shard, leader, tps, producer_id, epoch, coordinator_epoch, commit).await {
+pub async fn send(shard: &Rc<Shard>, leader: NodeId, tps: &[(String, i32)], m: Marker) -> Vec<(String, i32)> {
+    match exchange(shard, leader, tps, m).await {
         Ok(failed) => failed,
         Err(e) => {
             tracing::debug!(leader = leader.0, error = %e, "WriteTxnMarkers failed; retrying");
@@ -85,10 +81,7 @@ async fn exchange(
     shard: &Rc<Shard>,
     leader: NodeId,
     tps: &[(String, i32)],
-    producer_id: i64,
-    epoch: i16,
-    coordinator_epoch: i32,
-    commit: bool,
+    m: Marker,
 ) -> Result<Vec<(String, i32)>, String> {
     let image = shard.image();
     let b = image.brokers.get(&leader.0).ok_or("the leader is not registered")?;
@@ -96,10 +89,10 @@ async fn exchange(
     let (host, port) = b.endpoint(listener).ok_or_else(|| format!("the leader has no listener {listener}"))?;
     let mut s = crate::security::outbound::connect(&shard.config, listener, host, port, CONNECT_TIMEOUT).await?;
     let mut marker = WritableTxnMarker::default();
-    marker.producer_id = kafka_protocol::messages::ProducerId(producer_id);
-    marker.producer_epoch = epoch;
-    marker.transaction_result = commit;
-    marker.coordinator_epoch = coordinator_epoch;
+    marker.producer_id = kafka_protocol::messages::ProducerId(m.producer_id.0);
+    marker.producer_epoch = m.epoch;
+    marker.transaction_result = m.commit;
+    marker.coordinator_epoch = m.coordinator_epoch;
     let mut topics: Vec<WritableTxnMarkerTopic> = Vec::new();
     for (t, p) in tps {
         match topics.iter_mut().find(|x| x.name.0.as_str() == t) {

@@ -12,9 +12,10 @@ use std::time::Duration;
 use futures::channel::oneshot;
 use kafka_protocol::error::ResponseError;
 
+use super::txn_markers::Marker;
 use super::{Shard, ShardMsg};
-use crate::model::{NodeId, Offset, ProducerId, TopicPartition};
-use crate::protocol::batch::{self, BatchHeader};
+use crate::model::{NodeId, ProducerId, TopicPartition};
+use crate::protocol::batch;
 use crate::storage::{now_ms, PartitionLog};
 use crate::txn::coordinator::{Answer, Output, ReqId, TxnConfig, TxnView};
 use crate::txn::{transaction_partition, TxnCoordinator, TxnError, TxnState, TRANSACTION_STATE_TOPIC};
@@ -147,32 +148,15 @@ impl TxnDriver {
             .topic(TRANSACTION_STATE_TOPIC)
             .map_or(shard.config.transaction_state_log_num_partitions, |t| t.partitions);
         self.coordinator.borrow_mut().unload(|id| transaction_partition(id, partitions) == partition);
-        let mut at = log.log_start_offset().0;
-        let end = log.written_offset().0;
         let mut loaded = 0usize;
-        while at < end {
-            let chunk = match log.read_all(Offset(at), 4 << 20).await {
-                Ok(r) => match r.records {
-                    Some(set) => set.to_bytes(),
-                    None => break,
-                },
-                Err(e) => {
-                    tracing::error!(partition = %log.topic_partition(), error = %e, "cannot load transaction state");
-                    break;
-                }
-            };
-            for (_, b) in batch::BatchIter::new(&chunk) {
-                let h = BatchHeader::read(b).expect("whole batch");
-                at = h.last_offset() + 1;
-                let mut bytes = bytes::Bytes::copy_from_slice(b);
-                let Ok(set) = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes) else { continue };
-                for r in set.records.iter().filter(|r| !r.control) {
-                    let Some(key) = r.key.as_deref() else { continue };
-                    self.coordinator.borrow_mut().replay(key, r.value.as_deref());
-                    loaded += 1;
-                }
+        super::replay::each_batch(log, "transaction state", |_, _, records| {
+            for r in records.iter().filter(|r| !r.control) {
+                let Some(key) = r.key.as_deref() else { continue };
+                self.coordinator.borrow_mut().replay(key, r.value.as_deref());
+                loaded += 1;
             }
-        }
+        })
+        .await;
         if loaded > 0 {
             tracing::info!(partition = %log.topic_partition(), records = loaded, "loaded transaction state");
         }
@@ -277,7 +261,8 @@ async fn write_markers(
     let mut backoff = Duration::from_millis(50);
     loop {
         let Some(state) = state_partition(shard, id) else { return false };
-        let coordinator_epoch = state.leader_epoch().0;
+        let m =
+            Marker { producer_id: ProducerId(producer_id), epoch, coordinator_epoch: state.leader_epoch().0, commit };
         let image = shard.image();
         let mut by_leader: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
         let mut retry = Vec::new();
@@ -294,10 +279,9 @@ async fn write_markers(
         }
         for (leader, tps) in by_leader {
             let failed = if leader == shard.node.node_id {
-                write_local(shard, &tps, producer_id, epoch, coordinator_epoch, commit).await
+                write_local(shard, &tps, m).await
             } else {
-                super::txn_markers::send(shard, NodeId(leader), &tps, producer_id, epoch, coordinator_epoch, commit)
-                    .await
+                super::txn_markers::send(shard, NodeId(leader), &tps, m).await
             };
             retry.extend(failed);
         }
@@ -315,14 +299,7 @@ async fn write_markers(
 }
 
 /// Writes markers to partitions this broker leads; gives back those that failed.
-pub async fn write_local(
-    shard: &Rc<Shard>,
-    tps: &[(String, i32)],
-    producer_id: i64,
-    epoch: i16,
-    coordinator_epoch: i32,
-    commit: bool,
-) -> Vec<(String, i32)> {
+pub async fn write_local(shard: &Rc<Shard>, tps: &[(String, i32)], m: Marker) -> Vec<(String, i32)> {
     let image = shard.image();
     let mut calls = Vec::new();
     for (topic, p) in tps {
@@ -331,18 +308,10 @@ pub async fn write_local(
         let tp = TopicPartition::new(topic.clone(), *p);
         let shard = shard.clone();
         calls.push(async move {
-            let code = shard
-                .call(owner, |reply| ShardMsg::WriteMarker {
-                    tp,
-                    producer_id: ProducerId(producer_id),
-                    epoch,
-                    coordinator_epoch,
-                    commit,
-                    reply,
-                })
+            shard
+                .call(owner, |reply| ShardMsg::WriteMarker { tp, marker: m, reply })
                 .await
-                .unwrap_or(ResponseError::NotLeaderOrFollower.code());
-            code
+                .unwrap_or(ResponseError::NotLeaderOrFollower.code())
         });
     }
     let codes = futures::future::join_all(calls).await;

@@ -12,15 +12,7 @@ use crate::shard::{Shard, ShardMsg};
 /// node is not the group's coordinator (it does not lead the group's `__consumer_offsets`
 /// partition: the client looks for the coordinator again).
 pub async fn call(shard: &Rc<Shard>, group_id: &str, op: GroupOp) -> Option<GroupReply> {
-    let owner = {
-        let image = shard.image();
-        let topic = image.topic(OFFSETS_TOPIC)?;
-        let partition = offsets_partition(group_id, topic.partitions);
-        if topic.placement(partition).and_then(|p| p.leader()) != Some(crate::model::NodeId(shard.node.node_id)) {
-            return None;
-        }
-        shard.owner_in(topic, partition)
-    };
+    let owner = super::coordinator_shard(shard, OFFSETS_TOPIC, group_id, offsets_partition)?;
     shard.call(owner, |reply| ShardMsg::Group { op, reply }).await
 }
 

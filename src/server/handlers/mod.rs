@@ -283,6 +283,22 @@ pub async fn controller_call(shard: &Rc<Shard>, op: ControllerOp) -> Result<Cont
         .unwrap_or_else(|| Err(ControllerError::NotAvailable("the broker is shutting down".into())))
 }
 
+/// The shard of this node that coordinates `key`: the owner of `key`'s partition of the
+/// internal `topic` (`partition_of`: Kafka's placement), if this node leads it. `None`
+/// otherwise (the client looks for the coordinator again).
+pub fn coordinator_shard(
+    shard: &Shard,
+    topic: &str,
+    key: &str,
+    partition_of: fn(&str, i32) -> i32,
+) -> Option<crate::model::ShardId> {
+    let image = shard.image();
+    let t = image.topic(topic)?;
+    let partition = partition_of(key, t.partitions);
+    let leader = t.placement(partition).and_then(|p| p.leader());
+    (leader == Some(crate::model::NodeId(shard.node.node_id))).then(|| shard.owner_in(t, partition))
+}
+
 /// Creates `__transaction_state` (compacted, `transaction.state.log.num.partitions`
 /// partitions, `transaction.state.log.replication.factor` replicas, else min(3, live
 /// brokers), `min.insync.replicas` from `transaction.state.log.min.isr` but at most the

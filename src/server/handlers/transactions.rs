@@ -45,15 +45,7 @@ pub const TXN_OFFSET_COMMIT_MAX_VERSION: i16 = 3;
 
 /// Runs `op` on the coordinator of `transactional_id`; `None` if this node is not it.
 pub async fn call(shard: &Rc<Shard>, transactional_id: &str, op: TxnOp) -> Option<TxnReply> {
-    let owner = {
-        let image = shard.image();
-        let topic = image.topic(TRANSACTION_STATE_TOPIC)?;
-        let partition = transaction_partition(transactional_id, topic.partitions);
-        if topic.placement(partition).and_then(|p| p.leader()) != Some(crate::model::NodeId(shard.node.node_id)) {
-            return None;
-        }
-        shard.owner_in(topic, partition)
-    };
+    let owner = super::coordinator_shard(shard, TRANSACTION_STATE_TOPIC, transactional_id, transaction_partition)?;
     shard.call(owner, |reply| ShardMsg::Txn { op, reply }).await
 }
 
@@ -268,15 +260,11 @@ async fn group_txn_commit(
     epoch: i16,
     entries: Vec<CommitEntry>,
 ) -> Result<Vec<Result<(), CommitError>>, ResponseError> {
-    let owner = {
-        let image = shard.image();
-        let topic = image.topic(OFFSETS_TOPIC).ok_or(ResponseError::CoordinatorNotAvailable)?;
-        let partition = offsets_partition(group, topic.partitions);
-        if topic.placement(partition).and_then(|p| p.leader()) != Some(crate::model::NodeId(shard.node.node_id)) {
-            return Err(ResponseError::NotCoordinator);
-        }
-        shard.owner_in(topic, partition)
-    };
+    if shard.image().topic(OFFSETS_TOPIC).is_none() {
+        return Err(ResponseError::CoordinatorNotAvailable);
+    }
+    let owner = super::coordinator_shard(shard, OFFSETS_TOPIC, group, offsets_partition)
+        .ok_or(ResponseError::NotCoordinator)?;
     let group = group.to_string();
     shard
         .call(owner, |reply| ShardMsg::GroupTxnCommit { group, producer_id, epoch, entries, reply })
@@ -297,15 +285,13 @@ pub async fn write_txn_markers(ctx: &RequestContext, req: &Request) -> HandlerRe
             tr.name = t.name.clone();
             let tps: Vec<(String, i32)> = t.partition_indexes.iter().map(|p| (t.name.0.to_string(), *p)).collect();
             let failed = if allowed {
-                crate::shard::txns::write_local(
-                    shard,
-                    &tps,
-                    m.producer_id.0,
-                    m.producer_epoch,
-                    m.coordinator_epoch,
-                    m.transaction_result,
-                )
-                .await
+                let marker = crate::shard::txn_markers::Marker {
+                    producer_id: crate::model::ProducerId(m.producer_id.0),
+                    epoch: m.producer_epoch,
+                    coordinator_epoch: m.coordinator_epoch,
+                    commit: m.transaction_result,
+                };
+                crate::shard::txns::write_local(shard, &tps, marker).await
             } else {
                 tps.clone()
             };
