@@ -96,6 +96,9 @@ pub struct BrokerConfig {
     pub transaction_state_log_segment_bytes: u64,
     /// `transaction.max.timeout.ms`: the longest timeout a producer may ask for.
     pub transaction_max_timeout_ms: i32,
+    /// `transaction.partition.verification.enable` (KIP-890): a partition leader has the
+    /// coordinator confirm a transactional write before it opens a transaction there.
+    pub transaction_partition_verification_enable: bool,
     /// `transactional.id.expiration.ms`: an id idle this long is forgotten.
     pub transactional_id_expiration_ms: i64,
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
@@ -190,6 +193,7 @@ impl Default for BrokerConfig {
             transaction_state_log_min_isr: 2,
             transaction_state_log_segment_bytes: 100 * 1024 * 1024,
             transaction_max_timeout_ms: 900_000,
+            transaction_partition_verification_enable: true,
             transactional_id_expiration_ms: 7 * 24 * 3600 * 1000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             // Kafka's code default (its sample server.properties sets 0): a new group's first
@@ -550,6 +554,9 @@ impl BrokerConfig {
                         parse_int(k, v, limits::SEGMENT_BYTES_MIN, limits::SEGMENT_BYTES_MAX)?
                 }
                 "transaction.max.timeout.ms" => cfg.transaction_max_timeout_ms = parse_int(k, v, 1, i32::MAX)?,
+                "transaction.partition.verification.enable" => {
+                    cfg.transaction_partition_verification_enable = parse_bool(k, v)?
+                }
                 "transactional.id.expiration.ms" => cfg.transactional_id_expiration_ms = parse_int(k, v, 1, i64::MAX)?,
                 "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
                     cfg.transaction_abort_timed_out_transaction_cleanup_interval_ms =
@@ -859,6 +866,7 @@ impl BrokerConfig {
             ("transaction.state.log.num.partitions", self.transaction_state_log_num_partitions.to_string()),
             ("transaction.state.log.min.isr", self.transaction_state_log_min_isr.to_string()),
             ("transaction.max.timeout.ms", self.transaction_max_timeout_ms.to_string()),
+            ("transaction.partition.verification.enable", self.transaction_partition_verification_enable.to_string()),
             ("transactional.id.expiration.ms", self.transactional_id_expiration_ms.to_string()),
             ("group.initial.rebalance.delay.ms", self.group_initial_rebalance_delay_ms.to_string()),
             ("group.min.session.timeout.ms", self.group_min_session_timeout_ms.to_string()),

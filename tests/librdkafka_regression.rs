@@ -173,6 +173,17 @@ fn librdkafka_transaction_tests() {
             ("group.initial.rebalance.delay.ms", "0"),
         ],
     );
+    // KIP-890 across brokers first: on a partition led by another broker than the
+    // transactional id's coordinator, the leader verifies with AddPartitionsToTxn v4.
+    let boot = nodes[0].bootstrap();
+    common::create_topic(&boot, "kip890", 3);
+    let topic = common::wait_for_topic(&boot, "kip890", 3);
+    let id = "kip890-remote";
+    let (coordinator, _) = common::txn_probe::find_coordinator(&boot, id);
+    let &(partition, leader, ..) =
+        topic.partitions.iter().find(|p| p.1 != coordinator).expect("three partitions on three brokers");
+    let leader = common::txn_probe::broker_addr(&boot, leader);
+    common::txn_probe::hanging_writes_are_refused(&boot, &leader, "kip890", partition, id);
     run_script(
         &nodes[0],
         &["0103"],

@@ -60,6 +60,36 @@ fn transactions_commit_abort_fence_and_carry_offsets() {
     assert_eq!(line(&out, "read_committed"), "new", "{out}");
 }
 
+/// KIP-890 part 1: a transactional write is appended only to a partition in the producer's
+/// ongoing transaction, as the coordinator confirms: not before AddPartitionsToTxn, and not
+/// after the commit (a hanging write that would leave a transaction open for good and
+/// hold the last stable offset back). Partition 1 lives on the other shard than partition
+/// 0; the coordinator on another broker is in `librdkafka_transaction_tests`. The same
+/// passes against Apache Kafka 4.4 (`hanging_writes_against_the_reference`).
+#[test]
+fn writes_outside_an_ongoing_transaction_are_refused() {
+    let broker = Broker::start_with(TXN_OVERRIDES, 2);
+    let boot = broker.bootstrap();
+    create_topic(&boot, "txn-hang", 2);
+    wait_for_topic(&boot, "txn-hang", 2);
+    for p in 0..2 {
+        txn_probe::hanging_writes_are_refused(&boot, &boot, "txn-hang", p, &format!("hang-{p}"));
+    }
+}
+
+/// `writes_outside_an_ongoing_transaction_are_refused` against Apache Kafka: start it with
+/// `scripts/kafka-reference.sh start`, then
+/// `SLUICE_REFERENCE_BOOTSTRAP=127.0.0.1:19092 cargo test --test transactions -- --ignored`.
+#[test]
+#[ignore]
+fn hanging_writes_against_the_reference() {
+    let boot = std::env::var("SLUICE_REFERENCE_BOOTSTRAP").expect("SLUICE_REFERENCE_BOOTSTRAP");
+    let topic = topic_name("txn-hang");
+    create_topic(&boot, &topic, 1);
+    wait_for_topic(&boot, &topic, 1);
+    txn_probe::hanging_writes_are_refused(&boot, &boot, &topic, 0, &topic);
+}
+
 /// A producer that never ends its transaction: the coordinator aborts it after its
 /// timeout, and the last stable offset moves on. Then the same across a kill -9 of the
 /// broker: the coordinator reloads the open transaction and aborts it when it times out.

@@ -10,8 +10,9 @@ use super::controller::{ControllerError, ControllerOp, ControllerResult};
 use super::groups::{GroupOp, GroupReply};
 use crate::cluster::partition::EpochCheck;
 use crate::metadata::MetadataImage;
-use crate::model::{LeaderEpoch, Offset, TopicPartition};
+use crate::model::{LeaderEpoch, Offset, ProducerId, TopicPartition};
 use crate::protocol::record_set::RecordSet;
+use crate::storage::txn_verification::VerificationGuard;
 use crate::storage::{AppendError, AppendOutcome, ReadError};
 
 pub enum ShardMsg {
@@ -22,6 +23,7 @@ pub enum ShardMsg {
         /// When an acks=all answer stops waiting for the in-sync replicas (the request's
         /// `timeout_ms`).
         deadline: Instant,
+        txn: TxnVerification,
         reply: oneshot::Sender<ProduceResult>,
     },
     Fetch {
@@ -97,8 +99,28 @@ pub enum ShardMsg {
     },
 }
 
+/// Where a Produce stands with KIP-890's verification of transactional writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnVerification {
+    /// Not a transactional request, or `transaction.partition.verification.enable` is off.
+    Off,
+    /// Not verified yet: a batch that would open a transaction comes back as
+    /// `NeedsVerification`.
+    Ask,
+    /// The coordinator confirmed the partition under this guard.
+    Verified(VerificationGuard),
+}
+
 #[derive(Debug)]
 pub enum ProduceError {
+    /// KIP-890: the batch would open a transaction here; the coordinator must confirm the
+    /// partition is in it, then the records (given back) are sent again with the guard.
+    NeedsVerification {
+        producer_id: ProducerId,
+        epoch: i16,
+        guard: VerificationGuard,
+        records: Bytes,
+    },
     UnknownPartition,
     /// This node does not lead the partition (or stopped leading while waiting).
     NotLeader,

@@ -3,6 +3,7 @@
 //! from the image's placement table (a table, not a lock). Requests for another
 //! shard's partitions travel over the bounded channel mesh carrying `Bytes` and a oneshot
 //! for the reply; a full channel is backpressure.
+pub mod broker_link;
 pub mod controller;
 pub mod groups;
 pub mod messages;
@@ -31,7 +32,7 @@ use crate::config::{BrokerConfig, TopicConfig};
 use crate::metadata::MetadataImage;
 use crate::model::TopicPartition;
 use crate::model::{LeaderEpoch, NodeId, Offset, ShardId};
-use crate::storage::{PartitionLog, ReadError, ShardCache};
+use crate::storage::{PartitionLog, ReadError, ShardCache, TxnCheck};
 use controller::ControllerOp;
 pub use messages::*;
 use partition::Partition;
@@ -88,6 +89,8 @@ pub struct Shard {
     pub controller: Option<Rc<controller::Controller>>,
     pub groups: Rc<groups::GroupDriver>,
     pub txns: Rc<txns::TxnDriver>,
+    /// Kept connections to other brokers, for transaction markers and verification.
+    pub links: broker_link::BrokerLinks,
     /// This shard's counters; written only here, read by the admin listener's scrape.
     pub metrics: Arc<crate::metrics::ShardMetrics>,
     /// Fired once when shutdown is seen, so connections can stop without a timer each.
@@ -135,6 +138,7 @@ impl Shard {
             controller,
             groups,
             txns,
+            links: Default::default(),
             metrics,
             shutdown: crate::sync::LocalNotify::new(),
             metadata_applied: futures::lock::Mutex::new(None),
@@ -253,8 +257,8 @@ impl Shard {
     /// Handles one message addressed to this shard.
     pub async fn handle(self: Rc<Self>, msg: ShardMsg) {
         match msg {
-            ShardMsg::Produce { tp, records, acks, deadline, reply } => {
-                let _ = reply.send(self.produce_local(&tp, records, acks, deadline).await);
+            ShardMsg::Produce { tp, records, acks, deadline, txn, reply } => {
+                let _ = reply.send(self.produce_local(&tp, records, acks, deadline, txn).await);
             }
             ShardMsg::Fetch { items, reply } => {
                 let mut out = Vec::with_capacity(items.len());
@@ -350,6 +354,7 @@ impl Shard {
         records: bytes::Bytes,
         acks: i16,
         deadline: Instant,
+        txn: TxnVerification,
     ) -> ProduceResult {
         let p = self.partition(tp).ok_or(ProduceError::UnknownPartition)?;
         if !p.is_leader() {
@@ -359,7 +364,17 @@ impl Shard {
         if p.isr_len() < min_insync {
             return Err(ProduceError::NotEnoughReplicas);
         }
-        let outcome = p.log.append(records).map_err(ProduceError::Append)?;
+        let check = match txn {
+            TxnVerification::Off => TxnCheck::Off,
+            TxnVerification::Ask => match p.log.start_txn_verification(&records) {
+                Some((producer_id, epoch, guard)) => {
+                    return Err(ProduceError::NeedsVerification { producer_id, epoch, guard, records })
+                }
+                None => TxnCheck::Verified(None),
+            },
+            TxnVerification::Verified(guard) => TxnCheck::Verified(Some(guard)),
+        };
+        let outcome = p.log.append_checked(records, check).map_err(ProduceError::Append)?;
         if acks != 0 {
             let wait = p.wait_acknowledged(outcome.end_offset, acks, outcome.needs_sync);
             // Only a wait on followers needs the request's timeout (and its timer): the

@@ -1,9 +1,8 @@
 //! Transaction markers on the partition side: a marker written to a partition this shard
 //! leads (for this broker's coordinators, or another's WriteTxnMarkers), and WriteTxnMarkers
 //! sent to another broker for the partitions it leads, over the inter-broker listener
-//! (`security::outbound`, as replica fetchers connect).
+//! (`broker_link`).
 use std::rc::Rc;
-use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
@@ -16,7 +15,6 @@ use crate::model::{NodeId, ProducerId, TopicPartition};
 use crate::storage::producer_state::SequenceError;
 use crate::storage::{AppendError, StorageError};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const ANSWER_MAX: usize = 1 << 20;
 
 /// One transaction's end, as a marker carries it to each partition.
@@ -83,11 +81,6 @@ async fn exchange(
     tps: &[(String, i32)],
     m: Marker,
 ) -> Result<Vec<(String, i32)>, String> {
-    let image = shard.image();
-    let b = image.brokers.get(&leader.0).ok_or("the leader is not registered")?;
-    let listener = &shard.config.inter_broker_listener().name;
-    let (host, port) = b.endpoint(listener).ok_or_else(|| format!("the leader has no listener {listener}"))?;
-    let mut s = crate::security::outbound::connect(&shard.config, listener, host, port, CONNECT_TIMEOUT).await?;
     let mut marker = WritableTxnMarker::default();
     marker.producer_id = kafka_protocol::messages::ProducerId(m.producer_id.0);
     marker.producer_epoch = m.epoch;
@@ -108,16 +101,8 @@ async fn exchange(
     marker.topics = topics;
     let mut req = WriteTxnMarkersRequest::default();
     req.markers = vec![marker];
-    let resp: WriteTxnMarkersResponse = crate::security::outbound::call(
-        &mut s,
-        ApiKey::WriteTxnMarkers,
-        WRITE_TXN_MARKERS_VERSION,
-        1,
-        "sluice-txn-coordinator",
-        &req,
-        ANSWER_MAX,
-    )
-    .await?;
+    let resp: WriteTxnMarkersResponse =
+        shard.links.call(shard, leader, ApiKey::WriteTxnMarkers, WRITE_TXN_MARKERS_VERSION, &req, ANSWER_MAX).await?;
     let mut failed = Vec::new();
     let mut answered = 0usize;
     for m in resp.markers {

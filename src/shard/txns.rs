@@ -22,11 +22,50 @@ use crate::txn::{transaction_partition, TxnCoordinator, TxnError, TxnState, TRAN
 
 #[derive(Debug)]
 pub enum TxnOp {
-    Init { transactional_id: String, timeout_ms: i32, expected: Option<(i64, i16)>, fresh_id: i64 },
-    AddPartitions { transactional_id: String, producer_id: i64, epoch: i16, partitions: Vec<(String, i32)> },
-    End { transactional_id: String, producer_id: i64, epoch: i16, commit: bool },
-    Describe { transactional_ids: Vec<String> },
-    List { states: Vec<String>, producer_ids: Vec<i64> },
+    Init {
+        transactional_id: String,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+        fresh_id: i64,
+    },
+    AddPartitions {
+        transactional_id: String,
+        producer_id: i64,
+        epoch: i16,
+        partitions: Vec<(String, i32)>,
+    },
+    End {
+        transactional_id: String,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    },
+    /// KIP-890: a partition leader asks whether partitions are in the transaction.
+    Verify {
+        transactional_id: String,
+        producer_id: i64,
+        epoch: i16,
+        partitions: Vec<(String, i32)>,
+    },
+    Describe {
+        transactional_ids: Vec<String>,
+    },
+    List {
+        states: Vec<String>,
+        producer_ids: Vec<i64>,
+    },
+}
+
+impl TxnOp {
+    fn transactional_id(&self) -> Option<&str> {
+        match self {
+            TxnOp::Init { transactional_id, .. }
+            | TxnOp::AddPartitions { transactional_id, .. }
+            | TxnOp::End { transactional_id, .. }
+            | TxnOp::Verify { transactional_id, .. } => Some(transactional_id),
+            TxnOp::Describe { .. } | TxnOp::List { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -34,12 +73,16 @@ pub enum TxnReply {
     Answer(Result<Answer, TxnError>),
     Describe(Vec<(String, Option<TxnView>)>),
     List(Vec<(String, i64, TxnState)>),
+    Verify(Result<Vec<bool>, TxnError>),
 }
 
 pub struct TxnDriver {
     coordinator: RefCell<TxnCoordinator>,
     next_req: Cell<ReqId>,
     waiting: RefCell<HashMap<ReqId, oneshot::Sender<Result<Answer, TxnError>>>>,
+    /// `__transaction_state` partitions being read back: their ids are not known yet, so
+    /// their requests are refused (retriably) rather than answered from nothing.
+    loading: RefCell<Vec<i32>>,
 }
 
 impl TxnDriver {
@@ -52,6 +95,7 @@ impl TxnDriver {
             coordinator: RefCell::new(TxnCoordinator::new(c)),
             next_req: Cell::new(1),
             waiting: RefCell::new(HashMap::new()),
+            loading: RefCell::new(Vec::new()),
         }
     }
 
@@ -62,6 +106,14 @@ impl TxnDriver {
     }
 
     pub async fn execute(&self, shard: &Rc<Shard>, op: TxnOp) -> TxnReply {
+        if let Some(id) = op.transactional_id() {
+            if !self.serves(shard, id) {
+                return match op {
+                    TxnOp::Verify { .. } => TxnReply::Verify(Err(TxnError::NotCoordinator)),
+                    _ => TxnReply::Answer(Err(TxnError::NotCoordinator)),
+                };
+            }
+        }
         let now = now_ms();
         let req = self.req_id();
         let out = match op {
@@ -88,6 +140,14 @@ impl TxnDriver {
                 return TxnReply::Describe(
                     transactional_ids.into_iter().map(|id| (id.clone(), c.describe(&id))).collect(),
                 );
+            }
+            TxnOp::Verify { transactional_id, producer_id, epoch, partitions } => {
+                return TxnReply::Verify(self.coordinator.borrow().verify(
+                    &transactional_id,
+                    producer_id,
+                    epoch,
+                    &partitions,
+                ));
             }
             TxnOp::List { states, producer_ids } => {
                 return TxnReply::List(self.coordinator.borrow().list(&states, &producer_ids));
@@ -138,6 +198,12 @@ impl TxnDriver {
         }
     }
 
+    /// Whether this shard leads `id`'s partition and has read it back.
+    fn serves(&self, shard: &Rc<Shard>, id: &str) -> bool {
+        let Some(p) = state_partition(shard, id) else { return false };
+        !self.loading.borrow().contains(&p.log.topic_partition().partition)
+    }
+
     /// Takes over one `__transaction_state` partition this shard now leads: its ids are
     /// read back from the log, and transactions caught between Prepare and Complete are
     /// finished.
@@ -148,6 +214,7 @@ impl TxnDriver {
             .topic(TRANSACTION_STATE_TOPIC)
             .map_or(shard.config.transaction_state_log_num_partitions, |t| t.partitions);
         self.coordinator.borrow_mut().unload(|id| transaction_partition(id, partitions) == partition);
+        self.loading.borrow_mut().push(partition);
         let mut loaded = 0usize;
         super::replay::each_batch(log, "transaction state", |_, _, records| {
             for r in records.iter().filter(|r| !r.control) {
@@ -157,6 +224,7 @@ impl TxnDriver {
             }
         })
         .await;
+        self.loading.borrow_mut().retain(|p| *p != partition);
         if loaded > 0 {
             tracing::info!(partition = %log.topic_partition(), records = loaded, "loaded transaction state");
         }

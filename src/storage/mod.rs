@@ -17,6 +17,7 @@ mod scan;
 mod simulation_tests;
 pub mod sync_log;
 pub mod txn_index;
+pub mod txn_verification;
 
 /// The segment files (`*.log`) in a partition directory, oldest first.
 #[cfg(test)]
@@ -46,7 +47,7 @@ use std::path::PathBuf;
 use crate::model::Offset;
 
 pub use cache::ShardCache;
-pub use partition_log::{now_ms, AppendOutcome, CompactionStats, LogTaskQueues, PartitionLog, ReadOutcome};
+pub use partition_log::{now_ms, AppendOutcome, CompactionStats, LogTaskQueues, PartitionLog, ReadOutcome, TxnCheck};
 pub use scan::producer_batch;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -81,6 +82,11 @@ pub enum AppendError {
     /// (Kafka: INVALID_RECORD).
     #[error("control batches are written by transaction coordinators only")]
     ControlBatch,
+    /// KIP-890: a transactional batch that would open a transaction here, without the
+    /// coordinator's confirmation that this partition is in the producer's ongoing
+    /// transaction (or one given before the transaction ended). Kafka: INVALID_TXN_STATE.
+    #[error("the partition is not in the producer's ongoing transaction")]
+    NotInTransaction,
     #[error(transparent)]
     Sequence(#[from] producer_state::SequenceError),
     #[error(transparent)]

@@ -25,6 +25,7 @@ use super::index::{OffsetIndex, TimeIndex};
 use super::io::{read_small_file, write_small_file, SegmentFile};
 use super::producer_state::{AbortedTxn, Check, ProducerEvent, ProducerState};
 use super::scan::{read_batches, scan_segment};
+use super::txn_verification::{VerificationGuard, Verifications};
 use super::{segment_file_name, AppendError, ReadError, StorageError};
 use crate::cluster::epochs::LeaderEpochCache;
 use crate::config::{TimestampType, TopicConfig};
@@ -124,6 +125,8 @@ struct LogState {
     unsynced_messages: u64,
     inflight: VecDeque<Inflight>,
     producers: ProducerState,
+    /// Pending KIP-890 verifications of transactional producers.
+    verifications: Verifications,
     /// Aborted transactions whose marker is still in the log, in marker order (the
     /// segments' `.txnindex` entries, together).
     aborted: Vec<AbortedTxn>,
@@ -163,6 +166,16 @@ impl LogState {
     fn segment_index(&self, base: Offset) -> usize {
         self.segments.iter().position(|s| s.base_offset == base).expect("the writer's segment exists")
     }
+}
+
+/// How an append treats a transactional batch that would open a transaction (KIP-890).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnCheck {
+    /// Not checked: the broker's own writes, and `transaction.partition.verification.enable`
+    /// off.
+    Off,
+    /// Checked: it needs the guard of a verification that still holds.
+    Verified(Option<VerificationGuard>),
 }
 
 /// Result of an accepted append.
@@ -333,6 +346,7 @@ impl PartitionLog {
                 unsynced_messages: 0,
                 inflight: VecDeque::new(),
                 producers,
+                verifications: Verifications::default(),
                 aborted,
                 epochs,
                 leader_epoch,
@@ -451,6 +465,13 @@ impl PartitionLog {
     /// request: the handler drops everything else that points into the request frame), the
     /// frame's own buffer is patched and kept: no copy. Otherwise the batches are copied once.
     pub fn append(&self, records: Bytes) -> Result<AppendOutcome, AppendError> {
+        self.append_checked(records, TxnCheck::Off)
+    }
+
+    /// `append` for a client's Produce: with `TxnCheck::Verified`, a transactional batch
+    /// that would open a transaction here needs the guard of a verification that still
+    /// holds (`start_txn_verification`), else `NotInTransaction`.
+    pub fn append_checked(&self, records: Bytes, txn_check: TxnCheck) -> Result<AppendOutcome, AppendError> {
         let config = self.config.borrow().clone();
         let max = config.max_message_bytes as usize;
         // Validate everything first: a request with one bad batch appends nothing.
@@ -465,7 +486,13 @@ impl PartitionLog {
                 return Err(AppendError::ControlBatch);
             }
             if h.producer_id.get() >= 0 {
-                producer = Some((ProducerId(h.producer_id.get()), h.producer_epoch.get(), h.base_sequence.get()));
+                let transactional = crate::protocol::control::is_transactional(h);
+                producer = Some((
+                    ProducerId(h.producer_id.get()),
+                    h.producer_epoch.get(),
+                    h.base_sequence.get(),
+                    transactional,
+                ));
             }
             if info.bytes > max {
                 return Err(AppendError::TooLarge { size: info.bytes, max });
@@ -482,7 +509,7 @@ impl PartitionLog {
         }
         let mut st = self.state.borrow_mut();
         st.writable()?;
-        if let Some((pid, epoch, seq)) = producer {
+        if let Some((pid, epoch, seq, transactional)) = producer {
             if let Check::Duplicate { base_offset, last_offset } = st.producers.check(pid, epoch, seq)? {
                 // A retry: answer with the original offsets once they are written.
                 return Ok(AppendOutcome {
@@ -492,6 +519,16 @@ impl PartitionLog {
                     log_start_offset: st.log_start_offset,
                     needs_sync: config.flush_messages <= 1,
                 });
+            }
+            if transactional && !st.producers.has_ongoing_txn(pid, epoch) {
+                match txn_check {
+                    TxnCheck::Off => {}
+                    TxnCheck::Verified(guard) if guard.is_some_and(|g| st.verifications.holds(pid, epoch, g)) => {
+                        // The transaction opens here with this batch: the guard is spent.
+                        st.verifications.clear(pid);
+                    }
+                    TxnCheck::Verified(_) => return Err(AppendError::NotInTransaction),
+                }
             }
         }
         let now = now_ms();

@@ -188,6 +188,11 @@ impl ProducerState {
         }
     }
 
+    /// Whether `producer_id` has a transaction open here under `epoch`.
+    pub fn has_ongoing_txn(&self, producer_id: ProducerId, epoch: i16) -> bool {
+        self.producers.get(&producer_id).is_some_and(|p| p.epoch == epoch && p.txn_first.is_some())
+    }
+
     /// The first offset of the oldest open transaction: read_committed consumers read up
     /// to it (or to the high watermark, if lower).
     pub fn first_unstable(&self) -> Option<Offset> {

@@ -328,6 +328,37 @@ impl TxnCoordinator {
         }
     }
 
+    /// KIP-890: which of `partitions` are in the ongoing transaction of `producer_id` at
+    /// `producer_epoch`, for a partition leader about to append a batch that would open the
+    /// transaction there. Reads only, and against the durable state: a pending
+    /// AddPartitions write does not count yet, and does not hold the answer up either.
+    /// While the transaction ends, CONCURRENT_TRANSACTIONS (the leader's client retries).
+    pub fn verify(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<bool>, TxnError> {
+        let txn = self.txns.get(transactional_id).ok_or(TxnError::InvalidProducerIdMapping)?;
+        if txn.meta.state == TxnState::Dead || txn.meta.producer_id != producer_id {
+            return Err(TxnError::InvalidProducerIdMapping);
+        }
+        if txn.meta.producer_epoch != producer_epoch {
+            return Err(TxnError::ProducerFenced);
+        }
+        let ending = match &txn.pending {
+            None => false,
+            Some(Pending::Markers) => true,
+            Some(Pending::Write { target, .. }) => target.state != TxnState::Ongoing,
+        };
+        if ending || matches!(txn.meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+            return Err(TxnError::ConcurrentTransactions);
+        }
+        let ongoing = txn.meta.state == TxnState::Ongoing;
+        Ok(partitions.iter().map(|p| ongoing && txn.meta.partitions.contains(p)).collect())
+    }
+
     /// EndTxn: commit or abort. Answered once the Prepare state is durable; the markers
     /// follow. A retry of an end already made is answered at once.
     pub fn end_txn(

@@ -145,6 +145,40 @@ fn a_transaction_commits_through_prepare_markers_and_complete() {
 }
 
 #[test]
+fn a_partition_leader_verifies_against_the_durable_transaction() {
+    let mut h = Harness::new();
+    h.init(1, "app", None, 0);
+    h.flush_writes(true);
+    let (pid, epoch) = pid_epoch(h.answer(1));
+    let a0 = parts(&[("a", 0)]);
+    let both = parts(&[("a", 0), ("b", 0)]);
+    assert_eq!(h.c.verify("app", pid, epoch, &a0), Ok(vec![false]), "no transaction yet");
+    let out = h.c.add_partitions(2, "app", pid, epoch, &a0, 1);
+    h.take(out);
+    assert_eq!(h.c.verify("app", pid, epoch, &a0), Ok(vec![false]), "not durable yet");
+    h.flush_writes(true);
+    assert_eq!(h.c.verify("app", pid, epoch, &both), Ok(vec![true, false]));
+    // A pending AddPartitions for another partition neither counts nor holds it up.
+    let out = h.c.add_partitions(3, "app", pid, epoch, &parts(&[("b", 0)]), 2);
+    h.take(out);
+    assert_eq!(h.c.verify("app", pid, epoch, &both), Ok(vec![true, false]));
+    h.flush_writes(true);
+    assert_eq!(h.c.verify("app", pid, epoch, &both), Ok(vec![true, true]));
+    assert_eq!(h.c.verify("app", pid, epoch + 1, &a0), Err(TxnError::ProducerFenced));
+    assert_eq!(h.c.verify("app", pid + 1, epoch, &a0), Err(TxnError::InvalidProducerIdMapping));
+    assert_eq!(h.c.verify("other", pid, epoch, &a0), Err(TxnError::InvalidProducerIdMapping));
+    // Ending: CONCURRENT_TRANSACTIONS from the EndTxn until the markers are written.
+    let out = h.c.end_txn(4, "app", pid, epoch, true, 3);
+    h.take(out);
+    assert_eq!(h.c.verify("app", pid, epoch, &a0), Err(TxnError::ConcurrentTransactions));
+    h.flush_writes(true);
+    assert_eq!(h.c.verify("app", pid, epoch, &a0), Err(TxnError::ConcurrentTransactions));
+    h.flush_markers(4);
+    h.flush_writes(true);
+    assert_eq!(h.c.verify("app", pid, epoch, &both), Ok(vec![false, false]), "a late write of the ended one");
+}
+
+#[test]
 fn a_second_instance_fences_the_first() {
     let mut h = Harness::new();
     h.init(1, "app", None, 0);
@@ -356,6 +390,10 @@ fn simulate(seed: u64) {
     let mut decided: HashMap<(String, i64, i16, i64), bool> = HashMap::new();
     // Every PrepareCommit made durable must end in commit markers.
     let mut promised: Vec<(String, i64, i16, i64)> = Vec::new();
+    // KIP-890: each partition a leader was told is in a transaction (by `verify`).
+    // By (id, producer id, start): an abort that fences carries a bumped epoch.
+    let mut verified: Vec<((String, i64, i64), (String, i32))> = Vec::new();
+    let mut marked: HashMap<(String, i64, i64), Vec<(String, i32)>> = HashMap::new();
     let mut now: Now = 0;
     let mut req: ReqId = 0;
     let mut logged = 0;
@@ -382,12 +420,21 @@ fn simulate(seed: u64) {
                 let ok = rng.below(5) != 0;
                 h.flush_writes(ok);
             }
-            6 => deliver_markers(&mut h, &mut decided, now, seed),
+            6 => deliver_markers(&mut h, &mut decided, &mut marked, now, seed),
             7 => {
                 let out = h.c.tick(now);
                 h.take(out);
             }
             8 if rng.below(4) == 0 => h.fail_over(),
+            9 => {
+                if let Some(&(pid, e)) = clients.get(id) {
+                    let p = (format!("topic{}", rng.below(2)), rng.below(3) as i32);
+                    if h.c.verify(id, pid, e, std::slice::from_ref(&p)) == Ok(vec![true]) {
+                        let start = h.c.meta(id).unwrap().start_ms;
+                        verified.push(((id.to_string(), pid, start), p));
+                    }
+                }
+            }
             _ => {}
         }
         // Clients learn their answers.
@@ -415,12 +462,21 @@ fn simulate(seed: u64) {
     // Quiesce: everything written, every marker delivered, until nothing moves.
     for _ in 0..20 {
         h.flush_writes(true);
-        deliver_markers(&mut h, &mut decided, now, seed);
+        deliver_markers(&mut h, &mut decided, &mut marked, now, seed);
         let out = h.c.tick(now);
         h.take(out);
     }
     for p in &promised {
         assert_eq!(decided.get(p), Some(&true), "seed {seed}: prepared commit {p:?} never got its markers");
+    }
+    // A verified partition gets its transaction's markers (or the transaction is still
+    // open with it): data a leader let in under a verification is never left dangling.
+    for (key, p) in &verified {
+        let open = h.c.meta(&key.0).is_some_and(|m| {
+            m.state == TxnState::Ongoing && (m.producer_id, m.start_ms) == (key.1, key.2) && m.partitions.contains(p)
+        });
+        let ended = marked.get(key).is_some_and(|ps| ps.contains(p));
+        assert!(open || ended, "seed {seed}: {p:?} verified in {key:?}, which ended without a marker for it");
     }
     // The log read back gives the same settled states.
     let live: Vec<_> = ids.iter().map(|i| h.c.meta(i).cloned()).collect();
@@ -432,11 +488,13 @@ fn simulate(seed: u64) {
 fn deliver_markers(
     h: &mut Harness,
     decided: &mut std::collections::HashMap<(String, i64, i16, i64), bool>,
+    marked: &mut std::collections::HashMap<(String, i64, i64), Vec<(String, i32)>>,
     now: Now,
     seed: u64,
 ) {
     let starts = h.marker_starts.clone();
     for (m, start) in h.flush_markers(now).into_iter().zip(starts) {
+        marked.entry((m.0.clone(), m.1, start)).or_default().extend(m.4.iter().cloned());
         let prior = decided.insert((m.0.clone(), m.1, m.2, start), m.3);
         assert!(prior.is_none() || prior == Some(m.3), "seed {seed}: {m:?} (start {start}) after {prior:?}");
     }

@@ -32,6 +32,7 @@ pub use rskafka;
 
 pub mod external;
 pub mod netcut;
+pub mod txn_probe;
 
 /// Default number of shards (`--cores`) so that cross-shard paths are used.
 pub const DEFAULT_CORES: usize = 2;

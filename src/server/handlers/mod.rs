@@ -39,6 +39,7 @@ pub mod sasl;
 pub mod scram_credentials;
 pub mod sync_group;
 pub mod transactions;
+mod txn_verification;
 
 use std::rc::Rc;
 use std::time::Duration;

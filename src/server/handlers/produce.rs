@@ -17,7 +17,7 @@ use crate::protocol::frame::Request;
 use crate::security::operations::{AclOperation, ResourceType};
 use crate::security::quota::QuotaKind;
 use crate::server::context::RequestContext;
-use crate::shard::{ProduceError, ProduceResult, Shard, ShardMsg};
+use crate::shard::{ProduceError, ProduceResult, Shard, ShardMsg, TxnVerification};
 use crate::storage::producer_state::SequenceError;
 use crate::storage::AppendError;
 
@@ -39,10 +39,17 @@ pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> Han
     let mut work = Vec::new();
     // A transactional id needs WRITE on it; each topic needs WRITE (checked before whether
     // it exists, so that names cannot be probed), as in Kafka.
-    let transaction_denied = r
-        .transactional_id
-        .as_ref()
-        .is_some_and(|id| !ctx.authorized(AclOperation::Write, ResourceType::TransactionalId, id.0.as_str()));
+    // Transactional batches need a transactional id (Kafka answers a request without one
+    // with TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+    let transaction_denied = match &r.transactional_id {
+        Some(id) => !ctx.authorized(AclOperation::Write, ResourceType::TransactionalId, id.0.as_str()),
+        None => r.topic_data.iter().flat_map(|t| t.partition_data.iter()).any(|p| {
+            p.records
+                .as_ref()
+                .and_then(|b| crate::protocol::batch::BatchHeader::read(b))
+                .is_some_and(|h| h.producer_id.get() >= 0 && crate::protocol::control::is_transactional(h))
+        }),
+    };
     for (ti, topic) in r.topic_data.iter_mut().enumerate() {
         let denied = if transaction_denied {
             Some(ResponseError::TransactionalIdAuthorizationFailed)
@@ -65,6 +72,13 @@ pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> Han
         }
         resp.responses.push(tr);
     }
+    // KIP-890: a transactional request's batches that would open a transaction on a
+    // partition wait for the coordinator's word (`txn_verification`).
+    let transactional_id = r.transactional_id.as_ref().map(|t| t.0.to_string());
+    let txn = match transactional_id {
+        Some(_) if shard.config.transaction_partition_verification_enable => TxnVerification::Ask,
+        _ => TxnVerification::Off,
+    };
     drop(r);
     let calls = work.into_iter().map(|(ti, pi, denied, meta, index, records)| {
         let shard = shard.clone();
@@ -78,10 +92,7 @@ pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> Han
                 (Some(meta), Some(records)) if index >= 0 && index < meta.partitions => {
                     let tp = TopicPartition::new(meta.name.clone(), index);
                     let owner = shard.owner_in(&meta, index);
-                    shard
-                        .call(owner, |reply| ShardMsg::Produce { tp, records, acks, deadline, reply })
-                        .await
-                        .ok_or(ResponseError::NotLeaderOrFollower)
+                    send(&shard, owner, tp, records, acks, deadline, txn).await
                 }
                 (Some(_), None) => Err(ResponseError::CorruptMessage),
                 _ => Err(ResponseError::UnknownTopicOrPartition),
@@ -89,7 +100,10 @@ pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> Han
             (ti, pi, result, bytes)
         }
     });
-    let results = futures::future::join_all(calls).await;
+    let mut results = futures::future::join_all(calls).await;
+    if let Some(id) = &transactional_id {
+        verify_and_resend(shard, &resp, id, acks, deadline, &mut results).await;
+    }
     count(shard, &results);
     // Every byte sent counts against producer_byte_rate, accepted or not (as in Kafka).
     let sent: u64 = results.iter().map(|(_, _, _, bytes)| *bytes).sum();
@@ -134,6 +148,76 @@ pub async fn handle(ctx: &RequestContext, req: &Request, mut body: Bytes) -> Han
     respond(req, &resp)
 }
 
+async fn send(
+    shard: &std::rc::Rc<Shard>,
+    owner: crate::model::ShardId,
+    tp: TopicPartition,
+    records: Bytes,
+    acks: i16,
+    deadline: std::time::Instant,
+    txn: TxnVerification,
+) -> Result<ProduceResult, ResponseError> {
+    shard
+        .call(owner, |reply| ShardMsg::Produce { tp, records, acks, deadline, txn, reply })
+        .await
+        .ok_or(ResponseError::NotLeaderOrFollower)
+}
+
+type Sent = (usize, usize, Result<ProduceResult, ResponseError>, u64);
+
+/// KIP-890: asks the coordinator about the partitions whose batch would open the
+/// transaction (one question for all of them), and sends the verified ones again with
+/// their guards.
+async fn verify_and_resend(
+    shard: &std::rc::Rc<Shard>,
+    resp: &ProduceResponse,
+    transactional_id: &str,
+    acks: i16,
+    deadline: std::time::Instant,
+    results: &mut [Sent],
+) {
+    let pending: Vec<usize> = (0..results.len())
+        .filter(|&i| matches!(results[i].2, Ok(Err(ProduceError::NeedsVerification { .. }))))
+        .collect();
+    let Some(&first) = pending.first() else { return };
+    let Ok(Err(ProduceError::NeedsVerification { producer_id, epoch, .. })) = &results[first].2 else {
+        unreachable!("pending holds verification requests only")
+    };
+    let (producer_id, epoch) = (*producer_id, *epoch);
+    let tps: Vec<TopicPartition> = pending
+        .iter()
+        .map(|&i| {
+            let t = &resp.responses[results[i].0];
+            TopicPartition::new(t.name.0.as_str(), t.partition_responses[results[i].1].index)
+        })
+        .collect();
+    let partitions: Vec<(String, i32)> = tps.iter().map(|tp| (tp.topic.to_string(), tp.partition)).collect();
+    let verdicts = super::txn_verification::verify(shard, transactional_id, producer_id.0, epoch, partitions).await;
+    let mut resends = Vec::with_capacity(pending.len());
+    for ((&i, verdict), tp) in pending.iter().zip(verdicts).zip(tps) {
+        let taken = std::mem::replace(&mut results[i].2, Err(ResponseError::UnknownServerError));
+        let Ok(Err(ProduceError::NeedsVerification { producer_id: p, epoch: e, guard, records })) = taken else {
+            unreachable!("pending holds verification requests only")
+        };
+        let shard = shard.clone();
+        resends.push(async move {
+            let result = match verdict {
+                // One producer per request, as in Kafka.
+                _ if (p, e) != (producer_id, epoch) => Err(ResponseError::InvalidProducerIdMapping),
+                Err(e) => Err(e),
+                Ok(()) => {
+                    let owner = shard.owner_of(&tp.topic, tp.partition);
+                    send(&shard, owner, tp, records, acks, deadline, TxnVerification::Verified(guard)).await
+                }
+            };
+            (i, result)
+        });
+    }
+    for (i, result) in futures::future::join_all(resends).await {
+        results[i].2 = result;
+    }
+}
+
 /// Bytes and records accepted, and whether any partition failed, in the shard's metrics.
 fn count(shard: &Shard, results: &[(usize, usize, Result<ProduceResult, ResponseError>, u64)]) {
     let (mut bytes, mut messages, mut failed) = (0u64, 0u64, false);
@@ -166,6 +250,9 @@ fn produce_error(e: &ProduceError) -> (ResponseError, String) {
         ProduceError::Append(AppendError::KeylessRecords { .. } | AppendError::ControlBatch) => {
             ResponseError::InvalidRecord
         }
+        ProduceError::Append(AppendError::NotInTransaction) => ResponseError::InvalidTxnState,
+        // Only if the coordinator's answer was lost on the way: the client retries.
+        ProduceError::NeedsVerification { .. } => ResponseError::NotEnoughReplicas,
         ProduceError::Append(AppendError::Invalid(_)) | ProduceError::Append(AppendError::Malformed) => {
             ResponseError::CorruptMessage
         }
@@ -189,6 +276,7 @@ fn produce_error(e: &ProduceError) -> (ResponseError, String) {
             "written, but the in-sync replicas fell below min.insync.replicas".to_string()
         }
         ProduceError::TimedOut => "the in-sync replicas did not confirm the write in time".to_string(),
+        ProduceError::NeedsVerification { .. } => "the transaction coordinator did not verify the write".to_string(),
     };
     (code, message)
 }

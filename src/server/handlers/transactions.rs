@@ -38,7 +38,8 @@ use crate::txn::coordinator::Answer;
 use crate::txn::{transaction_partition, TxnError, TRANSACTION_STATE_TOPIC};
 
 /// Versions served (transaction version 1: clients send the id and epoch themselves).
-pub const ADD_PARTITIONS_MAX_VERSION: i16 = 3;
+/// AddPartitionsToTxn v4 is brokers' (KIP-890: a partition leader verifying a write).
+pub const ADD_PARTITIONS_MAX_VERSION: i16 = 4;
 pub const ADD_OFFSETS_MAX_VERSION: i16 = 3;
 pub const END_TXN_MAX_VERSION: i16 = 3;
 pub const TXN_OFFSET_COMMIT_MAX_VERSION: i16 = 3;
@@ -78,6 +79,9 @@ fn error_of(r: Result<Answer, TxnError>, fenced_known: bool) -> i16 {
 pub async fn add_partitions(ctx: &RequestContext, req: &Request) -> HandlerResult {
     let shard = &ctx.shard;
     let r: AddPartitionsToTxnRequest = req.decode()?;
+    if req.version() >= 4 {
+        return add_partitions_for_brokers(ctx, req, r).await;
+    }
     let id = r.v3_and_below_transactional_id.0.to_string();
     let image = shard.image();
     let mut resp = AddPartitionsToTxnResponse::default();
@@ -118,6 +122,71 @@ pub async fn add_partitions(ctx: &RequestContext, req: &Request) -> HandlerResul
         let c = error_of(answer(shard, &id, op).await, req.version() >= 2);
         partitions.into_iter().map(|(t, p)| (t, p, c)).collect()
     };
+    resp.results_by_topic_v3_and_below = topic_results(outcome.into_iter());
+    respond(req, &resp)
+}
+
+/// AddPartitionsToTxn v4+, from another broker (CLUSTER_ACTION): per transaction, with
+/// `verify_only` whether its partitions are in the ongoing transaction (KIP-890), else
+/// adding them.
+async fn add_partitions_for_brokers(
+    ctx: &RequestContext,
+    req: &Request,
+    r: AddPartitionsToTxnRequest,
+) -> HandlerResult {
+    let shard = &ctx.shard;
+    let mut resp = AddPartitionsToTxnResponse::default();
+    if !ctx.cluster_authorized(AclOperation::ClusterAction) {
+        resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return respond(req, &resp);
+    }
+    for t in r.transactions {
+        let id = t.transactional_id.0.to_string();
+        let partitions: Vec<(String, i32)> =
+            t.topics.iter().flat_map(|x| x.partitions.iter().map(move |p| (x.name.0.to_string(), *p))).collect();
+        let (producer_id, epoch) = (t.producer_id.0, t.producer_epoch);
+        let codes: Vec<i16> = if t.verify_only {
+            match verify(shard, &id, producer_id, epoch, partitions.clone()).await {
+                Ok(inside) => {
+                    inside.into_iter().map(|i| if i { 0 } else { ResponseError::InvalidTxnState.code() }).collect()
+                }
+                Err(e) => vec![code(e, true).code(); partitions.len()],
+            }
+        } else {
+            let op = TxnOp::AddPartitions {
+                transactional_id: id.clone(),
+                producer_id,
+                epoch,
+                partitions: partitions.clone(),
+            };
+            vec![error_of(answer(shard, &id, op).await, true); partitions.len()]
+        };
+        let mut result = kafka_protocol::messages::add_partitions_to_txn_response::AddPartitionsToTxnResult::default();
+        result.transactional_id = t.transactional_id;
+        result.topic_results = topic_results(partitions.into_iter().zip(codes).map(|((t, p), c)| (t, p, c)));
+        resp.results_by_transaction.push(result);
+    }
+    respond(req, &resp)
+}
+
+/// KIP-890: asks the coordinator of `transactional_id`, on this broker, which of
+/// `partitions` are in the ongoing transaction of `producer_id` at `epoch`.
+pub async fn verify(
+    shard: &Rc<Shard>,
+    transactional_id: &str,
+    producer_id: i64,
+    epoch: i16,
+    partitions: Vec<(String, i32)>,
+) -> Result<Vec<bool>, TxnError> {
+    let op = TxnOp::Verify { transactional_id: transactional_id.to_string(), producer_id, epoch, partitions };
+    match call(shard, transactional_id, op).await {
+        Some(TxnReply::Verify(r)) => r,
+        _ => Err(TxnError::NotCoordinator),
+    }
+}
+
+/// Per-partition codes grouped by topic, in the order given.
+fn topic_results(outcome: impl Iterator<Item = (String, i32, i16)>) -> Vec<AddPartitionsToTxnTopicResult> {
     let mut topics: Vec<AddPartitionsToTxnTopicResult> = Vec::new();
     for (t, p, c) in outcome {
         let mut pr = AddPartitionsToTxnPartitionResult::default();
@@ -133,8 +202,7 @@ pub async fn add_partitions(ctx: &RequestContext, req: &Request) -> HandlerResul
             }
         }
     }
-    resp.results_by_topic_v3_and_below = topics;
-    respond(req, &resp)
+    topics
 }
 
 pub async fn add_offsets(ctx: &RequestContext, req: &Request) -> HandlerResult {

@@ -58,9 +58,11 @@ impl PartitionLog {
         commit: bool,
     ) -> Result<AppendOutcome, AppendError> {
         let config = self.config.borrow().clone();
-        let st = self.state.borrow_mut();
+        let mut st = self.state.borrow_mut();
         st.writable()?;
         st.producers.check_marker(producer_id, producer_epoch)?;
+        // The transaction ends here: a verification made during it no longer holds.
+        st.verifications.clear(producer_id);
         let now = now_ms();
         let mut b =
             crate::protocol::control::marker_batch(producer_id.0, producer_epoch, coordinator_epoch, commit, now);
@@ -83,6 +85,23 @@ impl PartitionLog {
             commit,
         }]);
         Ok(outcome)
+    }
+
+    /// KIP-890: if the first batch of `records` is transactional and would open a
+    /// transaction here (its producer has none open under its epoch), the guard to verify
+    /// it under; the coordinator must then confirm the partition is in the transaction
+    /// before `append_checked` with that guard. `None`: append as it is.
+    pub fn start_txn_verification(&self, records: &[u8]) -> Option<(ProducerId, i16, VerificationGuard)> {
+        let h = BatchHeader::read(records)?;
+        let (pid, epoch) = (ProducerId(h.producer_id.get()), h.producer_epoch.get());
+        if pid.0 < 0 || !crate::protocol::control::is_transactional(h) {
+            return None;
+        }
+        let mut st = self.state.borrow_mut();
+        if st.producers.has_ongoing_txn(pid, epoch) {
+            return None;
+        }
+        Some((pid, epoch, st.verifications.start(pid, epoch, now_ms())))
     }
 
     /// The last stable offset under `high_watermark`: read_committed consumers read up to

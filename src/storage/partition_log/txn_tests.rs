@@ -103,3 +103,41 @@ fn a_follower_learns_transactions_from_the_replicated_batches() {
         follower.close().await;
     });
 }
+
+/// KIP-890: a transactional batch that would open a transaction needs the guard of a
+/// verification that still holds; a marker between the verification and the append (the
+/// transaction ended meanwhile) spends the guard, and the late write is refused.
+#[test]
+fn a_write_verified_before_its_transaction_ended_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let log = open(&path).await;
+        let check = |g| TxnCheck::Verified(g);
+        let first = txn_batch(7, 0, 0, 1);
+        assert!(matches!(log.append_checked(first.clone(), check(None)), Err(AppendError::NotInTransaction)));
+        let (pid, epoch, guard) = log.start_txn_verification(&first).expect("it would open a transaction");
+        assert_eq!((pid, epoch), (ProducerId(7), 0));
+        assert!(matches!(
+            log.append_checked(first.clone(), check(Some(guard + 1))),
+            Err(AppendError::NotInTransaction)
+        ));
+        log.append_checked(first, check(Some(guard))).unwrap();
+        // Inside the open transaction: nothing to verify.
+        assert_eq!(log.start_txn_verification(&txn_batch(7, 0, 1, 1)), None);
+        log.append_checked(txn_batch(7, 0, 1, 1), check(None)).unwrap();
+        // The next transaction: verified, but its transaction is aborted (a marker) before
+        // the write arrives.
+        log.append_marker(ProducerId(7), 0, 0, true).unwrap();
+        let late = txn_batch(7, 0, 2, 1);
+        let (_, _, guard) = log.start_txn_verification(&late).unwrap();
+        let end = log.append_marker(ProducerId(7), 0, 0, false).unwrap().end_offset;
+        assert!(matches!(log.append_checked(late, check(Some(guard))), Err(AppendError::NotInTransaction)));
+        assert_eq!(log.log_end_offset(), end, "nothing appended");
+        assert_eq!(log.last_stable_offset(end), end, "no transaction left open");
+        // Not transactional, or not checked (the broker's own writes): as before.
+        log.append_checked(plain(1), check(None)).unwrap();
+        log.append_checked(txn_batch(8, 0, 0, 1), TxnCheck::Off).unwrap();
+        log.close().await;
+    });
+}
