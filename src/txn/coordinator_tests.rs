@@ -92,6 +92,12 @@ impl Harness {
     }
 }
 
+/// A transaction: its id, producer id and start (an abort that fences carries a bumped
+/// epoch, so the epoch does not name it).
+type TxnKey = (String, i64, i64);
+/// Partitions by the transaction their leaders were told (or whose markers) cover them.
+type ByTxn = std::collections::HashMap<TxnKey, Vec<(String, i32)>>;
+
 fn parts(list: &[(&str, i32)]) -> Vec<(String, i32)> {
     list.iter().map(|(t, p)| (t.to_string(), *p)).collect()
 }
@@ -391,9 +397,8 @@ fn simulate(seed: u64) {
     // Every PrepareCommit made durable must end in commit markers.
     let mut promised: Vec<(String, i64, i16, i64)> = Vec::new();
     // KIP-890: each partition a leader was told is in a transaction (by `verify`).
-    // By (id, producer id, start): an abort that fences carries a bumped epoch.
-    let mut verified: Vec<((String, i64, i64), (String, i32))> = Vec::new();
-    let mut marked: HashMap<(String, i64, i64), Vec<(String, i32)>> = HashMap::new();
+    let mut verified: Vec<(TxnKey, (String, i32))> = Vec::new();
+    let mut marked: ByTxn = HashMap::new();
     let mut now: Now = 0;
     let mut req: ReqId = 0;
     let mut logged = 0;
@@ -488,7 +493,7 @@ fn simulate(seed: u64) {
 fn deliver_markers(
     h: &mut Harness,
     decided: &mut std::collections::HashMap<(String, i64, i16, i64), bool>,
-    marked: &mut std::collections::HashMap<(String, i64, i64), Vec<(String, i32)>>,
+    marked: &mut ByTxn,
     now: Now,
     seed: u64,
 ) {

@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{kafka_call, metadata, try_kafka_call};
 
+pub const INVALID_PRODUCER_EPOCH: i16 = 47;
 pub const INVALID_TXN_STATE: i16 = 48;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 
@@ -188,4 +189,8 @@ pub fn hanging_writes_are_refused(bootstrap: &str, leader: &str, topic: &str, pa
     // The hanging write: same producer and epoch, the next sequence, after the commit.
     assert_eq!(p.produce(leader, topic, partition, true).0, INVALID_TXN_STATE, "a write after the commit");
     assert_eq!(end_offsets(leader, topic, partition), (settled, settled), "no transaction left open");
+    // A second instance fences the first: its next write is refused as fenced.
+    let _newer = TxnProbe::init(bootstrap, id);
+    assert_eq!(p.produce(leader, topic, partition, true).0, INVALID_PRODUCER_EPOCH, "a fenced producer's write");
+    assert_eq!(end_offsets(leader, topic, partition), (settled, settled));
 }

@@ -5,7 +5,7 @@
 //! over the kept broker connections. Its answer becomes the error Kafka's produce path
 //! gives: INVALID_TXN_STATE for a partition not in the transaction, NOT_ENOUGH_REPLICAS
 //! (which every client retries without a metadata refresh) while the coordinator cannot
-//! answer or the transaction is ending, and the fencing errors as they are.
+//! answer or the transaction is ending, and INVALID_PRODUCER_EPOCH for a fenced producer.
 use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
@@ -66,6 +66,9 @@ fn for_produce(e: ResponseError) -> ResponseError {
         | ResponseError::CoordinatorNotAvailable
         | ResponseError::NotCoordinator
         | ResponseError::ConcurrentTransactions => ResponseError::NotEnoughReplicas,
+        // Producers handle a fenced epoch on Produce as INVALID_PRODUCER_EPOCH (fatal for a
+        // transactional one); PRODUCER_FENCED there is only abortable to librdkafka.
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
         other => other,
     }
 }
