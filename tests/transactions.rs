@@ -144,3 +144,168 @@ fn a_commit_cut_short_before_its_markers_completes_after_a_restart() {
         "after the restart (first run: {out})"
     );
 }
+
+fn python_ctp(boot: &str, topic: &str) -> Command {
+    let mut c = Command::new("python3");
+    c.arg(common::external::repo_root().join("tests/clients/transactions.py")).args(["ctp-loop", boot, topic, "2"]);
+    c
+}
+
+fn java_ctp(boot: &str, topic: &str) -> Command {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        common::external::maven_build(
+            "java",
+            &["target/sluice-java-clients.jar", "target/lib/kafka-clients-4.4.0.jar"],
+            "run `bash scripts/install-test-deps.sh`",
+        )
+    });
+    built.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let mut c = Command::new("java");
+    c.current_dir(common::external::repo_root().join("tests/clients/java"))
+        .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-cp"])
+        .arg("target/sluice-java-clients.jar:target/lib/*")
+        .args(["CtpLoop", boot, topic, "2"]);
+    c
+}
+
+/// Exactly one output per input with the app killed (SIGKILL) at random moments, through
+/// confluent-kafka (tests/clients/transactions.py ctp-loop); see `ctp_kill_loop`.
+#[test]
+fn consume_transform_produce_gives_one_output_per_input_across_app_kills() {
+    ctp_kill_loop("py", python_ctp, false);
+}
+
+/// The same through the Java client 4.4 (tests/clients/java, `CtpLoop`).
+#[test]
+fn java_consume_transform_produce_gives_one_output_per_input_across_app_kills() {
+    ctp_kill_loop("java", java_ctp, false);
+}
+
+/// With the broker killed and restarted under a running app instead. Not in the suite
+/// yet: now and then (about one run in two with confluent-kafka, seen once with the Java
+/// client) the app stops making progress after a few quick broker restarts, stuck without
+/// an error; what it waits on is not found yet. Every run that finished had exactly one
+/// output per input. `cargo test --test transactions -- --ignored broker_kills`.
+#[test]
+#[ignore]
+fn consume_transform_produce_across_broker_kills() {
+    ctp_kill_loop("py", python_ctp, true);
+}
+
+#[test]
+#[ignore]
+fn java_consume_transform_produce_across_broker_kills() {
+    ctp_kill_loop("java", java_ctp, true);
+}
+
+/// A consume-transform-produce app (`app(bootstrap, topic)`: up to 20 records per
+/// transaction, offsets committed in it) copies 3000 records, killed with SIGKILL at
+/// random moments and restarted until it finishes; or, with `kill_broker`, the broker is
+/// killed and restarted under a running app (an app that fails exits, and a new instance
+/// takes over). A read_committed reader over the whole output finds every input exactly
+/// once. Seeded: `SLUICE_TEST_SEED` reproduces the kill moments.
+fn ctp_kill_loop(name: &str, app: impl Fn(&str, &str) -> Command, kill_broker: bool) {
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = std::env::var("SLUICE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
+    eprintln!("[ctp kill loop] {name}: SLUICE_TEST_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    const INPUTS: usize = 3000;
+    const KILLS: usize = 4;
+    let mut broker = Broker::start_with(TXN_OVERRIDES, 2);
+    let boot = broker.bootstrap();
+    let logs = tempfile::tempdir().unwrap();
+    {
+        let topic = format!("ctp-{name}-kill-{}", if kill_broker { "broker" } else { "app" });
+        let out = format!("{topic}-out");
+        create_topic(&boot, &topic, 2);
+        create_topic(&boot, &out, 2);
+        wait_for_topic(&boot, &topic, 2);
+        wait_for_topic(&boot, &out, 2);
+        let p = producer(&boot, &[]);
+        let inputs: Vec<TestMsg> = (0..INPUTS).map(|i| TestMsg::value(format!("in-{i}"))).collect();
+        produce_ok(&p, &topic, &inputs, Duration::from_secs(60));
+        drop(p);
+
+        // The app process itself (no wrapper), so that a kill is a SIGKILL of the app; and
+        // killed if the test fails.
+        struct App(std::process::Child);
+        impl Drop for App {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let spawn_app = |instances: &mut usize| {
+            *instances += 1;
+            let log = std::fs::File::create(logs.path().join(format!("{topic}-{instances}.log"))).unwrap();
+            App(app(&boot, &topic)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start the app"))
+        };
+        let last_log = |instances: usize| {
+            std::fs::read_to_string(logs.path().join(format!("{topic}-{instances}.log"))).unwrap_or_default()
+        };
+        let mut instances = 0;
+        let mut running = spawn_app(&mut instances);
+        let (mut kills, mut failures) = (0, 0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{topic}: not done in 300 s (seed {seed}); the last instance's output:\n{}",
+                last_log(instances)
+            );
+            let window = std::time::Instant::now() + Duration::from_millis(rng.random_range(300..3000));
+            let exited = loop {
+                if let Some(status) = running.0.try_wait().unwrap() {
+                    break Some(status);
+                }
+                if std::time::Instant::now() >= window {
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            match exited {
+                Some(s) if s.success() => break,
+                Some(_) => {
+                    failures += 1;
+                    running = spawn_app(&mut instances);
+                }
+                None if kills < KILLS => {
+                    kills += 1;
+                    if kill_broker {
+                        broker.kill9();
+                        broker.spawn();
+                        broker.wait_ready();
+                    } else {
+                        running.0.kill().unwrap();
+                        running.0.wait().unwrap();
+                        running = spawn_app(&mut instances);
+                    }
+                }
+                None => {}
+            }
+        }
+        eprintln!("[ctp kill loop] {topic}: {kills} kills, {failures} failed instances, {instances} instances");
+        assert!(kills >= 2, "{topic}: the app finished before the kills (seed {seed})");
+        let read = scenario("read", &boot, &out, &["read_committed", "2", &INPUTS.to_string()]);
+        let mut got: Vec<&str> = line(&read, "read_committed").split_whitespace().collect();
+        got.sort_unstable();
+        let mut expected: Vec<String> = (0..INPUTS).map(|i| format!("out-in-{i}")).collect();
+        expected.sort_unstable();
+        let twice = got.windows(2).filter(|w| w[0] == w[1]).count();
+        assert_eq!(
+            got.len(),
+            INPUTS,
+            "{topic}: {} outputs for {INPUTS} inputs, {twice} twice (seed {seed})",
+            got.len()
+        );
+        assert_eq!(got, expected, "{topic}: seed {seed}");
+    }
+}

@@ -164,6 +164,55 @@ elif scenario == "commit-crash":
         print("commit unanswered", e)
     os._exit(0)
 
+elif scenario == "ctp-loop":
+    # A consume-transform-produce app that may be killed at any moment: it copies each
+    # record of TOPIC (ARGS[0] partitions) to TOPIC-out as out-<value>, up to 20 records per
+    # transaction, its consumed offsets committed in the same transaction. It exits 0 once
+    # its committed offsets reach the end of the input. Any error ends it (exit 3); the
+    # harness starts a new instance, whose InitProducerId fences this one and aborts what it
+    # left open, and which resumes from the committed offsets.
+    out = topic + "-out"
+    parts = int(args[0])
+    tps = [TopicPartition(topic, p) for p in range(parts)]
+    try:
+        # The producer first: its InitProducerId fences a previous instance (and aborts its
+        # open transaction) before this one reads the committed offsets. The other way
+        # round, an instance still alive could commit after they were read, and its
+        # records would be copied twice (with Kafka too: assign() has no group generation
+        # to fence it by).
+        p = Producer({"bootstrap.servers": boot, "transactional.id": "ctp-loop-app",
+                      "transaction.timeout.ms": 10000})
+        p.init_transactions(30)
+        c = Consumer({"bootstrap.servers": boot, "group.id": "ctp-loop", "isolation.level": "read_committed",
+                      "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        c.assign(tps)
+        ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+        print("started", flush=True)
+        idle_report = time.time() + 5
+        while True:
+            batch = [m for m in c.consume(20, 0.5) if not m.error()]
+            if not batch:
+                committed = c.committed(tps, 10)
+                if all(tp.offset >= ends[tp.partition] for tp in committed):
+                    print("done", flush=True)
+                    os._exit(0)
+                if time.time() > idle_report:
+                    # Stuck? What the app sees, for the harness's failure message.
+                    print("idle: committed", [tp.offset for tp in committed], "position",
+                          [tp.offset for tp in c.position(tps)], "ends", ends, flush=True)
+                    idle_report = time.time() + 5
+                continue
+            idle_report = time.time() + 5
+            p.begin_transaction()
+            for m in batch:
+                p.produce(out, value=b"out-" + m.value(), partition=m.partition())
+            offsets = [tp for tp in c.position(tps) if tp.offset >= 0]
+            p.send_offsets_to_transaction(offsets, c.consumer_group_metadata(), 30)
+            p.commit_transaction(30)
+    except Exception as e:  # noqa: BLE001 - any failure: a new instance takes over
+        print("failed", e, flush=True)
+        os._exit(3)
+
 elif scenario == "read":
     print(args[0], " ".join(sorted(read_all(topic, args[0], int(args[1]), expect=int(args[2])))))
 

@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{kafka_call, metadata, try_kafka_call};
 
+pub const NOT_ENOUGH_REPLICAS: i16 = 19;
 pub const INVALID_PRODUCER_EPOCH: i16 = 47;
 pub const INVALID_TXN_STATE: i16 = 48;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
@@ -102,8 +103,21 @@ impl TxnProbe {
 
     /// One transactional batch of one record (the next sequence number) to `leader`,
     /// acks=all, with or without the transactional id in the request. The partition's error
-    /// code and base offset. The sequence moves on only when the write is taken.
+    /// code and base offset. The sequence moves on only when the write is taken. Retried,
+    /// as clients do, while the answer is NOT_ENOUGH_REPLICAS: what a leader answers while
+    /// the coordinator cannot say yet (the transaction is still completing).
     pub fn produce(&mut self, leader: &str, topic: &str, partition: i32, with_id: bool) -> (i16, i64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (code, offset) = self.produce_once(leader, topic, partition, with_id);
+            if code != NOT_ENOUGH_REPLICAS || Instant::now() > deadline {
+                return (code, offset);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn produce_once(&mut self, leader: &str, topic: &str, partition: i32, with_id: bool) -> (i16, i64) {
         let now = super::now_millis();
         let mut b = sluice::protocol::batch::encode_batch(0, &[(Some(b"k".as_slice()), Some(b"v".as_slice()))], now);
         sluice::protocol::control::make_transactional(&mut b, self.producer_id, self.epoch);
