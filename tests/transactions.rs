@@ -225,7 +225,10 @@ fn ctp_kill_loop(name: &str, app: impl Fn(&str, &str) -> Command, kill_broker: b
         wait_for_topic(&boot, &topic, 2);
         wait_for_topic(&boot, &out, 2);
         let p = producer(&boot, &[]);
-        let inputs: Vec<TestMsg> = (0..INPUTS).map(|i| TestMsg::value(format!("in-{i}"))).collect();
+        // Both partitions get input (a producer's sticky partitioner may fill just one).
+        let inputs: Vec<TestMsg> = (0..INPUTS)
+            .map(|i| TestMsg { partition: Some((i % 2) as i32), ..TestMsg::value(format!("in-{i}")) })
+            .collect();
         produce_ok(&p, &topic, &inputs, Duration::from_secs(60));
         drop(p);
 

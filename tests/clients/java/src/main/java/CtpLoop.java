@@ -61,7 +61,8 @@ public final class CtpLoop {
                 if (records.isEmpty()) {
                     var committed = c.committed(new HashSet<>(tps));
                     boolean done = tps.stream()
-                            .allMatch(tp -> committed.get(tp) != null && committed.get(tp).offset() >= ends.get(tp));
+                            .allMatch(tp -> ends.get(tp) == 0
+                                    || (committed.get(tp) != null && committed.get(tp).offset() >= ends.get(tp)));
                     if (done) {
                         System.out.println("done");
                         System.out.flush();
