@@ -8,7 +8,8 @@
 //! `librdkafka_admin_subtests`, and its ACL and SCRAM parts against a broker with ACLs on
 //! in `librdkafka_acl_and_scram_subtests`. 0102 (static membership) runs against
 //! Kafka's default `group.initial.rebalance.delay.ms`. Transactions (0103) run against a
-//! three-node cluster (its topics have three replicas): `librdkafka_transaction_tests`.
+//! three-node cluster (its topics have three replicas): `librdkafka_transaction_tests`;
+//! 0129 and 0061 (fetches over aborted transactions) on one broker.
 //! Not in them yet, and why: 0098 (it drives Kafka's Java transactional producer); tests
 //! that need Kafka's Java tools
 //! (0016, 0052, 0077); 0118 (timing-dependent: it expects a commit made from a revoke
@@ -189,6 +190,27 @@ fn librdkafka_transaction_tests() {
         &["0103"],
         &[("LIBRDKAFKA_TEST_TIMEOUT", "600"), ("LIBRDKAFKA_TEST_CONF", "test.timeout.multiplier=2")],
         "transaction tests",
+        Duration::from_secs(20 * 60),
+    );
+}
+
+/// librdkafka's other transaction tests, on one broker as their topics have one replica:
+/// 0129 (a fetch answer holding only aborted records, across segments of 20 kB, must not
+/// read as a record too large) and 0061 (consumer lag over aborted transactions: the lag
+/// ends at the high watermark, control records included).
+#[test]
+fn librdkafka_transactional_fetch_tests() {
+    let _one = one_at_a_time();
+    let broker =
+        common::Broker::start_with(&[("num.partitions", "4"), ("transaction.state.log.num.partitions", "4")], 2);
+    let conf = ("LIBRDKAFKA_TEST_CONF", "test.timeout.multiplier=2");
+    run_script(&broker, &["0129"], &[("LIBRDKAFKA_TEST_TIMEOUT", "300"), conf], "0129", Duration::from_secs(20 * 60));
+    // Full size: in quick mode librdkafka skips 0061's sub-tests.
+    run_script(
+        &broker,
+        &["0061"],
+        &[("LIBRDKAFKA_TEST_TIMEOUT", "300"), ("LIBRDKAFKA_TEST_QUICK", "0"), conf],
+        "0061",
         Duration::from_secs(20 * 60),
     );
 }
