@@ -182,19 +182,17 @@ fn java_consume_transform_produce_gives_one_output_per_input_across_app_kills() 
     ctp_kill_loop("java", java_ctp, false);
 }
 
-/// With the broker killed and restarted under a running app instead. Not in the suite
-/// yet: now and then (about one run in two with confluent-kafka, seen once with the Java
-/// client) the app stops making progress after a few quick broker restarts, stuck without
-/// an error; what it waits on is not found yet. Every run that finished had exactly one
-/// output per input. `cargo test --test transactions -- --ignored broker_kills`.
+/// With the broker killed and restarted under a running app instead. The app sets
+/// `metadata.recovery.strategy=none`: otherwise librdkafka 2.16 re-bootstraps when its only
+/// broker is down, and a group coordinator decommissioned on the way hangs
+/// `send_offsets_to_transaction` for good (librdkafka issues #5511 and #5456, a client
+/// bug; it stalled about one run in two here).
 #[test]
-#[ignore]
 fn consume_transform_produce_across_broker_kills() {
     ctp_kill_loop("py", python_ctp, true);
 }
 
 #[test]
-#[ignore]
 fn java_consume_transform_produce_across_broker_kills() {
     ctp_kill_loop("java", java_ctp, true);
 }
@@ -264,7 +262,9 @@ fn ctp_kill_loop(name: &str, app: impl Fn(&str, &str) -> Command, kill_broker: b
                 "{topic}: not done in 300 s (seed {seed}); the last instance's output:\n{}",
                 last_log(instances)
             );
-            let window = std::time::Instant::now() + Duration::from_millis(rng.random_range(300..3000));
+            // A broker restart does not restart the app, which needs only a few seconds in all.
+            let wait = if kill_broker { rng.random_range(100..700) } else { rng.random_range(300..3000) };
+            let window = std::time::Instant::now() + Duration::from_millis(wait);
             let exited = loop {
                 if let Some(status) = running.0.try_wait().unwrap() {
                     break Some(status);
