@@ -215,6 +215,15 @@ fn produce(
             producer.poll(Duration::ZERO);
         }
         if transactional && sent % 64 == 0 && last_commit.elapsed() >= commit_every {
+            // Drained here, not by commit_transaction's own flush: rust-rdkafka's
+            // BaseProducer::flush polls in steps of 100 ms and its poll always waits out
+            // its timeout, so each commit would idle the pipeline for 100 ms or more.
+            while producer.in_flight_count() > 0 {
+                if shared.stopped() || shared.timed_out() {
+                    break;
+                }
+                producer.poll(Duration::from_micros(200));
+            }
             if let Err(e) = producer.commit_transaction(txn_timeout) {
                 break Err(format!("commit_transaction: {e}"));
             }
