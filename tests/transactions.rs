@@ -1,13 +1,16 @@
 //! Transactions (issue 22) through confluent-kafka: commit and abort as each isolation
 //! level sees them, consume-transform-produce with offsets committed in the transaction,
 //! fencing of a zombie instance, an abandoned transaction aborted after its timeout, and
-//! the coordinator and the log across a kill -9 (tests/clients/transactions.py).
+//! the coordinator and the log across a kill -9 (tests/clients/transactions.py); a
+//! consume-transform-produce app (confluent-kafka and the Java client) with the app, the
+//! broker, or one node of a cluster killed at random moments gives one output per input.
 mod common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use rdkafka::admin::{NewTopic, TopicReplication};
 
 /// Runs one scenario of tests/clients/transactions.py; its stdout.
 fn scenario(name: &str, boot: &str, topic: &str, args: &[&str]) -> String {
@@ -173,13 +176,13 @@ fn java_ctp(boot: &str, topic: &str) -> Command {
 /// confluent-kafka (tests/clients/transactions.py ctp-loop); see `ctp_kill_loop`.
 #[test]
 fn consume_transform_produce_gives_one_output_per_input_across_app_kills() {
-    ctp_kill_loop("py", python_ctp, false);
+    ctp_kill_loop("py", PY_TXN_ID, python_ctp, Kill::App);
 }
 
 /// The same through the Java client 4.4 (tests/clients/java, `CtpLoop`).
 #[test]
 fn java_consume_transform_produce_gives_one_output_per_input_across_app_kills() {
-    ctp_kill_loop("java", java_ctp, false);
+    ctp_kill_loop("java", JAVA_TXN_ID, java_ctp, Kill::App);
 }
 
 /// With the broker killed and restarted under a running app instead. The app sets
@@ -189,21 +192,49 @@ fn java_consume_transform_produce_gives_one_output_per_input_across_app_kills() 
 /// bug; it stalled about one run in two here).
 #[test]
 fn consume_transform_produce_across_broker_kills() {
-    ctp_kill_loop("py", python_ctp, true);
+    ctp_kill_loop("py", PY_TXN_ID, python_ctp, Kill::Broker);
 }
 
 #[test]
 fn java_consume_transform_produce_across_broker_kills() {
-    ctp_kill_loop("java", java_ctp, true);
+    ctp_kill_loop("java", JAVA_TXN_ID, java_ctp, Kill::Broker);
+}
+
+/// On a three-node cluster (every topic with three replicas, `__transaction_state`'s
+/// min.insync.replicas 2), one node at a time killed and restarted under a running app:
+/// the coordinator of the app's transactional id, its group's coordinator and the
+/// partitions' leaders move, and the new coordinator finishes what the old one had begun.
+#[test]
+fn consume_transform_produce_across_cluster_node_kills() {
+    ctp_kill_loop("py", PY_TXN_ID, python_ctp, Kill::ClusterNode);
+}
+
+#[test]
+fn java_consume_transform_produce_across_cluster_node_kills() {
+    ctp_kill_loop("java", JAVA_TXN_ID, java_ctp, Kill::ClusterNode);
+}
+
+/// What `ctp_kill_loop` kills.
+#[derive(Clone, Copy, PartialEq)]
+enum Kill {
+    /// The app.
+    App,
+    /// The only broker, under a running app.
+    Broker,
+    /// One node of three at a time, under a running app.
+    ClusterNode,
 }
 
 /// A consume-transform-produce app (`app(bootstrap, topic)`: up to 20 records per
 /// transaction, offsets committed in it) copies 3000 records, killed with SIGKILL at
-/// random moments and restarted until it finishes; or, with `kill_broker`, the broker is
-/// killed and restarted under a running app (an app that fails exits, and a new instance
-/// takes over). A read_committed reader over the whole output finds every input exactly
+/// random moments and restarted until it finishes; or a broker is killed and restarted
+/// under a running app (an app that fails exits, and a new instance takes over). A read_committed reader over the whole output finds every input exactly
 /// once. Seeded: `SLUICE_TEST_SEED` reproduces the kill moments.
-fn ctp_kill_loop(name: &str, app: impl Fn(&str, &str) -> Command, kill_broker: bool) {
+/// The transactional ids of the ctp-loop apps (transactions.py, CtpLoop.java).
+const PY_TXN_ID: &str = "ctp-loop-app";
+const JAVA_TXN_ID: &str = "ctp-loop-java-app";
+
+fn ctp_kill_loop(name: &str, txn_id: &str, app: impl Fn(&str, &str) -> Command, kill: Kill) {
     use rand::{Rng, SeedableRng};
     let seed: u64 = std::env::var("SLUICE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
@@ -212,14 +243,29 @@ fn ctp_kill_loop(name: &str, app: impl Fn(&str, &str) -> Command, kill_broker: b
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     const INPUTS: usize = 3000;
     const KILLS: usize = 4;
-    let mut broker = Broker::start_with(TXN_OVERRIDES, 2);
-    let boot = broker.bootstrap();
+    let (mut brokers, replicas) = match kill {
+        Kill::ClusterNode => (start_cluster(3, TXN_OVERRIDES).1, 3),
+        Kill::App | Kill::Broker => (vec![Broker::start_with(TXN_OVERRIDES, 2)], 1),
+    };
+    let boot = brokers.iter().map(|b| b.bootstrap()).collect::<Vec<_>>().join(",");
     let logs = tempfile::tempdir().unwrap();
     {
-        let topic = format!("ctp-{name}-kill-{}", if kill_broker { "broker" } else { "app" });
+        let what = match kill {
+            Kill::App => "app",
+            Kill::Broker => "broker",
+            Kill::ClusterNode => "node",
+        };
+        let topic = format!("ctp-{name}-kill-{what}");
         let out = format!("{topic}-out");
-        create_topic(&boot, &topic, 2);
-        create_topic(&boot, &out, 2);
+        let created = create_topics_raw(
+            &boot,
+            &[
+                NewTopic::new(&topic, 2, TopicReplication::Fixed(replicas)),
+                NewTopic::new(&out, 2, TopicReplication::Fixed(replicas)),
+            ],
+            &admin_opts(),
+        );
+        assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
         wait_for_topic(&boot, &topic, 2);
         wait_for_topic(&boot, &out, 2);
         let p = producer(&boot, &[]);
@@ -263,7 +309,7 @@ fn ctp_kill_loop(name: &str, app: impl Fn(&str, &str) -> Command, kill_broker: b
                 last_log(instances)
             );
             // A broker restart does not restart the app, which needs only a few seconds in all.
-            let wait = if kill_broker { rng.random_range(100..700) } else { rng.random_range(300..3000) };
+            let wait = if kill == Kill::App { rng.random_range(300..3000) } else { rng.random_range(100..700) };
             let window = std::time::Instant::now() + Duration::from_millis(wait);
             let exited = loop {
                 if let Some(status) = running.0.try_wait().unwrap() {
@@ -282,20 +328,34 @@ fn ctp_kill_loop(name: &str, app: impl Fn(&str, &str) -> Command, kill_broker: b
                 }
                 None if kills < KILLS => {
                     kills += 1;
-                    if kill_broker {
-                        broker.kill9();
-                        broker.spawn();
-                        broker.wait_ready();
-                    } else {
+                    if kill == Kill::App {
                         running.0.kill().unwrap();
                         running.0.wait().unwrap();
                         running = spawn_app(&mut instances);
+                    } else {
+                        // Every other kill on a cluster takes the transactional id's
+                        // coordinator, so that its state changes hands.
+                        let node = if kill == Kill::ClusterNode && kills % 2 == 1 {
+                            common::txn_probe::find_coordinator(&brokers[0].bootstrap(), txn_id).0 as usize - 1
+                        } else {
+                            rng.random_range(0..brokers.len())
+                        };
+                        eprintln!("[ctp kill loop] kill {kills}: node {}", node + 1);
+                        let broker = &mut brokers[node];
+                        broker.kill9();
+                        broker.spawn();
+                        broker.wait_ready();
                     }
                 }
                 None => {}
             }
         }
         eprintln!("[ctp kill loop] {topic}: {kills} kills, {failures} failed instances, {instances} instances");
+        // How often a coordinator took over transaction state (after a restart, or from a
+        // killed node): the failovers this run went through.
+        let takeovers: usize =
+            brokers.iter().map(|b| b.log_tail(50_000_000).matches("loaded transaction state").count()).sum();
+        eprintln!("[ctp kill loop] {topic}: transaction state loaded {takeovers} times");
         assert!(kills >= 2, "{topic}: the app finished before the kills (seed {seed})");
         let read = scenario("read", &boot, &out, &["read_committed", "2", &INPUTS.to_string()]);
         let mut got: Vec<&str> = line(&read, "read_committed").split_whitespace().collect();
