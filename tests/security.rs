@@ -957,3 +957,124 @@ c.close()
     let seen = python(script, &[&format!("127.0.0.1:{secure}"), &ca]);
     assert!(seen.trim().starts_with("['secure-") && !seen.contains("other-"), "kafka-python as jane sees: {seen}");
 }
+
+const MATRIX: &str = r#"
+import sys, time
+from confluent_kafka import Consumer, Producer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition as KTopicPartition
+ssl, sasl_plaintext, sasl_ssl, ca, topic = sys.argv[1:6]
+combos = [("SSL", ssl, None, None, None)]
+for proto, addr in (("SASL_PLAINTEXT", sasl_plaintext), ("SASL_SSL", sasl_ssl)):
+    combos.append((proto, addr, "PLAIN", "carol", "carol-plain"))
+    for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+        combos.append((proto, addr, mech, "dave", "dave-secret"))
+for proto, addr, mech, user, password in combos:
+    name = proto + ("/" + mech if mech else "")
+    # confluent-kafka: one record with acks=all, read back at its offset.
+    conf = {"bootstrap.servers": addr, "security.protocol": proto}
+    if proto.endswith("SSL"):
+        conf["ssl.ca.location"] = ca
+    if mech:
+        conf.update({"sasl.mechanism": mech, "sasl.username": user, "sasl.password": password})
+    value = ("confluent-kafka " + name).encode()
+    done = []
+    p = Producer(dict(conf, acks="all"))
+    p.produce(topic, value=value, partition=0, on_delivery=lambda e, m: done.append((e, m.offset())))
+    p.flush(30)
+    assert done and done[0][0] is None, (name, done)
+    c = Consumer(dict(conf, **{"group.id": "matrix", "enable.auto.commit": False}))
+    c.assign([TopicPartition(topic, 0, done[0][1])])
+    got, t0 = None, time.time()
+    while got is None and time.time() - t0 < 30:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got = m.value()
+    c.close()
+    assert got == value, (name, got)
+    # kafka-python, the same.
+    kconf = {"bootstrap_servers": addr, "security_protocol": proto}
+    if proto.endswith("SSL"):
+        kconf["ssl_cafile"] = ca
+    if mech:
+        kconf.update(sasl_mechanism=mech, sasl_plain_username=user, sasl_plain_password=password)
+    value = ("kafka-python " + name).encode()
+    kp = KafkaProducer(acks="all", **kconf)
+    offset = kp.send(topic, value, partition=0).get(timeout=30).offset
+    kp.close()
+    kc = KafkaConsumer(enable_auto_commit=False, **kconf)
+    tp = KTopicPartition(topic, 0)
+    kc.assign([tp])
+    kc.seek(tp, offset)
+    got, t0 = None, time.time()
+    while got is None and time.time() - t0 < 30:
+        for records in kc.poll(timeout_ms=500).values():
+            got = next((r.value for r in records if r.offset == offset), got)
+    kc.close()
+    assert got == value, (name, got)
+    print("PASS", name, flush=True)
+"#;
+
+/// Every client family over each security protocol and SASL mechanism, against one broker
+/// with an SSL, a SASL_PLAINTEXT and a SASL_SSL listener: confluent-kafka, kafka-python
+/// and the Java client each produce a record and read it back over SSL, and over both SASL
+/// listeners with PLAIN (a user of the listeners' JAAS config), SCRAM-SHA-256 and
+/// SCRAM-SHA-512 (a user made with AlterUserScramCredentials).
+#[test]
+fn every_client_over_each_protocol_and_mechanism() {
+    use common::external::{maven_build, run_bounded};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let ca = write(dir.path(), "ca.pem", &pki.ca);
+    let keystore = write(dir.path(), "broker.pem", &pki.keystore);
+    let (plain, ssl, sasl_plaintext, sasl_ssl) = (free_port(), free_port(), free_port(), free_port());
+    let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_carol="carol-plain";"#;
+    let overrides: Vec<(String, String)> = [
+        (
+            "listeners",
+            format!(
+                "PLAINTEXT://127.0.0.1:{plain},SSL://127.0.0.1:{ssl},SASL_PLAINTEXT://127.0.0.1:{sasl_plaintext},\
+                 SASL_SSL://127.0.0.1:{sasl_ssl}"
+            ),
+        ),
+        ("ssl.keystore.location", keystore),
+        ("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512".to_string()),
+        ("listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas.to_string()),
+        ("listener.name.sasl_ssl.plain.sasl.jaas.config", jaas.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut broker = Broker::unstarted(plain, &overrides, 1);
+    broker.spawn();
+    broker.wait_ready();
+    create_topic(&broker.bootstrap(), "matrix", 1);
+    // dave's SCRAM credentials, both mechanisms, made over the PLAINTEXT listener.
+    let none = write(dir.path(), "plaintext.properties", "security.protocol=PLAINTEXT\n");
+    for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let (ok, out) = sluicectl_as(
+            &broker.bootstrap(),
+            &none,
+            &["user", "scram", "set", "--user", "dave", "--mechanism", mechanism, "--password", "dave-secret"],
+        );
+        assert!(ok, "user scram set {mechanism}:\n{out}");
+    }
+    let addr = |port: u16| format!("127.0.0.1:{port}");
+    let (ssl, sasl_plaintext, sasl_ssl) = (addr(ssl), addr(sasl_plaintext), addr(sasl_ssl));
+    let passes = |out: &str| out.lines().filter(|l| l.starts_with("PASS ")).count();
+    let out = python(MATRIX, &[&ssl, &sasl_plaintext, &sasl_ssl, &ca, "matrix"]);
+    assert_eq!(passes(&out), 7, "confluent-kafka and kafka-python:\n{out}");
+
+    maven_build(
+        "java",
+        &["target/sluice-java-clients.jar", "target/lib/kafka-clients-4.4.0.jar"],
+        "run `bash scripts/install-test-deps.sh`",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut java = Command::new("java");
+    java.current_dir(common::external::repo_root().join("tests/clients/java"))
+        .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-cp"])
+        .arg("target/sluice-java-clients.jar:target/lib/*")
+        .args(["SecurityMatrix", &ssl, &sasl_plaintext, &sasl_ssl, &ca, "matrix"]);
+    let out = run_bounded(java, std::time::Duration::from_secs(150));
+    assert_eq!(passes(&out.stdout), 7, "the Java client:\n{}\n{}", out.stdout, out.stderr);
+}
