@@ -14,49 +14,21 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::external::*;
-
-const INSTALL_HINT: &str = "install the Java client tests' dependencies (a JDK 17+, Maven, the kafka-clients jars in \
-     ~/.m2) with `bash scripts/install-test-deps.sh`";
 
 /// Each scenario's bound inside the program; the JVM as a whole gets this per scenario plus
 /// [`JVM_SLACK`].
 const SCENARIO_TIMEOUT_S: u64 = 60;
 const JVM_SLACK: Duration = Duration::from_secs(60);
 
-fn java_dir() -> PathBuf {
-    repo_root().join("tests/clients/java")
-}
-
-/// Builds the program once per test binary (offline); the error message if that failed.
-fn build() -> &'static Result<(), String> {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        maven_build("java", &["target/sluice-java-clients.jar", "target/lib/kafka-clients-4.4.0.jar"], INSTALL_HINT)
-    })
-}
-
 /// Runs `scenarios` in one JVM against a fresh broker (or the external one); fails on any
 /// FAIL line, a missing verdict, a crash or a timeout.
 fn run_scenarios(test: &str, scenarios: &[&str]) {
-    if let Err(e) = build() {
-        panic!("{e}");
-    }
+    let mut java = java_client("ClientTests", "512m");
     let target = Target::start(&[]);
-    let mut java = Command::new("java");
-    java.current_dir(java_dir()).args([
-        // Short-lived and on 2 cores: the C1 compiler only and the serial collector start fastest.
-        "-XX:TieredStopAtLevel=1",
-        "-XX:+UseSerialGC",
-        "-Xmx512m",
-        "-cp",
-        "target/sluice-java-clients.jar:target/lib/*",
-        "ClientTests",
+    java.args([
         "--bootstrap",
         &target.bootstrap(),
         "--broker",

@@ -896,13 +896,7 @@ fn replication_over_sasl_ssl() {
 /// 127.0.0.1:19094 --ca ca.pem --broker kafka`.
 #[test]
 fn java_client_over_sasl_ssl() {
-    use common::external::{maven_build, run_bounded};
-    maven_build(
-        "java",
-        &["target/sluice-java-clients.jar", "target/lib/kafka-clients-4.4.0.jar"],
-        "run `bash scripts/install-test-deps.sh`",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    use common::external::{java_client, run_bounded};
     let dir = tempfile::tempdir().unwrap();
     let pki = pki();
     let ca = write(dir.path(), "ca.pem", &pki.ca);
@@ -922,14 +916,8 @@ fn java_client_over_sasl_ssl() {
     let mut broker = Broker::unstarted(plain, &overrides, 1);
     broker.spawn();
     broker.wait_ready();
-    let mut java = Command::new("java");
-    java.current_dir(common::external::repo_root().join("tests/clients/java")).args([
-        "-XX:TieredStopAtLevel=1",
-        "-XX:+UseSerialGC",
-        "-Xmx512m",
-        "-cp",
-        "target/sluice-java-clients.jar:target/lib/*",
-        "ClientTests",
+    let mut java = java_client("ClientTests", "512m");
+    java.args([
         "--bootstrap",
         &broker.bootstrap(),
         "--secure-bootstrap",
@@ -1021,7 +1009,7 @@ for proto, addr, mech, user, password in combos:
 /// SCRAM-SHA-512 (a user made with AlterUserScramCredentials).
 #[test]
 fn every_client_over_each_protocol_and_mechanism() {
-    use common::external::{maven_build, run_bounded};
+    use common::external::{java_client, run_bounded};
     let dir = tempfile::tempdir().unwrap();
     let pki = pki();
     let ca = write(dir.path(), "ca.pem", &pki.ca);
@@ -1064,17 +1052,8 @@ fn every_client_over_each_protocol_and_mechanism() {
     let out = python(MATRIX, &[&ssl, &sasl_plaintext, &sasl_ssl, &ca, "matrix"]);
     assert_eq!(passes(&out), 7, "confluent-kafka and kafka-python:\n{out}");
 
-    maven_build(
-        "java",
-        &["target/sluice-java-clients.jar", "target/lib/kafka-clients-4.4.0.jar"],
-        "run `bash scripts/install-test-deps.sh`",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut java = Command::new("java");
-    java.current_dir(common::external::repo_root().join("tests/clients/java"))
-        .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-cp"])
-        .arg("target/sluice-java-clients.jar:target/lib/*")
-        .args(["SecurityMatrix", &ssl, &sasl_plaintext, &sasl_ssl, &ca, "matrix"]);
+    let mut java = java_client("SecurityMatrix", "256m");
+    java.args([&ssl, &sasl_plaintext, &sasl_ssl, &ca, "matrix"]);
     let out = run_bounded(java, std::time::Duration::from_secs(150));
     assert_eq!(passes(&out.stdout), 7, "the Java client:\n{}\n{}", out.stdout, out.stderr);
 }

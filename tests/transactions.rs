@@ -155,20 +155,8 @@ fn python_ctp(boot: &str, topic: &str) -> Command {
 }
 
 fn java_ctp(boot: &str, topic: &str) -> Command {
-    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        common::external::maven_build(
-            "java",
-            &["target/sluice-java-clients.jar", "target/lib/kafka-clients-4.4.0.jar"],
-            "run `bash scripts/install-test-deps.sh`",
-        )
-    });
-    built.as_ref().unwrap_or_else(|e| panic!("{e}"));
-    let mut c = Command::new("java");
-    c.current_dir(common::external::repo_root().join("tests/clients/java"))
-        .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-cp"])
-        .arg("target/sluice-java-clients.jar:target/lib/*")
-        .args(["CtpLoop", boot, topic, "2"]);
+    let mut c = common::external::java_client("CtpLoop", "256m");
+    c.args([boot, topic, "2"]);
     c
 }
 

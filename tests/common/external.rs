@@ -232,6 +232,29 @@ pub fn maven_build(family: &str, expect: &[&str], install_hint: &str) -> Result<
     Ok(())
 }
 
+/// A `java` command for `main` of the Java client program (`tests/clients/java`,
+/// kafka-clients 4.4) with a heap of `heap` (e.g. "256m"); the program is built once per
+/// test binary, and a failed build fails the caller. Short-lived JVMs on 2 cores start
+/// fastest with the C1 compiler only and the serial collector.
+pub fn java_client(main: &str, heap: &str) -> Command {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        maven_build(
+            "java",
+            &["target/sluice-java-clients.jar", "target/lib/kafka-clients-4.4.0.jar"],
+            "install the Java client tests' dependencies (a JDK 17+, Maven, the kafka-clients jars in ~/.m2) with \
+             `bash scripts/install-test-deps.sh`",
+        )
+    });
+    built.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let mut java = Command::new("java");
+    java.current_dir(repo_root().join("tests/clients/java"))
+        .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"])
+        .arg(format!("-Xmx{heap}"))
+        .args(["-cp", "target/sluice-java-clients.jar:target/lib/*", main]);
+    java
+}
+
 /// Prints a family program's output, then panics with the failures, the program's output
 /// and the broker's log tail if any scenario failed, one of `expected` (if given) got no
 /// verdict, or the program did not exit cleanly.
