@@ -296,8 +296,9 @@ fn ctp_kill_loop(name: &str, txn_id: &str, app: impl Fn(&str, &str) -> Command, 
                 "{topic}: not done in 300 s (seed {seed}); the last instance's output:\n{}",
                 last_log(instances)
             );
-            // A broker restart does not restart the app, which needs only a few seconds in all.
-            let wait = if kill == Kill::App { rng.random_range(300..3000) } else { rng.random_range(100..700) };
+            // The app needs only 2-3 s of work in all: kills come often enough that two or
+            // more land before it is done (an app kill also costs it its start-up).
+            let wait = if kill == Kill::App { rng.random_range(200..1200) } else { rng.random_range(100..700) };
             let window = std::time::Instant::now() + Duration::from_millis(wait);
             let exited = loop {
                 if let Some(status) = running.0.try_wait().unwrap() {
